@@ -1,0 +1,12 @@
+/*
+ * nova/nova.h - the whole public API of libnova.
+ */
+#ifndef NOVA_NOVA_H
+#define NOVA_NOVA_H
+
+#include "nova/codec.h"
+#include "nova/core.h"
+#include "nova/dicom.h"
+#include "nova/volume.h"
+
+#endif

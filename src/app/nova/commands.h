@@ -1,0 +1,30 @@
+/*
+ * commands.h - the `nova` subcommands.  Each lives in its own cmd_*.c file
+ * and has the signature of a main(): argv[0] is the subcommand name.  Exit
+ * codes: 0 success, 1 bad input or failure, 2 usage error.
+ */
+#ifndef NOVA_APP_COMMANDS_H
+#define NOVA_APP_COMMANDS_H
+
+#include <stdio.h>
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} NovaCommand;
+
+/* Print an error as "nova NAME: summary: message" on stderr. */
+struct NovaError;
+void nova_app_print_error(const char *command, const struct NovaError *error);
+
+/* The command table, NULL-terminated (main.c). */
+extern const NovaCommand nova_commands[];
+
+#define NOVA_COMMAND_LIST(X)                                                  \
+    X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")
+
+#define NOVA_DECLARE_COMMAND(name, summary) int nova_cmd_##name(int, char **);
+NOVA_COMMAND_LIST(NOVA_DECLARE_COMMAND)
+
+#endif

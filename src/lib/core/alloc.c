@@ -1,0 +1,140 @@
+/*
+ * alloc.c - the one allocation wrapper.
+ *
+ * Every Nova allocation passes here so that a failure is reported as a
+ * NovaError and so that tests can make the n-th allocation fail
+ * (nova_alloc_fail_after) to prove that every path cleans up.  The failure
+ * counter is thread-local: it is test state, not shared state.
+ */
+#include "nova/core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local long fail_countdown = -1;
+static _Thread_local long alloc_count = 0;
+
+long nova_alloc_fail_after(long n)
+{
+    long counted = alloc_count;
+    alloc_count = 0;
+    fail_countdown = n;
+    return counted;
+}
+
+static bool should_fail(void)
+{
+    alloc_count++;
+    if (fail_countdown < 0)
+        return false;
+    if (fail_countdown == 0) {
+        fail_countdown = -1;
+        return true;
+    }
+    fail_countdown--;
+    return false;
+}
+
+bool nova_size_mul(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+bool nova_size_add(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+static void *oom(NovaError **error, size_t size)
+{
+    nova_error_set(error, NOVA_ERROR_NOMEM, "out of memory",
+                   "could not allocate %zu bytes", size);
+    return NULL;
+}
+
+void *nova_malloc(NovaError **error, size_t size)
+{
+    if (should_fail())
+        return oom(error, size);
+    void *p = malloc(size ? size : 1);
+    return p ? p : oom(error, size);
+}
+
+void *nova_calloc(NovaError **error, size_t n, size_t size)
+{
+    size_t total;
+    if (!nova_size_mul(n, size, &total)) {
+        nova_error_set(error, NOVA_ERROR_RANGE, "size overflow",
+                       "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    if (should_fail())
+        return oom(error, total);
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    return p ? p : oom(error, total);
+}
+
+void *nova_malloc_array(NovaError **error, size_t n, size_t size)
+{
+    size_t total;
+    if (!nova_size_mul(n, size, &total)) {
+        nova_error_set(error, NOVA_ERROR_RANGE, "size overflow",
+                       "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    return nova_malloc(error, total);
+}
+
+void *nova_realloc(NovaError **error, void *ptr, size_t size)
+{
+    if (should_fail())
+        return oom(error, size);
+    void *p = realloc(ptr, size ? size : 1);
+    return p ? p : oom(error, size);
+}
+
+void *nova_malloc_aligned(NovaError **error, size_t alignment, size_t size)
+{
+    if (should_fail())
+        return oom(error, size);
+    void *p = NULL;
+    if (posix_memalign(&p, alignment, size ? size : 1) != 0)
+        return oom(error, size);
+    return p;
+}
+
+char *nova_strdup(NovaError **error, const char *s)
+{
+    return nova_strndup(error, s, strlen(s));
+}
+
+char *nova_strndup(NovaError **error, const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = nova_malloc(error, len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+char *nova_strdup_printf(NovaError **error, const char *format, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, format);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, format, ap);
+    va_end(ap);
+    char *s = NULL;
+    if (n >= 0 && (s = nova_malloc(error, (size_t)n + 1)) != NULL)
+        vsnprintf(s, (size_t)n + 1, format, ap2);
+    va_end(ap2);
+    return s;
+}
+
+void nova_free(void *ptr)
+{
+    free(ptr);
+}

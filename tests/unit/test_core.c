@@ -1,0 +1,99 @@
+/*
+ * test_core.c - errors, allocation failure injection, the thread pool.
+ */
+#include "nova/core.h"
+#include "test.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static void test_error_first_wins(void)
+{
+    NovaError *err = NULL;
+    CHECK(!nova_error_set(&err, NOVA_ERROR_PARSE, "parse error",
+                          "offset %d: bad", 12));
+    nova_error_set(&err, NOVA_ERROR_IO, "io", "second");
+    CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_PARSE);
+    CHECK_STR(nova_error_message(err), "offset 12: bad");
+    nova_error_prefix(&err, "file %s: ", "x.dcm");
+    CHECK_STR(nova_error_message(err), "file x.dcm: offset 12: bad");
+    CHECK_STR(nova_error_summary(err), "parse error");
+    nova_error_clear(&err);
+    CHECK(err == NULL);
+    /* NULL means the caller does not care: must not crash. */
+    nova_error_set(NULL, NOVA_ERROR_IO, NULL, "ignored");
+}
+
+static void test_alloc_failure_injection(void)
+{
+    NovaError *err = NULL;
+    nova_alloc_fail_after(1);
+    void *a = nova_malloc(&err, 16);
+    void *b = nova_malloc(&err, 16);
+    CHECK(a != NULL);
+    CHECK(b == NULL);
+    CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_NOMEM);
+    nova_free(a);
+    nova_error_clear(&err);
+    nova_alloc_fail_after(-1);
+    CHECK(nova_calloc(&err, SIZE_MAX / 2, 4) == NULL);
+    CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_RANGE);
+    nova_error_clear(&err);
+}
+
+struct sum_ctx {
+    const int *values;
+    long long partial[64];
+    atomic_int seen[1000];
+};
+
+static void sum_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    struct sum_ctx *c = ctx;
+    for (size_t i = begin; i < end; i++)
+        c->partial[thread] += c->values[i];
+}
+
+static void mark_task(void *ctx, size_t i, int thread)
+{
+    struct sum_ctx *c = ctx;
+    atomic_fetch_add(&c->seen[i], 1);
+}
+
+static void test_pool(void)
+{
+    static int values[1000];
+    for (int i = 0; i < 1000; i++)
+        values[i] = i;
+    for (int threads = 1; threads <= 4; threads++) {
+        NovaError *err = NULL;
+        NovaPool *pool = nova_pool_create(&err, threads);
+        CHECK_OK(err);
+        CHECK_EQ_INT(nova_pool_get_threads(pool), threads);
+        for (int rep = 0; rep < 50; rep++) {
+            struct sum_ctx *c = calloc(1, sizeof *c);
+            c->values = values;
+            nova_pool_parallel_for(pool, 1000, sum_range, c);
+            long long total = 0;
+            for (int t = 0; t < 64; t++)
+                total += c->partial[t];
+            CHECK_EQ_INT(total, 999 * 1000 / 2);
+            nova_pool_for_each(pool, 1000, mark_task, c);
+            for (int i = 0; i < 1000; i++)
+                if (atomic_load(&c->seen[i]) != 1)
+                    test_fail(__FILE__, __LINE__, "index %d ran %d times", i,
+                              atomic_load(&c->seen[i]));
+            free(c);
+        }
+        nova_pool_destroy(pool);
+    }
+    nova_pool_destroy(NULL);
+}
+
+int main(void)
+{
+    RUN(test_error_first_wins);
+    RUN(test_alloc_failure_injection);
+    RUN(test_pool);
+    return test_done();
+}
