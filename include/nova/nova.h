@@ -7,6 +7,7 @@
 #include "nova/codec.h"
 #include "nova/core.h"
 #include "nova/dicom.h"
+#include "nova/dicom_write.h"
 #include "nova/volume.h"
 
 #endif
