@@ -177,6 +177,11 @@ bool nova_image_info_validate(NovaError **error, const NovaImageInfo *info)
 NovaPhotometric nova_codec_output_photometric(const NovaTransferSyntax *ts,
                                               const NovaImageInfo *info)
 {
+    /* PS3.3 C.7.6.3.1.2: native YBR_FULL_422 stores two luminance samples
+     * per chroma pair; decoding expands it to full YBR. */
+    if (info->samples_per_pixel == 3 && ts && !ts->encapsulated &&
+        info->photometric == NOVA_PHOTOMETRIC_YBR_FULL_422)
+        return NOVA_PHOTOMETRIC_YBR_FULL;
     if (info->samples_per_pixel == 3 && ts) {
         /* PS3.5 8.2.1: JPEG baseline colour is YCbCr in the stream and the
          * decoder's colour transform yields RGB; PS3.5 8.2.4: J2K ICT/RCT are
