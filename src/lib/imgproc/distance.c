@@ -1,0 +1,447 @@
+/*
+ * distance.c - exact Euclidean distance transform and the binary morphology
+ * and hole filling built on it.
+ *
+ * The transform is separable (Felzenszwalb and Huttenlocher, Theory of
+ * Computing 8, 2012, section 3): the squared distance is first exact along x
+ * (0 on target voxels, infinity elsewhere), then each pass along y and z
+ * takes the lower envelope of the parabolas f(q) + ((p - q) * spacing)^2
+ * rooted at every sample, which is exact for squared Euclidean distance with
+ * any spacing.  Each pass is linear in the line length, so the transform is
+ * linear in the voxel count; lines are split statically over the pool.
+ *
+ * Morphology with a ball of radius r is then a comparison: dilation keeps
+ * voxels whose squared distance to the foreground is at most r^2, erosion
+ * keeps voxels whose squared distance to the background exceeds r^2, so the
+ * cost does not depend on r (no loop over the structuring element).
+ */
+#include "nova/imgproc.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Squared radii compare with a small relative slack so that voxels exactly
+ * on the sphere (sums of squared spacings) count as inside despite float
+ * rounding. */
+#define RADIUS_SLACK 1e-6
+
+struct line_buf {
+    double *f, *d, *z;
+    size_t *v;
+};
+
+/* 1D lower envelope of parabolas, section 3 of Felzenszwalb and
+ * Huttenlocher, with positions q * spacing; infinite samples root no
+ * parabola.  d[p] = min_q f[q] + ((p - q) * spacing)^2. */
+static void envelope_1d(const struct line_buf *b, size_t n, double spacing)
+{
+    const double *f = b->f;
+    double *d = b->d, *z = b->z;
+    size_t *v = b->v;
+    size_t k = 0;
+    bool any = false;
+    for (size_t q = 0; q < n; q++) {
+        if (isinf(f[q]))
+            continue;
+        double xq = (double)q * spacing;
+        if (!any) {
+            any = true;
+            k = 0;
+            v[0] = q;
+            z[0] = -INFINITY;
+            continue;
+        }
+        for (;;) {
+            size_t p = v[k];
+            double xp = (double)p * spacing;
+            double s = ((f[q] + xq * xq) - (f[p] + xp * xp)) / (2.0 * (xq - xp));
+            if (s <= z[k]) {
+                if (k == 0) {
+                    v[0] = q;
+                    z[0] = -INFINITY;
+                    goto next;
+                }
+                k--;
+                continue;
+            }
+            k++;
+            v[k] = q;
+            z[k] = s;
+            break;
+        }
+    next:;
+    }
+    if (!any) {
+        for (size_t q = 0; q < n; q++)
+            d[q] = INFINITY;
+        return;
+    }
+    z[k + 1] = INFINITY;
+    size_t j = 0;
+    for (size_t q = 0; q < n; q++) {
+        double xq = (double)q * spacing;
+        while (z[j + 1] < xq)
+            j++;
+        double dx = xq - (double)v[j] * spacing;
+        d[q] = dx * dx + f[v[j]];
+    }
+}
+
+struct edt_ctx {
+    const uint8_t *mask;
+    float *out;
+    size_t nx, ny, nz;
+    double sp[3];
+    bool target;
+    struct line_buf *bufs; /* one per thread */
+    float **tmp;           /* per thread nx * nz, for the z pass */
+};
+
+/* Pass along x, one row per index: distance to the nearest target in the
+ * row. */
+static void pass_x(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct edt_ctx *c = vctx;
+    const struct line_buf *b = &c->bufs[thread];
+    for (size_t r = begin; r < end; r++) {
+        const uint8_t *m = c->mask + r * c->nx;
+        float *o = c->out + r * c->nx;
+        for (size_t x = 0; x < c->nx; x++)
+            b->f[x] = ((m[x] != 0) == c->target) ? 0.0 : INFINITY;
+        envelope_1d(b, c->nx, c->sp[0]);
+        for (size_t x = 0; x < c->nx; x++)
+            o[x] = (float)b->d[x];
+    }
+}
+
+/* Pass along y, one z-slice per index. */
+static void pass_y(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct edt_ctx *c = vctx;
+    const struct line_buf *b = &c->bufs[thread];
+    size_t nx = c->nx, ny = c->ny;
+    for (size_t zz = begin; zz < end; zz++) {
+        float *slice = c->out + zz * nx * ny;
+        for (size_t x = 0; x < nx; x++) {
+            for (size_t y = 0; y < ny; y++)
+                b->f[y] = slice[y * nx + x];
+            envelope_1d(b, ny, c->sp[1]);
+            for (size_t y = 0; y < ny; y++)
+                slice[y * nx + x] = (float)b->d[y];
+        }
+    }
+}
+
+/* Pass along z, one y-row per index: the rows (z, y, :) are gathered into a
+ * contiguous nz x nx block first so the strided reads stay in cache. */
+static void pass_z(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct edt_ctx *c = vctx;
+    const struct line_buf *b = &c->bufs[thread];
+    float *tmp = c->tmp[thread];
+    size_t nx = c->nx, ny = c->ny, nz = c->nz;
+    for (size_t y = begin; y < end; y++) {
+        for (size_t zz = 0; zz < nz; zz++)
+            memcpy(tmp + zz * nx, c->out + (zz * ny + y) * nx,
+                   nx * sizeof *tmp);
+        for (size_t x = 0; x < nx; x++) {
+            for (size_t zz = 0; zz < nz; zz++)
+                b->f[zz] = tmp[zz * nx + x];
+            envelope_1d(b, nz, c->sp[2]);
+            for (size_t zz = 0; zz < nz; zz++)
+                tmp[zz * nx + x] = (float)b->d[zz];
+        }
+        for (size_t zz = 0; zz < nz; zz++)
+            memcpy(c->out + (zz * ny + y) * nx, tmp + zz * nx,
+                   nx * sizeof *tmp);
+    }
+}
+
+bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool,
+                         const uint8_t *mask, const size_t dims[3],
+                         const double spacing_mm[3], bool target_nonzero,
+                         bool per_slice, float *dist_sq_mm2)
+{
+    size_t nx = dims[0], ny = dims[1], nz = dims[2];
+    if (nx == 0 || ny == 0 || nz == 0)
+        return true;
+    int T = pool ? nova_pool_get_threads(pool) : 1;
+    size_t max_len = nx > ny ? nx : ny;
+    if (nz > max_len)
+        max_len = nz;
+    struct edt_ctx c = {mask, dist_sq_mm2, nx, ny, nz,
+                        {spacing_mm[0], spacing_mm[1], spacing_mm[2]},
+                        target_nonzero, NULL, NULL};
+    bool ok = false;
+    c.bufs = nova_calloc(error, (size_t)T, sizeof *c.bufs);
+    c.tmp = nova_calloc(error, (size_t)T, sizeof *c.tmp);
+    if (!c.bufs || !c.tmp)
+        goto done;
+    for (int t = 0; t < T; t++) {
+        struct line_buf *b = &c.bufs[t];
+        b->f = nova_malloc_array(error, max_len, sizeof *b->f);
+        b->d = nova_malloc_array(error, max_len, sizeof *b->d);
+        b->z = nova_malloc_array(error, max_len + 1, sizeof *b->z);
+        b->v = nova_malloc_array(error, max_len, sizeof *b->v);
+        if (!b->f || !b->d || !b->z || !b->v)
+            goto done;
+        if (!per_slice && nz > 1) {
+            c.tmp[t] = nova_malloc_array(error, nx * nz, sizeof *c.tmp[t]);
+            if (!c.tmp[t])
+                goto done;
+        }
+    }
+    nova_pool_parallel_for(pool, ny * nz, pass_x, &c);
+    if (ny > 1)
+        nova_pool_parallel_for(pool, nz, pass_y, &c);
+    if (!per_slice && nz > 1)
+        nova_pool_parallel_for(pool, ny, pass_z, &c);
+    ok = true;
+done:
+    if (c.bufs)
+        for (int t = 0; t < T; t++) {
+            nova_free(c.bufs[t].f);
+            nova_free(c.bufs[t].d);
+            nova_free(c.bufs[t].z);
+            nova_free(c.bufs[t].v);
+        }
+    if (c.tmp)
+        for (int t = 0; t < T; t++)
+            nova_free(c.tmp[t]);
+    nova_free(c.bufs);
+    nova_free(c.tmp);
+    return ok;
+}
+
+/* ------------------------------------------------------------ morphology */
+
+/* Bounding box [lo, hi) of the foreground; false when empty. */
+static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
+                    size_t hi[3])
+{
+    lo[0] = lo[1] = lo[2] = SIZE_MAX;
+    hi[0] = hi[1] = hi[2] = 0;
+    size_t nx = dims[0], ny = dims[1];
+    for (size_t z = 0; z < dims[2]; z++)
+        for (size_t y = 0; y < ny; y++) {
+            const uint8_t *row = m + (z * ny + y) * nx;
+            size_t x0 = 0;
+            while (x0 < nx && !row[x0])
+                x0++;
+            if (x0 == nx)
+                continue;
+            size_t x1 = nx;
+            while (!row[x1 - 1])
+                x1--;
+            if (x0 < lo[0]) lo[0] = x0;
+            if (x1 > hi[0]) hi[0] = x1;
+            if (y < lo[1]) lo[1] = y;
+            if (y + 1 > hi[1]) hi[1] = y + 1;
+            if (z < lo[2]) lo[2] = z;
+            if (z + 1 > hi[2]) hi[2] = z + 1;
+        }
+    return hi[0] > 0;
+}
+
+/* One dilation (grow) or erosion of src into dst (both full grids). */
+static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
+                       const uint8_t *src, const size_t dims[3],
+                       const double sp[3], double radius_mm, bool per_slice,
+                       uint8_t *dst)
+{
+    size_t n = dims[0] * dims[1] * dims[2];
+    size_t lo[3], hi[3];
+    if (!fg_bbox(src, dims, lo, hi)) {
+        memset(dst, 0, n);
+        return true;
+    }
+    /* Work box: for dilation the foreground box grown by the radius, for
+     * erosion grown by one voxel (the nearest background of a voxel in the
+     * box is never farther than that layer). */
+    for (int a = 0; a < 3; a++) {
+        size_t grow = 1;
+        if (dilate && !(per_slice && a == 2))
+            grow = (size_t)ceil(radius_mm / sp[a]) + 1;
+        if (per_slice && a == 2)
+            grow = 0;
+        lo[a] = lo[a] > grow ? lo[a] - grow : 0;
+        hi[a] = hi[a] + grow < dims[a] ? hi[a] + grow : dims[a];
+    }
+    size_t bd[3] = {hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]};
+    size_t bn = bd[0] * bd[1] * bd[2];
+    uint8_t *box = nova_malloc(error, bn);
+    float *dist = nova_malloc_array(error, bn, sizeof *dist);
+    if (!box || !dist) {
+        nova_free(box);
+        nova_free(dist);
+        return false;
+    }
+    for (size_t z = 0; z < bd[2]; z++)
+        for (size_t y = 0; y < bd[1]; y++)
+            memcpy(box + (z * bd[1] + y) * bd[0],
+                   src + ((z + lo[2]) * dims[1] + y + lo[1]) * dims[0] + lo[0],
+                   bd[0]);
+    bool ok = nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice,
+                                  dist);
+    if (ok) {
+        double r2 = radius_mm * radius_mm * (1.0 + RADIUS_SLACK) + 1e-12;
+        for (size_t i = 0; i < bn; i++)
+            box[i] = dilate ? (uint8_t)(dist[i] <= r2)
+                            : (uint8_t)(dist[i] > r2);
+        memset(dst, 0, n);
+        for (size_t z = 0; z < bd[2]; z++)
+            for (size_t y = 0; y < bd[1]; y++)
+                memcpy(dst + ((z + lo[2]) * dims[1] + y + lo[1]) * dims[0] +
+                           lo[0],
+                       box + (z * bd[1] + y) * bd[0], bd[0]);
+    }
+    nova_free(box);
+    nova_free(dist);
+    return ok;
+}
+
+bool nova_imgproc_morph(NovaError **error, NovaPool *pool, NovaMorphOp op,
+                        const uint8_t *src, const size_t dims[3],
+                        const double spacing_mm[3], double radius_mm,
+                        bool per_slice, uint8_t *dst)
+{
+    if (!(radius_mm >= 0))
+        return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
+                              "morphology radius %g mm: must be >= 0",
+                              radius_mm);
+    switch (op) {
+    case NOVA_MORPH_DILATE:
+        return morph_once(error, pool, true, src, dims, spacing_mm, radius_mm,
+                          per_slice, dst);
+    case NOVA_MORPH_ERODE:
+        return morph_once(error, pool, false, src, dims, spacing_mm,
+                          radius_mm, per_slice, dst);
+    case NOVA_MORPH_OPEN:
+        return morph_once(error, pool, false, src, dims, spacing_mm,
+                          radius_mm, per_slice, dst) &&
+               morph_once(error, pool, true, dst, dims, spacing_mm, radius_mm,
+                          per_slice, dst);
+    case NOVA_MORPH_CLOSE:
+        return morph_once(error, pool, true, src, dims, spacing_mm, radius_mm,
+                          per_slice, dst) &&
+               morph_once(error, pool, false, dst, dims, spacing_mm,
+                          radius_mm, per_slice, dst);
+    }
+    return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
+                          "morphology operation %d", (int)op);
+}
+
+/* ---------------------------------------------------------- hole filling */
+
+struct fill2d_ctx {
+    const uint8_t *src;
+    uint8_t *dst;
+    size_t nx, ny;
+    uint32_t **stacks; /* per thread, nx * ny */
+};
+
+/* Flood the 4-connected background of each slice from its edges; what the
+ * flood does not reach is a hole. */
+static void fill_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct fill2d_ctx *c = vctx;
+    size_t nx = c->nx, ny = c->ny, plane = nx * ny;
+    uint32_t *stack = c->stacks[thread];
+    for (size_t zz = begin; zz < end; zz++) {
+        const uint8_t *s = c->src + zz * plane;
+        uint8_t *d = c->dst + zz * plane;
+        /* d: 2 = outside background (reached), later 0; else 1. */
+        for (size_t i = 0; i < plane; i++)
+            d[i] = s[i] ? 1 : 0;
+        size_t top = 0;
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                if (x != 0 && y != 0 && x != nx - 1 && y != ny - 1)
+                    continue;
+                size_t i = y * nx + x;
+                if (d[i] == 0) {
+                    d[i] = 2;
+                    stack[top++] = (uint32_t)i;
+                }
+            }
+        while (top) {
+            size_t i = stack[--top];
+            size_t x = i % nx, y = i / nx;
+            size_t nb[4];
+            int k = 0;
+            if (x > 0) nb[k++] = i - 1;
+            if (x + 1 < nx) nb[k++] = i + 1;
+            if (y > 0) nb[k++] = i - nx;
+            if (y + 1 < ny) nb[k++] = i + nx;
+            for (int j = 0; j < k; j++)
+                if (d[nb[j]] == 0) {
+                    d[nb[j]] = 2;
+                    stack[top++] = (uint32_t)nb[j];
+                }
+        }
+        for (size_t i = 0; i < plane; i++)
+            d[i] = d[i] == 2 ? 0 : 1;
+    }
+}
+
+bool nova_imgproc_fill_holes(NovaError **error, NovaPool *pool,
+                             const uint8_t *src, const size_t dims[3],
+                             bool per_slice, uint8_t *dst)
+{
+    size_t nx = dims[0], ny = dims[1], nz = dims[2];
+    size_t n = nx * ny * nz;
+    if (n == 0)
+        return true;
+    if (per_slice) {
+        int T = pool ? nova_pool_get_threads(pool) : 1;
+        struct fill2d_ctx c = {src, dst, nx, ny, NULL};
+        c.stacks = nova_calloc(error, (size_t)T, sizeof *c.stacks);
+        bool ok = c.stacks != NULL;
+        for (int t = 0; ok && t < T; t++) {
+            c.stacks[t] = nova_malloc_array(error, nx * ny, sizeof(uint32_t));
+            ok = c.stacks[t] != NULL;
+        }
+        if (ok)
+            nova_pool_parallel_for(pool, nz, fill_slices, &c);
+        for (int t = 0; c.stacks && t < T; t++)
+            nova_free(c.stacks[t]);
+        nova_free(c.stacks);
+        return ok;
+    }
+    /* 3D: label the 6-connected background; components touching a face are
+     * the outside. */
+    uint8_t *bg = nova_malloc(error, n);
+    uint32_t *labels = nova_malloc_array(error, n, sizeof *labels);
+    uint8_t *outside = NULL;
+    bool ok = false;
+    uint32_t n_labels = 0;
+    if (!bg || !labels)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        bg[i] = !src[i];
+    if (!nova_imgproc_label(error, pool, bg, dims, 6, labels, &n_labels))
+        goto done;
+    outside = nova_calloc(error, (size_t)n_labels + 1, 1);
+    if (!outside)
+        goto done;
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++) {
+            bool face_row = z == 0 || z == nz - 1 || y == 0 || y == ny - 1;
+            const uint32_t *row = labels + (z * ny + y) * nx;
+            if (face_row) {
+                for (size_t x = 0; x < nx; x++)
+                    outside[row[x]] = 1;
+            } else {
+                outside[row[0]] = 1;
+                outside[row[nx - 1]] = 1;
+            }
+        }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = labels[i] ? !outside[labels[i]] : 1;
+    ok = true;
+done:
+    nova_free(bg);
+    nova_free(labels);
+    nova_free(outside);
+    return ok;
+}
