@@ -8,6 +8,7 @@
 #include "nova/core.h"
 #include "nova/dicom.h"
 #include "nova/dicom_write.h"
+#include "nova/imgproc.h"
 #include "nova/volume.h"
 
 #endif
