@@ -66,6 +66,39 @@ void nova_volume_set_geometry(NovaVolume *volume,
 void *nova_volume_get_data(NovaVolume *volume);
 const void *nova_volume_get_const_data(const NovaVolume *volume);
 
+/* ---------------------------------------------------------- volume files
+ *
+ * Element types: a file's values (after NIfTI scl_slope/scl_inter) become
+ * the narrowest Nova dtype that holds every one of them exactly:
+ *   - unsigned integer files (NIfTI uint8/16/32/64, NRRD uchar/ushort/...)
+ *     with every value in 0..255: NOVA_DTYPE_UINT8 (masks, label maps);
+ *   - otherwise, every value an integer in -32768..32767 (int16 CT, HU
+ *     stored as float, int32 labels, a slope of 1 and an intercept of
+ *     -1024): NOVA_DTYPE_INT16;
+ *   - otherwise NOVA_DTYPE_FLOAT32 (rounded to the nearest float).
+ * Geometry is converted to LPS (NIfTI is RAS: the first two rows of its
+ * affine are negated; NRRD follows its "space" field).
+ */
+
+/* Read a volume file, by extension: .nii / .nii.gz (NIfTI-1), .nrrd /
+ * .nhdr (NRRD); other names are recognised by their first bytes.  The
+ * caller owns the result.  Errors name the file, the offset or header line,
+ * and the problem.  Thread safe (no shared state). */
+NovaVolume *nova_volume_read(NovaError **error, const char *path);
+/* NIfTI-1 single file (.nii, or gzip .nii.gz), either byte order.  The
+ * affine is the sform when sform_code > 0, else the qform, else pixdim. */
+NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path);
+/* NRRD (attached .nrrd or detached .nhdr): raw, gzip, ascii, hex data. */
+NovaVolume *nova_volume_read_nrrd(NovaError **error, const char *path);
+
+/* Write a NIfTI-1 file: gzip-compressed when path ends in ".gz", else a
+ * plain .nii.  Datatype uint8, int16 or float32 as the volume's; the LPS
+ * geometry becomes a RAS sform (and qform when the direction matrix is
+ * orthonormal), code 1 (scanner anatomical), units mm.  Returns false with
+ * NOVA_ERROR_IO when the file cannot be written. */
+bool nova_volume_write_nifti(NovaError **error, const NovaVolume *volume,
+                             const char *path);
+
 #ifdef __cplusplus
 }
 #endif

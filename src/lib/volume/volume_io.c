@@ -1,0 +1,43 @@
+/*
+ * volume_io.c - nova_volume_read: pick the volume file reader by the file
+ * name's extension, or by the first bytes when the name says nothing.
+ */
+#include "volume_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+NovaVolume *nova_volume_read(NovaError **error, const char *path)
+{
+    if (nova__has_suffix(path, ".nii") || nova__has_suffix(path, ".nii.gz"))
+        return nova_volume_read_nifti(error, path);
+    if (nova__has_suffix(path, ".nrrd") || nova__has_suffix(path, ".nhdr"))
+        return nova_volume_read_nrrd(error, path);
+
+    /* Unknown name: look at the magic numbers. */
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
+                       path, strerror(errno));
+        return NULL;
+    }
+    uint8_t head[8] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n >= 7 && memcmp(head, "NRRD000", 7) == 0)
+        return nova_volume_read_nrrd(error, path);
+    int32_t size_le = (int32_t)((uint32_t)head[0] | (uint32_t)head[1] << 8 |
+                                (uint32_t)head[2] << 16 |
+                                (uint32_t)head[3] << 24);
+    int32_t size_be = (int32_t)((uint32_t)head[3] | (uint32_t)head[2] << 8 |
+                                (uint32_t)head[1] << 16 |
+                                (uint32_t)head[0] << 24);
+    /* 0x1f 0x8b: a gzip stream (RFC 1952), taken to be a .nii.gz. */
+    if ((n >= 2 && head[0] == 0x1f && head[1] == 0x8b) || size_le == 348 ||
+        size_be == 348)
+        return nova_volume_read_nifti(error, path);
+    nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unknown volume format",
+                   "%s: neither NIfTI-1 nor NRRD (by name or content)", path);
+    return NULL;
+}
