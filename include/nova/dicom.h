@@ -144,7 +144,9 @@ typedef struct {
     bool encapsulated; /* Pixel Data in fragments */
 } NovaElementInfo;
 
-/* Elements in tag order, meta group included. */
+/* Elements in tag order, meta group included.  A NOVA_READ_HEADER_ONLY
+ * dataset holds the elements up to and including Pixel Data; elements after
+ * it (trailing padding, signatures) are not indexed. */
 size_t nova_dataset_count(const NovaDataset *ds);
 bool nova_dataset_element_at(const NovaDataset *ds, size_t index,
                              NovaElementInfo *info);

@@ -264,7 +264,7 @@ static size_t format_binary(char *out, size_t size, NovaVR vr,
             snprintf(item, sizeof item, "%u", p[0]);
         }
         size_t n = strlen(item);
-        if (out && pos + n + 2 <= size) {
+        if (out && pos + (pos ? 1 : 0) + n + 1 <= size) {
             if (pos)
                 out[pos] = '\\';
             memcpy(out + pos + (pos ? 1 : 0), item, n);
