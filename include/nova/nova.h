@@ -9,6 +9,7 @@
 #include "nova/dicom.h"
 #include "nova/dicom_write.h"
 #include "nova/imgproc.h"
+#include "nova/json.h"
 #include "nova/volume.h"
 
 #endif
