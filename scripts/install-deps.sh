@@ -9,7 +9,8 @@ packages=(
   libclang-rt-14-dev
   # libraries Nova links against
   zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev
-  libsqlite3-dev
+  libsqlite3-dev libzip-dev
+  libqhull-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   # independent decoders and validators used by tests and benchmarks
   dcmtk libdcmtk-dev libgdcm-dev libgdcm-tools dicom3tools

@@ -10,6 +10,7 @@
 #include "nova/dicom_write.h"
 #include "nova/imgproc.h"
 #include "nova/json.h"
+#include "nova/radiomics.h"
 #include "nova/volume.h"
 
 #endif
