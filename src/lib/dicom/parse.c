@@ -733,7 +733,6 @@ static NovaDataset *parse_root(Parser *p)
         /* Parse element by element while the group is 0002: the group
          * length (0002,0000) is often wrong in real files, so it is read
          * but not trusted to find the group's end. */
-        NovaDataset meta_view = *ds;
         for (;;) {
             if (!have(p, pos + 8, &io)) {
                 if (io)
@@ -757,17 +756,10 @@ static NovaDataset *parse_root(Parser *p)
                 fail(p, pos, "meta element of undefined length");
                 goto fail;
             }
-            meta_view.explicit_vr = vr != NOVA_VR_NONE;
-            if (!parse_dataset(p, &meta_view, &pos, pos + hdr + len, false,
-                               0)) {
-                ds->elements = meta_view.elements;
-                ds->count = meta_view.count;
+            ds->explicit_vr = vr != NOVA_VR_NONE;
+            if (!parse_dataset(p, ds, &pos, pos + hdr + len, false, 0))
                 goto fail;
-            }
         }
-        ds->elements = meta_view.elements;
-        ds->count = meta_view.count;
-        ds->capacity = meta_view.capacity;
         NovaElement *tse = nova__dataset_lookup(ds, NOVA_TAG_TRANSFER_SYNTAX_UID);
         if (tse && tse->length > 0) {
             set_transfer_syntax(p, (const char *)r->data + tse->offset,
@@ -902,7 +894,8 @@ NovaDataset *nova_dataset_read_file(NovaError **error, const char *path,
     if (!(flags & NOVA_READ_HEADER_ONLY) && st.st_size > 0) {
         /* Whole file: map it (one copy of pixel data, into the caller's
          * array, at decode time). */
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                       fd,
                        0);
         if (m != MAP_FAILED) {
             r->data = m;
