@@ -8,7 +8,7 @@ packages=(
   build-essential meson ninja-build pkg-config clang lld
   libclang-rt-14-dev
   # libraries Nova links against
-  zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev
+  zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev libpng-dev
   libsqlite3-dev libzip-dev
   libqhull-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
