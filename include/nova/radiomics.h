@@ -114,8 +114,9 @@ typedef struct NovaRadiomicsFeatures NovaRadiomicsFeatures;
 /* Compute every feature of the configuration for the voxels of mask equal
  * to label (label 0: every non-zero voxel).
  *
- * image: int16, uint8 or float32; mask: uint8 on the same grid (same
- * dimensions, spacing, origin and direction within 1e-3 mm).
+ * image: int16, uint8 or float32; mask: integer labels (any dtype) on the
+ * same grid (same dimensions, spacing, origin and direction within
+ * 1e-3 mm).
  * Errors (NOVA_ERROR_INVALID): grids differ, mask empty, label absent (the
  * message lists the labels present), a NaN or infinite image voxel (with
  * its index), an empty intensity mask after re-segmentation, invalid

@@ -119,7 +119,7 @@ static bool build_mesh(NovaError **error, const NovaRoi *roi, Mesh *mesh)
                     }
                     for (int k = 0; k < nc; k++)
                         if (type[k] == 1)
-                            next[cross[k]] = cross[(k + 1) % nc];
+                            next[cross[k]] = cross[(k + nc - 1) % nc];
                 }
                 /* Walk loops, fan-triangulate. */
                 int seen[24] = {0};
@@ -147,8 +147,17 @@ static bool build_mesh(NovaError **error, const NovaRoi *roi, Mesh *mesh)
                         if (cur < 0)
                             break;
                     }
-                    for (int k = 1; ok && k + 1 < np; k++)
-                        ok = push_tri(error, mesh, pts[0], pts[k], pts[k + 1]);
+                    if (np == 3) {
+                        ok = push_tri(error, mesh, pts[0], pts[1], pts[2]);
+                    } else {
+                        double cen[3] = {0, 0, 0};
+                        for (int k = 0; k < np; k++)
+                            for (int a = 0; a < 3; a++)
+                                cen[a] += pts[k][a] / np;
+                        for (int k = 0; ok && k < np; k++)
+                            ok = push_tri(error, mesh, cen, pts[k],
+                                          pts[(k + 1) % np]);
+                    }
                 }
             }
     if (ok) {
@@ -446,10 +455,12 @@ bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
         com_shift += d * d;
     }
     com_shift = sqrt(com_shift);
-    /* Population covariance of the voxel centres. */
+    /* Sample covariance (n - 1) of the voxel centres, as the IBSI
+     * reference implementations compute it (numpy.cov). */
+    double dof = roi->n_morph > 1 ? (double)(roi->n_morph - 1) : 1.0;
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++)
-            cov[a][b] /= (double)roi->n_morph;
+            cov[a][b] /= dof;
     double eig[3];
     eigen_symmetric3(cov, eig);
     for (int a = 0; a < 3; a++)

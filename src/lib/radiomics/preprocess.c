@@ -46,10 +46,6 @@ static bool check_inputs(NovaError **error, const NovaVolume *image,
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
                               "radiomics needs an image, a mask and a "
                               "configuration");
-    if (nova_volume_get_dtype(mask) != NOVA_DTYPE_UINT8)
-        return nova_error_set(error, NOVA_ERROR_INVALID, "invalid mask",
-                              "the mask must be uint8 labels, not %s",
-                              nova_dtype_name(nova_volume_get_dtype(mask)));
     size_t di[3], dm[3];
     nova_volume_get_dims(image, di);
     nova_volume_get_dims(mask, dm);
@@ -83,9 +79,9 @@ static bool check_inputs(NovaError **error, const NovaVolume *image,
             return nova_error_set(error, NOVA_ERROR_INVALID, "grid mismatch",
                                   "mask and image are on different grids: "
                                   "direction cosines differ");
-    if (label < 0 || label > 255)
+    if (label < 0)
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid label",
-                              "mask label %d is outside 0..255", label);
+                              "mask label %d is negative", label);
     if (config->interpolation != NOVA_RADIOMICS_INTERP_NONE)
         for (int a = 0; a < 3; a++)
             if (!isfinite(config->spacing_mm[a]))
@@ -113,29 +109,7 @@ static bool check_inputs(NovaError **error, const NovaVolume *image,
                               "invalid configuration",
                               "IVH fixed bin size needs a positive width");
 
-    /* Labels present, NaN voxels. */
-    const uint8_t *m = nova_volume_get_const_data(mask);
-    size_t n = nova_volume_get_voxel_count(mask);
-    size_t hits = 0;
-    bool present[256] = {false};
-    for (size_t i = 0; i < n; i++) {
-        present[m[i]] = true;
-        hits += label ? m[i] == label : m[i] != 0;
-    }
-    if (hits == 0) {
-        char list[256 * 4 + 1] = "";
-        size_t len = 0;
-        for (int l = 1; l < 256; l++)
-            if (present[l])
-                len += (size_t)snprintf(list + len, sizeof list - len,
-                                        "%s%d", len ? ", " : "", l);
-        if (len == 0)
-            return nova_error_set(error, NOVA_ERROR_INVALID, "empty mask",
-                                  "the mask has no non-zero voxel");
-        return nova_error_set(error, NOVA_ERROR_INVALID, "label absent",
-                              "mask label %d is absent; labels present: %s",
-                              label, list);
-    }
+    size_t n = nova_volume_get_voxel_count(image);
     if (nova_volume_get_dtype(image) == NOVA_DTYPE_FLOAT32) {
         const float *v = nova_volume_get_const_data(image);
         for (size_t i = 0; i < n; i++)
@@ -194,6 +168,62 @@ static void bspline_weights(double t, double w[4])
     w[3] = t3 / 6.0;
 }
 
+
+/* The selected mask voxels (1 where mask == label, or non-zero for label
+ * 0), with the empty-mask and absent-label errors. */
+static uint8_t *select_mask(NovaError **error, const NovaVolume *mask,
+                            int label)
+{
+    size_t n = nova_volume_get_voxel_count(mask);
+    NovaDtype dtype = nova_volume_get_dtype(mask);
+    const void *data = nova_volume_get_const_data(mask);
+    uint8_t *sel = nova_malloc(error, n ? n : 1);
+    if (!sel)
+        return NULL;
+    size_t hits = 0;
+    double present[8];
+    int n_present = 0;
+    bool more = false;
+    for (size_t i = 0; i < n; i++) {
+        double v = voxel_value(data, dtype, i);
+        if (v != floor(v) || !isfinite(v)) {
+            nova_free(sel);
+            nova_error_set(error, NOVA_ERROR_INVALID, "invalid mask",
+                           "mask voxel %zu is %g, not an integer label", i,
+                           v);
+            return NULL;
+        }
+        sel[i] = label ? v == label : v != 0;
+        hits += sel[i];
+        if (v != 0 && !sel[i]) {
+            bool seen = false;
+            for (int k = 0; k < n_present; k++)
+                seen = seen || present[k] == v;
+            if (!seen && n_present < 8)
+                present[n_present++] = v;
+            else if (!seen)
+                more = true;
+        }
+    }
+    if (hits > 0)
+        return sel;
+    nova_free(sel);
+    if (n_present == 0) {
+        nova_error_set(error, NOVA_ERROR_INVALID, "empty mask",
+                       "the mask has no non-zero voxel");
+        return NULL;
+    }
+    char list[160] = "";
+    size_t len = 0;
+    for (int k = 0; k < n_present; k++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%g",
+                                k ? ", " : "", present[k]);
+    nova_error_set(error, NOVA_ERROR_INVALID, "label absent",
+                   "mask label %d is absent; labels present: %s%s", label,
+                   list, more ? ", ..." : "");
+    return NULL;
+}
+
 static size_t clampi(long v, size_t n)
 {
     return v < 0 ? 0 : (size_t)v >= n ? n - 1 : (size_t)v;
@@ -210,12 +240,6 @@ void nova__roi_free(NovaRoi *roi)
     memset(roi, 0, sizeof *roi);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 bool nova__roi_build(NovaError **error, const NovaVolume *image,
                      const NovaVolume *mask, int label,
                      const NovaRadiomicsConfig *config, NovaRoi *roi)
@@ -226,7 +250,9 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
     size_t dims[3];
     nova_volume_get_dims(image, dims);
     const NovaGeometry *geometry = nova_volume_get_geometry(image);
-    const uint8_t *m = nova_volume_get_const_data(mask);
+    uint8_t *m = select_mask(error, mask, label);
+    if (!m)
+        return false;
     const void *img = nova_volume_get_const_data(image);
     NovaDtype dtype = nova_volume_get_dtype(image);
     size_t nxy = dims[0] * dims[1];
@@ -236,8 +262,7 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
     for (size_t z = 0; z < dims[2]; z++)
         for (size_t y = 0; y < dims[1]; y++)
             for (size_t x = 0; x < dims[0]; x++) {
-                uint8_t v = m[z * nxy + y * dims[0] + x];
-                if (label ? v != label : v == 0)
+                if (!m[z * nxy + y * dims[0] + x])
                     continue;
                 size_t p[3] = {x, y, z};
                 for (int a = 0; a < 3; a++) {
@@ -336,7 +361,7 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                            (y + src_lo[1]) * dims[0] + x + src_lo[0];
                 size_t d = (z * sy + y) * sx + x;
                 src[d] = voxel_value(img, dtype, o);
-                srcm[d] = label ? m[o] == label : m[o] != 0;
+                srcm[d] = m[o];
             }
     if (config->interpolation == NOVA_RADIOMICS_INTERP_CUBIC) {
         /* Only axes that are resampled are filtered: a kept axis is
@@ -617,9 +642,10 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                        roi->ivh_levels);
         goto fail;
     }
-    (void)cmp_double;
+    nova_free(m);
     return true;
 fail:
+    nova_free(m);
     nova__roi_free(roi);
     return false;
 }
