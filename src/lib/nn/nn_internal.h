@@ -1,0 +1,261 @@
+/*
+ * nn_internal.h - the engine's private graph representation, shared by the
+ * loader (onnx_load.c), the compiler (session.c: shape inference, passes,
+ * memory plan), the op table (ops_*.c) and the oneDNN backend (dnnl.c).
+ *
+ * A graph is an array of values (tensors, by index) and an array of nodes
+ * (in topological order once loaded).  A value is a graph input, a constant
+ * (initializer, Constant node, bound input or folded result) or a
+ * temporary produced by a node; temporaries live in one arena at offsets the
+ * planner chose.
+ */
+#ifndef NOVA_NN_INTERNAL_H
+#define NOVA_NN_INTERNAL_H
+
+#include "nova/nn.h"
+
+#include <string.h>
+
+/* Dims beyond this are refused as "huge" (a model built for CT volumes has
+ * at most ~1e9 elements in one tensor). */
+#define NN_MAX_DIM ((int64_t)1 << 31)
+#define NN_MAX_ELEMENTS ((int64_t)1 << 32)
+
+typedef enum {
+    NN_VALUE_TEMP = 0,
+    NN_VALUE_INPUT,
+    NN_VALUE_CONST
+} NnValueKind;
+
+typedef struct {
+    char *name;
+    NnValueKind kind;
+    NovaNnDtype dtype;
+    int rank;
+    int64_t dims[NOVA_NN_MAX_RANK];
+    bool shape_known;
+    bool is_output;
+    void *data;     /* CONST: its elements */
+    bool owns_data; /* data freed with the graph */
+    /* compile-time bookkeeping */
+    int producer;   /* node index or -1 */
+    int n_uses;     /* consuming nodes still alive */
+    int last_use;   /* index in run order of the last reader */
+    size_t offset;  /* TEMP and INPUT: arena offset */
+    size_t nbytes;
+    void *dnnl_md;  /* oneDNN blocked layout when produced by oneDNN */
+} NnValue;
+
+typedef enum {
+    NN_ATTR_FLOAT = 1,
+    NN_ATTR_INT = 2,
+    NN_ATTR_STRING = 3,
+    NN_ATTR_TENSOR = 4,
+    NN_ATTR_FLOATS = 6,
+    NN_ATTR_INTS = 7
+} NnAttrType;
+
+typedef struct {
+    char *name;
+    NnAttrType type;
+    float f;
+    int64_t i;
+    char *s;
+    int64_t *ints;
+    float *floats;
+    size_t n;          /* count of ints or floats */
+    NovaNnTensor *tensor;
+} NnAttr;
+
+typedef enum {
+    NN_ACT_NONE = 0,
+    NN_ACT_RELU,
+    NN_ACT_LEAKY_RELU,
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_ELU,
+    NN_ACT_CLIP
+} NnActivation;
+
+struct NnOpDef;
+
+typedef struct {
+    char *name;
+    char *op_type;
+    const struct NnOpDef *def;
+    int n_inputs, n_outputs;
+    int *inputs;  /* value indices, -1 for an omitted optional input */
+    int *outputs;
+    NnAttr *attrs;
+    int n_attrs;
+    bool dead;
+    /* Fused epilogue (the passes): out = act(op(x) [+ residual]). */
+    NnActivation act;
+    float act_alpha, act_beta;
+    int residual;        /* value index or -1: added before act */
+    bool act_before_sum; /* unused by the passes; kept false */
+    /* Per-op parameters computed by the shape function. */
+    void *params;
+    size_t scratch_bytes; /* per-run scratch the kernel needs */
+    /* Backend state (oneDNN primitives). */
+    void *impl;
+    bool use_dnnl;
+} NnNode;
+
+typedef struct {
+    NnValue *values;
+    int n_values, cap_values;
+    NnNode *nodes;
+    int n_nodes, cap_nodes;
+    int *inputs; /* graph inputs that are not initializers */
+    int n_inputs;
+    int *outputs;
+    int n_outputs;
+    int64_t opset;
+    char *model_name;
+    int n_threads; /* of the session's pool: sizes per-thread scratch */
+} NnGraph;
+
+/* Execution context handed to kernels. */
+typedef struct {
+    NnGraph *graph;
+    uint8_t *arena;
+    uint8_t *scratch;
+    NovaPool *pool;
+    int n_threads;
+} NnExec;
+
+typedef struct NnOpDef {
+    const char *op_type;
+    int min_inputs, max_inputs;
+    int min_outputs, max_outputs;
+    /* Check attributes and input shapes, set output dtype and shape, fill
+     * node->params and node->scratch_bytes.  Inputs that must be constant
+     * (shapes, axes) are read from their data here.  Errors name the
+     * node (the caller prefixes the model). */
+    bool (*infer)(NovaError **error, NnGraph *g, NnNode *node);
+    void (*run)(NnExec *ex, NnNode *node);
+    /* Output is a view of input 0 with a new shape (no copy needed). */
+    bool is_reshape;
+} NnOpDef;
+
+/* The op table (ops.c). */
+const NnOpDef *nova__nn_find_op(const char *op_type);
+
+/* ------------------------------------------------------------ graph utils */
+
+NnGraph *nova__nn_graph_create(NovaError **error, const char *model_name);
+void nova__nn_graph_destroy(NnGraph *g);
+/* Deep copy; constant data is shared (not owned) by the copy. */
+NnGraph *nova__nn_graph_copy(NovaError **error, const NnGraph *g);
+int nova__nn_graph_add_value(NovaError **error, NnGraph *g, const char *name);
+int nova__nn_graph_find_value(const NnGraph *g, const char *name);
+NnNode *nova__nn_graph_add_node(NovaError **error, NnGraph *g);
+
+/* Convert a parsed ONNX TensorProto into dtype/dims/data (onnx_load.c).
+ * base_dir: folder for external data, NULL to refuse it. */
+struct Onnx__TensorProto;
+bool nova__nn_tensor_from_proto(NovaError **error,
+                                const struct Onnx__TensorProto *proto,
+                                const char *base_dir, NovaNnTensor *out);
+
+/* ------------------------------------------------------------ attributes */
+
+const NnAttr *nova__nn_attr(const NnNode *node, const char *name);
+int64_t nova__nn_attr_int(const NnNode *node, const char *name, int64_t def);
+float nova__nn_attr_float(const NnNode *node, const char *name, float def);
+const char *nova__nn_attr_string(const NnNode *node, const char *name,
+                                 const char *def);
+
+/* ------------------------------------------------------------ helpers */
+
+static inline size_t nn_count(const int64_t *dims, int rank)
+{
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)dims[i];
+    return n;
+}
+
+static inline size_t nn_value_count(const NnValue *v)
+{
+    return nn_count(v->dims, v->rank);
+}
+
+static inline NnValue *nn_in(NnGraph *g, const NnNode *n, int i)
+{
+    return (i < n->n_inputs && n->inputs[i] >= 0) ? &g->values[n->inputs[i]]
+                                                  : NULL;
+}
+
+static inline NnValue *nn_out(NnGraph *g, const NnNode *n, int i)
+{
+    return (i < n->n_outputs && n->outputs[i] >= 0)
+               ? &g->values[n->outputs[i]]
+               : NULL;
+}
+
+/* Where a value's elements are during a run. */
+static inline void *nn_ptr(const NnExec *ex, int value)
+{
+    const NnValue *v = &ex->graph->values[value];
+    return v->kind == NN_VALUE_CONST ? v->data : ex->arena + v->offset;
+}
+
+static inline float *nn_f32(const NnExec *ex, const NnNode *n, int i)
+{
+    return (float *)nn_ptr(ex, n->inputs[i]);
+}
+
+static inline float *nn_f32_out(const NnExec *ex, const NnNode *n, int i)
+{
+    return (float *)nn_ptr(ex, n->outputs[i]);
+}
+
+/* Set an output's shape; checks element count limits. */
+bool nova__nn_set_shape(NovaError **error, NnGraph *g, NnNode *node, int out,
+                        NovaNnDtype dtype, int rank, const int64_t *dims);
+
+/* Error helpers that name the node. */
+bool nova__nn_node_error(NovaError **error, const NnNode *node,
+                         NovaErrorCode code, const char *format, ...)
+    NOVA_PRINTF(4, 5);
+
+/* Read a constant int64 (or int32) input as a list; false (with error) when
+ * the input is not constant.  *n receives the count; max limits it. */
+bool nova__nn_const_ints(NovaError **error, NnGraph *g, const NnNode *node,
+                         int input, int64_t *out, int max, int *n);
+
+/* Apply a fused activation in place over n floats. */
+void nova__nn_apply_act(float *x, size_t n, NnActivation act, float alpha,
+                        float beta);
+
+/* sgemm: C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major with
+ * leading dimensions; parallel over the pool when given.  Reference path. */
+void nova__nn_sgemm(NovaPool *pool, bool trans_a, bool trans_b, size_t M,
+                    size_t N, size_t K, float alpha, const float *A,
+                    size_t lda, const float *B, size_t ldb, float beta,
+                    float *C, size_t ldc);
+
+/* FLOPs of one node (Conv, ConvTranspose, Gemm, MatMul), 0 otherwise. */
+double nova__nn_node_flops(NnGraph *g, const NnNode *node);
+
+/* ------------------------------------------------------------ oneDNN */
+
+typedef struct NnDnnl NnDnnl;
+/* Create the backend (engine, stream) for n_threads; NULL with error when
+ * oneDNN is unavailable. */
+NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads);
+void nova__nn_dnnl_destroy(NnDnnl *d);
+/* Claim the nodes oneDNN runs, build primitives and reorders; sets
+ * node->use_dnnl and node->impl, and may add scratch.  Called after the
+ * passes and before memory planning; values produced in a blocked layout
+ * get v->dnnl_md and a larger nbytes. */
+bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
+                           const int *order, int n_order);
+/* Run one claimed node. */
+void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node);
+/* Free per-node state. */
+void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g);
+
+#endif

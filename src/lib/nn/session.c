@@ -1,0 +1,880 @@
+/*
+ * session.c - compiling a model for one set of input shapes, and running it.
+ *
+ * Compilation: copy the model's graph, bind or shape the inputs the caller
+ * named, then walk the nodes in topological order calling each op's infer
+ * function (shape and type checks, static shape inference).  A node whose
+ * inputs are all constant is evaluated there and then with the reference
+ * kernel (constant folding, which also resolves the Shape -> Gather ->
+ * Concat -> Reshape chains PyTorch exports).  With options.optimize the
+ * passes fold BatchNormalization into the Conv before it, fuse a following
+ * residual Add and activation into the Conv/Gemm epilogue, and drop nodes
+ * whose outputs nobody reads.  The oneDNN backend then claims the nodes it
+ * runs.  Last, the memory planner gives every temporary an offset in one
+ * arena: values are placed first-fit in run order and their space is reused
+ * once their last reader has run; reshaping ops alias their input.  A run
+ * copies the inputs in, calls the kernels and allocates nothing.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const NnGraph *nova__nn_model_graph(const NovaNnModel *model);
+
+struct NovaNnSession {
+    NnGraph *g;
+    NovaNnKernels kernels;
+    NovaPool *pool;
+    int *order; /* alive nodes in run order */
+    int n_order;
+    uint8_t *arena;
+    size_t arena_bytes;
+    uint8_t *scratch;
+    size_t scratch_bytes;
+    NovaNnTensor *inputs;
+    NovaNnTensor *outputs;
+    NnDnnl *dnnl;
+    NovaNnStats stats;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+bool nova__nn_node_error(NovaError **error, const NnNode *node,
+                         NovaErrorCode code, const char *format, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    const char *summary = code == NOVA_ERROR_UNSUPPORTED ? "unsupported"
+                          : code == NOVA_ERROR_PARSE     ? "malformed graph"
+                          : code == NOVA_ERROR_RANGE     ? "out of range"
+                                                         : "invalid node";
+    return nova_error_set(error, code, summary, "node '%s' (%s): %s",
+                          node->name, node->op_type, buf);
+}
+
+bool nova__nn_set_shape(NovaError **error, NnGraph *g, NnNode *node, int out,
+                        NovaNnDtype dtype, int rank, const int64_t *dims)
+{
+    if (out >= node->n_outputs || node->outputs[out] < 0)
+        return true; /* optional output not requested */
+    if (rank < 0 || rank > NOVA_NN_MAX_RANK)
+        return nova__nn_node_error(error, node, NOVA_ERROR_RANGE,
+                                   "output rank %d exceeds %d", rank,
+                                   NOVA_NN_MAX_RANK);
+    NnValue *v = &g->values[node->outputs[out]];
+    size_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || dims[i] > NN_MAX_DIM ||
+            !nova_size_mul(count, (size_t)dims[i], &count) ||
+            count > (size_t)NN_MAX_ELEMENTS)
+            return nova__nn_node_error(error, node, NOVA_ERROR_RANGE,
+                                       "output dim %d = %lld is negative or "
+                                       "beyond limits",
+                                       i, (long long)dims[i]);
+        v->dims[i] = dims[i];
+    }
+    v->rank = rank;
+    v->dtype = dtype;
+    v->shape_known = true;
+    return true;
+}
+
+bool nova__nn_const_ints(NovaError **error, NnGraph *g, const NnNode *node,
+                         int input, int64_t *out, int max, int *n)
+{
+    NnValue *v = nn_in(g, node, input);
+    if (!v) {
+        *n = 0;
+        return true;
+    }
+    if (v->kind != NN_VALUE_CONST)
+        return nova__nn_node_error(error, node, NOVA_ERROR_UNSUPPORTED,
+                                   "input %d ('%s') must be constant (static "
+                                   "shapes only)",
+                                   input, v->name);
+    if (v->dtype != NOVA_NN_INT64 && v->dtype != NOVA_NN_INT32)
+        return nova__nn_node_error(error, node, NOVA_ERROR_INVALID,
+                                   "input %d ('%s') must be int64 or int32",
+                                   input, v->name);
+    size_t count = nn_value_count(v);
+    if (v->rank > 1 || count > (size_t)max)
+        return nova__nn_node_error(error, node, NOVA_ERROR_INVALID,
+                                   "input %d ('%s') must be a list of at "
+                                   "most %d integers",
+                                   input, v->name, max);
+    for (size_t i = 0; i < count; i++)
+        out[i] = v->dtype == NOVA_NN_INT64 ? ((int64_t *)v->data)[i]
+                                           : ((int32_t *)v->data)[i];
+    *n = (int)count;
+    return true;
+}
+
+void nova__nn_apply_act(float *x, size_t n, NnActivation act, float alpha,
+                        float beta)
+{
+    switch (act) {
+    case NN_ACT_NONE:
+        break;
+    case NN_ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case NN_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        break;
+    case NN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            x[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case NN_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            x[i] = tanhf(x[i]);
+        break;
+    case NN_ACT_ELU:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] >= 0.0f ? x[i] : alpha * (expf(x[i]) - 1.0f);
+        break;
+    case NN_ACT_CLIP:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] < alpha ? alpha : (x[i] > beta ? beta : x[i]);
+        break;
+    }
+}
+
+void nova_nn_options_init(NovaNnOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->kernels = NOVA_NN_KERNELS_REF;
+    o->optimize = true;
+}
+
+/* ------------------------------------------------------------ compile */
+
+static bool apply_input_options(NovaError **error, NnGraph *g,
+                                const NovaNnOptions *o)
+{
+    for (int k = 0; k < o->n_inputs; k++) {
+        const NovaNnTensor *t = &o->inputs[k];
+        int slot = -1;
+        for (int i = 0; i < g->n_inputs; i++)
+            if (t->name && strcmp(g->values[g->inputs[i]].name, t->name) == 0)
+                slot = i;
+        if (slot < 0)
+            return nova_error_set(error, NOVA_ERROR_NOT_FOUND,
+                                  "no such input",
+                                  "option input '%s' is not a graph input",
+                                  t->name ? t->name : "(null)");
+        NnValue *v = &g->values[g->inputs[slot]];
+        if (t->rank < 0 || t->rank > NOVA_NN_MAX_RANK ||
+            (v->rank >= 0 && v->rank != t->rank))
+            return nova_error_set(error, NOVA_ERROR_INVALID, "wrong rank",
+                                  "input '%s' has rank %d, option gives %d",
+                                  v->name, v->rank, t->rank);
+        for (int d = 0; d < t->rank; d++)
+            if (t->dims[d] < 0 || t->dims[d] > NN_MAX_DIM ||
+                (v->rank >= 0 && v->dims[d] >= 0 && v->dims[d] != t->dims[d]))
+                return nova_error_set(error, NOVA_ERROR_INVALID,
+                                      "wrong shape",
+                                      "input '%s' dim %d: model says %lld, "
+                                      "option gives %lld",
+                                      v->name, d, (long long)v->dims[d],
+                                      (long long)t->dims[d]);
+        v->rank = t->rank;
+        memcpy(v->dims, t->dims, sizeof v->dims);
+        v->shape_known = true;
+        if (t->data) {
+            if (t->dtype != v->dtype)
+                return nova_error_set(error, NOVA_ERROR_INVALID, "wrong type",
+                                      "input '%s' is %s, option gives %s",
+                                      v->name, nova_nn_dtype_name(v->dtype),
+                                      nova_nn_dtype_name(t->dtype));
+            size_t nbytes = nova_nn_tensor_count(t) *
+                            nova_nn_dtype_size(t->dtype);
+            v->data = nova_malloc(error, nbytes ? nbytes : 1);
+            if (!v->data)
+                return false;
+            memcpy(v->data, t->data, nbytes);
+            v->owns_data = true;
+            v->kind = NN_VALUE_CONST;
+            memmove(&g->inputs[slot], &g->inputs[slot + 1],
+                    (size_t)(g->n_inputs - slot - 1) * sizeof(int));
+            g->n_inputs--;
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        NnValue *v = &g->values[g->inputs[i]];
+        if (!v->shape_known || v->rank < 0)
+            return nova_error_set(error, NOVA_ERROR_INVALID,
+                                  "input shape unknown",
+                                  "input '%s' has a symbolic or unknown "
+                                  "shape; give it in the options",
+                                  v->name);
+    }
+    return true;
+}
+
+/* Evaluate a node whose inputs are all constant, making its outputs
+ * constants. */
+static bool fold_node(NovaError **error, NnGraph *g, NnNode *node)
+{
+    for (int k = 0; k < node->n_outputs; k++) {
+        NnValue *v = nn_out(g, node, k);
+        if (!v)
+            continue;
+        size_t nbytes = nn_value_count(v) * nova_nn_dtype_size(v->dtype);
+        v->data = nova_calloc(error, 1, nbytes ? nbytes : 1);
+        if (!v->data)
+            return false;
+        v->owns_data = true;
+        v->kind = NN_VALUE_CONST;
+    }
+    NnExec ex = {0};
+    ex.graph = g;
+    ex.n_threads = 1;
+    if (node->scratch_bytes > 0) {
+        ex.scratch = nova_malloc_aligned(error, 64, node->scratch_bytes);
+        if (!ex.scratch)
+            return false;
+    }
+    node->def->run(&ex, node);
+    nova_free(ex.scratch);
+    node->dead = true;
+    return true;
+}
+
+static bool node_all_const(NnGraph *g, const NnNode *node)
+{
+    for (int k = 0; k < node->n_inputs; k++)
+        if (node->inputs[k] >= 0 &&
+            g->values[node->inputs[k]].kind != NN_VALUE_CONST)
+            return false;
+    return true;
+}
+
+static bool infer_all(NovaError **error, NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *node = &g->nodes[i];
+        for (int k = 0; k < node->n_inputs; k++) {
+            NnValue *v = nn_in(g, node, k);
+            if (v && !v->shape_known)
+                return nova__nn_node_error(error, node, NOVA_ERROR_INVALID,
+                                           "input '%s' has no known shape",
+                                           v->name);
+        }
+        if (!node->def->infer(error, g, node))
+            return false;
+        for (int k = 0; k < node->n_outputs; k++) {
+            NnValue *v = nn_out(g, node, k);
+            if (v && !v->shape_known)
+                return nova__nn_node_error(error, node, NOVA_ERROR_INTERNAL,
+                                           "output %d shape not inferred", k);
+        }
+        bool outputs_const = true;
+        for (int k = 0; k < node->n_outputs; k++) {
+            NnValue *v = nn_out(g, node, k);
+            if (v && v->kind != NN_VALUE_CONST)
+                outputs_const = false;
+        }
+        if (outputs_const) {
+            node->dead = true; /* infer made the outputs (Shape) */
+            s->stats.n_folded++;
+        } else if (node_all_const(g, node)) {
+            if (!fold_node(error, g, node))
+                return false;
+            s->stats.n_folded++;
+        }
+    }
+    return true;
+}
+
+static int count_uses(NnGraph *g, int value)
+{
+    int uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++)
+            uses += n->inputs[k] == value;
+        uses += n->residual == value;
+    }
+    return uses;
+}
+
+/* The single alive consumer of value, or NULL. */
+static NnNode *sole_consumer(NnGraph *g, int value)
+{
+    if (g->values[value].is_output || count_uses(g, value) != 1)
+        return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] == value)
+                return n;
+    }
+    return NULL;
+}
+
+static bool is_op(const NnNode *n, const char *op)
+{
+    return n && strcmp(n->op_type, op) == 0;
+}
+
+static bool is_const_f32(NnGraph *g, const NnNode *n, int i)
+{
+    NnValue *v = nn_in(g, n, i);
+    return v && v->kind == NN_VALUE_CONST && v->dtype == NOVA_NN_FLOAT32;
+}
+
+/* New owned constant value holding a copy of src's layout. */
+static int new_const(NovaError **error, NnGraph *g, const char *name,
+                     int like, size_t count)
+{
+    char buf[300];
+    snprintf(buf, sizeof buf, "%s:folded", name);
+    int v = nova__nn_graph_add_value(error, g, buf);
+    if (v < 0)
+        return -1;
+    NnValue *nv = &g->values[v];
+    NnValue *src = &g->values[like];
+    nv->kind = NN_VALUE_CONST;
+    nv->dtype = NOVA_NN_FLOAT32;
+    nv->rank = src->rank;
+    memcpy(nv->dims, src->dims, sizeof nv->dims);
+    nv->shape_known = true;
+    nv->data = nova_calloc(error, count ? count : 1, sizeof(float));
+    if (!nv->data)
+        return -1;
+    nv->owns_data = true;
+    return v;
+}
+
+/* BatchNormalization (inference form, ONNX operators BatchNormalization-15:
+ * y = scale * (x - mean) / sqrt(var + epsilon) + B) after a Conv is a
+ * per-output-channel affine map, so it folds into the Conv's weights and
+ * bias. */
+static bool fold_batchnorm(NovaError **error, NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *conv = &g->nodes[i];
+        if (conv->dead || !is_op(conv, "Conv") || conv->residual >= 0 ||
+            conv->act != NN_ACT_NONE || !is_const_f32(g, conv, 1) ||
+            (conv->n_inputs > 2 && conv->inputs[2] >= 0 &&
+             !is_const_f32(g, conv, 2)))
+            continue;
+        NnNode *bn = sole_consumer(g, conv->outputs[0]);
+        if (!is_op(bn, "BatchNormalization") || bn->inputs[0] != conv->outputs[0] ||
+            bn->n_outputs > 1)
+            continue;
+        bool consts = true;
+        for (int k = 1; k < 5; k++)
+            consts = consts && is_const_f32(g, bn, k);
+        if (!consts)
+            continue;
+        NnValue *w = nn_in(g, conv, 1);
+        int64_t m = w->dims[0];
+        size_t per = nn_value_count(w) / (size_t)m;
+        const float *scale = nn_in(g, bn, 1)->data;
+        const float *beta = nn_in(g, bn, 2)->data;
+        const float *mean = nn_in(g, bn, 3)->data;
+        const float *var = nn_in(g, bn, 4)->data;
+        float eps = nova__nn_attr_float(bn, "epsilon", 1e-5f);
+        int nw = new_const(error, g, w->name, conv->inputs[1],
+                           nn_value_count(w));
+        if (nw < 0)
+            return false;
+        int nb = new_const(error, g, bn->name, bn->inputs[2], (size_t)m);
+        if (nb < 0)
+            return false;
+        /* new_const may have moved g->values; re-read pointers. */
+        w = nn_in(g, conv, 1);
+        const float *wold = w->data;
+        const float *bold = conv->n_inputs > 2 && conv->inputs[2] >= 0
+                                ? g->values[conv->inputs[2]].data
+                                : NULL;
+        scale = g->values[bn->inputs[1]].data;
+        beta = g->values[bn->inputs[2]].data;
+        mean = g->values[bn->inputs[3]].data;
+        var = g->values[bn->inputs[4]].data;
+        float *wnew = g->values[nw].data;
+        float *bnew = g->values[nb].data;
+        for (int64_t c = 0; c < m; c++) {
+            double f = scale[c] / sqrt((double)var[c] + eps);
+            for (size_t k = 0; k < per; k++)
+                wnew[c * per + k] = (float)(wold[c * per + k] * f);
+            double b0 = bold ? bold[c] : 0.0;
+            bnew[c] = (float)((b0 - mean[c]) * f + beta[c]);
+        }
+        if (conv->n_inputs < 3) {
+            int *in = nova_realloc(error, conv->inputs, 3 * sizeof(int));
+            if (!in)
+                return false;
+            conv->inputs = in;
+            conv->n_inputs = 3;
+        }
+        conv->inputs[1] = nw;
+        conv->inputs[2] = nb;
+        conv->outputs[0] = bn->outputs[0];
+        g->values[bn->outputs[0]].producer = i;
+        bn->dead = true;
+        s->stats.n_fused++;
+    }
+    return true;
+}
+
+/* Activation nodes that fold into a Conv/Gemm epilogue. */
+static bool act_of(NnGraph *g, const NnNode *n, NnActivation *act,
+                   float *alpha, float *beta)
+{
+    if (is_op(n, "Relu")) {
+        *act = NN_ACT_RELU;
+    } else if (is_op(n, "LeakyRelu")) {
+        *act = NN_ACT_LEAKY_RELU;
+        *alpha = nova__nn_attr_float(n, "alpha", 0.01f);
+    } else if (is_op(n, "Sigmoid")) {
+        *act = NN_ACT_SIGMOID;
+    } else if (is_op(n, "Tanh")) {
+        *act = NN_ACT_TANH;
+    } else if (is_op(n, "Elu")) {
+        *act = NN_ACT_ELU;
+        *alpha = nova__nn_attr_float(n, "alpha", 1.0f);
+    } else if (is_op(n, "Clip")) {
+        /* Clip-11+: min and max are optional constant inputs. */
+        *act = NN_ACT_CLIP;
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        for (int k = 1; k < 3; k++) {
+            NnValue *v = nn_in(g, n, k);
+            if (!v)
+                continue;
+            if (v->kind != NN_VALUE_CONST || v->dtype != NOVA_NN_FLOAT32)
+                return false;
+            *(k == 1 ? alpha : beta) = *(float *)v->data;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool fuse_epilogues(NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *n = &g->nodes[i];
+        if (n->dead || !(is_op(n, "Conv") || is_op(n, "Gemm")) ||
+            g->values[n->outputs[0]].dtype != NOVA_NN_FLOAT32)
+            continue;
+        /* Residual: Add(conv_out, other) with the same shape. */
+        NnNode *c = sole_consumer(g, n->outputs[0]);
+        if (is_op(n, "Conv") && is_op(c, "Add") && n->residual < 0 &&
+            n->act == NN_ACT_NONE) {
+            int other = c->inputs[0] == n->outputs[0] ? c->inputs[1]
+                                                      : c->inputs[0];
+            NnValue *ov = &g->values[other];
+            NnValue *cv = &g->values[n->outputs[0]];
+            if (other >= 0 && other != n->outputs[0] &&
+                ov->kind != NN_VALUE_CONST && ov->rank == cv->rank &&
+                ov->dtype == NOVA_NN_FLOAT32 &&
+                memcmp(ov->dims, cv->dims, sizeof(int64_t) * (size_t)cv->rank) ==
+                    0) {
+                /* The residual must be computed before this node runs:
+                 * in topological order its producer precedes the Add; it
+                 * must also precede the Conv. */
+                int prod = ov->producer;
+                if (prod < i) {
+                    n->residual = other;
+                    n->outputs[0] = c->outputs[0];
+                    g->values[c->outputs[0]].producer = i;
+                    c->dead = true;
+                    s->stats.n_fused++;
+                    c = sole_consumer(g, n->outputs[0]);
+                }
+            }
+        }
+        NnActivation act;
+        float alpha = 0, beta = 0;
+        if (n->act == NN_ACT_NONE && c && c->n_inputs >= 1 &&
+            c->inputs[0] == n->outputs[0] && act_of(g, c, &act, &alpha, &beta)) {
+            n->act = act;
+            n->act_alpha = alpha;
+            n->act_beta = beta;
+            n->outputs[0] = c->outputs[0];
+            g->values[c->outputs[0]].producer = i;
+            c->dead = true;
+            s->stats.n_fused++;
+        }
+    }
+    return true;
+}
+
+static void remove_dead(NnGraph *g)
+{
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        NnNode *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        bool used = false;
+        for (int k = 0; k < n->n_outputs && !used; k++) {
+            int v = n->outputs[k];
+            used = v >= 0 && (g->values[v].is_output || count_uses(g, v) > 0);
+        }
+        if (!used)
+            n->dead = true;
+    }
+}
+
+/* Reshape-like nodes whose output can share the input's bytes. */
+static bool aliases_input(NnGraph *g, const NnNode *n)
+{
+    if (!n->def->is_reshape || n->use_dnnl ||
+        (n->n_outputs > 1 && n->outputs[1] >= 0))
+        return false;
+    NnValue *in = nn_in(g, n, 0);
+    return in && in->kind != NN_VALUE_CONST && !in->dnnl_md;
+}
+
+typedef struct {
+    size_t offset, size;
+    int free_after; /* run index of last use */
+} Block;
+
+static bool plan_memory(NovaError **error, NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    int nv = g->n_values;
+    int *root = nova_malloc_array(error, (size_t)nv, sizeof(int));
+    int *last = nova_malloc_array(error, (size_t)nv, sizeof(int));
+    Block *blocks = nova_malloc_array(error, (size_t)nv + 1, sizeof(Block));
+    int *block_of = nova_malloc_array(error, (size_t)nv, sizeof(int));
+    bool ok = false;
+    if (!root || !last || !blocks || !block_of)
+        goto done;
+    for (int v = 0; v < nv; v++) {
+        root[v] = v;
+        last[v] = -1;
+        block_of[v] = -1;
+        NnValue *val = &g->values[v];
+        if (val->kind != NN_VALUE_CONST && val->shape_known) {
+            size_t nbytes = nn_value_count(val) *
+                            nova_nn_dtype_size(val->dtype);
+            if (val->nbytes < nbytes)
+                val->nbytes = nbytes; /* oneDNN may have asked for more */
+        }
+    }
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        if (aliases_input(g, n))
+            root[n->outputs[0]] = root[n->inputs[0]];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                last[root[n->inputs[k]]] = r;
+        if (n->residual >= 0)
+            last[root[n->residual]] = r;
+        for (int k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] >= 0 && last[root[n->outputs[k]]] < r)
+                last[root[n->outputs[k]]] = r;
+    }
+    for (int v = 0; v < nv; v++)
+        if (g->values[v].is_output || g->values[v].kind == NN_VALUE_INPUT)
+            last[root[v]] = s->n_order; /* live to the end */
+    int n_blocks = 0;
+    size_t top = 0;
+    /* Place graph inputs first, then outputs of each node in run order. */
+    for (int step = -1; step < s->n_order; step++) {
+        int cand[64];
+        int n_cand = 0;
+        if (step < 0) {
+            for (int i = 0; i < g->n_inputs && n_cand < 64; i++)
+                cand[n_cand++] = g->inputs[i];
+        } else {
+            NnNode *n = &g->nodes[s->order[step]];
+            for (int k = 0; k < n->n_outputs && n_cand < 64; k++)
+                if (n->outputs[k] >= 0 && root[n->outputs[k]] == n->outputs[k])
+                    cand[n_cand++] = n->outputs[k];
+            /* Blocks whose last reader ran before this step are free:
+             * a node may not write over its own inputs. */
+            int w = 0;
+            for (int b = 0; b < n_blocks; b++)
+                if (blocks[b].free_after >= step)
+                    blocks[w++] = blocks[b];
+            n_blocks = w;
+        }
+        for (int c = 0; c < n_cand; c++) {
+            NnValue *val = &g->values[cand[c]];
+            size_t size = (val->nbytes + 63) & ~(size_t)63;
+            if (size == 0)
+                size = 64;
+            /* First fit among gaps between live blocks (sorted). */
+            size_t off = 0;
+            int pos = 0;
+            for (; pos < n_blocks; pos++) {
+                if (blocks[pos].offset >= off + size)
+                    break;
+                if (blocks[pos].offset + blocks[pos].size > off)
+                    off = blocks[pos].offset + blocks[pos].size;
+            }
+            memmove(&blocks[pos + 1], &blocks[pos],
+                    (size_t)(n_blocks - pos) * sizeof(Block));
+            blocks[pos].offset = off;
+            blocks[pos].size = size;
+            blocks[pos].free_after = last[cand[c]];
+            n_blocks++;
+            val->offset = off;
+            if (off + size > top)
+                top = off + size;
+        }
+    }
+    for (int v = 0; v < nv; v++)
+        if (root[v] != v)
+            g->values[v].offset = g->values[root[v]].offset;
+    s->arena_bytes = top;
+    ok = true;
+done:
+    nova_free(root);
+    nova_free(last);
+    nova_free(blocks);
+    nova_free(block_of);
+    return ok;
+}
+
+static bool make_views(NovaError **error, NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    s->inputs = nova_calloc(error, (size_t)g->n_inputs + 1,
+                            sizeof(NovaNnTensor));
+    s->outputs = nova_calloc(error, (size_t)g->n_outputs + 1,
+                             sizeof(NovaNnTensor));
+    if (!s->inputs || !s->outputs)
+        return false;
+    for (int i = 0; i < g->n_inputs + g->n_outputs; i++) {
+        bool is_in = i < g->n_inputs;
+        NnValue *v =
+            &g->values[is_in ? g->inputs[i] : g->outputs[i - g->n_inputs]];
+        NovaNnTensor *t =
+            is_in ? &s->inputs[i] : &s->outputs[i - g->n_inputs];
+        t->name = v->name;
+        t->dtype = v->dtype;
+        t->rank = v->rank;
+        memcpy(t->dims, v->dims, sizeof t->dims);
+        t->data = v->kind == NN_VALUE_CONST ? v->data : s->arena + v->offset;
+    }
+    return true;
+}
+
+NovaNnSession *nova_nn_session_create(NovaError **error,
+                                      const NovaNnModel *model,
+                                      const NovaNnOptions *options)
+{
+    NovaNnOptions defaults;
+    if (!options) {
+        nova_nn_options_init(&defaults);
+        options = &defaults;
+    }
+    const NnGraph *mg = nova__nn_model_graph(model);
+    NovaNnSession *s = nova_calloc(error, 1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->kernels = options->kernels;
+    s->pool = options->pool;
+    s->g = nova__nn_graph_copy(error, mg);
+    if (!s->g)
+        goto fail;
+    NnGraph *g = s->g;
+    g->n_threads = s->pool ? nova_pool_get_threads(s->pool) : 1;
+    s->stats.n_nodes_loaded = g->n_nodes;
+    if (!apply_input_options(error, g, options) || !infer_all(error, s))
+        goto fail;
+    if (options->optimize) {
+        if (!fold_batchnorm(error, s) || !fuse_epilogues(s))
+            goto fail;
+    }
+    remove_dead(g);
+    s->order = nova_malloc_array(error, (size_t)g->n_nodes + 1, sizeof(int));
+    if (!s->order)
+        goto fail;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead)
+            s->order[s->n_order++] = i;
+    if (s->kernels == NOVA_NN_KERNELS_DNNL) {
+        int threads = s->pool ? nova_pool_get_threads(s->pool) : 1;
+        s->dnnl = nova__nn_dnnl_create(error, threads);
+        if (!s->dnnl ||
+            !nova__nn_dnnl_compile(error, s->dnnl, g, s->order, s->n_order))
+            goto fail;
+    }
+    if (!plan_memory(error, s))
+        goto fail;
+    size_t scratch = 0;
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        if (n->scratch_bytes > scratch)
+            scratch = n->scratch_bytes;
+        s->stats.flops += nova__nn_node_flops(g, n);
+        s->stats.n_dnnl += n->use_dnnl;
+    }
+    s->scratch_bytes = scratch;
+    s->arena = nova_malloc_aligned(error, 64, s->arena_bytes ? s->arena_bytes : 64);
+    if (!s->arena)
+        goto fail;
+    memset(s->arena, 0, s->arena_bytes);
+    if (scratch) {
+        s->scratch = nova_malloc_aligned(error, 64, scratch);
+        if (!s->scratch)
+            goto fail;
+    }
+    if (!make_views(error, s))
+        goto fail;
+    s->stats.n_nodes = s->n_order;
+    s->stats.arena_bytes = s->arena_bytes;
+    s->stats.scratch_bytes = scratch;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == NN_VALUE_CONST && count_uses(g, v) > 0)
+            s->stats.weight_bytes += nn_value_count(&g->values[v]) *
+                                     nova_nn_dtype_size(g->values[v].dtype);
+    return s;
+fail:
+    nova_error_prefix(error, "model %s: ", mg->model_name);
+    nova_nn_session_destroy(s);
+    return NULL;
+}
+
+void nova_nn_session_destroy(NovaNnSession *s)
+{
+    if (!s)
+        return;
+    if (s->dnnl) {
+        nova__nn_dnnl_release(s->dnnl, s->g);
+        nova__nn_dnnl_destroy(s->dnnl);
+    }
+    nova__nn_graph_destroy(s->g);
+    nova_free(s->order);
+    nova_free(s->arena);
+    nova_free(s->scratch);
+    nova_free(s->inputs);
+    nova_free(s->outputs);
+    nova_free(s);
+}
+
+/* ------------------------------------------------------------ run */
+
+typedef struct {
+    float *out;
+    const float *res;
+    NnActivation act;
+    float alpha, beta;
+} EpilogueCtx;
+
+static void epilogue_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    EpilogueCtx *c = ctx;
+    if (c->res)
+        for (size_t i = begin; i < end; i++)
+            c->out[i] += c->res[i];
+    nova__nn_apply_act(c->out + begin, end - begin, c->act, c->alpha,
+                       c->beta);
+}
+
+bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
+                         const NovaNnTensor *inputs, int n_inputs)
+{
+    NnGraph *g = s->g;
+    if (n_inputs != g->n_inputs)
+        return nova_error_set(error, NOVA_ERROR_INVALID, "wrong inputs",
+                              "model %s takes %d inputs, got %d",
+                              g->model_name, g->n_inputs, n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        const NovaNnTensor *t = &inputs[i];
+        int slot = i;
+        if (t->name) {
+            slot = -1;
+            for (int k = 0; k < g->n_inputs; k++)
+                if (strcmp(g->values[g->inputs[k]].name, t->name) == 0)
+                    slot = k;
+            if (slot < 0)
+                return nova_error_set(error, NOVA_ERROR_NOT_FOUND,
+                                      "no such input",
+                                      "model %s has no input '%s'",
+                                      g->model_name, t->name);
+        }
+        NnValue *v = &g->values[g->inputs[slot]];
+        bool same = t->dtype == v->dtype && t->rank == v->rank && t->data;
+        for (int d = 0; same && d < v->rank; d++)
+            same = t->dims[d] == v->dims[d];
+        if (!same) {
+            char want[128] = "", got[128] = "";
+            for (int d = 0; d < v->rank; d++)
+                snprintf(want + strlen(want), sizeof want - strlen(want),
+                         "%s%lld", d ? "x" : "", (long long)v->dims[d]);
+            for (int d = 0; d < t->rank && d < NOVA_NN_MAX_RANK; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got),
+                         "%s%lld", d ? "x" : "", (long long)t->dims[d]);
+            return nova_error_set(error, NOVA_ERROR_INVALID, "wrong input",
+                                  "model %s input '%s': expected %s [%s], "
+                                  "got %s [%s]",
+                                  g->model_name, v->name,
+                                  nova_nn_dtype_name(v->dtype), want,
+                                  nova_nn_dtype_name(t->dtype), got);
+        }
+        memcpy(s->arena + v->offset, t->data,
+               nn_value_count(v) * nova_nn_dtype_size(v->dtype));
+    }
+    NnExec ex = {g, s->arena, s->scratch, s->pool,
+                 s->pool ? nova_pool_get_threads(s->pool) : 1};
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        if (n->use_dnnl) {
+            nova__nn_dnnl_run(s->dnnl, &ex, n);
+            continue;
+        }
+        if (aliases_input(g, n))
+            continue; /* the output shares the input's bytes */
+        n->def->run(&ex, n);
+        if (n->residual >= 0 || n->act != NN_ACT_NONE) {
+            EpilogueCtx c = {nn_ptr(&ex, n->outputs[0]),
+                             n->residual >= 0 ? nn_ptr(&ex, n->residual)
+                                              : NULL,
+                             n->act, n->act_alpha, n->act_beta};
+            nova_pool_parallel_for(s->pool,
+                                   nn_value_count(&g->values[n->outputs[0]]),
+                                   epilogue_range, &c);
+        }
+    }
+    return true;
+}
+
+int nova_nn_session_get_input_count(const NovaNnSession *s)
+{
+    return s->g->n_inputs;
+}
+
+const NovaNnTensor *nova_nn_session_get_input(const NovaNnSession *s, int i)
+{
+    return i >= 0 && i < s->g->n_inputs ? &s->inputs[i] : NULL;
+}
+
+int nova_nn_session_get_output_count(const NovaNnSession *s)
+{
+    return s->g->n_outputs;
+}
+
+const NovaNnTensor *nova_nn_session_get_output(const NovaNnSession *s, int i)
+{
+    return i >= 0 && i < s->g->n_outputs ? &s->outputs[i] : NULL;
+}
+
+void nova_nn_session_get_stats(const NovaNnSession *s, NovaNnStats *stats)
+{
+    *stats = s->stats;
+}
