@@ -119,14 +119,14 @@ static bool build_mesh(NovaError **error, const NovaRoi *roi, Mesh *mesh)
                     }
                     for (int k = 0; k < nc; k++)
                         if (type[k] == 1)
-                            next[cross[k]] = cross[(k + nc - 1) % nc];
+                            next[cross[k]] = cross[(k + 1) % nc];
                 }
                 /* Walk loops, fan-triangulate. */
                 int seen[24] = {0};
                 for (int e = 0; ok && e < 24; e++) {
                     if (next[e] < 0 || seen[e])
                         continue;
-                    double pts[12][3];
+                    double pts[12][3], unit[12][3];
                     int np = 0, cur = e;
                     while (!seen[cur] && np < 12) {
                         seen[cur] = 1;
@@ -140,24 +140,49 @@ static bool build_mesh(NovaError **error, const NovaRoi *roi, Mesh *mesh)
                         double pos[3] = {(double)vx - 1, (double)vy - 1,
                                          (double)vz - 1};
                         pos[axis] += 0.5;
-                        for (int a = 0; a < 3; a++)
+                        for (int a = 0; a < 3; a++) {
                             pts[np][a] = pos[a] * roi->spacing[a];
+                            unit[np][a] = pos[a];
+                        }
                         np++;
                         cur = next[cur];
                         if (cur < 0)
                             break;
                     }
-                    if (np == 3) {
-                        ok = push_tri(error, mesh, pts[0], pts[1], pts[2]);
-                    } else {
-                        double cen[3] = {0, 0, 0};
-                        for (int k = 0; k < np; k++)
-                            for (int a = 0; a < 3; a++)
-                                cen[a] += pts[k][a] / np;
-                        for (int k = 0; ok && k < np; k++)
-                            ok = push_tri(error, mesh, cen, pts[k],
-                                          pts[(k + 1) % np]);
+                    /* Fan from the vertex whose fan has the largest area
+                     * in index space (before spacing): a fixed choice per
+                     * cube configuration, as a lookup table makes, and the
+                     * one that reproduces the Lewiner tables' mesh (and
+                     * the IBSI reference areas) on the phantoms. */
+                    int apex = 0;
+                    if (np > 3) {
+                        double best = -1;
+                        for (int a0 = 0; a0 < np; a0++) {
+                            double area = 0;
+                            for (int k = 1; k + 1 < np; k++) {
+                                const double *p0 = unit[a0],
+                                             *p1 = unit[(a0 + k) % np],
+                                             *p2 = unit[(a0 + k + 1) % np];
+                                double u[3], w[3];
+                                for (int a = 0; a < 3; a++) {
+                                    u[a] = p1[a] - p0[a];
+                                    w[a] = p2[a] - p0[a];
+                                }
+                                double cx = u[1] * w[2] - u[2] * w[1],
+                                       cy = u[2] * w[0] - u[0] * w[2],
+                                       cz = u[0] * w[1] - u[1] * w[0];
+                                area += sqrt(cx * cx + cy * cy + cz * cz);
+                            }
+                            if (area > best + 1e-9) {
+                                best = area;
+                                apex = a0;
+                            }
+                        }
                     }
+                    for (int k = 1; ok && k + 1 < np; k++)
+                        ok = push_tri(error, mesh, pts[apex],
+                                      pts[(apex + k) % np],
+                                      pts[(apex + k + 1) % np]);
                 }
             }
     if (ok) {
