@@ -158,6 +158,26 @@ bool nova_radiomics_features_write_json(NovaError **error,
                                         const NovaRadiomicsFeatures *features,
                                         FILE *out);
 
+
+/* Rasterise the closed planar contours of a DICOM RTSTRUCT file onto the
+ * grid of image: a uint8 mask (1 inside) with image's geometry.
+ *
+ * Rule: each contour point (LPS mm) is mapped to continuous voxel indices
+ * of image; a contour belongs to the slice nearest its mean index k (it
+ * must lie within 0.5 slice of a slice centre, else an error names it).
+ * Within a slice, a voxel is inside when its centre is inside the contours
+ * of the ROI by the even-odd rule over all of them together (so a contour
+ * inside another is a hole): along each row the edge crossings are sorted
+ * and centres with x in [x_2m, x_2m+1) are set (half-open, so a centre on a
+ * left edge is in, on a right edge out).  roi_number selects the ROI
+ * (Referenced ROI Number); 0 takes every ROI.  Errors: not an RTSTRUCT,
+ * ROI absent (the message lists those present), malformed Contour Data,
+ * no contour point on the image grid.  The caller owns the result. */
+NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
+                                              const char *path,
+                                              const NovaVolume *image,
+                                              int roi_number);
+
 #ifdef __cplusplus
 }
 #endif

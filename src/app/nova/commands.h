@@ -22,7 +22,12 @@ void nova_app_print_error(const char *command, const struct NovaError *error);
 extern const NovaCommand nova_commands[];
 
 #define NOVA_COMMAND_LIST(X)                                                  \
-    X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")
+    X(analyze, "the main job: lungs, lesions, scores and a report")        \
+    X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")      \
+    X(info, "studies, series, stack fingerprints and the series analyze uses") \
+    X(convert, "a DICOM series (or volume file) to NIfTI in HU")           \
+    X(radiomics, "IBSI radiomics features of an image and a mask, or a cohort")       \
+    X(phantom, "a synthetic chest CT study with ground truth (labels, volumes)")
 
 #define NOVA_DECLARE_COMMAND(name, summary) int nova_cmd_##name(int, char **);
 NOVA_COMMAND_LIST(NOVA_DECLARE_COMMAND)
