@@ -32,6 +32,7 @@ static char case_dir[1024];
 static char case_name[256];
 static NovaNnKernels case_kernels;
 static NovaPool *pool;
+static int dnnl_cases, dnnl_nodes;
 
 static NovaNnTensor *read_pb(const char *dir, const char *kind, int i)
 {
@@ -163,6 +164,12 @@ static void run_case(void)
             test_fail(__FILE__, __LINE__, "session: %s", reason);
             return;
         }
+        NovaNnStats stats;
+        nova_nn_session_get_stats(s, &stats);
+        if (set == 0 && stats.n_dnnl > 0) {
+            dnnl_cases++;
+            dnnl_nodes += stats.n_dnnl;
+        }
         bool ran = true;
         if (nova_nn_session_get_input_count(s) > 0) {
             NovaNnTensor in0 = bound[0];
@@ -260,5 +267,7 @@ int main(int argc, char **argv)
         free(names[i]);
     free(names);
     nova_pool_destroy(pool);
+    printf("# oneDNN primitives ran %d nodes in %d cases\n", dnnl_nodes,
+           dnnl_cases);
     return test_done();
 }

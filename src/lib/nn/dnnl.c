@@ -1,11 +1,929 @@
-/* dnnl.c - oneDNN backend (in progress). */
+/*
+ * dnnl.c - the oneDNN backend (Debian libdnnl-dev 2.6, C API).
+ *
+ * At compile time this file claims the nodes oneDNN runs well -
+ * convolution and deconvolution (with bias and fused residual sum and
+ * activation post-ops), pooling, inner product (Gemm), batch
+ * normalisation (with fused ReLU), concatenation on channels, activations
+ * and same-shape Add - and builds one primitive per node.  Activations
+ * stay in the blocked layout the primitives choose (nChw8c/nChw16c and
+ * their 3D forms) as long as every reader of a tensor is a oneDNN node;
+ * reorders to plain NC... layout happen only at the boundaries (a tensor
+ * read by a reference kernel, or a graph output), and from plain layout
+ * into a primitive's preferred source layout.  Weights are reordered once,
+ * here.  oneDNN runs with a user scratchpad carved from the session's
+ * scratch, so execution needs no allocation from Nova; its threads are
+ * OpenMP's (Debian builds oneDNN with DNNL_CPU_RUNTIME=OMP), and the
+ * thread count is set to the session pool's before each run.
+ */
 #include "nn_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+
+/* libgomp (oneDNN's runtime); declared here so no OpenMP compiler flags
+ * are needed. */
+extern void omp_set_num_threads(int n);
+
+struct NnDnnl {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int n_threads;
+};
+
+enum { MAX_ARGS = 24, MAX_MEMS = 64 };
+
+typedef enum {
+    KIND_CONV, KIND_DECONV, KIND_POOL, KIND_IP, KIND_BNORM, KIND_CONCAT,
+    KIND_ELTWISE, KIND_BINARY
+} Kind;
+
+/* One run-time input copy: reorder from the tensor's layout into the
+ * layout the primitive wants, in scratch. */
+typedef struct {
+    dnnl_primitive_t reorder;
+    dnnl_memory_t from, to;
+    size_t scratch_offset;
+} InCopy;
+
+typedef struct {
+    Kind kind;
+    dnnl_primitive_t prim;
+    int n_args;
+    dnnl_exec_arg_t args[MAX_ARGS];
+    /* What each arg's handle is at run time. */
+    int arg_value[MAX_ARGS];      /* value index, or -1 */
+    long arg_scratch[MAX_ARGS];   /* scratch offset, or -1 */
+    void *arg_const[MAX_ARGS];    /* fixed pointer, or NULL */
+    InCopy copies[MAX_ARGS];
+    int n_copies;
+    int copy_value[MAX_ARGS];     /* the value each copy reads */
+    /* Residual: reorder the residual tensor into dst before the sum. */
+    dnnl_primitive_t res_reorder;
+    dnnl_memory_t res_from, res_to;
+    int res_value;
+    /* Output to plain layout after the primitive. */
+    dnnl_primitive_t out_reorder;
+    dnnl_memory_t out_from, out_to;
+    int out_value;
+    long dst_scratch; /* dst written to scratch first, or -1 */
+    void *weights;    /* reordered weights, owned */
+    void *bias;       /* owned copy for Gemm's C */
+    dnnl_memory_t mems[MAX_MEMS];
+    int n_mems;
+} DnnlNode;
+
+static bool dnnl_check(NovaError **error, const NnNode *node,
+                       dnnl_status_t st, const char *what)
+{
+    if (st == dnnl_success)
+        return true;
+    return nova__nn_node_error(error, node, NOVA_ERROR_INTERNAL,
+                               "oneDNN %s failed (status %d)", what, (int)st);
+}
+
 NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
 {
-    nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unsupported", "oneDNN kernels are not built yet");
-    return NULL;
+    NnDnnl *d = nova_calloc(error, 1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->n_threads = n_threads > 0 ? n_threads : 1;
+    if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&d->stream, d->engine,
+                           dnnl_stream_default_flags) != dnnl_success) {
+        nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "oneDNN unavailable",
+                       "cannot create a oneDNN CPU engine");
+        nova__nn_dnnl_destroy(d);
+        return NULL;
+    }
+    return d;
 }
-void nova__nn_dnnl_destroy(NnDnnl *d) {}
-bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g, const int *order, int n_order) { return false; }
-void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node) {}
-void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g) {}
+
+void nova__nn_dnnl_destroy(NnDnnl *d)
+{
+    if (!d)
+        return;
+    if (d->stream)
+        dnnl_stream_destroy(d->stream);
+    if (d->engine)
+        dnnl_engine_destroy(d->engine);
+    nova_free(d);
+}
+
+static void plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims)
+{
+    dnnl_dims_t dd = {0}, st = {0};
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        dd[i] = dims[i];
+        st[i] = s;
+        s *= dims[i];
+    }
+    dnnl_memory_desc_init_by_strides(md, rank, dd, dnnl_f32, st);
+}
+
+static void any_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims)
+{
+    dnnl_dims_t dd = {0};
+    for (int i = 0; i < rank; i++)
+        dd[i] = dims[i];
+    dnnl_memory_desc_init_by_tag(md, rank, dd, dnnl_f32, dnnl_format_tag_any);
+}
+
+/* The layout a value has at run time. */
+static void value_md(const NnValue *v, dnnl_memory_desc_t *md)
+{
+    if (v->dnnl_md)
+        *md = *(const dnnl_memory_desc_t *)v->dnnl_md;
+    else
+        plain_md(md, v->rank, v->dims);
+}
+
+/* ------------------------------------------------------------ claiming */
+
+static bool is(const NnNode *n, const char *op)
+{
+    return strcmp(n->op_type, op) == 0;
+}
+
+static bool const_f32(NnGraph *g, const NnNode *n, int i)
+{
+    NnValue *v = nn_in(g, n, i);
+    return v && v->kind == NN_VALUE_CONST && v->dtype == NOVA_NN_FLOAT32;
+}
+
+static bool data_f32(NnGraph *g, const NnNode *n, int i)
+{
+    NnValue *v = nn_in(g, n, i);
+    return v && v->kind != NN_VALUE_CONST && v->dtype == NOVA_NN_FLOAT32;
+}
+
+static bool eltwise_alg(NnActivation act, float *alpha, float *beta,
+                        dnnl_alg_kind_t *alg)
+{
+    switch (act) {
+    case NN_ACT_RELU: *alg = dnnl_eltwise_relu; *alpha = 0; return true;
+    case NN_ACT_LEAKY_RELU: *alg = dnnl_eltwise_relu; return true;
+    case NN_ACT_SIGMOID: *alg = dnnl_eltwise_logistic; return true;
+    case NN_ACT_TANH: *alg = dnnl_eltwise_tanh; return true;
+    case NN_ACT_ELU: *alg = dnnl_eltwise_elu; return true;
+    case NN_ACT_CLIP: *alg = dnnl_eltwise_clip; return true;
+    default: return false;
+    }
+}
+
+static NnActivation act_of_node(const NnNode *n, float *alpha, float *beta,
+                                NnGraph *g)
+{
+    *alpha = 0;
+    *beta = 0;
+    if (is(n, "Relu")) return NN_ACT_RELU;
+    if (is(n, "LeakyRelu")) {
+        *alpha = nova__nn_attr_float(n, "alpha", 0.01f);
+        return NN_ACT_LEAKY_RELU;
+    }
+    if (is(n, "Sigmoid")) return NN_ACT_SIGMOID;
+    if (is(n, "Tanh")) return NN_ACT_TANH;
+    if (is(n, "Elu")) {
+        *alpha = nova__nn_attr_float(n, "alpha", 1.0f);
+        return NN_ACT_ELU;
+    }
+    if (is(n, "Clip")) {
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        for (int k = 1; k < 3; k++) {
+            NnValue *v = nn_in(g, n, k);
+            if (!v)
+                continue;
+            if (v->kind != NN_VALUE_CONST)
+                return NN_ACT_NONE;
+            *(k == 1 ? alpha : beta) = *(float *)v->data;
+        }
+        /* oneDNN's clip takes finite bounds. */
+        if (isinf(*alpha)) *alpha = -FLT_MAX;
+        if (isinf(*beta)) *beta = FLT_MAX;
+        return NN_ACT_CLIP;
+    }
+    return NN_ACT_NONE;
+}
+
+typedef NnWinParams Win;
+typedef NnGemmParams GemmP;
+
+static bool claimable(NnGraph *g, const NnNode *n)
+{
+    NnValue *x = nn_in(g, n, 0);
+    NnValue *y = nn_out(g, n, 0);
+    if (!x || !y || x->kind == NN_VALUE_CONST || x->dtype != NOVA_NN_FLOAT32)
+        return false;
+    if (n->n_outputs > 1 && n->outputs[1] >= 0)
+        return false;
+    if (is(n, "Conv") || is(n, "ConvTranspose")) {
+        if (!const_f32(g, n, 1) ||
+            (n->n_inputs > 2 && n->inputs[2] >= 0 && !const_f32(g, n, 2)))
+            return false;
+        if (is(n, "ConvTranspose")) {
+            const Win *p = n->params;
+            for (int i = 0; i < p->nsp; i++)
+                if (p->pe[i] < 0)
+                    return false;
+            return n->act == NN_ACT_NONE && n->residual < 0;
+        }
+        return true;
+    }
+    if (is(n, "MaxPool") || is(n, "AveragePool")) {
+        const Win *p = n->params;
+        /* Past-the-padding positions that ceil_mode adds would count as
+         * padding in oneDNN's include-padding average. */
+        if (!p->is_max && p->count_include_pad)
+            for (int i = 0; i < p->nsp; i++) {
+                int64_t ek = p->dil[i] * (p->k[i] - 1) + 1;
+                if ((p->out[i] - 1) * p->stride[i] + ek >
+                    p->in[i] + p->pb[i] + p->pe[i])
+                    return false;
+            }
+        return true;
+    }
+    if (is(n, "GlobalAveragePool") || is(n, "GlobalMaxPool"))
+        return x->rank >= 3 && x->rank <= 5;
+    if (is(n, "Gemm")) {
+        const GemmP *p = n->params;
+        NnValue *c = nn_in(g, n, 2);
+        if (p->ta || p->alpha != 1.0f || !const_f32(g, n, 1) ||
+            n->residual >= 0)
+            return false;
+        if (c && (c->kind != NN_VALUE_CONST || p->beta != 1.0f ||
+                  p->cs_m != 0 || nn_value_count(c) != p->N))
+            return false;
+        return true;
+    }
+    if (is(n, "BatchNormalization")) {
+        for (int k = 1; k < 5; k++)
+            if (!const_f32(g, n, k))
+                return false;
+        return x->rank >= 3 && x->rank <= 5 && n->residual < 0 &&
+               (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU);
+    }
+    if (is(n, "Concat")) {
+        int64_t axis = nova__nn_attr_int(n, "axis", 0);
+        if (axis < 0)
+            axis += x->rank;
+        if (axis != 1 || x->rank < 3 || x->rank > 5 || n->n_inputs > 16)
+            return false;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (!data_f32(g, n, k))
+                return false;
+        return true;
+    }
+    if (is(n, "Add")) {
+        NnValue *b = nn_in(g, n, 1);
+        return data_f32(g, n, 1) && b->rank == x->rank &&
+               !memcmp(b->dims, x->dims, sizeof(int64_t) * (size_t)x->rank) &&
+               !memcmp(y->dims, x->dims, sizeof(int64_t) * (size_t)x->rank) &&
+               x->rank >= 1 && x->rank <= 5;
+    }
+    float a, b;
+    if (act_of_node(n, &a, &b, g) != NN_ACT_NONE)
+        return x->rank >= 1 && x->rank <= 5;
+    return false;
+}
+
+/* ------------------------------------------------------------ building */
+
+typedef struct {
+    NovaError **error;
+    NnDnnl *d;
+    NnGraph *g;
+    NnNode *node;
+    DnnlNode *dn;
+    size_t scratch; /* bytes of this node's scratch used so far */
+} Build;
+
+static size_t align64(size_t x)
+{
+    return (x + 63) & ~(size_t)63;
+}
+
+static dnnl_memory_t new_mem(Build *b, const dnnl_memory_desc_t *md)
+{
+    dnnl_memory_t m = NULL;
+    if (dnnl_memory_create(&m, md, b->d->engine, DNNL_MEMORY_NONE) !=
+        dnnl_success)
+        return NULL;
+    if (b->dn->n_mems == MAX_MEMS) {
+        dnnl_memory_destroy(m);
+        return NULL;
+    }
+    b->dn->mems[b->dn->n_mems++] = m;
+    return m;
+}
+
+static bool make_reorder(Build *b, const dnnl_memory_desc_t *from,
+                         const dnnl_memory_desc_t *to, dnnl_primitive_t *prim,
+                         dnnl_memory_t *mfrom, dnnl_memory_t *mto)
+{
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(
+        &pd, from, b->d->engine, to, b->d->engine, NULL);
+    if (!dnnl_check(b->error, b->node, st, "reorder"))
+        return false;
+    st = dnnl_primitive_create(prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (!dnnl_check(b->error, b->node, st, "reorder create"))
+        return false;
+    *mfrom = new_mem(b, from);
+    *mto = new_mem(b, to);
+    return *mfrom && *mto;
+}
+
+static bool add_arg(Build *b, int arg, const dnnl_memory_desc_t *md,
+                    int value, long scratch, void *fixed)
+{
+    DnnlNode *dn = b->dn;
+    if (dn->n_args >= MAX_ARGS)
+        return nova__nn_node_error(b->error, b->node, NOVA_ERROR_INTERNAL,
+                                   "too many oneDNN arguments");
+    dnnl_memory_t m = new_mem(b, md);
+    if (!m)
+        return nova__nn_node_error(b->error, b->node, NOVA_ERROR_INTERNAL,
+                                   "oneDNN memory");
+    int i = dn->n_args++;
+    dn->args[i].arg = arg;
+    dn->args[i].memory = m;
+    dn->arg_value[i] = value;
+    dn->arg_scratch[i] = scratch;
+    dn->arg_const[i] = fixed;
+    return true;
+}
+
+/* A data input: if the primitive wants another layout than the value has,
+ * add a reorder into scratch. */
+static bool add_src(Build *b, int arg, int value,
+                    const dnnl_memory_desc_t *want)
+{
+    dnnl_memory_desc_t have;
+    value_md(&b->g->values[value], &have);
+    if (dnnl_memory_desc_equal(&have, want))
+        return add_arg(b, arg, want, value, -1, NULL);
+    DnnlNode *dn = b->dn;
+    InCopy *c = &dn->copies[dn->n_copies];
+    if (!make_reorder(b, &have, want, &c->reorder, &c->from, &c->to))
+        return false;
+    c->scratch_offset = b->scratch;
+    dn->copy_value[dn->n_copies++] = value;
+    long off = (long)b->scratch;
+    b->scratch += align64(dnnl_memory_desc_get_size(want));
+    return add_arg(b, arg, want, -1, off, NULL);
+}
+
+/* Weights: reorder the constant now into the primitive's layout. */
+static bool add_weights(Build *b, int arg, const dnnl_memory_desc_t *plain,
+                        const dnnl_memory_desc_t *want, const void *data)
+{
+    size_t size = dnnl_memory_desc_get_size(want);
+    void *buf = nova_malloc_aligned(b->error, 64, size ? size : 64);
+    if (!buf)
+        return false;
+    b->dn->weights = buf;
+    dnnl_primitive_t r;
+    dnnl_memory_t mf, mt;
+    if (!make_reorder(b, plain, want, &r, &mf, &mt))
+        return false;
+    dnnl_memory_set_data_handle(mf, (void *)data);
+    dnnl_memory_set_data_handle(mt, buf);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+    dnnl_status_t st = dnnl_primitive_execute(r, b->d->stream, 2, args);
+    dnnl_stream_wait(b->d->stream);
+    dnnl_primitive_destroy(r);
+    if (!dnnl_check(b->error, b->node, st, "weights reorder"))
+        return false;
+    return add_arg(b, arg, want, -1, -1, buf);
+}
+
+/* The destination: kept in the primitive's layout when every reader is a
+ * oneDNN node, else written to scratch and reordered to plain. */
+static bool add_dst(Build *b, const dnnl_memory_desc_t *dst, bool keep)
+{
+    NnNode *n = b->node;
+    NnValue *y = &b->g->values[n->outputs[0]];
+    dnnl_memory_desc_t plain;
+    plain_md(&plain, y->rank, y->dims);
+    DnnlNode *dn = b->dn;
+    dn->dst_scratch = -1;
+    bool is_plain = dnnl_memory_desc_equal(dst, &plain);
+    if (keep && !is_plain) {
+        dnnl_memory_desc_t *md = nova_malloc(b->error, sizeof *md);
+        if (!md)
+            return false;
+        *md = *dst;
+        y->dnnl_md = md;
+        y->nbytes = dnnl_memory_desc_get_size(dst);
+    }
+    if (keep || is_plain) {
+        if (!add_arg(b, DNNL_ARG_DST, dst, n->outputs[0], -1, NULL))
+            return false;
+    } else {
+        dn->dst_scratch = (long)b->scratch;
+        b->scratch += align64(dnnl_memory_desc_get_size(dst));
+        if (!add_arg(b, DNNL_ARG_DST, dst, -1, dn->dst_scratch, NULL) ||
+            !make_reorder(b, dst, &plain, &dn->out_reorder, &dn->out_from,
+                          &dn->out_to))
+            return false;
+        dn->out_value = n->outputs[0];
+    }
+    /* A fused residual is copied into dst before the sum post-op. */
+    if (n->residual >= 0) {
+        dnnl_memory_desc_t have;
+        value_md(&b->g->values[n->residual], &have);
+        if (!make_reorder(b, &have, dst, &dn->res_reorder, &dn->res_from,
+                          &dn->res_to))
+            return false;
+        dn->res_value = n->residual;
+    }
+    return true;
+}
+
+static bool finish(Build *b, dnnl_primitive_desc_t pd)
+{
+    /* User scratchpad, carved from the session scratch. */
+    const dnnl_memory_desc_t *sp =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (sp_size) {
+        long off = (long)b->scratch;
+        b->scratch += align64(sp_size);
+        if (!add_arg(b, DNNL_ARG_SCRATCHPAD, sp, -1, off, NULL))
+            return false;
+    }
+    dnnl_status_t st = dnnl_primitive_create(&b->dn->prim, pd);
+    return dnnl_check(b->error, b->node, st, "primitive create");
+}
+
+static dnnl_primitive_attr_t make_attr(Build *b, bool sum, NnActivation act,
+                                       float alpha, float beta)
+{
+    dnnl_primitive_attr_t attr;
+    dnnl_primitive_attr_create(&attr);
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_post_ops_t po;
+    dnnl_post_ops_create(&po);
+    if (sum)
+        dnnl_post_ops_append_sum(po, 1.0f);
+    dnnl_alg_kind_t alg = dnnl_eltwise_relu;
+    if (act != NN_ACT_NONE && eltwise_alg(act, &alpha, &beta, &alg))
+        dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+    dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_post_ops_destroy(po);
+    return attr;
+}
+
+static bool build_conv(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    const Win *p = n->params;
+    bool deconv = is(n, "ConvTranspose");
+    NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
+    NnValue *y = nn_out(g, n, 0);
+    int r = x->rank;
+    dnnl_memory_desc_t src, wei, dst, bmd, wplain;
+    any_md(&src, r, x->dims);
+    any_md(&dst, r, y->dims);
+    /* Weights dims: [G,] O, I, k... in oneDNN; ONNX stores Conv W as
+     * [M, C/G, k...] and ConvTranspose W as [C, M/G, k...]. */
+    int64_t G = p->group;
+    int64_t O = p->M / G, I = p->C / G;
+    int wr = (G > 1 ? 1 : 0) + 2 + p->nsp;
+    dnnl_dims_t wd, ws;
+    int64_t ksz = (int64_t)p->ksize;
+    int k0 = G > 1 ? 1 : 0;
+    if (G > 1)
+        wd[0] = G;
+    wd[k0] = O;
+    wd[k0 + 1] = I;
+    for (int i = 0; i < p->nsp; i++)
+        wd[k0 + 2 + i] = w->dims[2 + i];
+    /* Strides of the ONNX layout in those dims. */
+    int64_t s = 1;
+    for (int i = p->nsp - 1; i >= 0; i--) {
+        ws[k0 + 2 + i] = s;
+        s *= w->dims[2 + i];
+    }
+    if (!deconv) {
+        ws[k0 + 1] = ksz;          /* I */
+        ws[k0] = I * ksz;          /* O */
+        if (G > 1)
+            ws[0] = O * I * ksz;
+    } else {
+        ws[k0] = ksz;              /* O (within group) */
+        ws[k0 + 1] = O * ksz;      /* I */
+        if (G > 1)
+            ws[0] = I * O * ksz;
+    }
+    dnnl_memory_desc_init_by_strides(&wplain, wr, wd, dnnl_f32, ws);
+    dnnl_memory_desc_init_by_tag(&wei, wr, wd, dnnl_f32, dnnl_format_tag_any);
+    if (bias) {
+        dnnl_dims_t bd = {p->M};
+        dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
+    }
+    dnnl_dims_t strides, dil, pl, pr;
+    for (int i = 0; i < p->nsp; i++) {
+        strides[i] = p->stride[i];
+        dil[i] = p->dil[i] - 1;
+        pl[i] = p->pb[i];
+        pr[i] = p->pe[i];
+    }
+    dnnl_primitive_attr_t attr =
+        make_attr(b, n->residual >= 0, n->act, n->act_alpha, n->act_beta);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st;
+    if (!deconv) {
+        dnnl_convolution_desc_t cd;
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+            bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
+        if (st == dnnl_success)
+            st = dnnl_primitive_desc_create(&pd, &cd, attr, b->d->engine,
+                                            NULL);
+    } else {
+        dnnl_deconvolution_desc_t dd;
+        st = dnnl_dilated_deconvolution_forward_desc_init(
+            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src,
+            &wei, bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
+        if (st == dnnl_success)
+            st = dnnl_primitive_desc_create(&pd, &dd, attr, b->d->engine,
+                                            NULL);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, deconv ? "deconvolution" : "convolution"))
+        return false;
+    const dnnl_memory_desc_t *src_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wei_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], src_q) &&
+              add_weights(b, DNNL_ARG_WEIGHTS, &wplain, wei_q, w->data) &&
+              (!bias || add_arg(b, DNNL_ARG_BIAS, &bmd, -1, -1, bias->data)) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_pool(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *y = nn_out(g, n, 0);
+    int r = x->rank, nsp = r - 2;
+    dnnl_dims_t strides, kernel, dil, pl, pr;
+    dnnl_alg_kind_t alg = dnnl_eltwise_relu;
+    if (is(n, "GlobalAveragePool") || is(n, "GlobalMaxPool")) {
+        for (int i = 0; i < nsp; i++) {
+            strides[i] = 1;
+            kernel[i] = x->dims[2 + i];
+            dil[i] = pl[i] = pr[i] = 0;
+        }
+        alg = is(n, "GlobalMaxPool") ? dnnl_pooling_max
+                                     : dnnl_pooling_avg_exclude_padding;
+    } else {
+        const Win *p = n->params;
+        for (int i = 0; i < nsp; i++) {
+            strides[i] = p->stride[i];
+            kernel[i] = p->k[i];
+            dil[i] = p->dil[i] - 1;
+            pl[i] = p->pb[i];
+            /* oneDNN derives the output size from the pads: extend the
+             * right pad to cover ceil_mode's last window. */
+            int64_t ek = p->dil[i] * (p->k[i] - 1) + 1;
+            pr[i] = (p->out[i] - 1) * p->stride[i] + ek - p->in[i] - p->pb[i];
+        }
+        alg = p->is_max ? dnnl_pooling_max
+              : p->count_include_pad ? dnnl_pooling_avg_include_padding
+                                     : dnnl_pooling_avg_exclude_padding;
+    }
+    dnnl_memory_desc_t src, dst;
+    value_md(x, &src);
+    any_md(&dst, r, y->dims);
+    dnnl_pooling_v2_desc_t pdsc;
+    dnnl_status_t st = dnnl_pooling_v2_forward_desc_init(
+        &pdsc, dnnl_forward_inference, alg, &src, &dst, strides, kernel, dil,
+        pl, pr);
+    dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &pdsc, attr, b->d->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "pooling"))
+        return false;
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_ip(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    const GemmP *p = n->params;
+    NnValue *w = nn_in(g, n, 1), *c = nn_in(g, n, 2);
+    int64_t sd[2] = {(int64_t)p->M, (int64_t)p->K};
+    int64_t dd[2] = {(int64_t)p->M, (int64_t)p->N};
+    dnnl_memory_desc_t src, wei, wplain, dst, bmd;
+    any_md(&src, 2, sd);
+    any_md(&dst, 2, dd);
+    dnnl_dims_t wdims = {(dnnl_dim_t)p->N, (dnnl_dim_t)p->K};
+    /* B is [K, N] (or [N, K] with transB); oneDNN weights are O x I. */
+    dnnl_dims_t wst = {p->tb ? (dnnl_dim_t)p->K : 1,
+                       p->tb ? 1 : (dnnl_dim_t)p->N};
+    dnnl_memory_desc_init_by_strides(&wplain, 2, wdims, dnnl_f32, wst);
+    dnnl_memory_desc_init_by_tag(&wei, 2, wdims, dnnl_f32,
+                                 dnnl_format_tag_any);
+    if (c) {
+        dnnl_dims_t bd = {(dnnl_dim_t)p->N};
+        dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
+    }
+    dnnl_inner_product_desc_t ipd;
+    dnnl_status_t st = dnnl_inner_product_forward_desc_init(
+        &ipd, dnnl_forward_inference, &src, &wei, c ? &bmd : NULL, &dst);
+    dnnl_primitive_attr_t attr =
+        make_attr(b, false, n->act, n->act_alpha, n->act_beta);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &ipd, attr, b->d->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "inner product"))
+        return false;
+    const dnnl_memory_desc_t *src_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wei_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], src_q) &&
+              add_weights(b, DNNL_ARG_WEIGHTS, &wplain, wei_q, w->data) &&
+              (!c || add_arg(b, DNNL_ARG_BIAS, &bmd, -1, -1, c->data)) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_bnorm(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0);
+    dnnl_memory_desc_t src;
+    value_md(x, &src);
+    unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift;
+    if (n->act == NN_ACT_RELU)
+        flags |= dnnl_fuse_norm_relu;
+    dnnl_batch_normalization_desc_t bd;
+    dnnl_status_t st = dnnl_batch_normalization_forward_desc_init(
+        &bd, dnnl_forward_inference, &src,
+        nova__nn_attr_float(n, "epsilon", 1e-5f), flags);
+    dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &bd, attr, b->d->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "batch normalization"))
+        return false;
+    dnnl_memory_desc_t vec;
+    dnnl_dims_t vd = {x->dims[1]};
+    dnnl_memory_desc_init_by_tag(&vec, 1, vd, dnnl_f32, dnnl_a);
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
+              add_arg(b, DNNL_ARG_SCALE, &vec, -1, -1, nn_in(g, n, 1)->data) &&
+              add_arg(b, DNNL_ARG_SHIFT, &vec, -1, -1, nn_in(g, n, 2)->data) &&
+              add_arg(b, DNNL_ARG_MEAN, &vec, -1, -1, nn_in(g, n, 3)->data) &&
+              add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1,
+                      nn_in(g, n, 4)->data) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_concat(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *y = nn_out(g, n, 0);
+    dnnl_memory_desc_t srcs[16], dst;
+    int k = 0;
+    for (int i = 0; i < n->n_inputs; i++)
+        value_md(&g->values[n->inputs[i]], &srcs[k++]);
+    any_md(&dst, y->rank, y->dims);
+    dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_concat_primitive_desc_create(
+        &pd, &dst, k, 1, srcs, attr, b->d->engine);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "concat"))
+        return false;
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = true;
+    for (int i = 0; ok && i < k; i++)
+        ok = add_src(b, DNNL_ARG_MULTIPLE_SRC + i, n->inputs[i], &srcs[i]);
+    ok = ok && add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_eltwise(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    float alpha, beta;
+    NnActivation act = act_of_node(n, &alpha, &beta, g);
+    dnnl_alg_kind_t alg = dnnl_eltwise_relu;
+    eltwise_alg(act, &alpha, &beta, &alg);
+    dnnl_memory_desc_t src;
+    value_md(nn_in(g, n, 0), &src);
+    dnnl_eltwise_desc_t ed;
+    dnnl_status_t st = dnnl_eltwise_forward_desc_init(
+        &ed, dnnl_forward_inference, alg, &src, alpha, beta);
+    dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &ed, attr, b->d->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "eltwise"))
+        return false;
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+static bool build_binary(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    dnnl_memory_desc_t s0, s1, dst;
+    value_md(nn_in(g, n, 0), &s0);
+    value_md(nn_in(g, n, 1), &s1);
+    dst = s0;
+    dnnl_binary_desc_t bd;
+    /* The second source is reordered to the first's layout if needed. */
+    (void)s1;
+    dnnl_status_t st = dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s0,
+                                             &dst);
+    dnnl_primitive_attr_t attr =
+        make_attr(b, false, n->act, n->act_alpha, n->act_beta);
+    dnnl_primitive_desc_t pd = NULL;
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &bd, attr, b->d->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!dnnl_check(b->error, n, st, "binary"))
+        return false;
+    const dnnl_memory_desc_t *dst_q =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool ok = add_src(b, DNNL_ARG_SRC_0, n->inputs[0], &s0) &&
+              add_src(b, DNNL_ARG_SRC_1, n->inputs[1], &s0) &&
+              add_dst(b, dst_q, keep) && finish(b, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
+                           const int *order, int n_order)
+{
+    /* Which nodes oneDNN runs. */
+    for (int r = 0; r < n_order; r++) {
+        NnNode *n = &g->nodes[order[r]];
+        n->use_dnnl = claimable(g, n);
+    }
+    /* Which outputs may stay blocked: every alive reader is a oneDNN node
+     * reading it as a data input (not a Gemm, whose 2D source is plain),
+     * and it is not a graph output. */
+    int nv = g->n_values;
+    bool *keep = nova_calloc(error, (size_t)nv + 1, sizeof(bool));
+    if (!keep)
+        return false;
+    for (int v = 0; v < nv; v++)
+        keep[v] = !g->values[v].is_output;
+    for (int r = 0; r < n_order; r++) {
+        NnNode *n = &g->nodes[order[r]];
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v >= 0 && (!n->use_dnnl || is(n, "Gemm")))
+                keep[v] = false;
+        }
+    }
+    bool ok = true;
+    for (int r = 0; ok && r < n_order; r++) {
+        NnNode *n = &g->nodes[order[r]];
+        if (!n->use_dnnl)
+            continue;
+        DnnlNode *dn = nova_calloc(error, 1, sizeof *dn);
+        if (!dn) {
+            ok = false;
+            break;
+        }
+        n->impl = dn;
+        dn->res_value = -1;
+        dn->out_value = -1;
+        dn->dst_scratch = -1;
+        Build b = {error, d, g, n, dn, 0};
+        bool kp = keep[n->outputs[0]];
+        if (is(n, "Conv") || is(n, "ConvTranspose"))
+            ok = build_conv(&b, kp);
+        else if (is(n, "MaxPool") || is(n, "AveragePool") ||
+                 is(n, "GlobalAveragePool") || is(n, "GlobalMaxPool"))
+            ok = build_pool(&b, kp);
+        else if (is(n, "Gemm"))
+            ok = build_ip(&b, kp);
+        else if (is(n, "BatchNormalization"))
+            ok = build_bnorm(&b, kp);
+        else if (is(n, "Concat"))
+            ok = build_concat(&b, kp);
+        else if (is(n, "Add"))
+            ok = build_binary(&b, kp);
+        else
+            ok = build_eltwise(&b, kp);
+        n->scratch_bytes = b.scratch;
+    }
+    nova_free(keep);
+    return ok;
+}
+
+static void *handle_of(NnExec *ex, const DnnlNode *dn, int i)
+{
+    if (dn->arg_const[i])
+        return dn->arg_const[i];
+    if (dn->arg_scratch[i] >= 0)
+        return ex->scratch + dn->arg_scratch[i];
+    return nn_ptr(ex, dn->arg_value[i]);
+}
+
+static void exec_reorder(NnDnnl *d, dnnl_primitive_t r, dnnl_memory_t from,
+                         void *pfrom, dnnl_memory_t to, void *pto)
+{
+    dnnl_memory_set_data_handle(from, pfrom);
+    dnnl_memory_set_data_handle(to, pto);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    dnnl_primitive_execute(r, d->stream, 2, args);
+}
+
+void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
+{
+    DnnlNode *dn = node->impl;
+    omp_set_num_threads(d->n_threads);
+    for (int i = 0; i < dn->n_copies; i++) {
+        const InCopy *c = &dn->copies[i];
+        exec_reorder(d, c->reorder, c->from, nn_ptr(ex, dn->copy_value[i]),
+                     c->to, ex->scratch + c->scratch_offset);
+    }
+    for (int i = 0; i < dn->n_args; i++)
+        dnnl_memory_set_data_handle(dn->args[i].memory, handle_of(ex, dn, i));
+    if (dn->res_reorder) {
+        void *dst = dn->dst_scratch >= 0 ? ex->scratch + dn->dst_scratch
+                                         : nn_ptr(ex, node->outputs[0]);
+        exec_reorder(d, dn->res_reorder, dn->res_from,
+                     nn_ptr(ex, dn->res_value), dn->res_to, dst);
+    }
+    dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
+    if (dn->out_reorder)
+        exec_reorder(d, dn->out_reorder, dn->out_from,
+                     ex->scratch + dn->dst_scratch, dn->out_to,
+                     nn_ptr(ex, dn->out_value));
+    dnnl_stream_wait(d->stream);
+}
+
+void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        DnnlNode *dn = g->nodes[i].impl;
+        if (!dn)
+            continue;
+        if (dn->prim)
+            dnnl_primitive_destroy(dn->prim);
+        for (int k = 0; k < dn->n_copies; k++)
+            dnnl_primitive_destroy(dn->copies[k].reorder);
+        if (dn->res_reorder)
+            dnnl_primitive_destroy(dn->res_reorder);
+        if (dn->out_reorder)
+            dnnl_primitive_destroy(dn->out_reorder);
+        for (int k = 0; k < dn->n_mems; k++)
+            dnnl_memory_destroy(dn->mems[k]);
+        nova_free(dn->weights);
+        nova_free(dn->bias);
+        nova_free(dn);
+        g->nodes[i].impl = NULL;
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        nova_free(g->values[v].dnnl_md);
+        g->values[v].dnnl_md = NULL;
+    }
+}

@@ -116,6 +116,29 @@ typedef struct {
     int n_threads; /* of the session's pool: sizes per-thread scratch */
 } NnGraph;
 
+/* Parameters of windowed ops (Conv, ConvTranspose, pools), computed by
+ * their infer functions in ops_nn.c and read by the oneDNN backend.
+ * Spatial arrays hold nsp entries, then 1s. */
+typedef struct {
+    int nsp;
+    int64_t N, C, M, group;
+    int64_t in[3], out[3], k[3], stride[3], dil[3], pb[3], pe[3];
+    size_t insp, outsp, ksize;
+    /* conv: tiles of output positions */
+    size_t tile, n_tiles, mblock, n_mblocks;
+    /* pool */
+    bool is_max, count_include_pad;
+    /* conv transpose */
+    int64_t outpad[3];
+} NnWinParams;
+
+typedef struct {
+    size_t M, N, K;
+    bool ta, tb;
+    float alpha, beta;
+    int64_t cs_m, cs_n; /* C strides (0 = broadcast) */
+} NnGemmParams;
+
 /* Execution context handed to kernels. */
 typedef struct {
     NnGraph *graph;

@@ -164,18 +164,7 @@ void nova__nn_sgemm(NovaPool *pool, bool trans_a, bool trans_b, size_t M,
 
 /* ------------------------------------------------------------ windows */
 
-typedef struct {
-    int nsp;
-    int64_t N, C, M, group;
-    int64_t in[3], out[3], k[3], stride[3], dil[3], pb[3], pe[3];
-    size_t insp, outsp, ksize;
-    /* conv: tiles of output positions */
-    size_t tile, n_tiles, mblock, n_mblocks;
-    /* pool */
-    bool is_max, count_include_pad;
-    /* conv transpose */
-    int64_t outpad[3];
-} WinParams;
+typedef NnWinParams WinParams;
 
 /* Kernel, strides, dilations, pads and auto_pad (Conv-11, MaxPool-12,
  * AveragePool-11, ConvTranspose-11). */
@@ -792,12 +781,7 @@ void nova__nn_run_global_pool(NnExec *ex, NnNode *node)
 
 /* ------------------------------------------------------------ Gemm */
 
-typedef struct {
-    size_t M, N, K;
-    bool ta, tb;
-    float alpha, beta;
-    int64_t cs_m, cs_n; /* C strides (0 = broadcast) */
-} GemmParams;
+typedef NnGemmParams GemmParams;
 
 bool nova__nn_infer_gemm(NovaError **error, NnGraph *g, NnNode *node);
 bool nova__nn_infer_gemm(NovaError **error, NnGraph *g, NnNode *node)

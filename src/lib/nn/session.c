@@ -473,7 +473,9 @@ static bool fuse_epilogues(NovaNnSession *s)
     NnGraph *g = s->g;
     for (int i = 0; i < g->n_nodes; i++) {
         NnNode *n = &g->nodes[i];
-        if (n->dead || !(is_op(n, "Conv") || is_op(n, "Gemm")) ||
+        if (n->dead ||
+            !(is_op(n, "Conv") || is_op(n, "Gemm") ||
+              is_op(n, "BatchNormalization")) ||
             g->values[n->outputs[0]].dtype != NOVA_NN_FLOAT32)
             continue;
         /* Residual: Add(conv_out, other) with the same shape. */
