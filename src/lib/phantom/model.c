@@ -515,9 +515,10 @@ static bool place_covid(PhModel *m, const NovaPhantomOptions *o, int count,
             if (near_pleura < 0.15 * R || near_pleura > 0.6 * R ||
                 g.med < 35 || g.heart < 20 || g.apex < 10)
                 continue;
-            double post = clampd((y + 80) / 160, 0, 1);
+            double post = clampd((y + 80) / 150, 0, 1);
             double low = clampd((110 - z) / 220, 0, 1);
-            double w = (0.25 + 0.75 * post) * (0.25 + 0.75 * low);
+            double w = (0.08 + 0.92 * post) * (0.08 + 0.92 * post) *
+                       (0.15 + 0.85 * low) * (0.15 + 0.85 * low);
             if (nova__ph_uniform(rng, 0, 1) > w)
                 continue;
             l->c[0] = x;
