@@ -15,7 +15,7 @@ packages=(
   # independent decoders and validators used by tests and benchmarks
   dcmtk libdcmtk-dev libgdcm-dev libgdcm-tools dicom3tools
   python3 python3-numpy python3-pydicom python3-gdcm python3-nibabel
-  python3-onnx
+  python3-onnx python3-pil
   # misc tools used by scripts
   zip unzip
 )

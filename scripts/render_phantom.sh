@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Render `nova phantom` studies as PNG pictures, to judge their realism.
+#
+#   scripts/render_phantom.sh [BUILD_DIR] [OUT_DIR] [SIZE]
+#
+# For each kind (normal, covid, bacterial, nodules) it writes a study with
+# `nova phantom` (seed 1, default size 512x512x320), then reads the DICOM
+# series back with pydicom (so the pictures show what was written) and saves
+# OUT_DIR/<kind>-axial.png (three levels: upper, middle, lower lung, lung
+# window W1500 L-600, and the middle level in a mediastinal window W400 L40)
+# and OUT_DIR/<kind>-coronal.png (through the hila, lung window).  PNGs are
+# written by Pillow (Debian python3-pil).  Default OUT_DIR:
+# bench/results/phantom-png (not committed).
+set -euo pipefail
+build=${1:-build}
+out=${2:-bench/results/phantom-png}
+size=${3:-512x512x320}
+nova="$build/src/app/nova/nova"
+[ -x "$nova" ] || { echo "render_phantom: $nova not built" >&2; exit 1; }
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for kind in normal covid bacterial nodules; do
+  "$nova" phantom -o "$work/$kind" --kind "$kind" --seed 1 --size "$size" -q
+  /usr/bin/python3 - "$work/$kind" "$out" "$kind" <<'PY'
+import glob, sys
+import numpy, pydicom
+from PIL import Image
+study, out, kind = sys.argv[1:4]
+files = [pydicom.dcmread(f) for f in glob.glob(study + "/dicom/*.dcm")]
+files.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+vol = numpy.stack([d.pixel_array.astype(numpy.int16) * int(d.RescaleSlope)
+                   + int(d.RescaleIntercept) for d in files])  # z, y, x
+sx = float(files[0].PixelSpacing[1])
+sz = float(files[1].ImagePositionPatient[2]) - float(files[0].ImagePositionPatient[2])
+def win(a, level, width):
+    return (numpy.clip((a - (level - width / 2)) / width, 0, 1) * 255).astype(numpy.uint8)
+nz = vol.shape[0]
+levels = [int(nz * f) for f in (0.72, 0.55, 0.38)]
+tiles = [win(vol[k], -600, 1500) for k in levels] + [win(vol[levels[1]], 40, 400)]
+Image.fromarray(numpy.concatenate(tiles, axis=1)).save(f"{out}/{kind}-axial.png")
+cor = vol[::-1, vol.shape[1] // 2 + int(15 / sx), :]  # 15 mm behind the centre
+h = int(round(cor.shape[0] * sz / sx))
+Image.fromarray(win(cor, -600, 1500)).resize((cor.shape[1], h), Image.BILINEAR).save(
+    f"{out}/{kind}-coronal.png")
+print(f"{out}/{kind}-axial.png {out}/{kind}-coronal.png")
+PY
+done
