@@ -49,8 +49,9 @@ static void usage(FILE *out)
             "  -h, --help       this help\n");
 }
 
-/* Nova's default configuration: the text of configs/radiomics/default.conf
- * (kept equal by the radiomics test). */
+/* Nova's default configuration: the settings of
+ * configs/radiomics/default.conf (tests/radiomics/cli.sh checks that both
+ * give the same table). */
 static const char default_config[] =
     "name = default\n"
     "texture = 3d\n"
