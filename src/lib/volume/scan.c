@@ -145,7 +145,7 @@ static bool walk(NovaError **error, SourceList *l, const char *dir, int depth)
             n++;
     }
     closedir(d);
-    if (ok)
+    if (ok && n > 1)
         qsort(names, n, sizeof *names, compare_strings);
     for (size_t i = 0; ok && i < n; i++) {
         struct stat st;
@@ -882,7 +882,8 @@ static bool group_stacks(NovaError **error, NovaScan *scan)
             goto done;
         fingerprint(scan, &scan->stacks[j]);
     }
-    qsort(scan->stacks, nf, sizeof *scan->stacks, compare_stacks);
+    if (nf > 1)
+        qsort(scan->stacks, nf, sizeof *scan->stacks, compare_stacks);
     for (size_t j = 0; j < nf; j++)
         for (size_t i = 0; i < scan->stacks[j].count; i++)
             scan->slices[scan->stacks[j].slices[i]].stack = j;
