@@ -335,18 +335,21 @@ void nova_nn_tensor_free(NovaNnTensor *t)
     nova_free(t);
 }
 
-/* protobuf-c allocations through Nova's wrapper (failure injection). */
+/* protobuf-c allocations through Nova's wrapper (failure injection); a
+ * failure is remembered so that it is reported as NOMEM, not as a corrupt
+ * file. */
 static void *pb_alloc(void *data, size_t size)
 {
-    return nova_malloc(NULL, size ? size : 1);
+    void *p = nova_malloc(NULL, size ? size : 1);
+    if (!p)
+        *(bool *)data = true;
+    return p;
 }
 
 static void pb_free(void *data, void *ptr)
 {
     nova_free(ptr);
 }
-
-static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 static bool read_whole_file(NovaError **error, const char *path,
                             uint8_t **data, size_t *size)
@@ -562,9 +565,16 @@ NovaNnTensor *nova_nn_tensor_read_pb(NovaError **error, const char *path)
     size_t size;
     if (!read_whole_file(error, path, &bytes, &size))
         return NULL;
+    bool oom = false;
+    ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__TensorProto *p =
         onnx__tensor_proto__unpack(&pb_allocator, size, bytes);
     nova_free(bytes);
+    if (!p && oom) {
+        nova_error_set(error, NOVA_ERROR_NOMEM, "out of memory",
+                       "%s: out of memory decoding the protobuf", path);
+        return NULL;
+    }
     if (!p) {
         nova_error_set(error, NOVA_ERROR_PARSE, "not a TensorProto",
                        "%s: not a valid ONNX TensorProto (truncated or "
@@ -891,6 +901,7 @@ static bool value_info_shape(NovaError **error, const Onnx__ValueInfoProto *vi,
                               tt->shape->n_dim, NOVA_NN_MAX_RANK);
     v->rank = (int)tt->shape->n_dim;
     v->shape_known = true;
+    size_t count = 1;
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
         if (d->value_case ==
@@ -900,6 +911,12 @@ static bool value_info_shape(NovaError **error, const Onnx__ValueInfoProto *vi,
                                       "'%s': dim %zu = %lld is out of range",
                                       name, i, (long long)d->dim_value);
             v->dims[i] = d->dim_value;
+            if (!nova_size_mul(count, (size_t)d->dim_value, &count) ||
+                count > (size_t)NN_MAX_ELEMENTS)
+                return nova_error_set(error, NOVA_ERROR_RANGE, "huge tensor",
+                                      "'%s': %zu dims hold more than 2^32 "
+                                      "elements",
+                                      name, tt->shape->n_dim);
         } else {
             v->dims[i] = -1;
             v->shape_known = false;
@@ -1143,7 +1160,14 @@ done:
 static NovaNnModel *load(NovaError **error, const uint8_t *data, size_t size,
                          const char *name, const char *base_dir)
 {
+    bool oom = false;
+    ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, &oom};
     Onnx__ModelProto *m = onnx__model_proto__unpack(&pb_allocator, size, data);
+    if (!m && oom) {
+        nova_error_set(error, NOVA_ERROR_NOMEM, "out of memory",
+                       "model %s: out of memory decoding the protobuf", name);
+        return NULL;
+    }
     if (!m) {
         nova_error_set(error, NOVA_ERROR_PARSE, "not an ONNX model",
                        "model %s: %zu bytes are not a valid ONNX ModelProto "
