@@ -8,9 +8,12 @@ including dicomdirtests, and charset_files) and every DICOM file under
 <data>/chest-ct/ (data = $NOVA_DATA_DIR or SOURCE_DIR/../shared/data; that
 part is skipped, saying so, when absent):
 
-  1. `nova dump FILE` and `nova dump --json FILE` must succeed (the JSON
-     must parse), or, for the files listed in KNOWN_BROKEN below, fail
-     with exit status 1 and an error on stderr that names the file;
+  1. `nova dump FILE` and `nova dump --json FILE` must succeed, or, for
+     the files listed in KNOWN_BROKEN below, fail with exit status 1 and an
+     error on stderr that names the file; where pydicom reads the file, the
+     JSON must match pydicom's Dataset.to_json_dict() (PS3.18 Annex F)
+     attribute by attribute, with the differences of convention listed in
+     compare_json();
   2. when pydicom (with numpy and GDCM) decodes the pixels, `nova dump
      --pixels -o OUT.raw FILE` must succeed, report the same geometry, and
      its samples must be identical to pydicom's for lossless transfer
@@ -19,6 +22,7 @@ part is skipped, saying so, when absent):
 Prints TAP, one line per file.  Run with Debian's /usr/bin/python3 (the one
 that has pydicom, numpy and gdcm).
 """
+import base64
 import json
 import os
 import subprocess
@@ -29,6 +33,7 @@ import warnings
 try:
     import numpy as np
     import pydicom
+    from pydicom.datadict import dictionary_VR
     from pydicom.pixel_data_handlers.util import convert_color_space
 except ImportError as exc:  # pragma: no cover - depends on the machine
     print(f"1..0 # SKIP pydicom/numpy unavailable: {exc}")
@@ -264,6 +269,116 @@ def compare_pixels(nova, path, ds, ref, tmp):
     return True, f"pixels {kind} ({n} samples, {photometric}){note}"
 
 
+SINGLE_VALUED_TEXT = {"LT", "ST", "UT", "UR"}
+BINARY_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def normalise_values(vr, values):
+    """Where pydicom's JSON and PS3.18 F / PS3.5 disagree in form only."""
+    out = []
+    for v in values:
+        if isinstance(v, str) and vr not in SINGLE_VALUED_TEXT:
+            # PS3.5 6.2: leading and trailing spaces of each value are
+            # padding for these VRs; pydicom trims only the whole value.
+            v = v.strip(" ")
+        # PS3.18 F.2.5: an empty value of a multi-valued attribute is
+        # null; pydicom writes "".
+        out.append(None if v == "" else v)
+    return out
+
+
+def values_equal(vr, a, b):
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) \
+                and not isinstance(x, bool):
+            if vr == "FL":
+                # Nova writes the shortest decimal of the float32 value,
+                # pydicom the float64 it widened it to: same float32.
+                if np.float32(x) != np.float32(y):
+                    return False
+            elif x != y and abs(x - y) > 1e-12 * max(abs(x), abs(y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def compare_json(nova_obj, ref_obj, big_endian, where=""):
+    """First difference between Nova's and pydicom's DICOM JSON, or None."""
+    for key in sorted(set(nova_obj) | set(ref_obj)):
+        tag = int(key, 16)
+        if key not in nova_obj:
+            return f"{where}{key}: missing in Nova"
+        if key not in ref_obj:
+            return f"{where}{key}: absent from pydicom's JSON"
+        n, r = nova_obj[key], ref_obj[key]
+        nvr, rvr = n.get("vr"), r.get("vr")
+        rvr = str(getattr(rvr, "value", rvr))  # pydicom's VR enum
+        if nvr == "UN" and rvr != "UN":
+            # The file says UN; pydicom replaces it by the VR of its
+            # (public or private) dictionary and parses the bytes.  PS3.5
+            # 6.2.2 lets a reader do that; Nova keeps what the file says.
+            continue
+        if nvr != rvr:
+            try:
+                alternatives = dictionary_VR(tag)
+            except KeyError:
+                alternatives = ""
+            # PS3.6 lists several VRs ("US or SS", "OB or OW") and the two
+            # readers chose differently (for implicit VR, PS3.5 A.1 c).
+            if " or " not in alternatives:
+                return f"{where}{key}: vr {nvr}, pydicom {rvr}"
+        if tag == 0x7FE00010 and "Value" not in n and "InlineBinary" not in n:
+            continue  # encapsulated Pixel Data: Nova writes no value
+        if rvr == "SQ":
+            ni, ri = n.get("Value", []), r.get("Value", [])
+            if len(ni) != len(ri):
+                return f"{where}{key}: {len(ni)} items, pydicom {len(ri)}"
+            for i, (a, b) in enumerate(zip(ni, ri)):
+                d = compare_json(a, b, big_endian, f"{where}{key}[{i}].")
+                if d:
+                    return d
+            continue
+        if "InlineBinary" in n or "InlineBinary" in r:
+            nb = base64.b64decode(n.get("InlineBinary", ""))
+            rb = base64.b64decode(r.get("InlineBinary", ""))
+            size = BINARY_SIZES.get(nvr, 1)
+            if big_endian and size > 1:
+                # PS3.18 F.2.7 / 8.7.3: binary values in the JSON model are
+                # little endian; pydicom copies big endian bytes as read.
+                arr = np.frombuffer(rb[:len(rb) // size * size],
+                                    dtype=f">u{size}")
+                rb = arr.astype(f"<u{size}").tobytes() + \
+                    rb[len(rb) // size * size:]
+            if nb != rb:
+                return f"{where}{key}: InlineBinary differs " \
+                       f"({len(nb)} vs {len(rb)} bytes)"
+            continue
+        nv = normalise_values(nvr, n.get("Value", []))
+        rv = normalise_values(nvr, r.get("Value", []))
+        if all(v is None for v in rv) and not nv:
+            continue  # pydicom writes [""] for some empty values
+        if not values_equal(nvr, nv, rv):
+            return f"{where}{key} ({nvr}): Nova {str(nv)[:150]}, " \
+                   f"pydicom {str(rv)[:150]}"
+    return None
+
+
+def pydicom_json(path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+            big = not ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008"
+                                       ".1.2.1") or \
+                str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.2"
+            return ds.to_json_dict(bulk_data_threshold=1 << 40), big
+    except Exception:  # pydicom cannot read it: nothing to compare
+        return None, False
+
+
 def check_file(nova, path, tmp):
     """Returns (ok, message) for one file."""
     name = os.path.basename(path)
@@ -287,9 +402,16 @@ def check_file(nova, path, tmp):
             (r.stderr.decode("utf-8", "replace").strip()[:200]
              if r.returncode else "")
     try:
-        json.loads(rj.stdout.decode("utf-8"))
+        nova_json = json.loads(rj.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return False, f"--json output is not valid JSON: {exc}"
+    ref_json, big_endian = pydicom_json(path)
+    json_note = "json not compared (pydicom cannot read the file)"
+    if ref_json is not None:
+        diff = compare_json(nova_json, ref_json, big_endian)
+        if diff:
+            return False, f"--json differs from pydicom: {diff}"
+        json_note = "json = pydicom"
 
     bad = KNOWN_BAD_CODESTREAM.get(name) if "pydicom" in path else None
     if bad:
@@ -303,8 +425,9 @@ def check_file(nova, path, tmp):
 
     ref, ds = reference_pixels(path)
     if ref is None:
-        return True, f"dump ok; pixels not compared: {ds}"
-    return compare_pixels(nova, path, ds, ref, tmp)
+        return True, f"{json_note}; pixels not compared: {ds}"
+    ok, msg = compare_pixels(nova, path, ds, ref, tmp)
+    return ok, f"{json_note}; {msg}"
 
 
 def main():
