@@ -24,6 +24,7 @@ extern const NovaCommand nova_commands[];
 #define NOVA_COMMAND_LIST(X)                                                  \
     X(analyze, "the main job: lungs, lesions, scores and a report")        \
     X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")      \
+    X(nn, "run or time an ONNX model (nn run / nn bench)")                  \
     X(info, "studies, series, stack fingerprints and the series analyze uses") \
     X(convert, "a DICOM series (or volume file) to NIfTI in HU")           \
     X(radiomics, "IBSI radiomics features of an image and a mask, or a cohort")       \

@@ -1,0 +1,149 @@
+/*
+ * test_analysis.c - the chest pipeline end to end on synthetic phantoms
+ * whose truth is known (src/lib/phantom): lung Dice, lesion volume and
+ * Dice, PO of a normal chest, and the category of each kind.
+ */
+#include "nova/nova.h"
+#include "nova/analysis.h"
+#include "nova/chest.h"
+#include "nova/phantom.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    double lung_dice, lesion_dice, lesion_ml, truth_lesion_ml, po;
+    NovaRsnaCategory rsna;
+    int corads;
+} Outcome;
+
+static bool run_kind(NovaPhantomKind kind, uint64_t seed, size_t size,
+                     Outcome *out)
+{
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    NovaPhantomOptions po;
+    nova_phantom_options_init(&po);
+    po.kind = kind;
+    po.seed = seed;
+    po.dims[0] = po.dims[1] = size;
+    po.dims[2] = size * 5 / 8;
+    NovaPhantom *ph = nova_phantom_create(&err, &po, pool);
+    CHECK_OK(err);
+    if (!ph) {
+        nova_error_free(err);
+        nova_pool_destroy(pool);
+        return false;
+    }
+    NovaVolume *ct = nova_phantom_get_ct(ph);
+    NovaLungResult *lungs = nova_chest_segment_lungs(&err, pool, ct, NULL);
+    CHECK_OK(err);
+    NovaAnalysis *an =
+        lungs ? nova_analysis_run(&err, pool, ct, lungs, NULL, NULL) : NULL;
+    CHECK_OK(err);
+    bool ok = an != NULL;
+    if (ok) {
+        const uint8_t *truth =
+            nova_volume_get_const_data(nova_phantom_get_labels(ph));
+        const uint8_t *lab = nova_volume_get_const_data(
+            nova_lung_result_get_labels(lungs));
+        const uint8_t *les =
+            nova_volume_get_const_data(nova_analysis_get_lesion_mask(an));
+        size_t n = nova_volume_get_voxel_count(ct);
+        size_t lt = 0, lo = 0, lboth = 0, et = 0, eo = 0, eboth = 0;
+        for (size_t i = 0; i < n; i++) {
+            /* Truth lung: lobes, vessels inside them and lesions; the
+             * airway label is not lung. */
+            bool t_lung = truth[i] != NOVA_LABEL_NONE &&
+                          truth[i] != NOVA_LABEL_AIRWAY;
+            bool o_lung = lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
+            lt += t_lung;
+            lo += o_lung;
+            lboth += t_lung && o_lung;
+            bool t_les = truth[i] >= NOVA_LABEL_LESION_FIRST;
+            bool o_les = les[i] != 0;
+            et += t_les;
+            eo += o_les;
+            eboth += t_les && o_les;
+        }
+        const NovaGeometry *g = nova_volume_get_geometry(ct);
+        double vml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000;
+        out->lung_dice = 2.0 * (double)lboth / (double)(lt + lo);
+        out->lesion_dice =
+            et + eo ? 2.0 * (double)eboth / (double)(et + eo) : 1.0;
+        out->lesion_ml = (double)eo * vml;
+        out->truth_lesion_ml = (double)et * vml;
+        out->po = nova_analysis_get_measures(an)->po[0];
+        out->rsna = nova_analysis_get_rsna(an);
+        out->corads = nova_analysis_get_corads(an);
+        printf("# %s seed %llu %zu: lung Dice %.3f, lesion Dice %.3f, "
+               "lesion %.1f ml (truth %.1f), PO %.2f %%, %s, CO-RADS %d\n",
+               nova_phantom_kind_name(kind), (unsigned long long)seed, size,
+               out->lung_dice, out->lesion_dice, out->lesion_ml,
+               out->truth_lesion_ml, out->po,
+               nova_rsna_category_name(out->rsna), out->corads);
+    }
+    nova_error_free(err);
+    nova_analysis_destroy(an);
+    nova_lung_result_destroy(lungs);
+    nova_phantom_destroy(ph);
+    nova_pool_destroy(pool);
+    return ok;
+}
+
+static void test_normal(void)
+{
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        Outcome o;
+        if (!run_kind(NOVA_PHANTOM_NORMAL, seed, 192, &o))
+            continue;
+        CHECK(o.lung_dice >= 0.98);
+        CHECK(o.po < 0.5);
+        CHECK_EQ_INT(o.rsna, NOVA_RSNA_NEGATIVE);
+    }
+}
+
+static void test_covid(void)
+{
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        Outcome o;
+        if (!run_kind(NOVA_PHANTOM_COVID, seed, 192, &o))
+            continue;
+        CHECK(o.lung_dice >= 0.98);
+        CHECK(o.lesion_dice >= 0.85);
+        CHECK_NEAR(o.lesion_ml, o.truth_lesion_ml, 0.10 * o.truth_lesion_ml);
+        CHECK_EQ_INT(o.rsna, NOVA_RSNA_TYPICAL);
+        CHECK(o.corads >= 4);
+    }
+}
+
+static void test_bacterial(void)
+{
+    Outcome o;
+    if (!run_kind(NOVA_PHANTOM_BACTERIAL, 3, 192, &o))
+        return;
+    CHECK(o.lung_dice >= 0.98);
+    CHECK(o.rsna != NOVA_RSNA_TYPICAL);
+    CHECK_NEAR(o.lesion_ml, o.truth_lesion_ml, 0.10 * o.truth_lesion_ml);
+}
+
+/* The model file in the repository is the one built into the binary, and
+ * its checksum is the one recorded beside it. */
+static void test_model_file(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s/models/covid-probability && sha256sum -c --quiet "
+             "SHA256SUMS",
+             NOVA_SOURCE_DIR);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+    RUN(test_model_file);
+    RUN(test_normal);
+    RUN(test_covid);
+    RUN(test_bacterial);
+    return test_done();
+}
