@@ -497,7 +497,7 @@ static bool place_covid(PhModel *m, const NovaPhantomOptions *o, int count,
     for (int i = 0; i < count; i++) {
         PhLesion *l = &m->lesions[m->n_lesions];
         int side = i % 2; /* alternate lungs: bilateral */
-        double rmax = 10 + 22 * sev, rmin = 6 + 8 * sev;
+        double rmax = 18 + 26 * sev, rmin = 9 + 10 * sev;
         double R = nova__ph_uniform(rng, rmin, rmax);
         /* Subpleural, posterior and lower-zone predominant: pick lung
          * points near the costal or diaphragmatic pleura, away from the
@@ -542,7 +542,7 @@ static bool place_covid(PhModel *m, const NovaPhantomOptions *o, int count,
             l->type = NOVA_LESION_GGO;
         l->hu = l->type == NOVA_LESION_CONSOLIDATION
                     ? nova__ph_uniform(rng, 10, 40)
-                    : nova__ph_uniform(rng, -680, -520) + 140 * sev;
+                    : nova__ph_uniform(rng, -660, -540) + 160 * sev;
         l->core = nova__ph_uniform(rng, 0.35, 0.6);
         l->edge_mm = l->type == NOVA_LESION_CONSOLIDATION ? 1.5 : 3.0;
         lesion_waves(l, rng, 0.16);
