@@ -12,9 +12,9 @@
  * GLCM and GLRLM averaged over the 13 directions (IBSI ITBB), the other
  * matrices 3D (KOBO).  Features where PyRadiomics deviates from IBSI are
  * mapped through the known relation (kurtosis + 3; energy and RMS with its
- * voxelArrayShift of 2000) or left out and explained in docs/radiomics.md
- * (normalised inverse differences: PyRadiomics counts only the grey levels
- * present; MCC and the 2D diameters have no IBSI counterpart).
+ * voxelArrayShift of 2000; axis lengths with N rather than N - 1) or, for
+ * the mesh, compared to 1%; MCC, total energy and the 2D diameters have no
+ * IBSI counterpart and are left out (docs/radiomics.md).
  */
 #include "nova/nova.h"
 #include "test.h"
@@ -86,6 +86,8 @@ static const struct {
     CM("InverseVariance", "inverse_variance"),
     CM("DifferenceVariance", "difference_variance"),
     CM("Idm", "inverse_difference_moment"),
+    CM("Idn", "inverse_difference_normalised"),
+    CM("Idmn", "inverse_difference_moment_normalised"),
     CM("Correlation", "correlation"),
     CM("Autocorrelation", "autocorrelation"),
     CM("SumEntropy", "sum_entropy"),
