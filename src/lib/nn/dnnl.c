@@ -90,6 +90,8 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
     if (!d)
         return NULL;
     d->n_threads = n_threads > 0 ? n_threads : 1;
+    /* Before anything runs (weights are reordered while compiling). */
+    omp_set_num_threads(d->n_threads);
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->stream, d->engine,
                            dnnl_stream_default_flags) != dnnl_success) {
