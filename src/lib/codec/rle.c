@@ -1,0 +1,262 @@
+/*
+ * rle.c - RLE Lossless (PS3.5 Annex G), our own decoder and encoder.
+ *
+ * An RLE frame is a 64-byte header (G.5: sixteen little-endian uint32: the
+ * number of segments, then up to 15 segment offsets from the start of the
+ * header) followed by the segments.  Each segment holds one byte plane of
+ * one sample: for samples s = 0..spp-1, and within a sample the most
+ * significant byte first (G.2).  A segment is a PackBits byte stream
+ * (G.3.1): a header byte n in 0..127 copies the next n+1 bytes, n in
+ * -127..-1 repeats the next byte 1-n times, -128 does nothing.
+ *
+ * Decoding expands each segment into a byte plane in a scratch buffer
+ * (runs are memset, literals memcpy) and then assembles the planes into
+ * host-order samples in one pass.  Every offset and run is checked against
+ * the segment's bounds; a segment that expands to fewer bytes than the plane
+ * is an error, extra bytes (padding some encoders add) are ignored.
+ */
+#include "codec_private.h"
+
+#include <string.h>
+
+static inline uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Expand one PackBits segment into out[0..plane_len).  Returns the number of
+ * bytes produced (stops when the plane is full or the input ends). */
+static size_t unpackbits(const uint8_t *in, size_t in_len, uint8_t *out,
+                         size_t plane_len)
+{
+    size_t i = 0, o = 0;
+    while (i < in_len && o < plane_len) {
+        int8_t h = (int8_t)in[i++];
+        if (h >= 0) {
+            size_t count = (size_t)h + 1;
+            if (count > in_len - i)
+                count = in_len - i;
+            if (count > plane_len - o)
+                count = plane_len - o;
+            memcpy(out + o, in + i, count);
+            i += count;
+            o += count;
+        } else if (h != -128) {
+            if (i >= in_len)
+                break;
+            size_t count = (size_t)(1 - h);
+            if (count > plane_len - o)
+                count = plane_len - o;
+            memset(out + o, in[i++], count);
+            o += count;
+        }
+    }
+    return o;
+}
+
+bool nova__decode_rle(NOVA__DECODER_ARGS)
+{
+    size_t pixels = (size_t)info->rows * info->columns;
+    size_t spp = info->samples_per_pixel;
+    size_t bps = info->bits_allocated / 8;
+    size_t nseg = spp * bps;
+    if (src_len < 64)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad RLE frame",
+                              "%s: frame of %zu bytes is shorter than the "
+                              "64-byte RLE header",
+                              ts->name, src_len);
+    uint32_t count = le32(src);
+    if (count != nseg)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad RLE frame",
+                              "%s: header at offset 0 declares %u segments, "
+                              "the image needs %zu (samples %zu x bytes %zu)",
+                              ts->name, count, nseg, spp, bps);
+    if (nseg > 15)
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "bad RLE frame",
+                              "%s: %zu segments exceed the 15 of PS3.5 G.5",
+                              ts->name, nseg);
+    uint32_t offsets[16];
+    for (size_t s = 0; s < nseg; s++) {
+        offsets[s] = le32(src + 4 + 4 * s);
+        if (offsets[s] < 64 || offsets[s] > src_len ||
+            (s > 0 && offsets[s] < offsets[s - 1]))
+            return nova_error_set(error, NOVA_ERROR_PARSE, "bad RLE frame",
+                                  "%s: segment %zu offset %u (header offset "
+                                  "%zu) is outside 64..%zu or out of order",
+                                  ts->name, s, offsets[s], 4 + 4 * s, src_len);
+    }
+    offsets[nseg] = (uint32_t)(src_len > UINT32_MAX ? UINT32_MAX : src_len);
+
+    /* 8-bit single-sample frames expand straight into dst; otherwise each
+     * plane goes to scratch and is assembled below. */
+    uint8_t *planes = NULL;
+    if (nseg > 1) {
+        planes = nova_malloc_array(error, nseg, pixels);
+        if (!planes)
+            return false;
+    }
+    for (size_t s = 0; s < nseg; s++) {
+        uint8_t *plane = planes ? planes + s * pixels : dst;
+        size_t got = unpackbits(src + offsets[s], offsets[s + 1] - offsets[s],
+                                plane, pixels);
+        if (got < pixels) {
+            nova_free(planes);
+            return nova_error_set(error, NOVA_ERROR_PARSE,
+                                  "truncated RLE segment",
+                                  "%s: segment %zu at offset %u expands to %zu "
+                                  "bytes, the plane needs %zu",
+                                  ts->name, s, offsets[s], got, pixels);
+        }
+    }
+    if (planes) {
+        /* G.2: segment s * bps + k holds byte k (most significant first) of
+         * sample s. */
+        for (size_t s = 0; s < spp; s++) {
+            const uint8_t *p = planes + s * bps * pixels;
+            if (bps == 1) {
+                uint8_t *d = (uint8_t *)dst + s;
+                for (size_t i = 0; i < pixels; i++)
+                    d[i * spp] = p[i];
+            } else if (bps == 2) {
+                const uint8_t *hi = p, *lo = p + pixels;
+                uint16_t *d = (uint16_t *)dst + s;
+                if (spp == 1)
+                    for (size_t i = 0; i < pixels; i++)
+                        d[i] = (uint16_t)(hi[i] << 8 | lo[i]);
+                else
+                    for (size_t i = 0; i < pixels; i++)
+                        d[i * spp] = (uint16_t)(hi[i] << 8 | lo[i]);
+            } else {
+                const uint8_t *b3 = p, *b2 = p + pixels, *b1 = p + 2 * pixels,
+                              *b0 = p + 3 * pixels;
+                uint32_t *d = (uint32_t *)dst + s;
+                for (size_t i = 0; i < pixels; i++)
+                    d[i * spp] = (uint32_t)b3[i] << 24 |
+                                 (uint32_t)b2[i] << 16 |
+                                 (uint32_t)b1[i] << 8 | b0[i];
+            }
+        }
+        nova_free(planes);
+    }
+    nova__codec_fix_samples(info, dst, pixels * spp);
+    return true;
+}
+
+/* PackBits-encode one row of a byte plane (G.3.1: rows are encoded
+ * separately).  Runs of 3 or more equal bytes become replicate runs (a run
+ * of 2 inside literals is cheaper left literal); out must hold
+ * len + len / 128 + 2 bytes.  Returns bytes written. */
+static size_t packbits_row(const uint8_t *in, size_t len, uint8_t *out)
+{
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t run = 1;
+        while (i + run < len && run < 128 && in[i + run] == in[i])
+            run++;
+        if (run >= 2) {
+            out[o++] = (uint8_t)(int8_t)(1 - (int)run);
+            out[o++] = in[i];
+            i += run;
+            continue;
+        }
+        /* Literal: extend until a run of 2 starts or 128 bytes. */
+        size_t start = i, lit = 0;
+        while (i < len && lit < 128) {
+            if (i + 1 < len && in[i + 1] == in[i])
+                break;
+            i++;
+            lit++;
+        }
+        if (lit == 0) {
+            /* in[i] starts a run handled in the next iteration. */
+            continue;
+        }
+        out[o++] = (uint8_t)(lit - 1);
+        memcpy(out + o, in + start, lit);
+        o += lit;
+    }
+    return o;
+}
+
+bool nova_codec_encode_rle(NovaError **error, const NovaImageInfo *info,
+                           const void *frame, size_t frame_len, uint8_t **out,
+                           size_t *out_len)
+{
+    if (!info || !frame || !out || !out_len)
+        return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
+                              "nova_codec_encode_rle: NULL argument");
+    *out = NULL;
+    *out_len = 0;
+    if (!nova_image_info_validate(error, info))
+        return false;
+    if (info->bits_allocated == 1)
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                              "unsupported pixel data",
+                              "RLE Lossless encoder: Bits Allocated 1 is not "
+                              "supported");
+    size_t need = nova_image_frame_bytes(info);
+    if (frame_len < need)
+        return nova_error_set(error, NOVA_ERROR_RANGE, "frame too small",
+                              "RLE Lossless encoder: frame of %zu bytes, the "
+                              "image needs %zu",
+                              frame_len, need);
+    size_t rows = info->rows, cols = info->columns;
+    size_t spp = info->samples_per_pixel, bps = info->bits_allocated / 8;
+    size_t nseg = spp * bps;
+    /* Worst case per row: cols + cols/128 + 2 bytes, plus one pad byte per
+     * segment; checked arithmetic since the result sizes an allocation. */
+    size_t row_max = cols + cols / 128 + 2, cap, seg_max;
+    if (!nova_size_mul(row_max, rows, &seg_max) ||
+        !nova_size_add(seg_max, 1, &seg_max) ||
+        !nova_size_mul(seg_max, nseg, &cap) || !nova_size_add(cap, 64, &cap))
+        return nova_error_set(error, NOVA_ERROR_RANGE, "image too large",
+                              "RLE Lossless encoder: output size overflows");
+    uint8_t *buf = nova_malloc(error, cap);
+    uint8_t *row = nova_malloc(error, cols);
+    if (!buf || !row) {
+        nova_free(buf);
+        nova_free(row);
+        return false;
+    }
+    memset(buf, 0, 64);
+    buf[0] = (uint8_t)nseg;
+    size_t pos = 64;
+    const uint8_t *bytes = frame;
+    for (size_t s = 0; s < spp; s++) {
+        for (size_t k = 0; k < bps; k++) {
+            size_t seg = s * bps + k;
+            if (pos > UINT32_MAX) {
+                nova_free(buf);
+                nova_free(row);
+                return nova_error_set(error, NOVA_ERROR_RANGE,
+                                      "image too large",
+                                      "RLE Lossless encoder: segment offset "
+                                      "exceeds 32 bits");
+            }
+            uint32_t off = (uint32_t)pos;
+            for (unsigned b = 0; b < 4; b++)
+                buf[4 + 4 * seg + b] = (uint8_t)(off >> (8 * b));
+            /* Byte k (most significant first) of a host little-endian
+             * sample is at byte offset bps - 1 - k. */
+            size_t byte_in_sample = bps - 1 - k;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            byte_in_sample = k;
+#endif
+            for (size_t r = 0; r < rows; r++) {
+                const uint8_t *src = bytes + ((r * cols) * spp + s) * bps +
+                                     byte_in_sample;
+                for (size_t c = 0; c < cols; c++)
+                    row[c] = src[c * spp * bps];
+                pos += packbits_row(row, cols, buf + pos);
+            }
+            /* G.5: each segment has an even length. */
+            if (pos & 1u)
+                buf[pos++] = 0;
+        }
+    }
+    nova_free(row);
+    *out = buf;
+    *out_len = pos;
+    return true;
+}
