@@ -16,6 +16,8 @@ packages=(
   dcmtk libdcmtk-dev libgdcm-dev libgdcm-tools dicom3tools
   python3 python3-numpy python3-pydicom python3-gdcm python3-nibabel
   python3-onnx python3-pil
+  # nn: PyTorch exports the test networks (tools/nn/export_models.py)
+  python3-torch python3-torchvision
   # misc tools used by scripts
   zip unzip
 )
