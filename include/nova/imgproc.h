@@ -72,9 +72,9 @@ typedef enum {
  * spacing; with per_slice a disc in each z-slice), computed from the exact
  * distance transform, so the cost does not depend on the radius: dilation
  * keeps voxels within radius of the foreground, erosion keeps voxels farther
- * than radius from the background.  Voxels outside the grid are ignored
- * (neither foreground nor background: erosion does not eat in from the
- * faces).  dst (0/1) may equal src.  Work is limited to the foreground's
+ * than radius from the background.  Voxels outside the grid are background
+ * (as scipy.ndimage's default border_value=0): erosion eats in from the
+ * faces, and a closing does not grow into them.  dst (0/1) may equal src.  Work is limited to the foreground's
  * bounding box grown by the radius.  Errors: NOMEM, INVALID (radius < 0). */
 bool nova_imgproc_morph(NovaError **error, NovaPool *pool, NovaMorphOp op,
                         const uint8_t *src, const size_t dims[3],

@@ -213,8 +213,8 @@ static void test_edt_vs_brute_force(void)
     nova_pool_destroy(pool);
 }
 
-/* Brute force morphology: visit every voxel of the ball, ignoring voxels
- * outside the grid. */
+/* Brute force morphology: visit every voxel of the ball; voxels outside
+ * the grid are background. */
 static void brute_morph(const uint8_t *m, const size_t d[3],
                         const double sp[3], double r, bool dilate,
                         uint8_t *out)
@@ -235,10 +235,16 @@ static void brute_morph(const uint8_t *m, const size_t d[3],
                                        (dz * sp[2]) * (dz * sp[2]);
                             long xx = (long)x + dx, yy = (long)y + dy,
                                  zz = (long)z + dz;
-                            if (e > r2 || xx < 0 || yy < 0 || zz < 0 ||
-                                xx >= (long)d[0] || yy >= (long)d[1] ||
-                                zz >= (long)d[2])
+                            if (e > r2)
                                 continue;
+                            /* Outside the grid is background. */
+                            if (xx < 0 || yy < 0 || zz < 0 ||
+                                xx >= (long)d[0] || yy >= (long)d[1] ||
+                                zz >= (long)d[2]) {
+                                if (!dilate)
+                                    hit = false;
+                                continue;
+                            }
                             uint8_t v = m[((size_t)zz * d[1] + (size_t)yy) *
                                               d[0] +
                                           (size_t)xx];

@@ -257,30 +257,52 @@ static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
     }
     /* Work box: for dilation the foreground box grown by the radius, for
      * erosion grown by one voxel (the nearest background of a voxel in the
-     * box is never farther than that layer). */
+     * box is never farther than that layer), which may lie beyond the grid:
+     * voxels outside the grid are background. */
+    long plo[3], phi[3];
     for (int a = 0; a < 3; a++) {
-        size_t grow = 1;
-        if (dilate && !(per_slice && a == 2))
-            grow = (size_t)ceil(radius_mm / sp[a]) + 1;
+        long grow = 1;
+        if (dilate)
+            grow = (long)ceil(radius_mm / sp[a]) + 1;
         if (per_slice && a == 2)
             grow = 0;
-        lo[a] = lo[a] > grow ? lo[a] - grow : 0;
-        hi[a] = hi[a] + grow < dims[a] ? hi[a] + grow : dims[a];
+        plo[a] = (long)lo[a] - grow;
+        phi[a] = (long)hi[a] + grow;
+        long min = dilate ? 0 : -1, max = (long)dims[a] + (dilate ? 0 : 1);
+        if (per_slice && a == 2) {
+            min = 0;
+            max = (long)dims[a];
+        }
+        if (plo[a] < min)
+            plo[a] = min;
+        if (phi[a] > max)
+            phi[a] = max;
     }
-    size_t bd[3] = {hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]};
+    size_t bd[3] = {(size_t)(phi[0] - plo[0]), (size_t)(phi[1] - plo[1]),
+                    (size_t)(phi[2] - plo[2])};
     size_t bn = bd[0] * bd[1] * bd[2];
-    uint8_t *box = nova_malloc(error, bn);
+    uint8_t *box = nova_calloc(error, bn, 1);
     float *dist = nova_malloc_array(error, bn, sizeof *dist);
     if (!box || !dist) {
         nova_free(box);
         nova_free(dist);
         return false;
     }
+    /* The part of each box row inside the grid: x from gx0 to gx1. */
+    long gx0 = plo[0] < 0 ? 0 : plo[0];
+    long gx1 = phi[0] > (long)dims[0] ? (long)dims[0] : phi[0];
+    size_t row_off = (size_t)(gx0 - plo[0]), row_len = (size_t)(gx1 - gx0);
     for (size_t z = 0; z < bd[2]; z++)
-        for (size_t y = 0; y < bd[1]; y++)
-            memcpy(box + (z * bd[1] + y) * bd[0],
-                   src + ((z + lo[2]) * dims[1] + y + lo[1]) * dims[0] + lo[0],
-                   bd[0]);
+        for (size_t y = 0; y < bd[1]; y++) {
+            long gz = (long)z + plo[2], gy = (long)y + plo[1];
+            if (gz < 0 || gy < 0 || gz >= (long)dims[2] ||
+                gy >= (long)dims[1])
+                continue;
+            memcpy(box + (z * bd[1] + y) * bd[0] + row_off,
+                   src + ((size_t)gz * dims[1] + (size_t)gy) * dims[0] +
+                       (size_t)gx0,
+                   row_len);
+        }
     bool ok = nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice,
                                   dist);
     if (ok) {
@@ -290,10 +312,15 @@ static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
                             : (uint8_t)(dist[i] > r2);
         memset(dst, 0, n);
         for (size_t z = 0; z < bd[2]; z++)
-            for (size_t y = 0; y < bd[1]; y++)
-                memcpy(dst + ((z + lo[2]) * dims[1] + y + lo[1]) * dims[0] +
-                           lo[0],
-                       box + (z * bd[1] + y) * bd[0], bd[0]);
+            for (size_t y = 0; y < bd[1]; y++) {
+                long gz = (long)z + plo[2], gy = (long)y + plo[1];
+                if (gz < 0 || gy < 0 || gz >= (long)dims[2] ||
+                    gy >= (long)dims[1])
+                    continue;
+                memcpy(dst + ((size_t)gz * dims[1] + (size_t)gy) * dims[0] +
+                           (size_t)gx0,
+                       box + (z * bd[1] + y) * bd[0] + row_off, row_len);
+            }
     }
     nova_free(box);
     nova_free(dist);

@@ -1,0 +1,1344 @@
+/*
+ * lungs.c - lung segmentation: body and air, trachea and main bronchi, left
+ * and right lungs, vessels and pleural lesions kept in, zones.
+ *
+ * The decisions run on a coarse grid (block means of about 2 x 2 x 2.5 mm,
+ * which also averages low-dose noise away) and the boundaries are then
+ * refined on the CT's own grid:
+ *   1. air = coarse HU below air_hu; its 3D components are classified: gas
+ *      (median below gas_median_hu: outside air when it touches the
+ *      in-plane edge of the field of view, else bowel, stomach or oesophagus
+ *      gas) or lung candidates (aerated lung has a median of about -850);
+ *   2. the trachea is found in the uppermost slices as a small, round,
+ *      central, pure-air region and followed down slice by slice; a region
+ *      that grows too fast is a leak into the lung and is not followed; the
+ *      walk stops 40 mm below the carina (main bronchi only);
+ *   3. without the airway the candidates fall apart into the lungs; the two
+ *      largest are the lungs when they are comparable, otherwise the largest
+ *      is split where it is thinnest (eroded by a growing distance until it
+ *      splits, the pieces then grown back geodesically), and sides come from
+ *      world x (LPS: +x is the patient's left);
+ *   4. each lung is closed with a ball (closing_mm) and its holes are filled
+ *      slice by slice, so vessels and dense lesions touching the pleura stay
+ *      inside; fat, muscle and bone outside the closing stay out;
+ *   5. on the full grid, voxels in coarse blocks at a lung's border take the
+ *      lung's label when they are air-like, voxels inside take it as they
+ *      are; zones (thirds along the lung's own extent, peripheral outer
+ *      third of the in-slice depth) are written in the same pass.
+ * Each stage is linear in the voxel count and the parallel parts split
+ * statically, so the result does not depend on the thread count.
+ */
+#include "chest_private.h"
+
+#include "nova/imgproc.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Air touching the in-plane edge of the field of view is outside the body
+ * when its median is below this.  Outside air is not always near -1000 HU
+ * (resampled or filtered series read -900 to -950 there), while a lung cut
+ * by a crop has a median of about -850 (the cip-ct64 and IBSI phantom
+ * series measure -927 and -812). */
+#define OUTSIDE_MEDIAN_HU (-900)
+
+/* Coarse voxel classes. */
+enum {
+    CLS_TISSUE = 0,
+    CLS_OUTSIDE = 1, /* gas touching the in-plane edge: outside the body */
+    CLS_GAS = 2,     /* gas inside: bowel, stomach, oesophagus */
+    CLS_CAND = 3,    /* lung or airway candidate */
+    CLS_SMALL = 4    /* air pockets too small to matter */
+};
+
+void nova_lung_options_init(NovaLungOptions *o)
+{
+    o->air_hu = -400;
+    o->airway_hu = -900;
+    o->gas_median_hu = -960;
+    o->closing_mm = 10;
+    o->pleural_closing_mm = 40;
+    o->pleural_depth_mm = 50;
+    o->work_spacing_mm[0] = 2.0;
+    o->work_spacing_mm[1] = 2.5;
+}
+
+void nova__lung_warn(NovaLungResult *r, const char *format, ...)
+{
+    if (r->n_warnings >= MAX_WARNINGS)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    char *s = nova_strdup(NULL, buf);
+    if (s)
+        r->warnings[r->n_warnings++] = s;
+}
+
+/* ------------------------------------------------------------ coarse grid */
+
+struct coarse {
+    size_t in[3];  /* full grid */
+    size_t d[3];   /* coarse grid */
+    size_t f[3];   /* block size */
+    size_t n;
+    double sp[3];  /* coarse spacing, mm */
+    int16_t *hu;   /* block means */
+    uint8_t *cls;  /* CLS_* */
+    uint8_t *lab;  /* NOVA_LUNG_* */
+};
+
+struct down_ctx {
+    const int16_t *src;
+    struct coarse *c;
+    int32_t **acc;
+};
+
+static void down_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct down_ctx *x = vctx;
+    struct coarse *c = x->c;
+    size_t nx = c->in[0], ny = c->in[1], nz = c->in[2];
+    size_t cnx = c->d[0], cny = c->d[1];
+    int32_t *acc = x->acc[thread];
+    for (size_t cz = begin; cz < end; cz++) {
+        memset(acc, 0, cnx * cny * sizeof *acc);
+        size_t z0 = cz * c->f[2], z1 = z0 + c->f[2] < nz ? z0 + c->f[2] : nz;
+        for (size_t z = z0; z < z1; z++)
+            for (size_t y = 0; y < ny; y++) {
+                const int16_t *row = x->src + (z * ny + y) * nx;
+                int32_t *a = acc + (y / c->f[1]) * cnx;
+                for (size_t cx = 0; cx < cnx; cx++) {
+                    size_t x0 = cx * c->f[0];
+                    size_t x1 = x0 + c->f[0] < nx ? x0 + c->f[0] : nx;
+                    int32_t s = 0;
+                    for (size_t i = x0; i < x1; i++)
+                        s += row[i];
+                    a[cx] += s;
+                }
+            }
+        for (size_t cy = 0; cy < cny; cy++) {
+            size_t y0 = cy * c->f[1];
+            size_t hy = (y0 + c->f[1] < ny ? c->f[1] : ny - y0);
+            for (size_t cx = 0; cx < cnx; cx++) {
+                size_t x0 = cx * c->f[0];
+                size_t hx = (x0 + c->f[0] < nx ? c->f[0] : nx - x0);
+                double count = (double)(hx * hy * (z1 - z0));
+                c->hu[(cz * cny + cy) * cnx + cx] =
+                    (int16_t)lrint(acc[cy * cnx + cx] / count);
+            }
+        }
+    }
+}
+
+static bool make_coarse(NovaError **error, NovaPool *pool,
+                        const NovaVolume *hu, const NovaLungOptions *o,
+                        struct coarse *c)
+{
+    nova_volume_get_dims(hu, c->in);
+    const NovaGeometry *g = nova_volume_get_geometry(hu);
+    for (int a = 0; a < 3; a++) {
+        double target = o->work_spacing_mm[a < 2 ? 0 : 1];
+        long f = lrint(target / g->spacing[a]);
+        if (f < 1 || !(g->spacing[a] > 0))
+            f = 1;
+        if ((size_t)f > c->in[a])
+            f = (long)c->in[a];
+        c->f[a] = (size_t)f;
+        c->d[a] = (c->in[a] + c->f[a] - 1) / c->f[a];
+        c->sp[a] = g->spacing[a] * (double)c->f[a];
+    }
+    c->n = c->d[0] * c->d[1] * c->d[2];
+    c->hu = nova_malloc_array(error, c->n, sizeof *c->hu);
+    c->cls = nova_calloc(error, c->n, 1);
+    c->lab = nova_calloc(error, c->n, 1);
+    if (!c->hu || !c->cls || !c->lab)
+        return false;
+    int T = pool ? nova_pool_get_threads(pool) : 1;
+    struct down_ctx x = {nova_volume_get_const_data(hu), c, NULL};
+    x.acc = nova_calloc(error, (size_t)T, sizeof *x.acc);
+    bool ok = x.acc != NULL;
+    for (int t = 0; ok && t < T; t++) {
+        x.acc[t] = nova_malloc_array(error, c->d[0] * c->d[1], sizeof(int32_t));
+        ok = x.acc[t] != NULL;
+    }
+    if (ok)
+        nova_pool_parallel_for(pool, c->d[2], down_slices, &x);
+    for (int t = 0; x.acc && t < T; t++)
+        nova_free(x.acc[t]);
+    nova_free(x.acc);
+    return ok;
+}
+
+/* World position of a coarse continuous index. */
+static void coarse_to_world(const struct coarse *c, const NovaGeometry *g,
+                            const double ci[3], double w[3])
+{
+    double fi[3];
+    for (int a = 0; a < 3; a++)
+        fi[a] = (ci[a] + 0.5) * (double)c->f[a] - 0.5;
+    nova_geometry_index_to_world(g, fi, w);
+}
+
+/* ------------------------------------------------------------ air classes */
+
+struct comp_stats {
+    size_t count, pure, below_outside;
+    bool edge_xy;
+    double sum[3];
+};
+
+static bool classify_air(NovaError **error, NovaPool *pool,
+                         const NovaLungOptions *o, struct coarse *c,
+                         uint32_t *labels)
+{
+    for (size_t i = 0; i < c->n; i++)
+        c->cls[i] = c->hu[i] < o->air_hu;
+    uint32_t nl = 0;
+    if (!nova_imgproc_label(error, pool, c->cls, c->d, 6, labels, &nl))
+        return false;
+    struct comp_stats *st = nova_calloc(error, (size_t)nl + 1, sizeof *st);
+    uint8_t *cls_of = nova_calloc(error, (size_t)nl + 1, 1);
+    if (!st || !cls_of) {
+        nova_free(st);
+        nova_free(cls_of);
+        return false;
+    }
+    size_t nx = c->d[0], ny = c->d[1];
+    for (size_t i = 0; i < c->n; i++) {
+        uint32_t l = labels[i];
+        if (!l)
+            continue;
+        size_t x = i % nx, y = i / nx % ny;
+        st[l].count++;
+        st[l].pure += c->hu[i] < o->gas_median_hu;
+        st[l].below_outside += c->hu[i] < OUTSIDE_MEDIAN_HU;
+        if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
+            st[l].edge_xy = true;
+    }
+    /* Pockets below 0.2 ml are noise or small bowel gas; lungs are litres,
+     * and even a one-slice crop of a lung is several ml. */
+    double voxel_ml = c->sp[0] * c->sp[1] * c->sp[2] / 1000.0;
+    for (uint32_t l = 1; l <= nl; l++) {
+        if (st[l].edge_xy && 2 * st[l].below_outside > st[l].count)
+            cls_of[l] = CLS_OUTSIDE;
+        else if (2 * st[l].pure > st[l].count)
+            cls_of[l] = CLS_GAS;
+        else if ((double)st[l].count * voxel_ml < 0.2)
+            cls_of[l] = CLS_SMALL;
+        else
+            cls_of[l] = CLS_CAND;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        c->cls[i] = labels[i] ? cls_of[labels[i]] : CLS_TISSUE;
+
+    /* Thin air is not lung: the sliver between the patient's back and the
+     * table, or air trapped in clothing, is a few millimetres deep, while
+     * even a lung base shows more than 6 mm of depth in some slice.  The
+     * in-plane depth of each candidate is its largest 2D distance to
+     * non-candidate voxels. */
+    uint8_t *cand = nova_malloc(error, c->n);
+    float *dist = nova_malloc_array(error, c->n, sizeof *dist);
+    double *depth = nova_calloc(error, (size_t)nl + 1, sizeof *depth);
+    bool ok = cand && dist && depth;
+    if (ok) {
+        for (size_t i = 0; i < c->n; i++)
+            cand[i] = c->cls[i] == CLS_CAND;
+        ok = nova_imgproc_edt_sq(error, pool, cand, c->d, c->sp, false, true,
+                                 dist);
+    }
+    if (ok) {
+        for (size_t i = 0; i < c->n; i++)
+            if (cand[i] && dist[i] > depth[labels[i]])
+                depth[labels[i]] = dist[i];
+        for (size_t i = 0; i < c->n; i++)
+            if (cand[i] && depth[labels[i]] < 6.0 * 6.0)
+                c->cls[i] = CLS_SMALL;
+    }
+    nova_free(cand);
+    nova_free(dist);
+    nova_free(depth);
+    nova_free(st);
+    nova_free(cls_of);
+    return ok;
+}
+
+/* ----------------------------------------------------------------- airway */
+
+struct slice_comp {
+    size_t count;
+    double cx, cy;
+    size_t x0, x1, y0, y1;
+    double sum_hu;
+    bool edge;
+};
+
+/* 2D components (4-connected) of cand & hu < airway_hu in coarse slice z.
+ * Returns the component count; labels2d receives them, comps their stats
+ * (caller frees *comps). */
+static uint32_t slice_components(NovaError **error, const struct coarse *c,
+                                 const NovaLungOptions *o, size_t z,
+                                 uint8_t *m2d, uint32_t *labels2d,
+                                 struct slice_comp **comps)
+{
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
+    const int16_t *hu = c->hu + z * plane;
+    const uint8_t *cls = c->cls + z * plane;
+    for (size_t i = 0; i < plane; i++)
+        m2d[i] = cls[i] == CLS_CAND && hu[i] < o->airway_hu;
+    size_t d2[3] = {nx, ny, 1};
+    uint32_t nl = 0;
+    *comps = NULL;
+    if (!nova_imgproc_label(error, NULL, m2d, d2, 6, labels2d, &nl) || !nl)
+        return 0;
+    struct slice_comp *s = nova_calloc(error, (size_t)nl + 1, sizeof *s);
+    if (!s)
+        return 0;
+    for (uint32_t l = 1; l <= nl; l++) {
+        s[l].x0 = s[l].y0 = SIZE_MAX;
+    }
+    for (size_t i = 0; i < plane; i++) {
+        uint32_t l = labels2d[i];
+        if (!l)
+            continue;
+        size_t x = i % nx, y = i / nx;
+        struct slice_comp *p = &s[l];
+        p->count++;
+        p->cx += (double)x;
+        p->cy += (double)y;
+        p->sum_hu += hu[i];
+        if (x < p->x0) p->x0 = x;
+        if (x > p->x1) p->x1 = x;
+        if (y < p->y0) p->y0 = y;
+        if (y > p->y1) p->y1 = y;
+        if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
+            p->edge = true;
+    }
+    for (uint32_t l = 1; l <= nl; l++) {
+        s[l].cx /= (double)s[l].count;
+        s[l].cy /= (double)s[l].count;
+    }
+    *comps = s;
+    return nl;
+}
+
+/* Body centre and width along x in coarse slice z (everything that is not
+ * outside air), or false for an empty slice. */
+static bool body_extent_x(const struct coarse *c, size_t z, double *centre,
+                          double *width)
+{
+    size_t nx = c->d[0], ny = c->d[1];
+    size_t lo = SIZE_MAX, hi = 0;
+    for (size_t y = 0; y < ny; y++)
+        for (size_t x = 0; x < nx; x++) {
+            size_t i = (z * ny + y) * nx + x;
+            if (c->cls[i] != CLS_OUTSIDE && c->hu[i] > -500) {
+                if (x < lo) lo = x;
+                if (x > hi) hi = x;
+            }
+        }
+    if (lo > hi)
+        return false;
+    *centre = 0.5 * (double)(lo + hi);
+    *width = (double)(hi - lo + 1);
+    return true;
+}
+
+/* Walk the trachea down from the top; marks NOVA_LUNG_AIRWAY in c->lab.
+ * sup_step is +1 when higher k is superior, else -1. */
+static bool find_airway(NovaError **error, NovaPool *pool,
+                        const NovaLungOptions *o, struct coarse *c,
+                        int sup_step, const uint32_t *air_labels,
+                        NovaLungResult *r)
+{
+    size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
+    double px_mm2 = c->sp[0] * c->sp[1];
+    uint8_t *m2d = nova_malloc(error, plane);
+    uint8_t *prev = nova_calloc(error, plane, 1);
+    uint8_t *next = nova_calloc(error, plane, 1);
+    uint32_t *l2d = nova_malloc_array(error, plane, sizeof *l2d);
+    uint8_t *airway = nova_calloc(error, c->n, 1);
+    bool ok = false;
+    if (!m2d || !prev || !next || !l2d || !airway)
+        goto done;
+
+    /* Slices from superior to inferior: index s -> z. */
+#define Z_OF(s) (sup_step > 0 ? nz - 1 - (s) : (s))
+    size_t top = SIZE_MAX;
+    for (size_t s = 0; s < nz && top == SIZE_MAX; s++) {
+        const uint8_t *cls = c->cls + Z_OF(s) * plane;
+        for (size_t i = 0; i < plane; i++)
+            if (cls[i] == CLS_CAND) {
+                top = s;
+                break;
+            }
+    }
+    if (top == SIZE_MAX) {
+        ok = true;
+        goto done;
+    }
+    /* Seed: within 60 mm below the first slice with candidate air, a
+     * pure-air region of 0.3 to 8 cm^2, roundish, near the body's midline
+     * and away from the field's edge. */
+    size_t seed_s = SIZE_MAX;
+    size_t search = (size_t)ceil(30.0 / c->sp[2]);
+    /* The trachea belongs to the largest candidate air region (it is joined
+     * to the lungs through the bronchi); bowel gas below the lung bases of
+     * an abdominal scan is not. */
+    uint32_t main_region = 0;
+    {
+        uint32_t max_label = 0;
+        for (size_t i = 0; i < c->n; i++)
+            if (air_labels[i] > max_label)
+                max_label = air_labels[i];
+        size_t *sizes = nova_calloc(error, (size_t)max_label + 1,
+                                    sizeof *sizes);
+        if (!sizes)
+            goto done;
+        for (size_t i = 0; i < c->n; i++)
+            if (c->cls[i] == CLS_CAND)
+                sizes[air_labels[i]]++;
+        for (uint32_t l = 1; l <= max_label; l++)
+            if (sizes[l] > sizes[main_region])
+                main_region = l;
+        nova_free(sizes);
+    }
+    for (size_t s = top; s < nz && s <= top + search && seed_s == SIZE_MAX;
+         s++) {
+        size_t z = Z_OF(s);
+        double bc, bw;
+        if (!body_extent_x(c, z, &bc, &bw))
+            continue;
+        struct slice_comp *sc;
+        uint32_t nl = slice_components(error, c, o, z, m2d, l2d, &sc);
+        if (nl && !sc)
+            goto done;
+        uint32_t best = 0;
+        double best_off = INFINITY;
+        for (uint32_t l = 1; l <= nl; l++) {
+            double area = (double)sc[l].count * px_mm2;
+            double w = (double)(sc[l].x1 - sc[l].x0 + 1) * c->sp[0];
+            double h = (double)(sc[l].y1 - sc[l].y0 + 1) * c->sp[1];
+            double off = fabs(sc[l].cx - bc);
+            bool in_main = false;
+            for (size_t i = 0; i < plane && !in_main; i++)
+                in_main = l2d[i] == l &&
+                          air_labels[z * plane + i] == main_region;
+            if (!in_main || area < 30 || area > 800 || sc[l].edge ||
+                w > 3 * h || h > 3 * w || off > 0.15 * bw ||
+                sc[l].sum_hu / (double)sc[l].count > o->airway_hu - 20)
+                continue;
+            if (off < best_off) {
+                best_off = off;
+                best = l;
+            }
+        }
+        if (best) {
+            seed_s = s;
+            for (size_t i = 0; i < plane; i++)
+                prev[i] = l2d[i] == best;
+            memcpy(airway + z * plane, prev, plane);
+        }
+        nova_free(sc);
+    }
+    if (seed_s == SIZE_MAX) {
+        r->flags |= NOVA_LUNG_FLAG_NO_TRACHEA;
+        nova__lung_warn(r, "trachea not found in the scan range: airways "
+                           "were not separated from the lungs");
+        ok = true;
+        goto done;
+    }
+    size_t prev_count = 0;
+    for (size_t i = 0; i < plane; i++)
+        prev_count += prev[i];
+    size_t carina_s = SIZE_MAX;
+    size_t below = (size_t)ceil(40.0 / c->sp[2]);
+    bool leaked = false;
+    for (size_t s = seed_s + 1; s < nz; s++) {
+        if (carina_s != SIZE_MAX && s > carina_s + below)
+            break;
+        size_t z = Z_OF(s);
+        struct slice_comp *sc;
+        uint32_t nl = slice_components(error, c, o, z, m2d, l2d, &sc);
+        if (nl && !sc)
+            goto done;
+        /* A component continues the airway when it touches the previous
+         * slice's airway (8-neighbourhood). */
+        uint8_t *touch = nova_calloc(error, (size_t)nl + 1, 1);
+        if (!touch) {
+            nova_free(sc);
+            goto done;
+        }
+        for (size_t i = 0; i < plane; i++) {
+            uint32_t l = l2d[i];
+            if (!l || touch[l])
+                continue;
+            size_t x = i % nx, y = i / nx;
+            for (long dy = -1; dy <= 1 && !touch[l]; dy++)
+                for (long dx = -1; dx <= 1; dx++) {
+                    long xx = (long)x + dx, yy = (long)y + dy;
+                    if (xx >= 0 && yy >= 0 && xx < (long)nx &&
+                        yy < (long)ny && prev[(size_t)yy * nx + (size_t)xx]) {
+                        touch[l] = 1;
+                        break;
+                    }
+                }
+        }
+        size_t kept = 0, count = 0;
+        memset(next, 0, plane);
+        for (uint32_t l = 1; l <= nl; l++) {
+            if (!touch[l])
+                continue;
+            /* Leak control: an airway cross-section does not grow by more
+             * than half plus a little between slices, nor exceed 8 cm^2
+             * below the seed; a region that does is lung parenchyma reached
+             * through a bronchus, and is not followed. */
+            double area = (double)sc[l].count * px_mm2;
+            if ((double)sc[l].count > 1.5 * (double)prev_count + 4 ||
+                area > 800) {
+                leaked = true;
+                continue;
+            }
+            kept++;
+            count += sc[l].count;
+            touch[l] = 2;
+        }
+        for (size_t i = 0; i < plane; i++)
+            next[i] = l2d[i] && touch[l2d[i]] == 2;
+        nova_free(touch);
+        nova_free(sc);
+        if (!kept)
+            break;
+        if (kept >= 2 && carina_s == SIZE_MAX)
+            carina_s = s;
+        memcpy(airway + z * plane, next, plane);
+        memcpy(prev, next, plane);
+        prev_count = count;
+    }
+    if (leaked)
+        nova__lung_warn(r, "airway growing stopped where it leaked into the "
+                           "lung (leak control)");
+    /* The lumen threshold leaves the partial-volume rim of the airway wall;
+     * a 2D dilation by 1.5 coarse voxels within the candidates takes it. */
+    double sp2[3] = {c->sp[0], c->sp[1], c->sp[2]};
+    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE, airway, c->d, sp2,
+                            1.5 * fmax(c->sp[0], c->sp[1]), true, airway))
+        goto done;
+    for (size_t i = 0; i < c->n; i++)
+        if (airway[i] && c->cls[i] == CLS_CAND)
+            c->lab[i] = NOVA_LUNG_AIRWAY;
+    ok = true;
+#undef Z_OF
+done:
+    nova_free(m2d);
+    nova_free(prev);
+    nova_free(next);
+    nova_free(l2d);
+    nova_free(airway);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ lungs */
+
+struct region {
+    uint32_t label;
+    size_t count;
+    double sum[3];
+};
+
+static int cmp_region(const void *a, const void *b)
+{
+    const struct region *ra = a, *rb = b;
+    if (ra->count != rb->count)
+        return ra->count < rb->count ? 1 : -1;
+    return ra->label < rb->label ? -1 : 1;
+}
+
+/* Grow seeds (labels in seed[]) through mask in breadth-first order: each
+ * voxel of mask takes the label of the seed it is geodesically nearest to
+ * (6-connected steps). */
+static bool geodesic_grow(NovaError **error, const size_t d[3],
+                          const uint8_t *mask, uint8_t *seed)
+{
+    size_t n = d[0] * d[1] * d[2];
+    uint32_t *queue = nova_malloc_array(error, n, sizeof *queue);
+    if (!queue)
+        return false;
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++)
+        if (seed[i])
+            queue[tail++] = (uint32_t)i;
+    size_t nx = d[0], plane = d[0] * d[1];
+    while (head < tail) {
+        size_t v = queue[head++];
+        size_t x = v % nx, y = v / nx % d[1], z = v / plane;
+        size_t nb[6];
+        int k = 0;
+        if (x > 0) nb[k++] = v - 1;
+        if (x + 1 < nx) nb[k++] = v + 1;
+        if (y > 0) nb[k++] = v - nx;
+        if (y + 1 < d[1]) nb[k++] = v + nx;
+        if (z > 0) nb[k++] = v - plane;
+        if (z + 1 < d[2]) nb[k++] = v + plane;
+        for (int j = 0; j < k; j++)
+            if (mask[nb[j]] && !seed[nb[j]]) {
+                seed[nb[j]] = seed[v];
+                queue[tail++] = (uint32_t)nb[j];
+            }
+    }
+    nova_free(queue);
+    return true;
+}
+
+/* Try to split the region (mask) in two where it is thinnest: erode by a
+ * growing distance until two comparable pieces appear, then grow them back.
+ * out receives 1 and 2 for the two pieces; returns false in *split when no
+ * split was found. */
+static bool split_region(NovaError **error, NovaPool *pool,
+                         const struct coarse *c, const uint8_t *mask,
+                         uint8_t *out, bool *split)
+{
+    *split = false;
+    float *dist = nova_malloc_array(error, c->n, sizeof *dist);
+    uint8_t *er = nova_malloc(error, c->n);
+    uint32_t *lab = nova_malloc_array(error, c->n, sizeof *lab);
+    bool ok = false;
+    if (!dist || !er || !lab)
+        goto done;
+    if (!nova_imgproc_edt_sq(error, pool, mask, c->d, c->sp, false, false,
+                             dist))
+        goto done;
+    double step = fmin(c->sp[0], c->sp[1]);
+    for (double rmm = step; rmm <= 20.0; rmm += step) {
+        size_t total = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            er[i] = mask[i] && dist[i] > rmm * rmm;
+            total += er[i];
+        }
+        if (!total)
+            break;
+        uint32_t nl = 0;
+        if (!nova_imgproc_label(error, pool, er, c->d, 6, lab, &nl))
+            goto done;
+        if (nl < 2)
+            continue;
+        size_t *sizes = nova_calloc(error, (size_t)nl + 1, sizeof *sizes);
+        if (!sizes)
+            goto done;
+        nova_imgproc_label_sizes(lab, c->n, nl, sizes);
+        uint32_t a = 0, b = 0;
+        for (uint32_t l = 1; l <= nl; l++) {
+            if (!a || sizes[l] > sizes[a]) {
+                b = a;
+                a = l;
+            } else if (!b || sizes[l] > sizes[b]) {
+                b = l;
+            }
+        }
+        bool good = b && sizes[b] * 5 >= sizes[a] / 2 &&
+                    sizes[b] * 10 >= total;
+        nova_free(sizes);
+        if (!good)
+            continue;
+        for (size_t i = 0; i < c->n; i++)
+            out[i] = lab[i] == a ? 1 : lab[i] == b ? 2 : 0;
+        if (!geodesic_grow(error, c->d, mask, out))
+            goto done;
+        *split = true;
+        break;
+    }
+    ok = true;
+done:
+    nova_free(dist);
+    nova_free(er);
+    nova_free(lab);
+    return ok;
+}
+
+/* Find the lungs among the candidates left after the airway; writes
+ * NOVA_LUNG_RIGHT / LEFT into c->lab. */
+static bool find_lungs(NovaError **error, NovaPool *pool,
+                       const NovaGeometry *g, struct coarse *c,
+                       uint32_t *labels, NovaLungResult *r)
+{
+    uint8_t *m = nova_malloc(error, c->n);
+    uint8_t *split = NULL;
+    struct region *reg = NULL;
+    bool ok = false;
+    if (!m)
+        goto done;
+    for (size_t i = 0; i < c->n; i++)
+        m[i] = c->cls[i] == CLS_CAND && c->lab[i] == 0;
+    uint32_t nl = 0;
+    if (!nova_imgproc_label(error, pool, m, c->d, 6, labels, &nl))
+        goto done;
+    if (!nl) {
+        r->flags |= NOVA_LUNG_FLAG_NO_RIGHT | NOVA_LUNG_FLAG_NO_LEFT;
+        nova__lung_warn(r, "no lung found: the scan shows no aerated lung");
+        ok = true;
+        goto done;
+    }
+    reg = nova_calloc(error, (size_t)nl + 1, sizeof *reg);
+    if (!reg)
+        goto done;
+    size_t nx = c->d[0], ny = c->d[1];
+    for (size_t i = 0; i < c->n; i++) {
+        uint32_t l = labels[i];
+        if (!l)
+            continue;
+        reg[l].count++;
+        reg[l].sum[0] += (double)(i % nx);
+        reg[l].sum[1] += (double)(i / nx % ny);
+        reg[l].sum[2] += (double)(i / (nx * ny));
+    }
+    for (uint32_t l = 1; l <= nl; l++)
+        reg[l].label = l;
+    /* Body midline: centre of everything that is not outside air. */
+    double body_sum[3] = {0, 0, 0};
+    size_t body_n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->cls[i] != CLS_OUTSIDE && (c->hu[i] > -500 || c->cls[i] ==
+                                                                CLS_CAND)) {
+            body_sum[0] += (double)(i % nx);
+            body_sum[1] += (double)(i / nx % ny);
+            body_sum[2] += (double)(i / (nx * ny));
+            body_n++;
+        }
+    double body_ci[3], body_w[3];
+    for (int a = 0; a < 3; a++)
+        body_ci[a] = body_n ? body_sum[a] / (double)body_n : 0.5 * (double)c->d[a];
+    coarse_to_world(c, g, body_ci, body_w);
+
+    struct region *sorted = nova_malloc_array(error, nl, sizeof *sorted);
+    if (!sorted)
+        goto done;
+    memcpy(sorted, reg + 1, nl * sizeof *sorted);
+    qsort(sorted, nl, sizeof *sorted, cmp_region);
+    uint32_t first = sorted[0].label;
+    uint32_t second = nl > 1 && sorted[1].count * 10 >= sorted[0].count
+                          ? sorted[1].label
+                          : 0;
+    size_t big = sorted[0].count;
+    nova_free(sorted);
+
+    /* side_of[l]: the lung each kept region belongs to. */
+    uint8_t *side_of = nova_calloc(error, (size_t)nl + 1, 1);
+    if (!side_of)
+        goto done;
+    double lung_x[3] = {0, 0, 0}; /* world x of each lung's centroid */
+    if (second) {
+        double w1[3], w2[3], ci[3];
+        for (int a = 0; a < 3; a++)
+            ci[a] = reg[first].sum[a] / (double)reg[first].count;
+        coarse_to_world(c, g, ci, w1);
+        for (int a = 0; a < 3; a++)
+            ci[a] = reg[second].sum[a] / (double)reg[second].count;
+        coarse_to_world(c, g, ci, w2);
+        /* LPS: the larger x is the patient's left. */
+        side_of[first] = w1[0] > w2[0] ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
+        side_of[second] = w1[0] > w2[0] ? NOVA_LUNG_RIGHT : NOVA_LUNG_LEFT;
+        lung_x[side_of[first]] = w1[0];
+        lung_x[side_of[second]] = w2[0];
+    } else {
+        split = nova_malloc(error, c->n);
+        if (!split) {
+            nova_free(side_of);
+            goto done;
+        }
+        for (size_t i = 0; i < c->n; i++)
+            m[i] = labels[i] == first;
+        bool did = false;
+        if (!split_region(error, pool, c, m, split, &did)) {
+            nova_free(side_of);
+            goto done;
+        }
+        if (did) {
+            /* Two lungs lie side by side: pieces one above the other are
+             * one lung narrowed (by a mass, a fissure), not two. */
+            double cs[3][3];
+            size_t cn[3] = {0, 0, 0};
+            memset(cs, 0, sizeof cs);
+            for (size_t i = 0; i < c->n; i++)
+                if (split[i]) {
+                    cs[split[i]][0] += (double)(i % nx);
+                    cs[split[i]][1] += (double)(i / nx % ny);
+                    cs[split[i]][2] += (double)(i / (nx * ny));
+                    cn[split[i]]++;
+                }
+            double wp[3][3];
+            for (int p = 1; p <= 2; p++) {
+                for (int a = 0; a < 3; a++)
+                    cs[p][a] /= (double)cn[p];
+                coarse_to_world(c, g, cs[p], wp[p]);
+            }
+            double dx = fabs(wp[1][0] - wp[2][0]);
+            double dz = fabs(wp[1][2] - wp[2][2]);
+            did = dx >= 50.0 && dx > dz;
+        }
+        if (did) {
+            double sx[3] = {0, 0, 0}, sy[3] = {0, 0, 0}, sz[3] = {0, 0, 0};
+            size_t sn[3] = {0, 0, 0};
+            for (size_t i = 0; i < c->n; i++)
+                if (split[i]) {
+                    sx[split[i]] += (double)(i % nx);
+                    sy[split[i]] += (double)(i / nx % ny);
+                    sz[split[i]] += (double)(i / (nx * ny));
+                    sn[split[i]]++;
+                }
+            double w[3][3];
+            for (int p = 1; p <= 2; p++) {
+                double ci[3] = {sx[p] / (double)sn[p], sy[p] / (double)sn[p],
+                                sz[p] / (double)sn[p]};
+                coarse_to_world(c, g, ci, w[p]);
+            }
+            uint8_t left_piece = w[1][0] > w[2][0] ? 1 : 2;
+            for (size_t i = 0; i < c->n; i++)
+                if (split[i])
+                    c->lab[i] = split[i] == left_piece ? NOVA_LUNG_LEFT
+                                                       : NOVA_LUNG_RIGHT;
+            lung_x[NOVA_LUNG_LEFT] = w[left_piece][0];
+            lung_x[NOVA_LUNG_RIGHT] = w[3 - left_piece][0];
+            side_of[first] = 255; /* already written */
+        } else {
+            double ci[3], w[3];
+            for (int a = 0; a < 3; a++)
+                ci[a] = reg[first].sum[a] / (double)reg[first].count;
+            coarse_to_world(c, g, ci, w);
+            /* One air region that does not split where it is thin: one
+             * lung (a crop, a pneumonectomy).  Its side: where the outside
+             * air lies next to it, when that is clearly one side (a lung
+             * faces the chest wall and the air beyond it laterally, the
+             * mediastinum medially; this holds in crops whose body centre
+             * is meaningless), else the side of the body's centre. */
+            {
+                size_t lo_side = 0, hi_side = 0;
+                size_t rx0 = SIZE_MAX, rx1 = 0;
+                for (size_t i = 0; i < c->n; i++)
+                    if (labels[i] == first) {
+                        size_t xx = i % nx;
+                        if (xx < rx0) rx0 = xx;
+                        if (xx > rx1) rx1 = xx;
+                    }
+                for (size_t row = 0; row < ny * c->d[2]; row++) {
+                    const uint32_t *lr = labels + row * nx;
+                    const uint8_t *cr = c->cls + row * nx;
+                    bool has = false;
+                    for (size_t xx = rx0; xx <= rx1 && !has; xx++)
+                        has = lr[xx] == first;
+                    if (!has)
+                        continue;
+                    for (size_t xx = 0; xx < rx0; xx++)
+                        lo_side += cr[xx] == CLS_OUTSIDE;
+                    for (size_t xx = rx1 + 1; xx < nx; xx++)
+                        hi_side += cr[xx] == CLS_OUTSIDE;
+                }
+                /* +i runs towards +x (patient left) when direction[0] > 0. */
+                bool plus_i_is_left = g->direction[0] >= 0;
+                bool left;
+                if (lo_side > 3 * hi_side + 10)
+                    left = !plus_i_is_left;
+                else if (hi_side > 3 * lo_side + 10)
+                    left = plus_i_is_left;
+                else
+                    left = w[0] > body_w[0];
+                side_of[first] = left ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
+                lung_x[side_of[first]] = w[0];
+                lung_x[3 - side_of[first]] = left ? -INFINITY : INFINITY;
+            }
+        }
+    }
+    size_t lo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, hi[3] = {0, 0, 0};
+    for (size_t i = 0; i < c->n; i++)
+        if (labels[i] && (labels[i] == first || labels[i] == second)) {
+            size_t p[3] = {i % nx, i / nx % ny, i / (nx * ny)};
+            for (int a = 0; a < 3; a++) {
+                if (p[a] < lo[a]) lo[a] = p[a];
+                if (p[a] > hi[a]) hi[a] = p[a];
+            }
+        }
+    /* Smaller regions (lung cut off by the airway removal, a lobe behind a
+     * fissure at coarse resolution) join the nearer lung along x when they
+     * are not negligible. */
+    for (uint32_t l = 1; l <= nl; l++) {
+        if (l == first || l == second || reg[l].count * 50 < big)
+            continue;
+        double ci[3], w[3];
+        for (int a = 0; a < 3; a++)
+            ci[a] = reg[l].sum[a] / (double)reg[l].count;
+        /* Only pieces lying within the lungs' box: air elsewhere (bowel
+         * below the diaphragm) is not lung. */
+        bool inside = true;
+        for (int a = 0; a < 3; a++)
+            inside &= ci[a] >= (double)lo[a] && ci[a] <= (double)hi[a];
+        if (!inside)
+            continue;
+        coarse_to_world(c, g, ci, w);
+        side_of[l] = fabs(w[0] - lung_x[NOVA_LUNG_LEFT]) <
+                             fabs(w[0] - lung_x[NOVA_LUNG_RIGHT])
+                         ? NOVA_LUNG_LEFT
+                         : NOVA_LUNG_RIGHT;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        uint32_t l = labels[i];
+        if (l && side_of[l] && side_of[l] != 255)
+            c->lab[i] = side_of[l];
+    }
+    nova_free(side_of);
+    ok = true;
+done:
+    nova_free(m);
+    nova_free(split);
+    nova_free(reg);
+    return ok;
+}
+
+/* Close each lung and fill its holes slice by slice, within the body; then
+ * fill the wider dents along the costal pleura. */
+static bool fill_lungs(NovaError **error, NovaPool *pool,
+                       const NovaLungOptions *o, struct coarse *c)
+{
+    uint8_t *m = nova_malloc(error, c->n);
+    uint8_t *outside = nova_malloc(error, c->n);
+    float *skin = nova_malloc_array(error, c->n, sizeof *skin);
+    bool ok = m && outside && skin;
+    if (ok) {
+        for (size_t i = 0; i < c->n; i++)
+            outside[i] = c->cls[i] == CLS_OUTSIDE;
+        ok = nova_imgproc_edt_sq(error, pool, outside, c->d, c->sp, true,
+                                 true, skin);
+    }
+    double depth2 = o->pleural_depth_mm * o->pleural_depth_mm;
+    for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT;
+         lung++) {
+        for (size_t i = 0; i < c->n; i++)
+            m[i] = c->lab[i] == lung;
+        ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d, c->sp,
+                                o->closing_mm, false, m) &&
+             nova_imgproc_fill_holes(error, pool, m, c->d, true, m);
+        if (!ok)
+            break;
+        /* Bone (above 300 HU) stays out: a rib inside the closing ball is
+         * outside the pleura. */
+        for (size_t i = 0; i < c->n; i++)
+            if (m[i] && c->lab[i] == 0 && c->cls[i] != CLS_OUTSIDE &&
+                c->cls[i] != CLS_GAS && c->hu[i] < 300)
+                c->lab[i] = lung;
+        /* A consolidation against the chest wall leaves a dent wider than
+         * the closing ball; the classic failure of threshold methods is to
+         * cut it out.  A wider disc closing in each slice fills such dents,
+         * but only within pleural_depth_mm of the skin, so the mediastinum
+         * and hilum (deep inside) are not swept in. */
+        if (o->pleural_closing_mm > 0) {
+            for (size_t i = 0; i < c->n; i++)
+                m[i] = c->lab[i] == lung;
+            ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d,
+                                    c->sp, o->pleural_closing_mm, true, m);
+            for (size_t i = 0; ok && i < c->n; i++)
+                if (m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
+                    c->hu[i] < 300 && skin[i] <= depth2)
+                    c->lab[i] = lung;
+        }
+    }
+    nova_free(m);
+    nova_free(outside);
+    nova_free(skin);
+    return ok;
+}
+
+/* ------------------------------------------------------- refine and zones */
+
+/* Refinement codes per coarse voxel: the label to give, and whether only
+ * air-like full-resolution voxels take it. */
+#define REFINE_AIR 0x80u
+
+struct refine_ctx {
+    const struct coarse *c;
+    const int16_t *hu;
+    uint8_t *labels, *zones;
+    const uint8_t *code;     /* per coarse voxel: label | REFINE_AIR */
+    const uint8_t *periph;   /* per coarse voxel */
+    int16_t air_hu;
+    size_t *x_to_cx;
+    long kmin[3], kmax[3];   /* full-grid slice extent per lung */
+    bool top_is_high;
+    size_t (*counts)[4];     /* per thread */
+    size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
+};
+
+static int third_of(const struct refine_ctx *x, int lung, long k)
+{
+    long lo = x->kmin[lung], hi = x->kmax[lung];
+    if (hi <= lo)
+        return NOVA_ZONE_MIDDLE;
+    double f = ((double)(k - lo) + 0.5) / (double)(hi - lo + 1);
+    if (x->top_is_high)
+        f = 1.0 - f;
+    int t = (int)floor(f * 3.0);
+    return t < 0 ? 0 : t > 2 ? 2 : t;
+}
+
+static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct refine_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    size_t nx = c->in[0], ny = c->in[1];
+    size_t *cnt = x->counts[thread];
+    size_t *zc = x->zcounts[thread];
+    for (size_t z = begin; z < end; z++) {
+        size_t cz = z / c->f[2];
+        int third[3] = {0, third_of(x, 1, (long)z), third_of(x, 2, (long)z)};
+        for (size_t y = 0; y < ny; y++) {
+            size_t crow = (cz * c->d[1] + y / c->f[1]) * c->d[0];
+            size_t row = (z * ny + y) * nx;
+            for (size_t i = 0; i < nx; i++) {
+                size_t ci = crow + x->x_to_cx[i];
+                uint8_t code = x->code[ci];
+                uint8_t l = code & 3;
+                if (l && (code & REFINE_AIR) && x->hu[row + i] >= x->air_hu)
+                    l = 0;
+                x->labels[row + i] = l;
+                cnt[l]++;
+                uint8_t zone = 0;
+                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
+                    zone = (uint8_t)NOVA_ZONE_CODE(l, third[l],
+                                                   x->periph[ci]);
+                x->zones[row + i] = zone;
+                zc[zone]++;
+            }
+        }
+    }
+}
+
+/* Peripheral flags on the coarse grid: per slice and lung, in-plane
+ * distance to the nearest non-lung voxel below a third of the slice's
+ * largest. */
+static bool peripheral_map(NovaError **error, NovaPool *pool,
+                           const struct coarse *c, uint8_t *periph)
+{
+    float *dist = nova_malloc_array(error, c->n, sizeof *dist);
+    uint8_t *m = nova_malloc(error, c->n);
+    bool ok = dist && m;
+    size_t plane = c->d[0] * c->d[1];
+    memset(periph, 0, c->n);
+    for (uint8_t lung = 1; ok && lung <= 2; lung++) {
+        for (size_t i = 0; i < c->n; i++)
+            m[i] = c->lab[i] == lung;
+        ok = nova_imgproc_edt_sq(error, pool, m, c->d, c->sp, false, true,
+                                 dist);
+        for (size_t z = 0; ok && z < c->d[2]; z++) {
+            float dmax = 0;
+            for (size_t i = z * plane; i < (z + 1) * plane; i++)
+                if (m[i] && dist[i] > dmax && !isinf(dist[i]))
+                    dmax = dist[i];
+            /* Squared distances: a third of the depth is a ninth. */
+            float limit = dmax / 9.0f;
+            for (size_t i = z * plane; i < (z + 1) * plane; i++)
+                if (m[i])
+                    periph[i] = dist[i] < limit;
+        }
+    }
+    nova_free(dist);
+    nova_free(m);
+    return ok;
+}
+
+static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
+                   const NovaLungOptions *o, const struct coarse *c,
+                   NovaLungResult *r, double *t_zones)
+{
+    double t0 = nova_time_now();
+    const NovaGeometry *g = nova_volume_get_geometry(hu);
+    size_t nvox = c->in[0] * c->in[1] * c->in[2];
+    int T = pool ? nova_pool_get_threads(pool) : 1;
+    uint8_t *code = nova_malloc(error, c->n);
+    uint8_t *periph = nova_malloc(error, c->n);
+    struct refine_ctx x;
+    memset(&x, 0, sizeof x);
+    x.x_to_cx = nova_malloc_array(error, c->in[0], sizeof *x.x_to_cx);
+    x.counts = nova_calloc(error, (size_t)T, sizeof *x.counts);
+    x.zcounts = nova_calloc(error, (size_t)T, sizeof *x.zcounts);
+    bool ok = false;
+    if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts)
+        goto done;
+    r->labels = nova_volume_create(error, NOVA_DTYPE_UINT8, c->in, g);
+    r->zones = nova_volume_create(error, NOVA_DTYPE_UINT8, c->in, g);
+    if (!r->labels || !r->zones)
+        goto done;
+    if (!peripheral_map(error, pool, c, periph))
+        goto done;
+    *t_zones = nova_time_now() - t0;
+
+    /* Border blocks of a lung refine by threshold unless they are dense
+     * (filled in by the closing: a lesion or vessel against the pleura);
+     * tissue blocks next to a lung may give it their air-like voxels. */
+    size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
+    for (size_t i = 0; i < c->n; i++) {
+        uint8_t l = c->lab[i];
+        size_t xx = i % nx, yy = i / nx % ny, zz = i / plane;
+        size_t nb[6];
+        int k = 0;
+        if (xx > 0) nb[k++] = i - 1;
+        if (xx + 1 < nx) nb[k++] = i + 1;
+        if (yy > 0) nb[k++] = i - nx;
+        if (yy + 1 < ny) nb[k++] = i + nx;
+        if (zz > 0) nb[k++] = i - plane;
+        if (zz + 1 < nz) nb[k++] = i + plane;
+        uint8_t other = 0;
+        for (int j = 0; j < k; j++)
+            if (c->lab[nb[j]] != l) {
+                other = c->lab[nb[j]];
+                if (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT)
+                    break;
+            }
+        if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+            bool border = false;
+            for (int j = 0; j < k; j++)
+                border |= c->lab[nb[j]] != l;
+            code[i] = l | (border && c->hu[i] < o->air_hu ? REFINE_AIR : 0);
+        } else if (l == 0 && (other == NOVA_LUNG_RIGHT ||
+                              other == NOVA_LUNG_LEFT) &&
+                   c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
+            code[i] = other | REFINE_AIR;
+        } else {
+            code[i] = l;
+        }
+    }
+    for (size_t i = 0; i < c->in[0]; i++)
+        x.x_to_cx[i] = i / c->f[0];
+    /* Each lung's slice extent on the full grid, from its coarse extent. */
+    for (int l = 1; l <= 2; l++) {
+        x.kmin[l] = LONG_MAX;
+        x.kmax[l] = -1;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        uint8_t l = c->lab[i];
+        if (l != 1 && l != 2)
+            continue;
+        long cz = (long)(i / plane);
+        long lo = cz * (long)c->f[2];
+        long hi = lo + (long)c->f[2] - 1;
+        if (hi > (long)c->in[2] - 1)
+            hi = (long)c->in[2] - 1;
+        if (lo < x.kmin[l]) x.kmin[l] = lo;
+        if (hi > x.kmax[l]) x.kmax[l] = hi;
+    }
+    x.top_is_high = g->direction[8] >= 0;
+    x.c = c;
+    x.hu = nova_volume_get_const_data(hu);
+    x.labels = nova_volume_get_data(r->labels);
+    x.zones = nova_volume_get_data(r->zones);
+    x.code = code;
+    x.periph = periph;
+    x.air_hu = (int16_t)o->air_hu;
+    nova_pool_parallel_for(pool, c->in[2], refine_slices, &x);
+    double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
+    for (int t = 0; t < T; t++) {
+        for (int l = 1; l <= 3; l++)
+            r->volume_ml[l] += (double)x.counts[t][l] * voxel_ml;
+        for (int z = 1; z <= NOVA_ZONE_COUNT; z++)
+            r->zone_ml[z] += (double)x.zcounts[t][z] * voxel_ml;
+    }
+    r->volume_ml[0] = r->volume_ml[1] + r->volume_ml[2];
+    (void)nvox;
+    ok = true;
+done:
+    nova_free(code);
+    nova_free(periph);
+    nova_free(x.x_to_cx);
+    nova_free(x.counts);
+    nova_free(x.zcounts);
+    return ok;
+}
+
+/* What the field of view cut off, from the coarse labels. */
+static void report_extent(const struct coarse *c, bool top_is_high,
+                          NovaLungResult *r)
+{
+    size_t nx = c->d[0], ny = c->d[1], nz = c->d[2];
+    bool side = false, low = false, high = false, any[3] = {false, false,
+                                                            false};
+    for (size_t i = 0; i < c->n; i++) {
+        uint8_t l = c->lab[i];
+        if (l != 1 && l != 2)
+            continue;
+        any[l] = true;
+        size_t x = i % nx, y = i / nx % ny, z = i / (nx * ny);
+        side |= x == 0 || y == 0 || x == nx - 1 || y == ny - 1;
+        low |= z == 0;
+        high |= z == nz - 1;
+    }
+    if (!any[1] && !any[2])
+        return;
+    if (!any[1] && !(r->flags & NOVA_LUNG_FLAG_NO_RIGHT)) {
+        r->flags |= NOVA_LUNG_FLAG_NO_RIGHT;
+        nova__lung_warn(r, "only the left lung was found (crop, "
+                           "pneumonectomy or collapse)");
+    }
+    if (!any[2] && !(r->flags & NOVA_LUNG_FLAG_NO_LEFT)) {
+        r->flags |= NOVA_LUNG_FLAG_NO_LEFT;
+        nova__lung_warn(r, "only the right lung was found (crop, "
+                           "pneumonectomy or collapse)");
+    }
+    if (side) {
+        r->flags |= NOVA_LUNG_FLAG_CROP_SIDE;
+        nova__lung_warn(r, "the lungs reach the edge of the field of view: "
+                           "the image is a crop and lung volumes are lower "
+                           "bounds");
+    }
+    if (c->in[2] == 1) {
+        r->flags |= NOVA_LUNG_FLAG_SINGLE_SLICE;
+        nova__lung_warn(r, "single slice: volumes are of this slice and "
+                           "upper/middle/lower zones are not defined (all "
+                           "reported as middle)");
+        return;
+    }
+    bool cut_top = top_is_high ? high : low;
+    bool cut_bottom = top_is_high ? low : high;
+    if (cut_top) {
+        r->flags |= NOVA_LUNG_FLAG_CROP_TOP;
+        nova__lung_warn(r, "the scan range cuts the lung apices: zones are "
+                           "thirds of the visible extent");
+    }
+    if (cut_bottom) {
+        r->flags |= NOVA_LUNG_FLAG_CROP_BOTTOM;
+        nova__lung_warn(r, "the scan range cuts the lung bases: zones are "
+                           "thirds of the visible extent");
+    }
+}
+
+NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
+                                         const NovaVolume *hu,
+                                         const NovaLungOptions *options)
+{
+    if (nova_volume_get_dtype(hu) != NOVA_DTYPE_INT16) {
+        nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
+                       "lung segmentation needs an int16 HU volume, not %s",
+                       nova_dtype_name(nova_volume_get_dtype(hu)));
+        return NULL;
+    }
+    NovaLungOptions o;
+    if (options)
+        o = *options;
+    else
+        nova_lung_options_init(&o);
+    NovaLungResult *r = nova_calloc(error, 1, sizeof *r);
+    if (!r)
+        return NULL;
+    const NovaGeometry *g = nova_volume_get_geometry(hu);
+    struct coarse c;
+    memset(&c, 0, sizeof c);
+    uint32_t *labels = NULL;
+    bool ok = false;
+    double t = nova_time_now(), t_zones = 0;
+#define LAP(stage)                                                           \
+    do {                                                                     \
+        double now_ = nova_time_now();                                       \
+        r->seconds[stage] = now_ - t;                                        \
+        t = now_;                                                            \
+    } while (0)
+    if (!make_coarse(error, pool, hu, &o, &c))
+        goto done;
+    LAP(STAGE_COARSE);
+    labels = nova_malloc_array(error, c.n, sizeof *labels);
+    if (!labels || !classify_air(error, pool, &o, &c, labels))
+        goto done;
+    LAP(STAGE_AIR);
+    int sup_step = g->direction[8] >= 0 ? 1 : -1;
+    if (!find_airway(error, pool, &o, &c, sup_step, labels, r))
+        goto done;
+    LAP(STAGE_AIRWAY);
+    if (!find_lungs(error, pool, g, &c, labels, r))
+        goto done;
+    LAP(STAGE_LUNGS);
+    if (!fill_lungs(error, pool, &o, &c))
+        goto done;
+    LAP(STAGE_FILL);
+    report_extent(&c, sup_step > 0, r);
+    if (!refine(error, pool, hu, &o, &c, r, &t_zones))
+        goto done;
+    LAP(STAGE_REFINE);
+    /* The zone map is built inside the refinement pass; its own cost is the
+     * peripheral distance maps. */
+    r->seconds[STAGE_ZONES] = t_zones;
+    r->seconds[STAGE_REFINE] -= t_zones;
+    ok = true;
+#undef LAP
+done:
+    nova_free(c.hu);
+    nova_free(c.cls);
+    nova_free(c.lab);
+    nova_free(labels);
+    if (!ok) {
+        nova_lung_result_destroy(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ----------------------------------------------------------------- result */
+
+void nova_lung_result_destroy(NovaLungResult *r)
+{
+    if (!r)
+        return;
+    nova_volume_unref(r->labels);
+    nova_volume_unref(r->zones);
+    for (size_t i = 0; i < r->n_warnings; i++)
+        nova_free(r->warnings[i]);
+    nova_free(r);
+}
+
+NovaVolume *nova_lung_result_get_labels(const NovaLungResult *r)
+{
+    return r->labels;
+}
+
+NovaVolume *nova_lung_result_get_zones(const NovaLungResult *r)
+{
+    return r->zones;
+}
+
+double nova_lung_result_get_volume_ml(const NovaLungResult *r, int label)
+{
+    return label >= 0 && label <= 3 ? r->volume_ml[label] : 0.0;
+}
+
+double nova_lung_result_get_zone_volume_ml(const NovaLungResult *r,
+                                           int zone_code)
+{
+    return zone_code >= 1 && zone_code <= NOVA_ZONE_COUNT
+               ? r->zone_ml[zone_code]
+               : 0.0;
+}
+
+unsigned nova_lung_result_get_flags(const NovaLungResult *r)
+{
+    return r->flags;
+}
+
+size_t nova_lung_result_get_warning_count(const NovaLungResult *r)
+{
+    return r->n_warnings;
+}
+
+const char *nova_lung_result_get_warning(const NovaLungResult *r, size_t i)
+{
+    return i < r->n_warnings ? r->warnings[i] : NULL;
+}
+
+static const char *const stage_names[STAGE_COUNT] = {
+    "coarse", "air", "airway", "lungs", "fill", "refine", "zones"};
+
+size_t nova_lung_result_get_timings(const NovaLungResult *r,
+                                    const char *const **names,
+                                    const double **seconds)
+{
+    *names = stage_names;
+    *seconds = r->seconds;
+    return STAGE_COUNT;
+}

@@ -1,0 +1,663 @@
+/*
+ * test_chest_lungs.c - lung segmentation against references made by others
+ * and against a synthetic chest whose truth is known exactly.
+ *
+ *   - cip-ct64 (COPDGene 10002K): Dice and volume against the Chest Imaging
+ *     Platform's wholeLung-64 mask, sides against its region label map
+ *     (lm-64: Chest Imaging Platform region codes 9-11 left thirds, 12-14
+ *     right thirds, type in the high byte), the trachea against its airway
+ *     code, zones against each lung's own extent, 1 vs 2 threads identical;
+ *   - totalseg-example (example_ct with example_seg, TotalSegmentator
+ *     labels): no lung voxel in the spleen (1), liver (5) or stomach (6),
+ *     Dice against the TotalSegmentator lung lobes (10-14) and their sides;
+ *   - ibsi-ct-phantom (a crop of one hemithorax): the lung is found and the
+ *     crop is reported;
+ *   - a synthetic chest (ellipsoid lungs, trachea and bronchi, vessels, a
+ *     dense lesion against the chest wall, noise, thick slices, a single
+ *     slice, a lateral crop) with exact truth.
+ */
+#include "test.h"
+
+#include "nova/chest.h"
+#include "nova/volume.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+
+static size_t count_lung(const uint8_t *lab, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
+    return c;
+}
+
+/* World x (LPS) of the centroid of label l. */
+static double centroid_x(const NovaVolume *labels, uint8_t l)
+{
+    size_t d[3];
+    nova_volume_get_dims(labels, d);
+    const uint8_t *p = nova_volume_get_const_data(labels);
+    double s[3] = {0, 0, 0};
+    size_t n = 0;
+    for (size_t z = 0; z < d[2]; z++)
+        for (size_t y = 0; y < d[1]; y++)
+            for (size_t x = 0; x < d[0]; x++)
+                if (p[(z * d[1] + y) * d[0] + x] == l) {
+                    s[0] += (double)x;
+                    s[1] += (double)y;
+                    s[2] += (double)z;
+                    n++;
+                }
+    if (!n)
+        return NAN;
+    double idx[3] = {s[0] / (double)n, s[1] / (double)n, s[2] / (double)n}, w[3];
+    nova_geometry_index_to_world(nova_volume_get_geometry(labels), idx, w);
+    return w[0];
+}
+
+/* Every zone voxel's third must match the lung's own slice extent
+ * (fraction of agreement returned), and zone volumes must add up. */
+static double zone_agreement(const NovaLungResult *r)
+{
+    NovaVolume *labels = nova_lung_result_get_labels(r);
+    const uint8_t *lab = nova_volume_get_const_data(labels);
+    const uint8_t *zone =
+        nova_volume_get_const_data(nova_lung_result_get_zones(r));
+    size_t d[3];
+    nova_volume_get_dims(labels, d);
+    size_t plane = d[0] * d[1], n = plane * d[2];
+    long kmin[3] = {LONG_MAX, LONG_MAX, LONG_MAX}, kmax[3] = {-1, -1, -1};
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] == 1 || lab[i] == 2) {
+            long k = (long)(i / plane);
+            if (k < kmin[lab[i]]) kmin[lab[i]] = k;
+            if (k > kmax[lab[i]]) kmax[lab[i]] = k;
+        }
+    bool top_high =
+        nova_volume_get_geometry(labels)->direction[8] >= 0;
+    size_t agree = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t l = lab[i];
+        if (l != 1 && l != 2) {
+            CHECK_EQ_INT(zone[i], 0);
+            if (zone[i])
+                return 0;
+            continue;
+        }
+        CHECK(zone[i] >= 1 && zone[i] <= NOVA_ZONE_COUNT);
+        CHECK_EQ_INT(NOVA_ZONE_LUNG(zone[i]), l);
+        double f = ((double)((long)(i / plane) - kmin[l]) + 0.5) /
+                   (double)(kmax[l] - kmin[l] + 1);
+        if (top_high)
+            f = 1 - f;
+        int want = f < 1.0 / 3 ? 0 : f < 2.0 / 3 ? 1 : 2;
+        agree += NOVA_ZONE_THIRD(zone[i]) == want;
+        total++;
+    }
+    double sum = 0;
+    for (int z = 1; z <= NOVA_ZONE_COUNT; z++)
+        sum += nova_lung_result_get_zone_volume_ml(r, z);
+    CHECK_NEAR(sum, nova_lung_result_get_volume_ml(r, NOVA_LUNG_NONE),
+               1e-6 * (1 + sum));
+    return total ? (double)agree / (double)total : 1.0;
+}
+
+/* Fraction of lung voxels flagged peripheral, and a check that peripheral
+ * voxels lie nearer the lung's edge (in-slice, 4-neighbour steps) than
+ * central ones, by brute force on each slice. */
+static void check_peripheral(const NovaLungResult *r)
+{
+    NovaVolume *labels = nova_lung_result_get_labels(r);
+    const uint8_t *lab = nova_volume_get_const_data(labels);
+    const uint8_t *zone =
+        nova_volume_get_const_data(nova_lung_result_get_zones(r));
+    size_t d[3];
+    nova_volume_get_dims(labels, d);
+    size_t plane = d[0] * d[1];
+    double sum_p = 0, sum_c = 0;
+    size_t np = 0, nc = 0;
+    /* Sample every 7th voxel: distance (in voxels) to the nearest in-slice
+     * voxel of another label, found by a growing square search. */
+    for (size_t i = 0; i < plane * d[2]; i += 7) {
+        uint8_t l = lab[i];
+        if (l != 1 && l != 2)
+            continue;
+        size_t z = i / plane, y = i / d[0] % d[1], x = i % d[0];
+        double best = INFINITY;
+        for (long rr = 1; rr < 60 && best > (double)(rr - 1); rr++)
+            for (long dy = -rr; dy <= rr; dy++)
+                for (long dx = -rr; dx <= rr; dx++) {
+                    if (labs(dx) != rr && labs(dy) != rr)
+                        continue;
+                    long xx = (long)x + dx, yy = (long)y + dy;
+                    if (xx < 0 || yy < 0 || xx >= (long)d[0] ||
+                        yy >= (long)d[1])
+                        continue;
+                    if (lab[z * plane + (size_t)yy * d[0] + (size_t)xx] !=
+                        l) {
+                        double e = sqrt((double)(dx * dx + dy * dy));
+                        if (e < best)
+                            best = e;
+                    }
+                }
+        if (isinf(best))
+            continue;
+        if (NOVA_ZONE_PERIPHERAL(zone[i])) {
+            sum_p += best;
+            np++;
+        } else {
+            sum_c += best;
+            nc++;
+        }
+    }
+    CHECK(np > 0 && nc > 0);
+    if (!np || !nc)
+        return;
+    double frac = (double)np / (double)(np + nc);
+    /* The outer third of the depth of a convex section is between 5/9 (a
+     * disc: 1 - (2/3)^2) and about 0.45 to 0.75 for real lung shapes. */
+    CHECK(frac > 0.35 && frac < 0.8);
+    CHECK(sum_p / (double)np < 0.5 * sum_c / (double)nc);
+}
+
+static NovaVolume *read_or_skip(const char *rel)
+{
+    const char *path = test_data_path(rel);
+    NovaError *err = NULL;
+    NovaVolume *v = nova_volume_read(&err, path);
+    CHECK_OK(err);
+    if (!v) {
+        nova_error_free(err);
+        SKIP("cannot read %s", rel);
+    }
+    return v;
+}
+
+static void test_cip_ct64(void)
+{
+    NovaVolume *ct = read_or_skip("chest-ct/cip-ct64/ct-64.nrrd");
+    NovaVolume *ref = read_or_skip("chest-ct/cip-ct64/wholeLung-64.nrrd");
+    NovaVolume *lm = read_or_skip("chest-ct/cip-ct64/lm-64.nrrd");
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    NovaLungResult *r = nova_chest_segment_lungs(&err, pool, ct, NULL);
+    CHECK_OK(err);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    NovaVolume *labels = nova_lung_result_get_labels(r);
+    const uint8_t *lab = nova_volume_get_const_data(labels);
+    const uint8_t *rp = nova_volume_get_const_data(ref);
+    size_t n = nova_volume_get_voxel_count(ct);
+    size_t a = 0, b = 0, ab = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool x = lab[i] == 1 || lab[i] == 2, y = rp[i] != 0;
+        a += x;
+        b += y;
+        ab += x && y;
+    }
+    double dice = 2.0 * (double)ab / (double)(a + b);
+    const NovaGeometry *g = nova_volume_get_geometry(ct);
+    double vox_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
+    double ref_ml = (double)b * vox_ml;
+    double got_ml = nova_lung_result_get_volume_ml(r, NOVA_LUNG_NONE);
+    printf("# cip-ct64: Dice %.4f, volume %.1f ml vs %.1f ml reference\n",
+           dice, got_ml, ref_ml);
+    CHECK(dice >= 0.95);
+    CHECK(fabs(got_ml - ref_ml) <= 0.05 * ref_ml);
+    CHECK_NEAR(got_ml, (double)a * vox_ml, 1e-6 * got_ml);
+
+    /* Sides: Chest Imaging Platform region = code & 255; 9-11 are the left
+     * lung's thirds, 12-14 the right's. */
+    const int16_t *lmp = nova_volume_get_const_data(lm);
+    size_t right_ok = 0, right_n = 0, left_ok = 0, left_n = 0;
+    size_t trachea = 0, trachea_found = 0;
+    for (size_t i = 0; i < n; i++) {
+        int region = lmp[i] & 255, type = lmp[i] >> 8;
+        bool ref_left = region >= 9 && region <= 11;
+        bool ref_right = region >= 12 && region <= 14;
+        if (lab[i] == NOVA_LUNG_RIGHT && (ref_left || ref_right)) {
+            right_n++;
+            right_ok += ref_right;
+        }
+        if (lab[i] == NOVA_LUNG_LEFT && (ref_left || ref_right)) {
+            left_n++;
+            left_ok += ref_left;
+        }
+        /* Type 2 (airway) with no region: the trachea and main bronchi. */
+        if (type == 2 && region == 0) {
+            trachea++;
+            trachea_found += lab[i] == NOVA_LUNG_AIRWAY;
+        }
+    }
+    CHECK(right_n > 10000 && left_n > 10000);
+    CHECK((double)right_ok >= 0.99 * (double)right_n);
+    CHECK((double)left_ok >= 0.99 * (double)left_n);
+    /* LPS: the left lung lies at larger x. */
+    CHECK(centroid_x(labels, NOVA_LUNG_LEFT) >
+          centroid_x(labels, NOVA_LUNG_RIGHT) + 100);
+    printf("# trachea: %zu of %zu reference airway voxels labelled airway\n",
+           trachea_found, trachea);
+    CHECK(trachea_found * 2 >= trachea);
+    unsigned flags = nova_lung_result_get_flags(r);
+    CHECK_EQ_INT(flags & (NOVA_LUNG_FLAG_NO_TRACHEA |
+                          NOVA_LUNG_FLAG_NO_LEFT | NOVA_LUNG_FLAG_NO_RIGHT |
+                          NOVA_LUNG_FLAG_CROP_SIDE |
+                          NOVA_LUNG_FLAG_NOT_SEPARATED),
+                 0);
+
+    CHECK(zone_agreement(r) >= 0.999);
+    check_peripheral(r);
+
+    /* One thread gives the same result. */
+    NovaLungResult *r1 = nova_chest_segment_lungs(&err, NULL, ct, NULL);
+    CHECK(r1 && memcmp(nova_volume_get_const_data(
+                           nova_lung_result_get_labels(r1)),
+                       lab, n) == 0);
+    CHECK(r1 && memcmp(nova_volume_get_const_data(
+                           nova_lung_result_get_zones(r1)),
+                       nova_volume_get_const_data(
+                           nova_lung_result_get_zones(r)),
+                       n) == 0);
+    nova_lung_result_destroy(r1);
+    nova_lung_result_destroy(r);
+    nova_pool_destroy(pool);
+    nova_volume_unref(ct);
+    nova_volume_unref(ref);
+    nova_volume_unref(lm);
+}
+
+static void test_totalseg_abdomen(void)
+{
+    NovaVolume *ct = read_or_skip("chest-ct/totalseg-example/example_ct.nii.gz");
+    NovaVolume *seg =
+        read_or_skip("chest-ct/totalseg-example/example_seg.nii.gz");
+    size_t dc[3], ds[3];
+    nova_volume_get_dims(ct, dc);
+    nova_volume_get_dims(seg, ds);
+    /* example_seg holds 30 slices with the CT's header origin, but its
+     * organs match the CT's top 30 slices (Dice 0.965 of the lung lobes
+     * there against 0.86 one slice off), so it is placed there. */
+    CHECK(ds[0] == dc[0] && ds[1] == dc[1] && ds[2] < dc[2]);
+    if (!(ds[0] == dc[0] && ds[1] == dc[1] && ds[2] < dc[2]))
+        return;
+    size_t offset = (dc[2] - ds[2]) * dc[0] * dc[1];
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    NovaLungResult *r = nova_chest_segment_lungs(&err, pool, ct, NULL);
+    CHECK_OK(err);
+    if (!r)
+        return;
+    const uint8_t *lab =
+        nova_volume_get_const_data(nova_lung_result_get_labels(r));
+    const uint8_t *sp = nova_volume_get_const_data(seg);
+    size_t n = nova_volume_get_voxel_count(ct), ns = ds[0] * ds[1] * ds[2];
+    size_t in_organ = 0, lung_total = count_lung(lab, n);
+    size_t a = 0, b = 0, ab = 0, side_ok = 0, side_n = 0;
+    for (size_t i = 0; i < ns; i++) {
+        uint8_t l = lab[offset + i], s = sp[i];
+        bool lung = l == 1 || l == 2;
+        if (lung && (s == 1 || s == 5 || s == 6))
+            in_organ++;
+        /* TotalSegmentator: 10, 11 left lobes; 12, 13, 14 right lobes. */
+        bool ref = s >= 10 && s <= 14;
+        a += lung;
+        b += ref;
+        ab += lung && ref;
+        if (lung && ref) {
+            side_n++;
+            side_ok += (l == NOVA_LUNG_LEFT) == (s <= 11);
+        }
+    }
+    double dice = b ? 2.0 * (double)ab / (double)(a + b) : 0;
+    printf("# totalseg: %zu lung voxels, %zu in spleen/liver/stomach, Dice "
+           "%.4f vs TotalSegmentator lobes\n",
+           lung_total, in_organ, dice);
+    CHECK_EQ_INT(in_organ, 0);
+    /* All lung lies in the slices the segmentation covers (lung bases at
+     * the top of an abdominal scan), none in the bowel below. */
+    CHECK_EQ_INT(a, lung_total);
+    CHECK(dice >= 0.9);
+    CHECK(side_ok == side_n && side_n > 1000);
+    CHECK(nova_lung_result_get_flags(r) & NOVA_LUNG_FLAG_NO_TRACHEA);
+    CHECK(nova_lung_result_get_flags(r) & NOVA_LUNG_FLAG_CROP_TOP);
+    nova_lung_result_destroy(r);
+    nova_pool_destroy(pool);
+    nova_volume_unref(ct);
+    nova_volume_unref(seg);
+}
+
+static void test_ibsi_crop(void)
+{
+    NovaVolume *ct =
+        read_or_skip("chest-ct/ibsi-ct-phantom/nifti/image/phantom.nii.gz");
+    NovaError *err = NULL;
+    NovaLungResult *r = nova_chest_segment_lungs(&err, NULL, ct, NULL);
+    CHECK_OK(err);
+    if (!r)
+        return;
+    unsigned flags = nova_lung_result_get_flags(r);
+    double right = nova_lung_result_get_volume_ml(r, NOVA_LUNG_RIGHT);
+    printf("# ibsi crop: right %.1f ml, left %.1f ml, flags %#x, %zu "
+           "warnings\n",
+           right, nova_lung_result_get_volume_ml(r, NOVA_LUNG_LEFT), flags,
+           nova_lung_result_get_warning_count(r));
+    for (size_t i = 0; i < nova_lung_result_get_warning_count(r); i++)
+        printf("#   %s\n", nova_lung_result_get_warning(r, i));
+    /* The crop shows the right hemithorax (the spine and mediastinum at
+     * larger x, LPS): one lung, on the right, cut by the field of view. */
+    CHECK(right > 500);
+    CHECK(nova_lung_result_get_volume_ml(r, NOVA_LUNG_LEFT) == 0);
+    CHECK(flags & NOVA_LUNG_FLAG_NO_LEFT);
+    CHECK(flags & NOVA_LUNG_FLAG_CROP_SIDE);
+    CHECK(nova_lung_result_get_warning_count(r) >= 2);
+    /* Aerated lung only: the labelled region is mostly below -500 HU and
+     * holds no outside air (-1000 at the crop's corners). */
+    const int16_t *hu = nova_volume_get_const_data(ct);
+    const uint8_t *lab =
+        nova_volume_get_const_data(nova_lung_result_get_labels(r));
+    size_t n = nova_volume_get_voxel_count(ct), lung = 0, airlike = 0;
+    size_t pure = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] == NOVA_LUNG_RIGHT) {
+            lung++;
+            airlike += hu[i] < -500;
+            pure += hu[i] < -980;
+        }
+    printf("# ibsi: %.3f of the lung below -500 HU, %.4f below -980 HU\n",
+           (double)airlike / (double)lung, (double)pure / (double)lung);
+    CHECK((double)airlike > 0.7 * (double)lung);
+    CHECK((double)pure < 0.03 * (double)lung);
+    nova_lung_result_destroy(r);
+    nova_volume_unref(ct);
+}
+
+/* ------------------------------------------------------- synthetic chest */
+
+struct phantom {
+    NovaVolume *ct;
+    uint8_t *truth;   /* 1 right, 2 left, 3 trachea/bronchi, 0 else */
+    uint8_t *lesion;  /* the pleural lesion's voxels inside the lung */
+};
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+
+static double noise(void)
+{
+    /* Sum of 4 uniforms: near-Gaussian with unit variance. */
+    double s = 0;
+    for (int i = 0; i < 4; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        s += (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+    }
+    return s * sqrt(3.0);
+}
+
+static double seg_dist2(const double p[3], const double a[3],
+                        const double b[3])
+{
+    double ab[3], ap[3], t = 0, l2 = 0;
+    for (int i = 0; i < 3; i++) {
+        ab[i] = b[i] - a[i];
+        ap[i] = p[i] - a[i];
+        t += ab[i] * ap[i];
+        l2 += ab[i] * ab[i];
+    }
+    t = l2 > 0 ? t / l2 : 0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    double d2 = 0;
+    for (int i = 0; i < 3; i++) {
+        double e = ap[i] - t * ab[i];
+        d2 += e * e;
+    }
+    return d2;
+}
+
+/* A chest in mm: body ellipse 320 x 240 mm, lungs ellipsoids centred
+ * 75 mm either side (right at smaller x, LPS), trachea down the middle to a
+ * carina, bronchi into each lung, vessels, a 16 mm lesion against the right
+ * lung's lateral wall.  Identity direction, z up (superior). */
+static struct phantom make_phantom(double sxy, double sz, double sigma_hu)
+{
+    struct phantom p;
+    size_t d[3] = {(size_t)(360 / sxy), (size_t)(300 / sxy),
+                   (size_t)(260 / sz)};
+    NovaGeometry g;
+    nova_geometry_init(&g);
+    g.spacing[0] = sxy;
+    g.spacing[1] = sxy;
+    g.spacing[2] = sz;
+    NovaError *err = NULL;
+    p.ct = nova_volume_create(&err, NOVA_DTYPE_INT16, d, &g);
+    size_t n = d[0] * d[1] * d[2];
+    p.truth = calloc(n, 1);
+    p.lesion = calloc(n, 1);
+    int16_t *hu = nova_volume_get_data(p.ct);
+    double cx = 180, cy = 150;
+    double carina[3] = {cx, cy - 20, 190}, top[3] = {cx, cy - 20, 260};
+    double bro_r[3] = {cx - 55, cy - 10, 150}, bro_l[3] = {cx + 55, cy - 10,
+                                                            150};
+    double lesion_c[3] = {cx - 75 - 62, cy, 110};
+    for (size_t k = 0; k < d[2]; k++)
+        for (size_t j = 0; j < d[1]; j++)
+            for (size_t i = 0; i < d[0]; i++) {
+                double w[3] = {((double)i + 0.5) * sxy, ((double)j + 0.5) * sxy,
+                               ((double)k + 0.5) * sz};
+                size_t v = (k * d[1] + j) * d[0] + i;
+                double ex = (w[0] - cx) / 160, ey = (w[1] - cy) / 120;
+                double value = ex * ex + ey * ey <= 1 ? 40 : -1000;
+                uint8_t t = 0;
+                for (int side = 0; side < 2; side++) {
+                    double lx = cx + (side ? 75 : -75);
+                    double qx = (w[0] - lx) / 62, qy = (w[1] - cy) / 95,
+                           qz = (w[2] - 130) / 110;
+                    if (qx * qx + qy * qy + qz * qz <= 1) {
+                        value = -850;
+                        t = (uint8_t)(side ? 2 : 1);
+                    }
+                }
+                /* Vessels: tubes inside each lung. */
+                if (t) {
+                    double lx = cx + (t == 2 ? 75 : -75);
+                    double va[3] = {lx + 10, cy + 20, 60},
+                           vb[3] = {lx + 10, cy + 20, 200};
+                    if (seg_dist2(w, va, vb) <= 3.0 * 3.0)
+                        value = 40;
+                    double dl[3] = {w[0] - lesion_c[0], w[1] - lesion_c[1],
+                                    w[2] - lesion_c[2]};
+                    if (dl[0] * dl[0] + dl[1] * dl[1] + dl[2] * dl[2] <=
+                        16.0 * 16.0) {
+                        value = 20;
+                        /* Truth for the check: the lesion more than 3 mm
+                         * inside the pleural surface (the outermost layer
+                         * of voxels is as much chest wall as lesion). */
+                        double ix = (w[0] - lx) / 59, iy = (w[1] - cy) / 92,
+                               iz = (w[2] - 130) / 107;
+                        p.lesion[v] = ix * ix + iy * iy + iz * iz <= 1;
+                    }
+                }
+                if (seg_dist2(w, top, carina) <= 9.0 * 9.0 ||
+                    seg_dist2(w, carina, bro_r) <= 6.0 * 6.0 ||
+                    seg_dist2(w, carina, bro_l) <= 6.0 * 6.0) {
+                    value = -1000;
+                    t = 3;
+                }
+                p.truth[v] = t;
+                value += sigma_hu * noise();
+                hu[v] = (int16_t)lrint(value);
+            }
+    return p;
+}
+
+static void free_phantom(struct phantom *p)
+{
+    nova_volume_unref(p->ct);
+    free(p->truth);
+    free(p->lesion);
+}
+
+static void check_phantom(const struct phantom *p, const NovaLungResult *r,
+                          double min_dice, const char *what)
+{
+    const uint8_t *lab =
+        nova_volume_get_const_data(nova_lung_result_get_labels(r));
+    size_t n = nova_volume_get_voxel_count(p->ct);
+    for (uint8_t l = 1; l <= 2; l++) {
+        size_t a = 0, b = 0, ab = 0;
+        for (size_t i = 0; i < n; i++) {
+            a += lab[i] == l;
+            b += p->truth[i] == l;
+            ab += lab[i] == l && p->truth[i] == l;
+        }
+        double dice = 2.0 * (double)ab / (double)(a + b);
+        printf("# %s: lung %d Dice %.4f\n", what, l, dice);
+        CHECK(dice >= min_dice);
+    }
+    size_t les = 0, les_in = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p->lesion[i]) {
+            les++;
+            les_in += lab[i] == NOVA_LUNG_RIGHT;
+        }
+    printf("# %s: pleural lesion %zu of %zu voxels inside the right lung\n",
+           what, les_in, les);
+    CHECK((double)les_in >= 0.9 * (double)les);
+}
+
+static void test_synthetic_chest(void)
+{
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    /* Standard dose, 2.5 mm slices. */
+    struct phantom p = make_phantom(2.5, 2.5, 15);
+    NovaLungResult *r = nova_chest_segment_lungs(&err, pool, p.ct, NULL);
+    CHECK_OK(err);
+    if (r) {
+        check_phantom(&p, r, 0.97, "standard");
+        CHECK(!(nova_lung_result_get_flags(r) & NOVA_LUNG_FLAG_NO_TRACHEA));
+        const uint8_t *lab =
+            nova_volume_get_const_data(nova_lung_result_get_labels(r));
+        size_t tr = 0, tr_found = 0;
+        for (size_t i = 0; i < nova_volume_get_voxel_count(p.ct); i++)
+            if (p.truth[i] == 3) {
+                tr++;
+                tr_found += lab[i] == NOVA_LUNG_AIRWAY;
+            }
+        CHECK((double)tr_found >= 0.7 * (double)tr);
+        CHECK(zone_agreement(r) >= 0.98);
+        check_peripheral(r);
+        nova_lung_result_destroy(r);
+    }
+    free_phantom(&p);
+
+    /* Low dose (noise 80 HU) with thick 5 mm slices. */
+    p = make_phantom(2.0, 5.0, 80);
+    r = nova_chest_segment_lungs(&err, pool, p.ct, NULL);
+    CHECK_OK(err);
+    if (r) {
+        check_phantom(&p, r, 0.95, "low dose, 5 mm");
+        nova_lung_result_destroy(r);
+    }
+    free_phantom(&p);
+    nova_pool_destroy(pool);
+}
+
+/* Sub-volume [x0, x1) x all y x [z0, z1) of a volume, same geometry
+ * otherwise (origin moved). */
+static NovaVolume *crop(const NovaVolume *v, size_t x0, size_t x1, size_t z0,
+                        size_t z1)
+{
+    size_t d[3];
+    nova_volume_get_dims(v, d);
+    NovaGeometry g = *nova_volume_get_geometry(v);
+    double idx[3] = {(double)x0, 0, (double)z0};
+    nova_geometry_index_to_world(nova_volume_get_geometry(v), idx, g.origin);
+    size_t cd[3] = {x1 - x0, d[1], z1 - z0};
+    NovaVolume *c = nova_volume_create(NULL, NOVA_DTYPE_INT16, cd, &g);
+    const int16_t *s = nova_volume_get_const_data(v);
+    int16_t *o = nova_volume_get_data(c);
+    for (size_t z = z0; z < z1; z++)
+        for (size_t y = 0; y < d[1]; y++)
+            memcpy(o + ((z - z0) * d[1] + y) * cd[0],
+                   s + (z * d[1] + y) * d[0] + x0, cd[0] * sizeof *o);
+    return c;
+}
+
+static void test_single_slice_and_crop(void)
+{
+    struct phantom p = make_phantom(2.5, 2.5, 15);
+    size_t d[3];
+    nova_volume_get_dims(p.ct, d);
+    NovaError *err = NULL;
+    /* One axial slice through the lesion (z = 110 mm). */
+    size_t k = (size_t)(110 / 2.5);
+    NovaVolume *slice = crop(p.ct, 0, d[0], k, k + 1);
+    NovaLungResult *r = nova_chest_segment_lungs(&err, NULL, slice, NULL);
+    CHECK_OK(err);
+    if (r) {
+        unsigned f = nova_lung_result_get_flags(r);
+        CHECK(f & NOVA_LUNG_FLAG_SINGLE_SLICE);
+        CHECK(!(f & (NOVA_LUNG_FLAG_NO_LEFT | NOVA_LUNG_FLAG_NO_RIGHT)));
+        /* Each lung's section is an ellipse of 62 x 95 mm scaled by the
+         * ellipsoid's height at 110 mm: sqrt(1 - (20/110)^2). */
+        double s = 1 - (20.0 / 110) * (20.0 / 110);
+        double area_mm2 = M_PI * 62 * 95 * s;
+        double want_ml = area_mm2 * 2.5 / 1000;
+        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_LEFT),
+                   want_ml, 0.06 * want_ml);
+        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_RIGHT),
+                   want_ml, 0.06 * want_ml);
+        nova_lung_result_destroy(r);
+    }
+    nova_volume_unref(slice);
+
+    /* A lateral crop through the right lung (x < 150 mm): the right lung
+     * only, reported as cut by the field of view. */
+    NovaVolume *half = crop(p.ct, 0, (size_t)(150 / 2.5), 0, d[2]);
+    r = nova_chest_segment_lungs(&err, NULL, half, NULL);
+    CHECK_OK(err);
+    if (r) {
+        unsigned f = nova_lung_result_get_flags(r);
+        CHECK(f & NOVA_LUNG_FLAG_NO_LEFT);
+        CHECK(f & NOVA_LUNG_FLAG_CROP_SIDE);
+        CHECK(nova_lung_result_get_volume_ml(r, NOVA_LUNG_RIGHT) > 500);
+        CHECK(nova_lung_result_get_warning_count(r) >= 2);
+        nova_lung_result_destroy(r);
+    }
+    nova_volume_unref(half);
+
+    /* Soft tissue only (no air at all): no lungs, said so, no failure. */
+    NovaVolume *body = crop(p.ct, 0, d[0], 0, 5);
+    r = nova_chest_segment_lungs(&err, NULL, body, NULL);
+    CHECK_OK(err);
+    if (r) {
+        CHECK_EQ_INT(nova_lung_result_get_volume_ml(r, NOVA_LUNG_NONE), 0);
+        CHECK(nova_lung_result_get_flags(r) & NOVA_LUNG_FLAG_NO_LEFT);
+        CHECK(nova_lung_result_get_warning_count(r) >= 1);
+        nova_lung_result_destroy(r);
+    }
+    nova_volume_unref(body);
+    free_phantom(&p);
+
+    /* Wrong dtype is an error, not a crash. */
+    size_t fd[3] = {4, 4, 4};
+    NovaVolume *fv = nova_volume_create(&err, NOVA_DTYPE_FLOAT32, fd, NULL);
+    CHECK(nova_chest_segment_lungs(&err, NULL, fv, NULL) == NULL);
+    CHECK(err && nova_error_code(err) == NOVA_ERROR_INVALID);
+    nova_error_clear(&err);
+    nova_volume_unref(fv);
+}
+
+int main(void)
+{
+    RUN(test_synthetic_chest);
+    RUN(test_single_slice_and_crop);
+    RUN(test_cip_ct64);
+    RUN(test_totalseg_abdomen);
+    RUN(test_ibsi_crop);
+    return test_done();
+}
