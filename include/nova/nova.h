@@ -4,6 +4,7 @@
 #ifndef NOVA_NOVA_H
 #define NOVA_NOVA_H
 
+#include "nova/chest.h"
 #include "nova/codec.h"
 #include "nova/core.h"
 #include "nova/dicom.h"
