@@ -126,6 +126,53 @@ bool nova_phantom_write(NovaError **error, const NovaPhantom *phantom,
                         const char *dir, const NovaCtSeriesOptions *series,
                         NovaPool *pool);
 
+/* ------------------------------------------------- lesion insertion */
+
+/* Lesions of known shape and volume inserted into a real CT volume, inside
+ * its lung field. */
+typedef struct {
+    NovaLesionType type; /* GGO (default), CRAZY_PAVING, CONSOLIDATION or
+                            MIXED */
+    int lesions;         /* default 3, at most NOVA_PHANTOM_MAX_LESIONS */
+    double radius_mm;    /* mean radius, default 15 (each lesion 0.75-1.25x) */
+    double hu;           /* density; default -550 (GGO, crazy paving) or
+                            +25 (consolidation, mixed core) */
+    uint64_t seed;       /* placement and shape, default 1 */
+} NovaInsertOptions;
+
+void nova_insert_options_init(NovaInsertOptions *options);
+
+typedef struct NovaInsertion NovaInsertion;
+
+/* Insert lesions into ct (int16 HU).  lung_mask (any dtype, nonzero =
+ * lung, same dims) may be NULL: the lung field is then found by a simple
+ * rule (-1024..-400 HU inside the body, the largest component above -400 HU
+ * with holes filled per slice; 26-connected components of at least 0.5% of
+ * the volume; their holes, such as vessels, filled per slice).  Each lesion is an irregular ellipsoid placed at a random lung
+ * voxel at least 0.6 radius deep (seeded), clipped to the lung field.
+ * Inside it, lung voxels darker than the lesion density are raised toward
+ * it (their noise and texture kept); voxels already as dense (vessels) are
+ * left as they were, so vessels stay brighter than ground glass.  The
+ * truth labels are 1 = lung field, 100 + i = lesion i (its voxels whose
+ * original value was below the lesion density).  Fails when the lung field
+ * is empty or no lesion fits. */
+NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
+                                   const NovaVolume *lung_mask,
+                                   const NovaInsertOptions *options,
+                                   NovaPool *pool);
+void nova_insertion_destroy(NovaInsertion *insertion);
+/* The modified CT (int16) and the truth labels (uint8), borrowed. */
+NovaVolume *nova_insertion_get_ct(const NovaInsertion *insertion);
+NovaVolume *nova_insertion_get_labels(const NovaInsertion *insertion);
+size_t nova_insertion_get_lesion_count(const NovaInsertion *insertion);
+const NovaPhantomLesion *nova_insertion_get_lesion(
+    const NovaInsertion *insertion, size_t index);
+/* Lung field voxels (the mask used). */
+uint64_t nova_insertion_get_lung_voxels(const NovaInsertion *insertion);
+/* The truth as JSON (schema "nova.insertion/1"); caller frees. */
+char *nova_insertion_truth_json(NovaError **error,
+                                const NovaInsertion *insertion);
+
 #ifdef __cplusplus
 }
 #endif
