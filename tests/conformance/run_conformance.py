@@ -23,6 +23,7 @@ Prints TAP, one line per file.  Run with Debian's /usr/bin/python3 (the one
 that has pydicom, numpy and gdcm).
 """
 import base64
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -192,6 +193,14 @@ def compare_pixels(nova, path, ds, ref, tmp):
     raw = os.path.join(tmp, "pixels.raw")
     r = run([nova, "dump", "--pixels", "-o", raw, path])
     name = os.path.basename(path)
+    try:
+        return _compare_pixels(r, raw, name, path, ds, ref)
+    finally:
+        if os.path.exists(raw):
+            os.unlink(raw)
+
+
+def _compare_pixels(r, raw, name, path, ds, ref):
     if r.returncode != 0:
         err = r.stderr.decode("utf-8", "replace").strip()
         need = KNOWN_UNSUPPORTED_PIXELS.get(name)
@@ -448,14 +457,26 @@ def main():
               "files are checked")
     print(f"1..{len(files)}")
     failed = 0
-    with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp:
-        for i, path in enumerate(files, 1):
-            try:
-                ok, msg = check_file(nova, path, tmp)
-            except subprocess.TimeoutExpired as exc:
-                ok, msg = False, f"timeout: {exc}"
-            except SanitizerError as exc:
-                ok, msg = False, f"sanitizer report: {exc}"
+
+    def one(index_path):
+        index, path = index_path
+        # Each file gets its own scratch folder: files run two at a time.
+        sub = os.path.join(tmp, str(index))
+        os.mkdir(sub)
+        try:
+            return check_file(nova, path, sub)
+        except subprocess.TimeoutExpired as exc:
+            return False, f"timeout: {exc}"
+        except SanitizerError as exc:
+            return False, f"sanitizer report: {exc}"
+        finally:
+            os.rmdir(sub)
+
+    jobs = int(os.environ.get("NOVA_TEST_JOBS", "2"))
+    with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        results = pool.map(one, enumerate(files, 1))
+        for i, (path, (ok, msg)) in enumerate(zip(files, results), 1):
             rel = path
             for base in (pyd, chest):
                 if base and path.startswith(base):
