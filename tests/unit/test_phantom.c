@@ -5,7 +5,10 @@
  * by nibabel in tests/phantom/check_truth.py, against the JSON); normal
  * lungs peak between -900 and -800 HU; COVID lesions are bilateral and
  * mostly in the outer third of the lung; bacterial disease is unilateral
- * consolidation; series written are valid for dciodvfy.
+ * consolidation; series written are valid for dciodvfy.  Lesion insertion
+ * into a real scan (shared data cip-ct64) changes only lung voxels darker
+ * than the lesion, reports volumes equal to its labels, and its threshold
+ * lung field matches the reference lung mask.
  *
  * Phantoms here are 96x96x64 so the whole program runs in seconds.
  */
@@ -405,6 +408,175 @@ static void test_bad_options(void)
     nova_phantom_destroy(NULL);
 }
 
+/* ------------------------------------------------------------ insertion */
+
+static NovaVolume *load_cip(NovaVolume **mask)
+{
+    /* test_data_path returns a static buffer: copy each result */
+    char d[600], m[600];
+    const char *p = test_data_path("chest-ct/cip-ct64/dicom");
+    if (!p)
+        SKIP("shared data chest-ct/cip-ct64 absent");
+    snprintf(d, sizeof d, "%s", p);
+    p = test_data_path("chest-ct/cip-ct64/wholeLung-64.nrrd");
+    if (!p)
+        SKIP("shared data chest-ct/cip-ct64 absent");
+    snprintf(m, sizeof m, "%s", p);
+    NovaError *e = NULL;
+    NovaVolume *ct = nova_volume_read_dicom(&e, d, NULL, NULL);
+    CHECK_OK(e);
+    nova_error_clear(&e);
+    *mask = nova_volume_read(&e, m);
+    CHECK_OK(e);
+    nova_error_free(e);
+    return ct;
+}
+
+static bool mask_at(const NovaVolume *m, size_t v)
+{
+    const void *p = nova_volume_get_const_data(m);
+    switch (nova_volume_get_dtype(m)) {
+    case NOVA_DTYPE_UINT8: return ((const uint8_t *)p)[v] != 0;
+    case NOVA_DTYPE_INT16: return ((const int16_t *)p)[v] != 0;
+    default: return ((const float *)p)[v] != 0;
+    }
+}
+
+static void test_insert_with_mask(void)
+{
+    NovaVolume *mask = NULL;
+    NovaVolume *ct = load_cip(&mask);
+    CHECK(ct && mask);
+    if (!ct || !mask) {
+        nova_volume_unref(ct);
+        nova_volume_unref(mask);
+        return;
+    }
+    NovaInsertOptions o;
+    nova_insert_options_init(&o);
+    o.lesions = 3;
+    o.radius_mm = 15;
+    o.seed = 3;
+    NovaError *e = NULL;
+    NovaInsertion *ins = nova_phantom_insert(&e, ct, mask, &o, NULL);
+    CHECK_OK(e);
+    nova_error_free(e);
+    if (!ins) {
+        nova_volume_unref(ct);
+        nova_volume_unref(mask);
+        return;
+    }
+    const int16_t *a = nova_volume_get_const_data(ct);
+    const int16_t *b = nova_volume_get_const_data(nova_insertion_get_ct(ins));
+    const uint8_t *lab =
+        nova_volume_get_const_data(nova_insertion_get_labels(ins));
+    size_t n = nova_volume_get_voxel_count(ct);
+    size_t changed_outside = 0, dense_changed = 0;
+    static uint64_t count[256];
+    memset(count, 0, sizeof count);
+    double sum_new = 0, sum_old = 0, cnt = 0;
+    for (size_t v = 0; v < n; v++) {
+        count[lab[v]]++;
+        if (a[v] != b[v] && !mask_at(mask, v))
+            changed_outside++;
+        if (a[v] >= -550 + 40 && a[v] != b[v])
+            dense_changed++; /* vessels and other dense voxels untouched */
+        if (lab[v] >= NOVA_LABEL_LESION_FIRST) {
+            CHECK(mask_at(mask, v));
+            sum_new += b[v];
+            sum_old += a[v];
+            cnt++;
+        }
+    }
+    CHECK_EQ_INT(changed_outside, 0);
+    CHECK_EQ_INT(dense_changed, 0);
+    CHECK_EQ_INT(nova_insertion_get_lesion_count(ins), 3);
+    const NovaGeometry *g = nova_volume_get_geometry(ct);
+    double vox_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000;
+    for (size_t i = 0; i < nova_insertion_get_lesion_count(ins); i++) {
+        const NovaPhantomLesion *l = nova_insertion_get_lesion(ins, i);
+        CHECK(l->voxels > 0);
+        CHECK_EQ_INT(count[l->label], l->voxels);
+        CHECK_NEAR(l->volume_ml, (double)l->voxels * vox_ml, 1e-9);
+        /* about the volume of the ellipsoid it came from (irregular
+         * outline, clipped to the lung) */
+        double ell = 4.0 / 3.0 * M_PI * l->radius_mm[0] * l->radius_mm[1] *
+                     l->radius_mm[2] / 1000.0;
+        CHECK(l->volume_ml > 0.3 * ell && l->volume_ml < 1.6 * ell);
+    }
+    CHECK(cnt > 0);
+    if (cnt > 0) {
+        CHECK(sum_old / cnt < -650);               /* it was lung */
+        CHECK_NEAR(sum_new / cnt, -550, 90);       /* now ground glass */
+    }
+    char *json = nova_insertion_truth_json(&e, ins);
+    CHECK(json && strstr(json, "\"schema\": \"nova.insertion/1\""));
+    nova_free(json);
+    nova_insertion_destroy(ins);
+    nova_volume_unref(ct);
+    nova_volume_unref(mask);
+}
+
+/* The threshold lung field against the reference whole-lung mask. */
+static void test_insert_threshold_field(void)
+{
+    NovaVolume *mask = NULL;
+    NovaVolume *ct = load_cip(&mask);
+    CHECK(ct && mask);
+    if (!ct || !mask) {
+        nova_volume_unref(ct);
+        nova_volume_unref(mask);
+        return;
+    }
+    NovaInsertOptions o;
+    nova_insert_options_init(&o);
+    o.type = NOVA_LESION_CONSOLIDATION;
+    NovaError *e = NULL;
+    NovaInsertion *ins = nova_phantom_insert(&e, ct, NULL, &o, NULL);
+    CHECK_OK(e);
+    nova_error_free(e);
+    if (ins) {
+        const uint8_t *lab =
+            nova_volume_get_const_data(nova_insertion_get_labels(ins));
+        size_t n = nova_volume_get_voxel_count(ct);
+        double inter = 0, sa = 0, sb = 0;
+        for (size_t v = 0; v < n; v++) {
+            bool x = lab[v] != 0, y = mask_at(mask, v);
+            inter += x && y;
+            sa += x;
+            sb += y;
+        }
+        double dice = 2 * inter / (sa + sb);
+        if (dice < 0.85)
+            test_fail(__FILE__, __LINE__, "threshold lung field Dice %.3f",
+                      dice);
+        /* consolidation: lesion voxels near soft tissue density */
+        const int16_t *b =
+            nova_volume_get_const_data(nova_insertion_get_ct(ins));
+        double s = 0, c = 0;
+        for (size_t v = 0; v < n; v++)
+            if (lab[v] >= NOVA_LABEL_LESION_FIRST) {
+                s += b[v];
+                c++;
+            }
+        CHECK(c > 0 && s / c > -150);
+    }
+    nova_insertion_destroy(ins);
+    /* errors: a mask on another grid, a silly radius */
+    size_t dims[3] = {4, 4, 4};
+    NovaVolume *small = nova_volume_create(NULL, NOVA_DTYPE_UINT8, dims, NULL);
+    CHECK(nova_phantom_insert(&e, ct, small, NULL, NULL) == NULL);
+    CHECK(e && nova_error_code(e) == NOVA_ERROR_INVALID);
+    nova_error_clear(&e);
+    o.radius_mm = 500;
+    CHECK(nova_phantom_insert(&e, ct, NULL, &o, NULL) == NULL);
+    CHECK(e && nova_error_code(e) == NOVA_ERROR_RANGE);
+    nova_error_clear(&e);
+    nova_volume_unref(small);
+    nova_volume_unref(ct);
+    nova_volume_unref(mask);
+}
+
 int main(void)
 {
     RUN(test_same_seed_same_bytes);
@@ -416,5 +588,7 @@ int main(void)
     RUN(test_nodules);
     RUN(test_dciodvfy);
     RUN(test_bad_options);
+    RUN(test_insert_with_mask);
+    RUN(test_insert_threshold_field);
     return test_done();
 }
