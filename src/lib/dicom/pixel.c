@@ -349,6 +349,10 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
         uint64_t samples = (uint64_t)info.rows * info.columns *
                            info.samples_per_pixel;
         if (info.bits_allocated == 1) {
+            /* PS3.5 8.1.1: only OW in big endian holds its bits in 16-bit
+             * words; OB is a byte stream in every transfer syntax. */
+            if (e->vr != NOVA_VR_OW)
+                native.big_endian = false;
             uint64_t first_bit = samples * frame;
             uint64_t last_byte = (first_bit + samples + 7) / 8;
             if (last_byte > e->length)
