@@ -18,22 +18,18 @@
 
 NovaElement *nova__dataset_lookup(const NovaDataset *ds, uint32_t tag)
 {
+    /* Lower bound: the first of equal tags (duplicates in broken files)
+     * in O(log n) however many duplicates there are. */
     size_t lo = 0, hi = ds->count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        uint32_t t = ds->elements[mid].tag;
-        if (t == tag) {
-            /* first of equal tags (duplicates in broken files) */
-            while (mid > 0 && ds->elements[mid - 1].tag == tag)
-                mid--;
-            return &ds->elements[mid];
-        }
-        if (t < tag)
+        if (ds->elements[mid].tag < tag)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return NULL;
+    return lo < ds->count && ds->elements[lo].tag == tag ? &ds->elements[lo]
+                                                        : NULL;
 }
 
 const char *nova_dataset_get_source_name(const NovaDataset *ds)

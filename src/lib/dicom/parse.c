@@ -79,6 +79,13 @@ static bool source_fill(NovaError **error, NovaRoot *r, size_t end)
         size_t want = end - r->size;
         if (want < CHUNK_SIZE)
             want = CHUNK_SIZE;
+        /* Grow at most geometrically: `end` comes from lengths in the
+         * stream (or is SIZE_MAX for "to the end"), so reserving it at
+         * once would let a lying length allocate gigabytes, or fail, before
+         * the source turns out to be short. */
+        size_t step = r->size > CHUNK_SIZE ? r->size : CHUNK_SIZE;
+        if (want > step)
+            want = step;
         size_t need;
         if (!nova_size_add(r->size, want, &need) ||
             !buffer_reserve(error, r, need))
@@ -212,6 +219,7 @@ static bool parse_items(Parser *p, NovaDataset *ds, NovaElement *e,
                         bool big, int depth);
 static bool remember_charset(Parser *p, NovaDataset *ds);
 static void sort_elements(NovaDataset *ds);
+static bool elements_sorted(const NovaDataset *ds);
 static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos,
                             bool big);
 
@@ -399,7 +407,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
         *pos = value_end;
     }
 
-    if (!sorted)
+    /* The meta group is parsed one element per call, so check the whole
+     * list, not only the tags this call saw. */
+    if (!sorted || !elements_sorted(ds))
         sort_elements(ds);
     return remember_charset(p, ds);
 }
@@ -423,19 +433,30 @@ static bool remember_charset(Parser *p, NovaDataset *ds)
     return ds->charset != NULL;
 }
 
+static int compare_elements(const void *a, const void *b)
+{
+    const NovaElement *x = a, *y = b;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    /* Equal tags keep file order (value offsets grow along the file), so
+     * the first of duplicates wins as with a stable sort. */
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static bool elements_sorted(const NovaDataset *ds)
+{
+    for (size_t i = 1; i < ds->count; i++)
+        if (ds->elements[i - 1].tag > ds->elements[i].tag)
+            return false;
+    return true;
+}
+
 static void sort_elements(NovaDataset *ds)
 {
     /* PS3.5 7.1: elements shall be in ascending order; sort so lookups
-         * work on files that break the rule (stable: first wins). */
-        for (size_t i = 1; i < ds->count; i++) {
-            NovaElement x = ds->elements[i];
-            size_t j = i;
-            while (j > 0 && ds->elements[j - 1].tag > x.tag) {
-                ds->elements[j] = ds->elements[j - 1];
-                j--;
-            }
-        ds->elements[j] = x;
-    }
+     * work on files that break the rule.  O(n log n): an insertion sort
+     * let a file of many descending tags take hours. */
+    qsort(ds->elements, ds->count, sizeof *ds->elements, compare_elements);
 }
 
 static bool parse_items(Parser *p, NovaDataset *parent, NovaElement *e,
