@@ -11,7 +11,8 @@ part is skipped, saying so, when absent):
   1. `nova dump FILE` and `nova dump --json FILE` must succeed, or, for
      the files listed in KNOWN_BROKEN below, fail with exit status 1 and an
      error on stderr that names the file; where pydicom reads the file, the
-     JSON must match pydicom's Dataset.to_json_dict() (PS3.18 Annex F)
+     text dump must list the same elements at the same nesting depth, in
+     the same order, and the JSON must match pydicom's Dataset.to_json_dict() (PS3.18 Annex F)
      attribute by attribute, with the differences of convention listed in
      compare_json();
   2. when pydicom (with numpy and GDCM) decodes the pixels, `nova dump
@@ -26,6 +27,7 @@ import base64
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -375,6 +377,52 @@ def compare_json(nova_obj, ref_obj, big_endian, where=""):
     return None
 
 
+def text_structure(text):
+    """(depth, tag) of each element line of a text dump (item and
+    delimiter lines left out); nested data sets are indented by 4."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^( *)\(([0-9a-f]{4}),([0-9a-f]{4})\) ", line)
+        if m and m.group(2) != "fffe":
+            out.append((len(m.group(1)) // 4, int(m.group(2) + m.group(3),
+                                                   16)))
+    return out
+
+
+def pydicom_structure(path):
+    """The same list from pydicom, or None when pydicom cannot read it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+            out = []
+
+            def walk(d, tags, depth):
+                for tag in tags:
+                    raw = d.get_item(tag)
+                    el = d[tag]
+                    out.append((depth, int(tag)))
+                    # pydicom parses a UN value of defined length as a
+                    # sequence when its dictionary says SQ; Nova keeps the
+                    # bytes (PS3.5 6.2.2 parses only undefined-length UN).
+                    if getattr(raw, "VR", None) == "UN" and \
+                            raw.length != 0xFFFFFFFF:
+                        continue
+                    if el.VR == "SQ":
+                        for item in el.value:
+                            walk(item, list(item.keys()), depth + 1)
+
+            # Nova lists the meta group and the data set in one tag order.
+            roots = sorted([(t, ds.file_meta) for t in ds.file_meta.keys()] +
+                           [(t, ds) for t in ds.keys()],
+                           key=lambda x: int(x[0]))
+            for tag, owner in roots:
+                walk(owner, [tag], 0)
+            return out
+    except Exception:
+        return None
+
+
 def pydicom_json(path):
     try:
         with warnings.catch_warnings():
@@ -414,6 +462,15 @@ def check_file(nova, path, tmp):
         nova_json = json.loads(rj.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return False, f"--json output is not valid JSON: {exc}"
+    ref_struct = pydicom_structure(path)
+    if ref_struct is not None:
+        got = text_structure(r.stdout.decode("utf-8", "replace"))
+        if got != ref_struct:
+            first = next((i for i, (a, b) in enumerate(zip(got, ref_struct))
+                          if a != b), min(len(got), len(ref_struct)))
+            show = lambda lst: lst[first] if first < len(lst) else "end"
+            return False, (f"text dump element {first}: Nova (depth, tag) "
+                           f"{show(got)}, pydicom {show(ref_struct)}")
     ref_json, big_endian = pydicom_json(path)
     json_note = "json not compared (pydicom cannot read the file)"
     if ref_json is not None:
