@@ -489,7 +489,8 @@ bool nova__nn_tensor_from_proto(NovaError **error,
         else {
             /* ONNX IR: raw_data is little-endian, which x86 and arm64
              * hosts are. */
-            memcpy(data, p->raw_data.data, nbytes);
+            if (nbytes)
+                memcpy(data, p->raw_data.data, nbytes);
             have = count;
         }
         if (p->raw_data.len != nbytes)
@@ -499,19 +500,19 @@ bool nova__nn_tensor_from_proto(NovaError **error,
         case NOVA_NN_FLOAT32:
             field = "float_data";
             have = p->n_float_data;
-            if (have == count)
+            if (have == count && nbytes)
                 memcpy(data, p->float_data, nbytes);
             break;
         case NOVA_NN_INT64:
             field = "int64_data";
             have = p->n_int64_data;
-            if (have == count)
+            if (have == count && nbytes)
                 memcpy(data, p->int64_data, nbytes);
             break;
         case NOVA_NN_FLOAT64:
             field = "double_data";
             have = p->n_double_data;
-            if (have == count)
+            if (have == count && nbytes)
                 memcpy(data, p->double_data, nbytes);
             break;
         case NOVA_NN_UINT32:

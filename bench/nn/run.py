@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""bench/nn: Nova's ONNX engine against ONNX Runtime and PyTorch.
+
+Same ONNX files for Nova and ONNX Runtime (exported by
+tools/nn/export_models.py at full size into BUILD/bench-nn-models), the
+same networks, weights and input shape in PyTorch (eager, torch.no_grad,
+the module the file was exported from), 1 and 2 threads, each engine in its
+own process.  Reports the median latency of RUNS timed runs after WARMUP,
+Nova's GFLOP/s, the ratios ORT/Nova and PyTorch/Nova (above 1: Nova is
+faster), and each process's peak resident memory (from wait4).
+
+Usage: /usr/bin/python3 bench/nn/run.py [BUILD] [--models a,b]
+       [--threads 1,2] [--runs N] [--warmup N] [--size full|small]
+Needs: BUILD/src/app/nova/nova, bench/nn/node_modules (npm install
+--ignore-scripts), python3-torch and python3-torchvision.  Writes
+bench/results/nn.json and prints a Markdown table.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools", "nn"))
+
+TORCH_SNIPPET = r"""
+import json, sys, time, torch
+sys.path.insert(0, {tools!r})
+import export_models as em
+torch.set_num_threads({threads})
+torch.manual_seed(20240601)
+gen = torch.Generator().manual_seed(7)
+model, shape = em.build({name!r}, {size!r})
+model.eval()
+with torch.no_grad():
+    em.randomise_norms(model, gen)
+    x = torch.randn(*shape, generator=gen)
+    for _ in range({warmup}):
+        model(x)
+    ms = []
+    for _ in range({runs}):
+        t0 = time.perf_counter()
+        model(x)
+        ms.append((time.perf_counter() - t0) * 1e3)
+ms.sort()
+k = len(ms)
+med = ms[k // 2] if k % 2 else 0.5 * (ms[k // 2 - 1] + ms[k // 2])
+print(json.dumps({{"median_ms": med, "min_ms": ms[0], "max_ms": ms[-1]}}))
+"""
+
+
+def run(cmd, env=None):
+    """Run a command; return (stdout, peak RSS in MB)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {err.decode()[-2000:]}")
+    return out.decode(), usage.ru_maxrss / 1024.0
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no JSON in output: " + text[-500:])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", nargs="?", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--models", default="resnet50,densenet121,unet2d_r231,"
+                    "unet3d,cls3d,segresnet")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--size", default="full", choices=["full", "small"])
+    args = ap.parse_args()
+    nova = os.path.join(args.build, "src", "app", "nova", "nova")
+    models_dir = os.path.join(args.build, f"bench-nn-models-{args.size}")
+    subprocess.run(["/usr/bin/python3",
+                    os.path.join(ROOT, "tools", "nn", "export_models.py"),
+                    "--size", args.size, models_dir], check=True,
+                   stderr=subprocess.DEVNULL)
+    import numpy as np
+    results = []
+    env = dict(os.environ)
+    for name in args.models.split(","):
+        onnx_path = os.path.join(models_dir, name + ".onnx")
+        x_path = os.path.join(models_dir, name + ".input.npy")
+        shape = np.load(x_path, mmap_mode="r").shape
+        for t in [int(s) for s in args.threads.split(",")]:
+            env["NOVA_THREADS"] = str(t)
+            env["OMP_NUM_THREADS"] = str(t)
+            row = {"model": name, "threads": t,
+                   "shape": "x".join(map(str, shape))}
+            out, rss = run([nova, "nn", "bench", onnx_path, "--input", x_path,
+                            "--threads", str(t), "--runs", str(args.runs),
+                            "--warmup", str(args.warmup), "--json"], env)
+            nv = last_json(out)
+            row.update(nova_ms=nv["median_ms"], gflop=nv["gflop"],
+                       nova_gflops=nv["gflops_per_s"], nova_rss_mb=rss,
+                       nova_arena_mb=nv["arena_bytes"] / 1e6)
+            out, rss = run(["node", os.path.join(HERE, "ort_bench.js"),
+                            onnx_path, ",".join(map(str, shape)), str(t),
+                            str(args.runs), str(args.warmup)], env)
+            ov = last_json(out)
+            row.update(ort_ms=ov["median_ms"], ort_rss_mb=rss)
+            code = TORCH_SNIPPET.format(tools=os.path.join(ROOT, "tools", "nn"),
+                                        threads=t, name=name, size=args.size,
+                                        warmup=args.warmup, runs=args.runs)
+            out, rss = run(["/usr/bin/python3", "-c", code], env)
+            tv = last_json(out)
+            row.update(torch_ms=tv["median_ms"], torch_rss_mb=rss)
+            row["ort_over_nova"] = row["ort_ms"] / row["nova_ms"]
+            row["torch_over_nova"] = row["torch_ms"] / row["nova_ms"]
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "results", "nn.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print("| model | input | threads | Nova ms | GFLOP/s | ORT ms | PyTorch ms "
+          "| ORT/Nova | PyTorch/Nova | peak RSS MB Nova / ORT / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['model']} | {r['shape']} | {r['threads']} | "
+              f"{r['nova_ms']:.1f} | {r['nova_gflops']:.1f} | "
+              f"{r['ort_ms']:.1f} | {r['torch_ms']:.1f} | "
+              f"{r['ort_over_nova']:.2f} | {r['torch_over_nova']:.2f} | "
+              f"{r['nova_rss_mb']:.0f} / {r['ort_rss_mb']:.0f} / "
+              f"{r['torch_rss_mb']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
