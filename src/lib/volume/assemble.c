@@ -10,14 +10,21 @@
  * Speed: the volume is allocated once; each slice is decoded by a pool task
  * straight into its place in the volume (16-bit data) and rescaled in
  * place, so voxels are copied once, from the page cache into the volume.
- * Other bit depths go through one scratch frame per thread, allocated
- * before the loop.  Single-frame files are opened (mmap) and closed inside
+ * Native 16-bit pixel data of plain files is read with pread(2) straight
+ * from the offset the scan recorded (no second parse, no mmap: unmapping
+ * in a threaded process costs TLB shootdowns).  Compressed frames are
+ * decoded into their place; other bit depths go through one scratch frame
+ * per thread, allocated before the loop.  Single-frame files are opened (mmap) and closed inside
  * the task; multi-frame files are opened once and shared (reads of a fully
  * read dataset are thread safe, nova/dicom.h).
  */
 #include "scan_private.h"
+#include "volume_private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -120,18 +127,37 @@ static size_t to_hu(const ScanFile *f, const ScanSlice *s, const void *src,
         }                                                                     \
     } while (0)
 
+    /* 16 bits in place (src == dst), the common CT case: integer rescale
+     * through one pointer so the compiler vectorises it. */
+    if (in->bits_allocated == 16 && int_path && no_padding &&
+        (const void *)src == (const void *)dst) {
+        if (is_signed) {
+            if (add == 0)
+                return 0; /* already HU */
+            int16_t *b = dst;
+            for (size_t i = 0; i < n; i++) {
+                int32_t v = (int32_t)b[i] + add;
+                v = v < INT16_MIN ? INT16_MIN : v;
+                v = v > INT16_MAX ? INT16_MAX : v;
+                b[i] = (int16_t)v;
+            }
+        } else {
+            uint16_t *b = (uint16_t *)dst;
+            for (size_t i = 0; i < n; i++) {
+                int32_t v = (int32_t)b[i] + add;
+                v = v < INT16_MIN ? INT16_MIN : v;
+                v = v > INT16_MAX ? INT16_MAX : v;
+                b[i] = (uint16_t)(int16_t)v;
+            }
+        }
+        return 0;
+    }
     switch (in->bits_allocated) {
     case 8:
         if (is_signed) CONVERT(int8_t); else CONVERT(uint8_t);
         break;
     case 16:
-        if (is_signed) {
-            if (int_path && add == 0 && no_padding)
-                break; /* already HU, in place */
-            CONVERT(int16_t);
-        } else {
-            CONVERT(uint16_t);
-        }
+        if (is_signed) CONVERT(int16_t); else CONVERT(uint16_t);
         break;
     case 32:
         if (is_signed) CONVERT(int32_t); else CONVERT(uint32_t);
@@ -174,6 +200,67 @@ static void shift_slice(const int16_t *in, int16_t *out, uint32_t w,
     }
 }
 
+static void shift_in_place(LoadCtx *c, size_t k, int16_t *dst, int thread)
+{
+    if (c->shift[2 * k] == 0.0 && c->shift[2 * k + 1] == 0.0)
+        return;
+    int16_t *tmp = c->tilt_buf[thread];
+    memcpy(tmp, dst, c->plane * sizeof *tmp);
+    shift_slice(tmp, dst, c->columns, c->rows, c->shift[2 * k],
+                c->shift[2 * k + 1]);
+}
+
+/* Read frame `frame` of native 16-bit pixel data straight from the file
+ * into dst (one copy, page cache to volume), then apply what the native
+ * codec would: bits above Bits Stored masked, signed values sign-extended
+ * (nova/codec.h).  False when the file does not hold the frame. */
+static bool read_native(NovaError **err, const ScanFile *f, uint32_t frame,
+                        int16_t *dst, size_t plane)
+{
+    size_t bytes = plane * 2;
+    uint64_t at = f->pixel_offset + (uint64_t)frame * bytes;
+    if ((uint64_t)(frame + 1) * bytes > f->pixel_length)
+        return nova_error_set(err, NOVA_ERROR_PARSE, "truncated pixel data",
+                              "%s: Pixel Data of %llu bytes holds no frame "
+                              "%u of %zu bytes",
+                              f->path, (unsigned long long)f->pixel_length,
+                              frame, bytes);
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nova_error_set(err, NOVA_ERROR_IO, "cannot open file",
+                              "%s: %s", f->path, strerror(errno));
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t r = pread(fd, (uint8_t *)dst + got, bytes - got,
+                          (off_t)(at + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got < bytes)
+        return nova_error_set(err, NOVA_ERROR_IO, "truncated file",
+                              "%s: offset %llu: read %zu of %zu pixel bytes",
+                              f->path, (unsigned long long)at, got, bytes);
+    unsigned stored = f->info.bits_stored;
+    if (stored > 0 && stored < 16) {
+        if (f->info.pixel_representation == 1) {
+            int shift = 16 - (int)stored;
+            for (size_t i = 0; i < plane; i++)
+                dst[i] = (int16_t)((int16_t)((uint16_t)dst[i] << shift) >>
+                                   shift);
+        } else {
+            uint16_t mask = (uint16_t)((1u << stored) - 1);
+            uint16_t *u = (uint16_t *)dst;
+            for (size_t i = 0; i < plane; i++)
+                u[i] &= mask;
+        }
+    }
+    return true;
+}
+
 static void load_task(void *vctx, size_t k, int thread)
 {
     LoadCtx *c = vctx;
@@ -184,6 +271,21 @@ static void load_task(void *vctx, size_t k, int thread)
     NovaError **err = &c->errors[thread];
     NovaDataset *ds = c->shared[s->file];
     bool own = false;
+    int16_t *dst = c->dst + k * c->plane;
+    if (f->pixel_offset > 0 && f->info.rows == c->rows &&
+        f->info.columns == c->columns) {
+        bool ok = read_native(err, f, s->frame, dst, c->plane);
+        if (ok) {
+            size_t padded = to_hu(f, s, dst, dst, c->plane);
+            if (padded)
+                atomic_fetch_add(&c->padding, padded);
+            if (c->shift)
+                shift_in_place(c, k, dst, thread);
+        } else {
+            atomic_store(&c->failed, true);
+        }
+        return;
+    }
     if (!ds) {
         ds = nova__scan_open_file(err, c->scan, f, c->za[thread],
                                   &c->zbuf[thread], &c->zcap[thread],
@@ -191,7 +293,6 @@ static void load_task(void *vctx, size_t k, int thread)
         own = true;
     }
     bool ok = ds != NULL;
-    int16_t *dst = c->dst + k * c->plane;
     if (ok) {
         NovaImageInfo info;
         ok = nova_dataset_get_image_info(err, ds, &info);
@@ -221,13 +322,8 @@ static void load_task(void *vctx, size_t k, int thread)
             }
         }
     }
-    if (ok && c->shift && (c->shift[2 * k] != 0.0 ||
-                           c->shift[2 * k + 1] != 0.0)) {
-        int16_t *tmp = c->tilt_buf[thread];
-        memcpy(tmp, dst, c->plane * sizeof *tmp);
-        shift_slice(tmp, dst, c->columns, c->rows, c->shift[2 * k],
-                    c->shift[2 * k + 1]);
-    }
+    if (ok && c->shift)
+        shift_in_place(c, k, dst, thread);
     if (own)
         nova_dataset_destroy(ds);
     if (!ok)
@@ -444,7 +540,8 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
     }
 
     size_t dims[3] = {fp->columns, fp->rows, n};
-    raw = nova_volume_create(error, NOVA_DTYPE_INT16, dims, &g);
+    /* Every voxel is written by a slice task: no zero fill. */
+    raw = nova__volume_create_uninit(error, NOVA_DTYPE_INT16, dims, &g);
     if (!raw)
         goto done;
     c.dst = nova_volume_get_data(raw);
@@ -513,7 +610,8 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
         double dz_out = n_out > 1 ? pos[n - 1] / (double)(n_out - 1) : med;
         g.spacing[2] = dz_out;
         size_t odims[3] = {fp->columns, fp->rows, n_out};
-        volume = nova_volume_create(error, NOVA_DTYPE_INT16, odims, &g);
+        volume = nova__volume_create_uninit(error, NOVA_DTYPE_INT16, odims,
+                                            &g);
         if (!volume)
             goto done;
         ResampleCtx rc = {c.dst, nova_volume_get_data(volume), c.plane, pos,

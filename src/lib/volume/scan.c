@@ -466,6 +466,24 @@ static void read_one(NovaDataset *ds, ReadResult *res)
         NULL, ds, T_PIXEL_PADDING_LIMIT, 0, &f->padding_limit);
     nova_dataset_get_double(NULL, ds, T_GANTRY_TILT, 0, &f->gantry_tilt_deg);
 
+    /* Native 16-bit little-endian pixel data in a plain file: remember
+     * where it is, so the loader can read it straight into the volume
+     * without parsing the file again (PS3.5 A.1-A.2 native encoding:
+     * frames are contiguous rows x columns samples). */
+    NovaElementInfo pix;
+    const uint16_t one = 1;
+    uint8_t little;
+    memcpy(&little, &one, 1);
+    if (little && ts && ts->codec == NOVA_CODEC_NATIVE && !ts->deflated &&
+        !ts->big_endian && !ts->encapsulated && f->zip_index < 0 &&
+        f->info.bits_allocated == 16 && f->info.samples_per_pixel == 1 &&
+        nova_dataset_find(ds, NOVA_TAG_PIXEL_DATA, &pix) &&
+        !pix.encapsulated && pix.length != NOVA_UNDEFINED_LENGTH &&
+        pix.offset > 0) {
+        f->pixel_offset = pix.offset;
+        f->pixel_length = pix.length;
+    }
+
     bool enhanced = nova_dataset_get_item_count(ds, T_PER_FRAME_FG) > 0 ||
                     nova_dataset_get_item_count(ds, T_SHARED_FG) > 0;
     uint32_t frames = f->info.frames ? f->info.frames : 1;

@@ -32,6 +32,12 @@ typedef struct {
     bool has_padding, has_padding_limit;
     int64_t padding, padding_limit; /* raw stored values */
     double gantry_tilt_deg;
+    /* Native little-endian 16-bit pixel data of a plain file: where its
+     * value starts in the file (0: not available, decode through the
+     * dataset).  The loader reads frames from here straight into the
+     * volume. */
+    uint64_t pixel_offset;
+    uint64_t pixel_length;
     /* Frames of this file in the slice list. */
     uint32_t frames;
 } ScanFile;

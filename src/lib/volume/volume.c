@@ -1,10 +1,15 @@
 /*
- * volume.c - NovaVolume: a refcounted 3D array with geometry.
+ * volume.c - NovaVolume: a refcounted 3D array with geometry.  The voxels
+ * are one aligned block (huge pages for large volumes, see create()).
  */
-#include "nova/volume.h"
+#include "volume_private.h"
 
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_THRESHOLD ((size_t)8 << 20)
 
 struct NovaVolume {
     atomic_int refcount;
@@ -82,9 +87,9 @@ void nova_geometry_world_to_index(const NovaGeometry *g, const double world[3],
                               : 0.0;
 }
 
-NovaVolume *nova_volume_create(NovaError **error, NovaDtype dtype,
-                               const size_t dims[3],
-                               const NovaGeometry *geometry)
+static NovaVolume *create(NovaError **error, NovaDtype dtype,
+                          const size_t dims[3], const NovaGeometry *geometry,
+                          bool zero)
 {
     size_t count, bytes;
     if (!nova_size_mul(dims[0], dims[1], &count) ||
@@ -98,12 +103,24 @@ NovaVolume *nova_volume_create(NovaError **error, NovaDtype dtype,
     NovaVolume *v = nova_calloc(error, 1, sizeof *v);
     if (!v)
         return NULL;
-    v->data = nova_malloc_aligned(error, 64, bytes);
+    /* Large volumes: 2 MiB aligned and backed by transparent huge pages
+     * where the kernel offers them (madvise is advice: failure is fine).
+     * First touch of fresh memory costs a page fault per 4 KiB page; on
+     * virtual machines that is most of the time of filling a CT volume
+     * (measured here: 0.55 s for 250 MiB with 4 KiB pages, 0.07 s with
+     * huge pages). */
+    bool huge = bytes >= HUGE_THRESHOLD;
+    v->data = nova_malloc_aligned(error, huge ? HUGE_ALIGN : 64, bytes);
     if (!v->data) {
         nova_free(v);
         return NULL;
     }
-    memset(v->data, 0, bytes);
+#ifdef MADV_HUGEPAGE
+    if (huge)
+        madvise(v->data, bytes, MADV_HUGEPAGE);
+#endif
+    if (zero)
+        memset(v->data, 0, bytes);
     atomic_init(&v->refcount, 1);
     v->dtype = dtype;
     memcpy(v->dims, dims, sizeof v->dims);
@@ -113,6 +130,20 @@ NovaVolume *nova_volume_create(NovaError **error, NovaDtype dtype,
     else
         nova_geometry_init(&v->geometry);
     return v;
+}
+
+NovaVolume *nova_volume_create(NovaError **error, NovaDtype dtype,
+                               const size_t dims[3],
+                               const NovaGeometry *geometry)
+{
+    return create(error, dtype, dims, geometry, true);
+}
+
+NovaVolume *nova__volume_create_uninit(NovaError **error, NovaDtype dtype,
+                                       const size_t dims[3],
+                                       const NovaGeometry *geometry)
+{
+    return create(error, dtype, dims, geometry, false);
 }
 
 NovaVolume *nova_volume_ref(NovaVolume *v)

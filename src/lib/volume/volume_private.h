@@ -7,6 +7,13 @@
 
 #include "nova/volume.h"
 
+/* nova_volume_create without the zero fill, for callers that write every
+ * voxel (the DICOM loader): the pages are first touched by the threads that
+ * fill them. */
+NovaVolume *nova__volume_create_uninit(NovaError **error, NovaDtype dtype,
+                                       const size_t dims[3],
+                                       const NovaGeometry *geometry);
+
 /* Element types found in volume files. */
 typedef enum {
     NOVA__SRC_INT8,
