@@ -609,7 +609,12 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
     size_t *stack = nova_malloc_array(error, r->n, sizeof *stack);
     ZoneMats slice = {0}, merged = {0};
     bool ok = dist && visited && stack;
-    int max_size = (int)(r->n_roi > 0 ? r->n_roi : 1);
+    /* The largest zone is the ROI: in 2D the largest slice of it. */
+    size_t slice_max = 1;
+    for (size_t z = 0; z < r->nz; z++) {
+        size_t count = roi_count(r, z, z + 1);
+        slice_max = count > slice_max ? count : slice_max;
+    }
     int max_dist = (int)((r->nx + r->ny + r->nz) / 2 + 2);
     double f[N_SZ + 1];
     for (int pass = 0; ok && pass < 2; pass++) {
@@ -617,6 +622,7 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
         if (!(c->texture &
               (two_d ? NOVA_RADIOMICS_TEXTURE_2D : NOVA_RADIOMICS_TEXTURE_3D)))
             continue;
+        int max_size = (int)(two_d ? slice_max : (r->n_roi ? r->n_roi : 1));
         ok = distance_map(error, r, two_d, dist);
         if (!ok)
             break;
