@@ -19,7 +19,7 @@ packages=(
   # nn: PyTorch exports the test networks (tools/nn/export_models.py)
   python3-torch python3-torchvision
   # misc tools used by scripts
-  zip unzip
+  zip unzip time
 )
 missing=()
 for p in "${packages[@]}"; do
