@@ -496,6 +496,40 @@ def check_file(nova, path, tmp):
     return ok, f"{json_note}; {msg}"
 
 
+def cli_checks(nova, sample, tmp):
+    """The command-line contract of `nova dump` (exit 0 success, 1 bad
+    input, 2 usage; errors on stderr as "nova dump: ..."), as (name, ok,
+    message) triples."""
+    missing = os.path.join(tmp, "absent.dcm")
+    raw = os.path.join(tmp, "cli.raw")
+    cases = [
+        ("--help exits 0 with usage on stdout", ["--help"], 0, "usage:", ""),
+        ("no file is a usage error", [], 2, "", "no input file"),
+        ("unknown option is a usage error", ["--bogus", sample], 2, "",
+         "unknown option"),
+        ("--pixels needs -o", ["--pixels", sample], 2, "", "needs -o"),
+        ("--pixels takes one file", ["--pixels", "-o", raw, sample, sample],
+         2, "", "one file"),
+        ("a missing file fails naming it", [missing], 1, "",
+         f"nova dump: cannot open file: {missing}"),
+        ("--header-only leaves Pixel Data unread", ["--header-only", sample],
+         0, "(not read: --header-only)", ""),
+        ("an unwritable -o fails naming it",
+         ["--pixels", "-o", os.path.join(missing, "x.raw"), sample], 1, "",
+         "x.raw"),
+    ]
+    out = []
+    for name, args, status, want_out, want_err in cases:
+        r = run([nova, "dump"] + args)
+        so = r.stdout.decode("utf-8", "replace")
+        se = r.stderr.decode("utf-8", "replace")
+        ok = r.returncode == status and want_out in so and want_err in se
+        out.append((f"cli: {name}", ok,
+                    "" if ok else f"exit {r.returncode}, stdout "
+                    f"{so[:120]!r}, stderr {se[:200]!r}"))
+    return out
+
+
 def main():
     if len(sys.argv) < 3:
         print("usage: run_conformance.py NOVA_EXE SOURCE_DIR [-v]",
@@ -512,8 +546,15 @@ def main():
     else:
         print("# chest-ct data absent (set NOVA_DATA_DIR): only pydicom's "
               "files are checked")
-    print(f"1..{len(files)}")
+    print(f"1..{len(files) + 8}")
     failed = 0
+    with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp:
+        sample = os.path.join(pyd, "test_files", "CT_small.dcm")
+        for i, (name, ok, msg) in enumerate(cli_checks(nova, sample, tmp),
+                                            1):
+            print(f"{'ok' if ok else 'not ok'} {i} - {name}"
+                  f"{': ' + msg if msg else ''}", flush=True)
+            failed += not ok
 
     def one(index_path):
         index, path = index_path
@@ -533,7 +574,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp, \
             concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         results = pool.map(one, enumerate(files, 1))
-        for i, (path, (ok, msg)) in enumerate(zip(files, results), 1):
+        for i, (path, (ok, msg)) in enumerate(zip(files, results), 9):
             rel = path
             for base in (pyd, chest):
                 if base and path.startswith(base):
@@ -542,7 +583,7 @@ def main():
             print(f"{'ok' if ok else 'not ok'} {i} - {rel}: {msg}",
                   flush=True)
             failed += not ok
-    print(f"# {len(files) - failed} passed, {failed} failed")
+    print(f"# {len(files) + 8 - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

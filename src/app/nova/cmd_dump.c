@@ -603,7 +603,7 @@ static bool dump_pixels(NovaError **err, const char *path,
     if (!out) {
         nova_free(frame);
         return nova_error_set(err, NOVA_ERROR_IO, "cannot write",
-                              "%s: %s", out_path, strerror(errno));
+                              "output %s: %s", out_path, strerror(errno));
     }
     /* Decoded samples are in host order; the file is little endian. */
     size_t sample = info.bits_allocated <= 8 ? 1 : info.bits_allocated / 8;
@@ -626,12 +626,12 @@ static bool dump_pixels(NovaError **err, const char *path,
                     frame[i + sample - 1 - k] = tmp;
                 }
         if (fwrite(frame, 1, frame_bytes, out) != frame_bytes)
-            ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write", "%s: %s",
-                                out_path, strerror(errno));
+            ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write",
+                                "output %s: %s", out_path, strerror(errno));
     }
     if (fclose(out) != 0 && ok)
-        ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write", "%s: %s",
-                            out_path, strerror(errno));
+        ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write",
+                            "output %s: %s", out_path, strerror(errno));
     nova_free(frame);
     if (!ok) {
         unlink(out_path);
