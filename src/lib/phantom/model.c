@@ -57,7 +57,8 @@ double nova__ph_skin_depth(const PhModel *m, double x, double y, double z,
     /* The chest narrows toward the neck and widens slightly toward the
      * abdomen. */
     double a = m->body_a * (1.0 - 0.16 * smoothstep(95, 165, z) +
-                            0.04 * smoothstep(-60, -150, z));
+                            0.05 * smoothstep(100, -60, z) +
+                            0.03 * smoothstep(-60, -150, z));
     double b = m->body_b * (1.0 - 0.08 * smoothstep(95, 165, z));
     double dy = y - m->body_yc;
     double r = sqrt(x * x + dy * dy);
@@ -100,6 +101,24 @@ double nova__ph_cavity_depth_wall(const PhModel *m, double cy, double cx,
     double f, mu, c;
     nova__ph_wall_layers(m, cy, cx, z, &f, &mu, &c);
     return c;
+}
+
+/* Half-width of the mediastinum: thin in front (the anterior junction
+ * line), wide behind (spine, aorta, oesophagus), wider at the hila, gently
+ * waisted along z, with the aortic knob bulging into the left lung at the
+ * level of the arch. */
+double nova__ph_mediastinum_half_width(const PhModel *m, int side, double y,
+                                       double z)
+{
+    double w = 5.0 + 17.0 * smoothstep(-70, -25, y) + 8.0 * smoothstep(0, 35, y) +
+               9.0 * smoothstep(10, 60, z) * smoothstep(20, -20, y) +
+               4.0 * sin(z * 0.045 + m->fiss_phase);
+    if (side == 1) {
+        double dz = (z - 90.0) / 14.0;
+        w += 12.0 * exp(-dz * dz) * smoothstep(-25, -5, y) *
+             smoothstep(40, 20, y);
+    }
+    return w;
 }
 
 double nova__ph_diaphragm_z(const PhModel *m, int side, double x, double y)
@@ -148,14 +167,13 @@ double nova__ph_lung_depth(const PhModel *m, double x, double y, double z,
     /* Mediastinum: a band around the midline, thin in front (the anterior
      * junction line), wide behind (spine, aorta, oesophagus) and in the
      * middle at the level of the hila and great vessels. */
-    double w = 5.0 + 17.0 * smoothstep(-70, -25, y) + 8.0 * smoothstep(0, 35, y) +
-               9.0 * smoothstep(10, 60, z) * smoothstep(20, -20, y);
+    double w = nova__ph_mediastinum_half_width(m, side, y, z);
     g.med = fabs(x - 3.0) - w;
     g.base = z - nova__ph_diaphragm_z(m, side, x, y);
     /* The apex: a dome over a point above the lung's centre. */
     double xa = side == 0 ? -60.0 : 60.0;
     double r2 = (x - xa) * (x - xa) + (y - 18) * (y - 18);
-    g.apex = m->apex_z - 0.006 * r2 - 1.2e-6 * r2 * r2 - z;
+    g.apex = m->apex_z - 0.010 * r2 - 2.0e-6 * r2 * r2 - z;
     g.heart = nova__ph_heart_distance(m, x, y, z) - 3.0;
     g.great = 1e9;
     if (fabs(x) < 80 && y < 70)

@@ -90,6 +90,8 @@ double nova__ph_cavity_depth_wall(const PhModel *m, double y_over_r,
 /* Signed distance-like value to the heart surface (mm, < 0 inside). */
 double nova__ph_heart_distance(const PhModel *m, double x, double y,
                                double z);
+double nova__ph_mediastinum_half_width(const PhModel *m, int side, double y,
+                                       double z);
 double nova__ph_diaphragm_z(const PhModel *m, int side, double x, double y);
 
 /* Build the whole model (anatomy, trees, lesions) from the options. */

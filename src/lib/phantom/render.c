@@ -410,7 +410,6 @@ typedef struct {
     float z;
     float body_a, body_b;
     float ant_f;      /* pectoral thickness factor */
-    float med_z;      /* mediastinal widening at the hila */
     bool disc;        /* at an intervertebral disc */
     bool arch_gap;    /* between two neural arches */
     float heart_w2;   /* ((z - heart z) / heart rz)^2 */
@@ -424,7 +423,7 @@ typedef struct {
 } ColC;
 
 typedef struct {
-    float dy, med_w, dia_y, apex_y, wave_y, post;
+    float dy, med_w[2], dia_y, apex_y, wave_y, post;
 } RowC;
 
 static float smoothstepf(float e0, float e1, float x)
@@ -521,12 +520,12 @@ static inline float lung_depth_fast(const PhModel *m, const SliceC *sl,
     float d = w->skin - w->cavity;
     if (d < -3.0f * px)
         return d;
-    float med = fabsf(x - 3.0f) - row->med_w;
+    float med = fabsf(x - 3.0f) - row->med_w[col->side];
     if (med < d) d = med;
     float base = sl->z - (col->dia_x + row->dia_y);
     if (base < d) d = base;
     float r2 = col->apex_x + row->apex_y;
-    float apex = (float)m->apex_z - 0.006f * r2 - 1.2e-6f * r2 * r2 - sl->z;
+    float apex = (float)m->apex_z - 0.010f * r2 - 2.0e-6f * r2 * r2 - sl->z;
     if (apex < d) d = apex;
     if (d < -3.0f * px)
         return d;
@@ -681,10 +680,10 @@ static void slice_constants(const PhModel *m, float z, SliceC *sl)
 {
     sl->z = z;
     sl->body_a = (float)(m->body_a * (1.0 - 0.16 * smoothstepf(95, 165, z) +
-                                      0.04 * smoothstepf(-60, -150, z)));
+                                      0.05 * smoothstepf(100, -60, z) +
+                                      0.03 * smoothstepf(-60, -150, z)));
     sl->body_b = (float)(m->body_b * (1.0 - 0.08 * smoothstepf(95, 165, z)));
     sl->ant_f = smoothstepf(-20, 40, z);
-    sl->med_z = 9.0f * smoothstepf(10, 60, z);
     float ph = fmodf(z - (float)m->rib_z0 + 2000.0f, (float)m->rib_dz);
     sl->disc = ph < 5.0f;
     sl->arch_gap = ph < 3.0f;
@@ -739,9 +738,9 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
         float y = x0 + ((float)j + 0.5f) * px;
         RowC row;
         row.dy = y - (float)m->body_yc;
-        row.med_w = 5.0f + 17.0f * smoothstepf(-70, -25, y) +
-                    8.0f * smoothstepf(0, 35, y) +
-                    sl.med_z * smoothstepf(20, -20, y);
+        for (int side = 0; side < 2; side++)
+            row.med_w[side] = (float)nova__ph_mediastinum_half_width(
+                m, side, y, z);
         row.dia_y = -0.004f * (y - 5) * (y - 5) - 24.0f * smoothstepf(10, 70, y);
         row.apex_y = (y - 18) * (y - 18);
         row.wave_y = 3.0f * sinf(y * 0.05f + 2.0f * (float)m->fiss_phase);
