@@ -210,8 +210,11 @@ int nova__ph_lobe(const PhModel *m, int side, double x, double y, double z,
         /* Right oblique fissure: from about T4 behind to the diaphragm in
          * front; horizontal fissure: level with the fourth costal
          * cartilage, anterior to the oblique one. */
-        double f = (z - m->fiss_right_z) - 1.05 * y + wave;
-        double df = fabs(f) / 1.45;
+        /* In an axial slice the oblique fissure runs from posteromedial
+         * to anterolateral: the plane also tilts with |x|. */
+        double f = (z - m->fiss_right_z) - 1.05 * y -
+                   0.525 * (fabs(x) - 80.0) + wave;
+        double df = fabs(f) / 1.542;
         double h = z - (m->fiss_horizontal_z + 0.15 * y + 0.6 * wave);
         double dh = fabs(h) / 1.01;
         if (f < 0) {
@@ -224,9 +227,10 @@ int nova__ph_lobe(const PhModel *m, int side, double x, double y, double z,
         return h > 0 ? NOVA_LABEL_RIGHT_UPPER_LOBE
                      : NOVA_LABEL_RIGHT_MIDDLE_LOBE;
     }
-    double f = (z - m->fiss_left_z) - 1.15 * y + wave;
+    double f = (z - m->fiss_left_z) - 1.15 * y - 0.575 * (fabs(x) - 80.0) +
+               wave;
     if (fissure_mm)
-        *fissure_mm = fabs(f) / 1.53;
+        *fissure_mm = fabs(f) / 1.629;
     return f < 0 ? NOVA_LABEL_LEFT_LOWER_LOBE : NOVA_LABEL_LEFT_UPPER_LOBE;
 }
 
@@ -726,7 +730,7 @@ bool nova__ph_model_build(NovaError **error, PhModel *m,
 
     Clouds arteries = {{NULL, NULL}, {0, 0}}, veins = {{NULL, NULL}, {0, 0}};
     bool ok = true;
-    const size_t n_points = 6000;
+    const size_t n_points = 10000;
     for (int s = 0; s < 2 && ok; s++) {
         arteries.n[s] = veins.n[s] = n_points;
         ok = sample_lung(error, m, s, n_points, 2.0, &rng, &arteries.pts[s]) &&
@@ -745,6 +749,33 @@ bool nova__ph_model_build(NovaError **error, PhModel *m,
         double offv[3] = {0, 0, 1};
         grow(&gv, la, offv, 0, 7.0, veins.pts[s], veins.n[s], 0);
         ok = g.ok && gv.ok;
+    }
+    /* Small peripheral vessels below the trees' resolution: short tapered
+     * segments pointing away from the hilum, thinner toward the pleura, so
+     * the parenchyma shows the dots and short lines of real CT. */
+    for (int s = 0; s < 2 && ok; s++) {
+        for (size_t i = 0; i < n_points && ok; i++) {
+            const PhPoint *pt = &veins.pts[s][i];
+            double p[3] = {pt->p[0], pt->p[1], pt->p[2]};
+            double dir[3], len = 0;
+            for (int k = 0; k < 3; k++) {
+                dir[k] = p[k] - hilum[s][k] + nova__ph_uniform(&rng, -25, 25);
+                len += dir[k] * dir[k];
+            }
+            len = sqrt(len);
+            if (len < 30)
+                continue;
+            double depth = nova__ph_lung_depth(m, p[0], p[1], p[2], NULL, NULL);
+            double r = nova__ph_uniform(&rng, 0.35, 0.6) *
+                       (0.6 + 0.4 * fmin(1.0, depth / 25.0));
+            double half = nova__ph_uniform(&rng, 2.0, 4.5);
+            double a[3], b[3];
+            for (int k = 0; k < 3; k++) {
+                a[k] = p[k] - dir[k] / len * half;
+                b[k] = p[k] + dir[k] / len * half;
+            }
+            ok = add_segment(error, m, a, b, r, r * 0.75, SEG_VESSEL);
+        }
     }
     if (ok) {
         int count = o->lesions;

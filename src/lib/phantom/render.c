@@ -419,7 +419,7 @@ typedef struct {
 
 typedef struct {
     int side;
-    float dia_x, apex_x, wave_x;
+    float dia_x, apex_x, wave_x, obl_x;
 } ColC;
 
 typedef struct {
@@ -635,8 +635,9 @@ static inline int lobe_fast(const PhModel *m, const ColC *col,
 {
     float wave = col->wave_x + row->wave_y;
     if (col->side == 0) {
-        float f = (z - (float)m->fiss_right_z) - 1.05f * y + wave;
-        float df = fabsf(f) * (1.0f / 1.45f);
+        float f = (z - (float)m->fiss_right_z) - 1.05f * y + col->obl_x +
+                  wave;
+        float df = fabsf(f) * (1.0f / 1.542f);
         if (f < 0) {
             *fiss = df;
             return NOVA_LABEL_RIGHT_LOWER_LOBE;
@@ -647,8 +648,8 @@ static inline int lobe_fast(const PhModel *m, const ColC *col,
         return h > 0 ? NOVA_LABEL_RIGHT_UPPER_LOBE
                      : NOVA_LABEL_RIGHT_MIDDLE_LOBE;
     }
-    float f = (z - (float)m->fiss_left_z) - 1.15f * y + wave;
-    *fiss = fabsf(f) * (1.0f / 1.53f);
+    float f = (z - (float)m->fiss_left_z) - 1.15f * y + col->obl_x + wave;
+    *fiss = fabsf(f) * (1.0f / 1.629f);
     return f < 0 ? NOVA_LABEL_LEFT_LOWER_LOBE : NOVA_LABEL_LEFT_UPPER_LOBE;
 }
 
@@ -731,6 +732,7 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
         float xa = c->side == 0 ? -60.0f : 60.0f;
         c->apex_x = (x - xa) * (x - xa); /* apex: squared distances */
         c->wave_x = 5.0f * sinf(x * 0.035f + (float)m->fiss_phase);
+        c->obl_x = (c->side == 0 ? -0.525f : -0.575f) * (fabsf(x) - 80.0f);
     }
 
     uint8_t *lab = r->labels + k * n;
