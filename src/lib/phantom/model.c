@@ -629,6 +629,11 @@ static bool place_nodules(PhModel *m, const NovaPhantomOptions *o, int count,
         bool solid = i % 2 == 0;
         double R = solid ? nova__ph_uniform(rng, 3, 6 + 6 * o->severity)
                          : nova__ph_uniform(rng, 5, 8 + 7 * o->severity);
+        /* at least most of a voxel, so every nodule is in the labels */
+        double voxel = fmax(PH_FIELD_XY_MM / (double)o->dims[0],
+                            PH_FIELD_Z_MM / (double)o->dims[2]);
+        if (R < 0.8 * voxel)
+            R = 0.8 * voxel;
         int side = (int)(nova__ph_rand(rng) % 2);
         bool placed = false;
         for (int tries = 0; tries < 20000 && !placed; tries++) {

@@ -793,7 +793,11 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
             if (sc->lumen[at] >= 0.5f || sc->wall[at] >= 0.5f) {
                 label = NOVA_LABEL_AIRWAY;
             } else if (in_lung) {
-                if (sc->ves[at] >= 0.5f)
+                /* Nodules are solid lumps: no vessel runs through them. */
+                bool nodule = sc->les_id[at] >= 0 &&
+                              m->lesions[sc->les_id[at]].type >=
+                                  NOVA_LESION_NODULE_SOLID;
+                if (sc->ves[at] >= 0.5f && !nodule)
                     label = NOVA_LABEL_VESSEL;
                 else if (sc->les_id[at] >= 0)
                     label = (uint8_t)(NOVA_LABEL_LESION_FIRST +
