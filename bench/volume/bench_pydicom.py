@@ -14,6 +14,8 @@ t0 = time.perf_counter()
 folder = sys.argv[1]
 slices = []
 for name in os.listdir(folder):
+    if name.startswith("."):
+        continue
     ds = pydicom.dcmread(os.path.join(folder, name))
     iop = np.array(ds.ImageOrientationPatient, dtype=float)
     normal = np.cross(iop[:3], iop[3:])

@@ -7,7 +7,10 @@ transfer syntax; the median wall time of the whole process is reported
 with the ratio peer / Nova.  Every reader must print the same checksum of
 the volume, else its time is not reported.
 
-Data: $NOVA_BENCH_DATA (default /tmp/nova-bench-volume): raw/ is made by
+Data: the series of bench/dicom_decode (real Siemens 512x512 CT pixels,
+compressed by DCMTK's and GDCM's encoders) is reused where that benchmark
+has made it (bench/work/dicom_decode/<syntax>/.done-500).  Otherwise
+$NOVA_BENCH_DATA (default /tmp/nova-bench-volume): raw/ made by
 gen_series.py, the compressed copies by gdcmconv (Debian libgdcm-tools).
 """
 import os
@@ -22,13 +25,22 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 DATA = os.environ.get("NOVA_BENCH_DATA", "/tmp/nova-bench-volume")
 REPEATS = int(os.environ.get("REPEATS", "5"))
 THREADS = os.environ.get("THREADS", "2")
-SYNTAXES = [  # folder, gdcmconv option, label
-    ("raw", None, "explicit VR LE (uncompressed)"),
-    ("rle", "--rle", "RLE lossless"),
-    ("jpegls", "--jpegls", "JPEG-LS lossless"),
-    ("jpeg", "--jpeg", "JPEG lossless (process 14)"),
-    ("j2k", "--j2k", "JPEG 2000 lossless"),
+SYNTAXES = [  # folder, gdcmconv option, label, bench/dicom_decode folder
+    ("raw", None, "explicit VR LE (uncompressed)", "native"),
+    ("rle", "--rle", "RLE lossless", "rle"),
+    ("jpegls", "--jpegls", "JPEG-LS lossless", "jpeg-ls"),
+    ("jpeg", "--jpeg", "JPEG lossless (process 14)", "jpeg-lossless"),
+    ("j2k", "--j2k", "JPEG 2000 lossless", "j2k"),
 ]
+SHARED = os.path.join(HERE, "..", "work", "dicom_decode")
+
+
+def data_dir(folder, shared):
+    """bench/dicom_decode's copy when complete, else ours."""
+    theirs = os.path.join(SHARED, shared)
+    if os.path.exists(os.path.join(theirs, ".done-500")):
+        return os.path.abspath(theirs)
+    return os.path.join(DATA, folder)
 
 
 def sh(cmd, **kw):
@@ -37,10 +49,12 @@ def sh(cmd, **kw):
 
 def make_data():
     raw = os.path.join(DATA, "raw")
-    if not os.path.isdir(raw):
+    if data_dir("raw", "native") == raw and not os.path.isdir(raw):
         sh(["/usr/bin/python3", os.path.join(HERE, "gen_series.py"), raw])
-    for folder, opt, _ in SYNTAXES[1:]:
+    for folder, opt, _, shared in SYNTAXES[1:]:
         out = os.path.join(DATA, folder)
+        if data_dir(folder, shared) != out:
+            continue
         if os.path.isdir(out) and len(os.listdir(out)) == len(
                 os.listdir(raw)):
             continue
@@ -110,10 +124,12 @@ def main():
     print("| transfer syntax | Nova wall / cpu | DCMTK | GDCM | "
           "pydicom+numpy |")
     print("|---|---|---|---|---|")
-    for folder, _, label in SYNTAXES:
-        path = os.path.join(DATA, folder)
+    for folder, _, label, shared in SYNTAXES:
+        path = data_dir(folder, shared)
         # Warm the page cache.
         for name in os.listdir(path):
+            if name.startswith("."):
+                continue
             with open(os.path.join(path, name), "rb") as f:
                 while f.read(1 << 20):
                     pass
@@ -135,6 +151,7 @@ def main():
             else "failed: " + nova_sum[:80]
         print(f"| {label} | {nova_cell} | " + " | ".join(cells) + " |",
               flush=True)
+        print(f"#   {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,11 @@ const void *nova_volume_get_const_data(const NovaVolume *volume);
  * caller owns the result.  Errors name the file, the offset or header line,
  * and the problem.  Thread safe (no shared state). */
 NovaVolume *nova_volume_read(NovaError **error, const char *path);
+/* The same from a memory buffer: NRRD with attached data (by its magic),
+ * otherwise NIfTI-1 (plain or gzip).  `name` labels errors (may be NULL).
+ * For servers and fuzzers. */
+NovaVolume *nova_volume_read_memory(NovaError **error, const void *data,
+                                    size_t size, const char *name);
 /* NIfTI-1 single file (.nii, or gzip .nii.gz), either byte order.  The
  * affine is the sform when sform_code > 0, else the qform, else pixdim. */
 NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path);

@@ -220,6 +220,15 @@ uint8_t *nova__read_file(NovaError **error, const char *path, size_t *size,
 uint8_t *nova__inflate(NovaError **error, const char *name, const uint8_t *src,
                        size_t src_len, size_t expected)
 {
+    /* Deflate expands at most 1032:1 (zlib's technical details), so a
+     * claim beyond that is a lie of the header: refuse before allocating. */
+    if (expected / 1032 > src_len + 64) {
+        nova_error_set(error, NOVA_ERROR_PARSE, "truncated stream",
+                       "%s: %zu compressed bytes cannot hold the %zu bytes "
+                       "the header announces",
+                       name, src_len, expected);
+        return NULL;
+    }
     uint8_t *out = nova_malloc(error, expected ? expected : 1);
     if (!out)
         return NULL;

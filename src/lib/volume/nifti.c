@@ -160,26 +160,26 @@ static bool affine_to_geometry(NovaError **error, const char *path,
     return true;
 }
 
-NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
+/* What the header says, parsed and checked. */
+typedef struct {
+    bool swap;
+    size_t dims[3];
+    NovaSrcType type;
+    double slope, inter;
+    NovaGeometry geometry;
+    size_t vox_offset;
+    size_t bytes; /* voxel data bytes */
+} NiftiHeader;
+
+static bool parse_header(NovaError **error, const char *path,
+                         const uint8_t *h, size_t have, NiftiHeader *out)
 {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
-                       path, errno ? strerror(errno) : "gzopen failed");
-        return NULL;
-    }
-    gzbuffer(gz, 1 << 17);
-    NovaVolume *volume = NULL;
-    uint8_t *raw = NULL;
-    uint8_t h[NIFTI1_HEADER_SIZE];
-    int got = gzread(gz, h, sizeof h);
-    if (got != (int)sizeof h) {
-        nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
-                       "%s: %d bytes, shorter than the %d-byte NIfTI-1 "
-                       "header",
-                       path, got < 0 ? 0 : got, NIFTI1_HEADER_SIZE);
-        goto done;
-    }
+    memset(out, 0, sizeof *out);
+    if (have < NIFTI1_HEADER_SIZE)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
+                              "%s: %zu bytes, shorter than the %d-byte "
+                              "NIfTI-1 header",
+                              path, have, NIFTI1_HEADER_SIZE);
     /* nifti1.h: sizeof_hdr is 348; byte-swapped means the other endian. */
     int32_t sizeof_hdr;
     memcpy(&sizeof_hdr, h, 4);
@@ -192,64 +192,54 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
         int32_t v;
         memcpy(&v, h, 4);
         if (v == 540 || (swap_bytes(&v, 4), v == 540))
-            nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                           "NIfTI-2 not supported",
-                           "%s: NIfTI-2 header (sizeof_hdr 540); only "
-                           "NIfTI-1 is read",
-                           path);
-        else
-            nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
-                           "%s: offset 0: sizeof_hdr is not 348", path);
-        goto done;
+            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                                  "NIfTI-2 not supported",
+                                  "%s: NIfTI-2 header (sizeof_hdr 540); only "
+                                  "NIfTI-1 is read",
+                                  path);
+        return nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
+                              "%s: offset 0: sizeof_hdr is not 348", path);
     }
     if (memcmp(h + 344, "n+1", 4) != 0) {
         if (memcmp(h + 344, "ni1", 4) == 0)
-            nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                           "NIfTI pair not supported",
-                           "%s: magic \"ni1\" (separate .hdr/.img pair); "
-                           "only single-file \"n+1\" NIfTI is read",
-                           path);
-        else
-            nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
-                           "%s: offset 344: magic is not \"n+1\"", path);
-        goto done;
+            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                                  "NIfTI pair not supported",
+                                  "%s: magic \"ni1\" (separate .hdr/.img "
+                                  "pair); only single-file \"n+1\" NIfTI is "
+                                  "read",
+                                  path);
+        return nova_error_set(error, NOVA_ERROR_PARSE, "not a NIfTI file",
+                              "%s: offset 344: magic is not \"n+1\"", path);
     }
-
+    out->swap = swap;
     int ndim = hdr_i16(h, 40, swap);
-    if (ndim < 1 || ndim > 7) {
-        nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
-                       "%s: offset 40: dim[0] = %d, expected 1..7", path,
-                       ndim);
-        goto done;
-    }
-    size_t dims[3] = {1, 1, 1};
+    if (ndim < 1 || ndim > 7)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
+                              "%s: offset 40: dim[0] = %d, expected 1..7",
+                              path, ndim);
+    out->dims[0] = out->dims[1] = out->dims[2] = 1;
     for (int i = 1; i <= ndim; i++) {
         int d = hdr_i16(h, 40 + 2 * (size_t)i, swap);
-        if (d < 1) {
-            nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
-                           "%s: dim[%d] = %d, expected >= 1", path, i, d);
-            goto done;
-        }
+        if (d < 1)
+            return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
+                                  "%s: dim[%d] = %d, expected >= 1", path, i,
+                                  d);
         if (i <= 3)
-            dims[i - 1] = (size_t)d;
-        else if (d != 1) {
-            nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                           "NIfTI with more than 3 dimensions",
-                           "%s: dim[%d] = %d; Nova reads 3D volumes only",
-                           path, i, d);
-            goto done;
-        }
+            out->dims[i - 1] = (size_t)d;
+        else if (d != 1)
+            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                                  "NIfTI with more than 3 dimensions",
+                                  "%s: dim[%d] = %d; Nova reads 3D volumes "
+                                  "only",
+                                  path, i, d);
     }
     int datatype = hdr_i16(h, 70, swap);
-    NovaSrcType type;
-    if (!datatype_to_src(datatype, &type)) {
-        nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                       "NIfTI datatype not supported",
-                       "%s: offset 70: datatype %d (Nova reads integer and "
-                       "real scalar types)",
-                       path, datatype);
-        goto done;
-    }
+    if (!datatype_to_src(datatype, &out->type))
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                              "NIfTI datatype not supported",
+                              "%s: offset 70: datatype %d (Nova reads "
+                              "integer and real scalar types)",
+                              path, datatype);
     double pixdim[8];
     for (int i = 0; i < 8; i++)
         pixdim[i] = hdr_f32(h, 76 + 4 * (size_t)i, swap);
@@ -261,6 +251,8 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
     }
     if (!isfinite(inter))
         inter = 0.0;
+    out->slope = slope;
+    out->inter = inter;
     int qform_code = hdr_i16(h, 252, swap);
     int sform_code = hdr_i16(h, 254, swap);
 
@@ -281,69 +273,103 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
         /* METHOD 1 (Analyze 7.5 compatibility): scaling only. */
         memset(m, 0, sizeof m);
         for (int i = 0; i < 3; i++) {
-            double s = fabs(pixdim[i + 1]);
-            m[i * 3 + i] = s > 0 ? s : 1.0;
+            double sp = fabs(pixdim[i + 1]);
+            m[i * 3 + i] = sp > 0 && isfinite(sp) ? sp : 1.0;
             t[i] = 0.0;
         }
     }
-    NovaGeometry geometry;
-    if (!affine_to_geometry(error, path, m, t, &geometry))
-        goto done;
+    for (int i = 0; i < 3; i++)
+        if (!isfinite(t[i]))
+            return nova_error_set(error, NOVA_ERROR_PARSE,
+                                  "bad NIfTI geometry",
+                                  "%s: the affine offset is not finite",
+                                  path);
+    if (!affine_to_geometry(error, path, m, t, &out->geometry))
+        return false;
 
-    size_t count, bytes;
-    size_t esize = nova__src_type_size(type);
-    if (!nova_size_mul(dims[0], dims[1], &count) ||
-        !nova_size_mul(count, dims[2], &count) ||
-        !nova_size_mul(count, esize, &bytes)) {
-        nova_error_set(error, NOVA_ERROR_RANGE, "volume too large",
-                       "%s: %zu x %zu x %zu voxels overflow", path, dims[0],
-                       dims[1], dims[2]);
-        goto done;
-    }
+    size_t count;
+    if (!nova_size_mul(out->dims[0], out->dims[1], &count) ||
+        !nova_size_mul(count, out->dims[2], &count) ||
+        !nova_size_mul(count, nova__src_type_size(out->type), &out->bytes))
+        return nova_error_set(error, NOVA_ERROR_RANGE, "volume too large",
+                              "%s: %zu x %zu x %zu voxels overflow", path,
+                              out->dims[0], out->dims[1], out->dims[2]);
     /* nifti1.h: vox_offset >= 352 for single files; nibabel and the
      * reference library accept 0 written by some tools and use 352. */
     if (!isfinite(vox_offset) || vox_offset < NIFTI1_VOX_OFFSET)
         vox_offset = NIFTI1_VOX_OFFSET;
-    if (vox_offset > 1e12) {
-        nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
-                       "%s: offset 108: vox_offset %g", path, vox_offset);
-        goto done;
+    if (vox_offset > 1e9)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
+                              "%s: offset 108: vox_offset %g", path,
+                              vox_offset);
+    out->vox_offset = (size_t)vox_offset;
+    return true;
+}
+
+/* Fast path: int16 or uint8 in host order without scaling is exactly a
+ * Nova dtype, so the voxels can be read straight into the volume. */
+static bool is_direct(const NiftiHeader *hd)
+{
+    return !hd->swap && hd->slope == 1.0 && hd->inter == 0.0 &&
+           (hd->type == NOVA__SRC_INT16 || hd->type == NOVA__SRC_UINT8);
+}
+
+static NovaVolume *from_buffer(NovaError **error, const char *path,
+                               const NiftiHeader *hd, const uint8_t *data)
+{
+    return nova__volume_from_array(error, path, data, hd->type,
+                                   hd->swap != host_big_endian(), hd->slope,
+                                   hd->inter, hd->dims, &hd->geometry);
+}
+
+NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
+                       path, errno ? strerror(errno) : "gzopen failed");
+        return NULL;
     }
-    size_t skip = (size_t)vox_offset - NIFTI1_HEADER_SIZE;
+    gzbuffer(gz, 1 << 17);
+    NovaVolume *volume = NULL;
+    uint8_t *raw = NULL;
+    uint8_t h[NIFTI1_HEADER_SIZE];
+    int got = gzread(gz, h, sizeof h);
+    NiftiHeader hd;
+    if (!parse_header(error, path, h, got < 0 ? 0 : (size_t)got, &hd))
+        goto done;
+    size_t skip = hd.vox_offset - NIFTI1_HEADER_SIZE;
     uint8_t scratch[4096];
     while (skip > 0) {
         size_t n = skip < sizeof scratch ? skip : sizeof scratch;
         if (gzread(gz, scratch, (unsigned)n) != (int)n) {
             nova_error_set(error, NOVA_ERROR_PARSE, "truncated NIfTI file",
-                           "%s: file ends before vox_offset %.0f", path,
-                           vox_offset);
+                           "%s: file ends before vox_offset %zu", path,
+                           hd.vox_offset);
             goto done;
         }
         skip -= n;
     }
-
-    /* Fast path: int16 or uint8 in host order without scaling is exactly
-     * a Nova dtype; read straight into the volume (one copy). */
-    bool direct = !swap && slope == 1.0 && inter == 0.0 &&
-                  (type == NOVA__SRC_INT16 || type == NOVA__SRC_UINT8);
+    bool direct = is_direct(&hd);
     uint8_t *dst;
     if (direct) {
         volume = nova_volume_create(error,
-                                    type == NOVA__SRC_INT16 ? NOVA_DTYPE_INT16
-                                                            : NOVA_DTYPE_UINT8,
-                                    dims, &geometry);
+                                    hd.type == NOVA__SRC_INT16
+                                        ? NOVA_DTYPE_INT16
+                                        : NOVA_DTYPE_UINT8,
+                                    hd.dims, &hd.geometry);
         if (!volume)
             goto done;
         dst = nova_volume_get_data(volume);
     } else {
-        raw = nova_malloc(error, bytes);
+        raw = nova_malloc(error, hd.bytes ? hd.bytes : 1);
         if (!raw)
             goto done;
         dst = raw;
     }
     size_t have = 0;
-    while (have < bytes) {
-        size_t want = bytes - have;
+    while (have < hd.bytes) {
+        size_t want = hd.bytes - have;
         if (want > (size_t)1 << 30)
             want = (size_t)1 << 30;
         int n = gzread(gz, dst + have, (unsigned)want);
@@ -351,9 +377,9 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
             int zerr = Z_OK;
             const char *msg = n < 0 ? gzerror(gz, &zerr) : "end of file";
             nova_error_set(error, NOVA_ERROR_PARSE, "truncated NIfTI file",
-                           "%s: voxel data at offset %.0f: %s after %zu of "
+                           "%s: voxel data at offset %zu: %s after %zu of "
                            "%zu bytes",
-                           path, vox_offset, msg, have, bytes);
+                           path, hd.vox_offset, msg, have, hd.bytes);
             nova_volume_unref(volume);
             volume = NULL;
             goto done;
@@ -361,13 +387,52 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
         have += (size_t)n;
     }
     if (!direct)
-        volume = nova__volume_from_array(error, path, raw, type,
-                                         swap != host_big_endian(),
-                                         slope, inter, dims, &geometry);
+        volume = from_buffer(error, path, &hd, raw);
 done:
     nova_free(raw);
     gzclose(gz);
     return volume;
+}
+
+NovaVolume *nova__read_nifti_memory(NovaError **error, const void *data,
+                                    size_t size, const char *name)
+{
+    const uint8_t *bytes = data;
+    NiftiHeader hd;
+    if (size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
+        /* .nii.gz in memory: inflate the header, then exactly the file. */
+        uint8_t *head = nova__inflate(error, name, bytes, size,
+                                      NIFTI1_HEADER_SIZE);
+        if (!head)
+            return NULL;
+        bool ok = parse_header(error, name, head, NIFTI1_HEADER_SIZE, &hd);
+        nova_free(head);
+        size_t total;
+        if (!ok)
+            return NULL;
+        if (!nova_size_add(hd.vox_offset, hd.bytes, &total)) {
+            nova_error_set(error, NOVA_ERROR_RANGE, "volume too large",
+                           "%s: voxel data size overflows", name);
+            return NULL;
+        }
+        uint8_t *all = nova__inflate(error, name, bytes, size, total);
+        if (!all)
+            return NULL;
+        NovaVolume *v = from_buffer(error, name, &hd, all + hd.vox_offset);
+        nova_free(all);
+        return v;
+    }
+    if (!parse_header(error, name, bytes, size, &hd))
+        return NULL;
+    if (hd.vox_offset > size || size - hd.vox_offset < hd.bytes) {
+        nova_error_set(error, NOVA_ERROR_PARSE, "truncated NIfTI file",
+                       "%s: voxel data at offset %zu needs %zu bytes, %zu "
+                       "present",
+                       name, hd.vox_offset, hd.bytes,
+                       size > hd.vox_offset ? size - hd.vox_offset : 0);
+        return NULL;
+    }
+    return from_buffer(error, name, &hd, bytes + hd.vox_offset);
 }
 
 /* nifti1_io.c nifti_mat44_to_quatern, for an orthonormal r (row-major):

@@ -342,6 +342,15 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
                             size_t esize, bool hex)
 {
     size_t bytes = count * esize; /* checked by the caller */
+    /* Each value takes at least one character and a separator (two hex
+     * digits per byte): refuse a header that promises more than the data
+     * can hold before allocating for it. */
+    if ((hex && bytes > src_len / 2) || (!hex && count > src_len / 2 + 1)) {
+        nova_error_set(error, NOVA_ERROR_PARSE, "truncated NRRD data",
+                       "%s: %zu bytes of %s data cannot hold %zu values",
+                       h->path, src_len, hex ? "hex" : "ascii", count);
+        return NULL;
+    }
     uint8_t *out = hex ? nova_malloc(error, bytes ? bytes : 1)
                        : nova_malloc_array(error, count ? count : 1,
                                            sizeof(double));
@@ -408,7 +417,11 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
     return out;
 }
 
-NovaVolume *nova_volume_read_nrrd(NovaError **error, const char *path)
+/* Parse a whole NRRD file held in memory; detached data is read from the
+ * folder of `path` when allowed. */
+static NovaVolume *read_buffer(NovaError **error, const char *path,
+                               const uint8_t *file, size_t file_len,
+                               bool allow_detached)
 {
     NrrdHeader h;
     memset(&h, 0, sizeof h);
@@ -417,10 +430,7 @@ NovaVolume *nova_volume_read_nrrd(NovaError **error, const char *path)
     h.sizes[2] = 1;
     h.spacings[0] = h.spacings[1] = h.spacings[2] = 1.0;
 
-    size_t file_len = 0, data_offset = 0;
-    uint8_t *file = nova__read_file(error, path, &file_len, false);
-    if (!file)
-        return NULL;
+    size_t data_offset = 0;
     NovaVolume *volume = NULL;
     uint8_t *detached = NULL, *decoded = NULL;
     char *data_path = NULL;
@@ -430,6 +440,14 @@ NovaVolume *nova_volume_read_nrrd(NovaError **error, const char *path)
     const uint8_t *data = file;
     size_t data_len = file_len;
     const char *data_name = path;
+    if (h.data_file[0] && !allow_detached) {
+        nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
+                       "NRRD detached data not supported here",
+                       "%s: data file \"%s\" named in a header read from "
+                       "memory",
+                       path, h.data_file);
+        goto done;
+    }
     if (h.data_file[0]) {
         if (h.data_file[0] == '/') {
             data_path = nova_strdup(error, h.data_file);
@@ -596,6 +614,22 @@ done:
     nova_free(decoded);
     nova_free(detached);
     nova_free(data_path);
-    nova_free(file);
     return volume;
+}
+
+NovaVolume *nova_volume_read_nrrd(NovaError **error, const char *path)
+{
+    size_t len = 0;
+    uint8_t *file = nova__read_file(error, path, &len, false);
+    if (!file)
+        return NULL;
+    NovaVolume *v = read_buffer(error, path, file, len, true);
+    nova_free(file);
+    return v;
+}
+
+NovaVolume *nova__read_nrrd_memory(NovaError **error, const void *data,
+                                   size_t size, const char *name)
+{
+    return read_buffer(error, name, data, size, false);
 }

@@ -58,3 +58,14 @@ NovaVolume *nova_volume_read(NovaError **error, const char *path)
                    "%s: neither NIfTI-1 nor NRRD (by name or content)", path);
     return NULL;
 }
+
+NovaVolume *nova_volume_read_memory(NovaError **error, const void *data,
+                                    size_t size, const char *name)
+{
+    const uint8_t *b = data;
+    if (!name)
+        name = "(memory)";
+    if (size >= 7 && memcmp(b, "NRRD000", 7) == 0)
+        return nova__read_nrrd_memory(error, data, size, name);
+    return nova__read_nifti_memory(error, data, size, name);
+}

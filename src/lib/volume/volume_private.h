@@ -57,6 +57,13 @@ uint8_t *nova__read_file(NovaError **error, const char *path, size_t *size,
 uint8_t *nova__inflate(NovaError **error, const char *name, const uint8_t *src,
                        size_t src_len, size_t expected);
 
+/* The readers on a memory buffer (`name` labels errors); NRRD from memory
+ * must have attached data. */
+NovaVolume *nova__read_nifti_memory(NovaError **error, const void *data,
+                                    size_t size, const char *name);
+NovaVolume *nova__read_nrrd_memory(NovaError **error, const void *data,
+                                   size_t size, const char *name);
+
 /* True when `path` ends with `suffix`, ignoring ASCII case. */
 bool nova__has_suffix(const char *path, const char *suffix);
 
