@@ -2,17 +2,18 @@
  * lesions.c - ground-glass and consolidation inside the lungs, as lesions,
  * and the measures built on them (PO, PHO, zone involvement, severity).
  *
- * Method (docs/chest.md):
- *  1. Work in the bounding box of the lungs only.
- *  2. Smooth HU with a 3x3 in-plane mean to tame CT noise.
- *  3. Candidates: lung voxels whose smoothed HU lies in the opacity band,
+ * Method (docs/analysis.md):
+ *  1. Work in the bounding box of the lungs only, with every non-lung voxel
+ *     set to air so the chest wall and mediastinum cannot bleed in.
+ *  2. Vessel suppression by a grey opening with a box of twice the vessel
+ *     radius (3.5 mm): vessels, their partial-volume halo and fissures are
+ *     narrower than the box and take the value of the parenchyma around
+ *     them; ground glass and consolidation are wider and keep theirs.
+ *  3. Candidates: lung voxels whose opened HU lies in the opacity band,
  *     -750 to +100 HU (DOMAIN.md: GGO about -750 to -300, consolidation
  *     about -300 to +50).
- *  4. Vessel suppression: vessels are tubes a few mm across, lesions are
- *     blobs and patches.  A 2D opening with a disc of `vessel_radius_mm`
- *     (2.5 mm) removes tubes and the partial-volume shell along the pleura
- *     and fissures; the lesions' edges are then restored by keeping the
- *     candidates within that radius of what survived.
+ *  4. Dense (above -300 HU) candidate regions that reach the mediastinum
+ *     are the hilar vessels, wider than any box that keeps lesions: dropped.
  *  5. 26-connected regions of at least `min_lesion_ml` are lesions.  Each is
  *     typed by the share of its voxels above -200 HU (the PHO threshold of
  *     Chaganti et al., Radiol Artif Intell 2020): below 25 % ground glass,
@@ -42,7 +43,7 @@ void nova_lesion_options_init(NovaLesionOptions *o)
     o->ggo_min_hu = -750;
     o->high_hu = -200;
     o->max_hu = 100;
-    o->vessel_radius_mm = 2.5;
+    o->vessel_radius_mm = 3.5;
     o->min_lesion_ml = 0.1;
 }
 
@@ -77,53 +78,194 @@ typedef struct {
     size_t d[3];      /* full volume */
     size_t lo[3];     /* crop origin */
     size_t c[3];      /* crop dims */
-    int16_t band_lo, band_hi, dense_hu;
-    uint8_t *cand;    /* crop: smoothed HU in the opacity band */
-    uint8_t *dense;   /* crop: smoothed HU above dense_hu */
 } CandCtx;
 
-/* Per slice of the crop: 3x3 mean of HU (clamped at the crop edge), then
- * the band test inside the lungs. */
-static void candidates_slices(void *ctx, size_t begin, size_t end, int t)
+/* Grey opening by a box: a running minimum then a running maximum along
+ * each axis (van Herk / Gil-Werman: three comparisons per voxel whatever
+ * the box size).  Bright structures narrower than the box (vessels, their
+ * partial-volume halo, fissures) take the value of what surrounds them;
+ * regions wider than the box (ground glass, consolidation) keep theirs. */
+typedef struct {
+    int16_t *img;
+    size_t c[3];
+    size_t half[3];
+    int axis;
+    bool maximum;
+    int16_t *scratch; /* per thread: 3 lines of the longest axis */
+    size_t scratch_stride;
+} BoxCtx;
+
+static void box_line(int16_t *v, size_t n, size_t stride, size_t half,
+                     bool maximum, int16_t *f, int16_t *g, int16_t *in)
 {
-    CandCtx *c = ctx;
-    size_t W = c->d[0], H = c->d[1];
-    for (size_t kz = begin; kz < end; kz++) {
-        size_t z = c->lo[2] + kz;
-        const int16_t *s = c->hu + z * W * H;
-        const uint8_t *l = c->lab + z * W * H;
-        uint8_t *out = c->cand + kz * c->c[0] * c->c[1];
-        for (size_t ky = 0; ky < c->c[1]; ky++) {
-            size_t y = c->lo[1] + ky;
-            size_t y0 = y > 0 ? y - 1 : y, y1 = y + 1 < H ? y + 1 : y;
-            for (size_t kx = 0; kx < c->c[0]; kx++) {
-                size_t x = c->lo[0] + kx;
-                uint8_t lv = l[y * W + x];
-                uint8_t *dense = c->dense + (out - c->cand);
-                if (lv != NOVA_LUNG_RIGHT && lv != NOVA_LUNG_LEFT) {
-                    out[ky * c->c[0] + kx] = 0;
-                    dense[ky * c->c[0] + kx] = 0;
-                    continue;
-                }
-                size_t x0 = x > 0 ? x - 1 : x, x1 = x + 1 < W ? x + 1 : x;
-                /* Mean over lung voxels only: the chest wall and the
-                 * mediastinum must not brighten the lung's edge into a
-                 * false ground-glass rim. */
-                int sum = 0, n = 0;
-                for (size_t yy = y0; yy <= y1; yy++)
-                    for (size_t xx = x0; xx <= x1; xx++) {
-                        uint8_t ln = l[yy * W + xx];
-                        if (ln == NOVA_LUNG_RIGHT || ln == NOVA_LUNG_LEFT) {
-                            sum += s[yy * W + xx];
-                            n++;
-                        }
-                    }
-                int m = sum / n;
-                out[ky * c->c[0] + kx] = m >= c->band_lo && m <= c->band_hi;
-                dense[ky * c->c[0] + kx] = m > c->dense_hu;
-            }
+    size_t w = 2 * half + 1;
+    /* in[i] = v[i - half] with the edges extended by the identity of the
+     * operation, so windows that leave the line ignore the outside. */
+    int16_t id = maximum ? INT16_MIN : INT16_MAX;
+    size_t m = n + 2 * half;
+    size_t padded = (m + w - 1) / w * w;
+    for (size_t i = 0; i < padded; i++)
+        in[i] = (i >= half && i - half < n) ? v[(i - half) * stride] : id;
+    for (size_t b = 0; b < padded; b += w) {
+        f[b] = in[b];
+        for (size_t i = b + 1; i < b + w; i++)
+            f[i] = maximum ? (in[i] > f[i - 1] ? in[i] : f[i - 1])
+                           : (in[i] < f[i - 1] ? in[i] : f[i - 1]);
+        g[b + w - 1] = in[b + w - 1];
+        for (size_t i = b + w - 1; i-- > b;)
+            g[i] = maximum ? (in[i] > g[i + 1] ? in[i] : g[i + 1])
+                           : (in[i] < g[i + 1] ? in[i] : g[i + 1]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* window [i, i + w - 1] of `in` is centred on v[i] */
+        int16_t a = g[i], bv = f[i + w - 1];
+        v[i * stride] = maximum ? (a > bv ? a : bv) : (a < bv ? a : bv);
+    }
+}
+
+static void box_lines(void *ctx, size_t begin, size_t end, int thread)
+{
+    BoxCtx *b = ctx;
+    int16_t *f = b->scratch + (size_t)thread * 3 * b->scratch_stride;
+    int16_t *g = f + b->scratch_stride, *in = g + b->scratch_stride;
+    size_t cx = b->c[0], cy = b->c[1], cz = b->c[2];
+    for (size_t line = begin; line < end; line++) {
+        switch (b->axis) {
+        case 0: /* lines along x: line = z * cy + y */
+            box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum, f, g,
+                     in);
+            break;
+        case 1: { /* along y: line = z * cx + x */
+            size_t z = line / cx, x = line % cx;
+            box_line(b->img + z * cx * cy + x, cy, cx, b->half[1], b->maximum,
+                     f, g, in);
+            break;
+        }
+        default: /* along z: line = y * cx + x */
+            box_line(b->img + line, cz, cx * cy, b->half[2], b->maximum, f, g,
+                     in);
         }
     }
+}
+
+static bool grey_open(NovaError **error, NovaPool *pool, int16_t *img,
+                      const size_t c[3], const size_t half[3])
+{
+    int threads = nova_pool_get_threads(pool);
+    size_t longest = c[0] > c[1] ? c[0] : c[1];
+    if (c[2] > longest)
+        longest = c[2];
+    size_t maxhalf = half[0] > half[1] ? half[0] : half[1];
+    if (half[2] > maxhalf)
+        maxhalf = half[2];
+    size_t stride = longest + 4 * maxhalf + 2;
+    int16_t *scratch =
+        nova_malloc_array(error, (size_t)threads * 3 * stride, sizeof *scratch);
+    if (!scratch)
+        return false;
+    BoxCtx b = {.img = img, .scratch = scratch, .scratch_stride = stride};
+    memcpy(b.c, c, sizeof b.c);
+    memcpy(b.half, half, sizeof b.half);
+    size_t lines[3] = {c[1] * c[2], c[0] * c[2], c[0] * c[1]};
+    for (int pass = 0; pass < 2; pass++) {
+        b.maximum = pass == 1;
+        for (int axis = 0; axis < 3; axis++) {
+            if (half[axis] == 0)
+                continue;
+            b.axis = axis;
+            nova_pool_parallel_for(pool, lines[axis], box_lines, &b);
+        }
+    }
+    nova_free(scratch);
+    return true;
+}
+
+/* Copy the crop, with every non-lung voxel set to air so that neither the
+ * chest wall nor the mediastinum can bleed into the lung's edge. */
+static void crop_slices(void *ctx, size_t begin, size_t end, int t)
+{
+    const CandCtx *c = ((void **)ctx)[0];
+    int16_t *out = ((void **)ctx)[1];
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < c->c[1]; y++) {
+            size_t gi = ((c->lo[2] + z) * c->d[1] + c->lo[1] + y) * c->d[0] +
+                        c->lo[0];
+            int16_t *o = out + (z * c->c[1] + y) * c->c[0];
+            for (size_t x = 0; x < c->c[0]; x++) {
+                uint8_t l = c->lab[gi + x];
+                o[x] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
+                           ? c->hu[gi + x]
+                           : -1000;
+            }
+        }
+}
+
+/*
+ * Thick dense regions (opened HU above -300) that reach the mediastinum
+ * between the lungs are the hilar vessels, not consolidation: their voxels
+ * leave the candidates.
+ */
+static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
+                       const int16_t *opened, uint8_t *cand, uint8_t *dense,
+                       uint32_t *labels, double spacing_x_mm)
+{
+    /* Hilar vessels enter the lung at its medial edge; a dense region that
+     * comes within 10 mm of that edge on some row is taken for one. */
+    long reach = (long)(10.0 / spacing_x_mm + 0.5);
+    const size_t *c = cc->c;
+    size_t n = c[0] * c[1] * c[2], plane = c[0] * c[1];
+    for (size_t i = 0; i < n; i++)
+        dense[i] = cand[i] && opened[i] > -300;
+    uint32_t n_labels = 0;
+    if (!nova_imgproc_label(error, pool, dense, c, 26, labels, &n_labels))
+        return false;
+    if (n_labels == 0)
+        return true;
+    uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
+    if (!touch)
+        return false;
+    /* The mediastinum, row by row: the voxels between the medial edges of
+     * the two lungs.  A dense region reaching a medial edge touches it. */
+    for (size_t z = 0; z < c[2]; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            const uint8_t *row = cc->lab + ((cc->lo[2] + z) * cc->d[1] +
+                                            cc->lo[1] + y) * cc->d[0] +
+                                 cc->lo[0];
+            long rmin = -1, rmax = -1, lmin = -1, lmax = -1;
+            for (size_t x = 0; x < c[0]; x++) {
+                if (row[x] == NOVA_LUNG_RIGHT) {
+                    if (rmin < 0)
+                        rmin = (long)x;
+                    rmax = (long)x;
+                } else if (row[x] == NOVA_LUNG_LEFT) {
+                    if (lmin < 0)
+                        lmin = (long)x;
+                    lmax = (long)x;
+                }
+            }
+            if (rmin < 0 || lmin < 0)
+                continue;
+            /* the medial edge of each lung on this row */
+            long edges[2] = {rmax < lmin ? rmax : rmin,
+                             rmax < lmin ? lmin : lmax};
+            const uint32_t *lr = labels + z * plane + y * c[0];
+            for (int e = 0; e < 2; e++) {
+                /* within reach of the medial edge, towards the lung */
+                long dir = (e == 0) == (rmax < lmin) ? -1 : 1;
+                for (long k = 0; k <= reach; k++) {
+                    long x = edges[e] + dir * k;
+                    if (x < 0 || x >= (long)c[0])
+                        break;
+                    if (lr[x])
+                        touch[lr[x]] = 1;
+                }
+            }
+        }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] && touch[labels[i]])
+            cand[i] = 0;
+    nova_free(touch);
+    return true;
 }
 
 /* Per-lesion accumulators. */
@@ -189,93 +331,6 @@ static int compare_volume(const void *a, const void *b)
     return x->voxels < y->voxels ? 1 : x->voxels > y->voxels ? -1 : 0;
 }
 
-/*
- * Vessels are the dense (above -300 HU) lung voxels that are not lesions.
- * Thin ones vanish under a 3D opening of 3 mm; thick ones that touch the
- * mediastinum between the lungs are the hilar vessels.  Both, with a
- * partial-volume halo, are taken out of the candidates; thick dense regions
- * away from the hilum (consolidation) stay.
- */
-static bool suppress_vessels(NovaError **error, NovaPool *pool,
-                             const CandCtx *cc, const double sp[3],
-                             double min_step, uint8_t *cand,
-                             const uint8_t *dense, uint8_t *thick,
-                             uint8_t *tmp, uint8_t *vessels, uint32_t *labels)
-{
-    const size_t *c = cc->c;
-    size_t n = c[0] * c[1] * c[2], plane = c[0] * c[1];
-    double r_dense = 3.0 > 1.01 * min_step ? 3.0 : 1.01 * min_step;
-    uint32_t n_labels = 0;
-    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_OPEN, dense, c, sp,
-                            r_dense, false, thick) ||
-        !nova_imgproc_label(error, pool, thick, c, 26, labels, &n_labels))
-        return false;
-    uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
-    if (!touch)
-        return false;
-    /* The mediastinum, row by row: non-lung voxels between the medial
-     * edges of the two lungs. */
-    for (size_t z = 0; z < c[2]; z++)
-        for (size_t y = 0; y < c[1]; y++) {
-            const uint8_t *row = cc->lab + ((cc->lo[2] + z) * cc->d[1] +
-                                            cc->lo[1] + y) * cc->d[0] +
-                                 cc->lo[0];
-            long rmin = -1, rmax = -1, lmin = -1, lmax = -1;
-            for (size_t x = 0; x < c[0]; x++) {
-                if (row[x] == NOVA_LUNG_RIGHT) {
-                    if (rmin < 0)
-                        rmin = (long)x;
-                    rmax = (long)x;
-                } else if (row[x] == NOVA_LUNG_LEFT) {
-                    if (lmin < 0)
-                        lmin = (long)x;
-                    lmax = (long)x;
-                }
-            }
-            if (rmin < 0 || lmin < 0)
-                continue;
-            long gap_lo = rmax < lmin ? rmax : lmax;
-            long gap_hi = rmax < lmin ? lmin : rmin;
-            if (gap_hi - gap_lo < 2)
-                continue;
-            const uint32_t *lr = labels + z * plane + y * c[0];
-            for (long x = gap_lo; x <= gap_hi; x++) {
-                if (x < 0 || (size_t)x >= c[0])
-                    continue;
-                /* A thick dense voxel at the medial edge, or next to a
-                 * mediastinal voxel in the rows above and below. */
-                if (lr[x])
-                    touch[lr[x]] = 1;
-                if (y > 0 && lr[x - (long)c[0]] &&
-                    row[x - (long)cc->d[0]] != NOVA_LUNG_RIGHT &&
-                    row[x - (long)cc->d[0]] != NOVA_LUNG_LEFT)
-                    touch[lr[x - (long)c[0]]] = 1;
-                if (y + 1 < c[1] && lr[x + (long)c[0]] &&
-                    row[x + (long)cc->d[0]] != NOVA_LUNG_RIGHT &&
-                    row[x + (long)cc->d[0]] != NOVA_LUNG_LEFT)
-                    touch[lr[x + (long)c[0]]] = 1;
-            }
-        }
-    for (size_t i = 0; i < n; i++)
-        thick[i] = thick[i] && !touch[labels[i]];
-    nova_free(touch);
-    /* Thick dense regions back to their full extent within the dense
-     * voxels; the rest of the dense voxels are vessels. */
-    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE, thick, c, sp,
-                            r_dense, false, tmp))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        vessels[i] = dense[i] && !tmp[i];
-    /* The partial-volume halo around vessels looks like ground glass. */
-    double r_halo = 1.5 > 1.01 * min_step ? 1.5 : 1.01 * min_step;
-    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE, vessels, c, sp,
-                            r_halo, true, tmp))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        cand[i] = cand[i] && !tmp[i];
-    return true;
-}
-
 bool nova__find_lesions(NovaError **error, NovaPool *pool,
                         const NovaVolume *hu, const NovaLungResult *lungs,
                         const NovaLesionOptions *o, NovaAnalysis *an)
@@ -301,42 +356,49 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
     for (int a = 0; a < 3; a++)
         cc.c[a] = hi[a] - cc.lo[a] + 1;
     size_t n = cc.c[0] * cc.c[1] * cc.c[2];
-    cc.band_lo = (int16_t)o->ggo_min_hu;
-    cc.band_hi = (int16_t)o->max_hu;
 
-    uint8_t *cand = nova_malloc(error, n * 5);
+    int16_t *opened = nova_malloc_array(error, n, sizeof *opened);
+    uint8_t *cand = nova_malloc(error, n * 2);
     uint32_t *labels = nova_malloc_array(error, n, sizeof *labels);
-    if (!cand || !labels) {
+    if (!opened || !cand || !labels) {
+        nova_free(opened);
         nova_free(cand);
         nova_free(labels);
         return false;
     }
-    uint8_t *opened = cand + n, *kept = cand + 2 * n;
-    cc.cand = cand;
-    cc.dense = cand + 3 * n;
-    cc.dense_hu = -300;
-    nova_pool_parallel_for(pool, cc.c[2], candidates_slices, &cc);
-
-    /* On coarse grids a radius below one voxel would remove nothing: open
-     * with at least the in-plane voxel size. */
-    double radius = o->vessel_radius_mm;
-    double min_step = g->spacing[0] < g->spacing[1] ? g->spacing[0]
-                                                     : g->spacing[1];
-    if (radius < 1.01 * min_step)
-        radius = 1.01 * min_step;
-    bool ok = suppress_vessels(error, pool, &cc, g->spacing, min_step, cand,
-                               cc.dense, opened, kept, cand + 4 * n, labels) &&
-              nova_imgproc_morph(error, pool, NOVA_MORPH_OPEN, cand, cc.c,
-                                 g->spacing, radius, false, opened) &&
-              nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE, opened, cc.c,
-                                 g->spacing, radius, false, kept);
-    uint32_t n_labels = 0;
+    uint8_t *dense = cand + n;
+    void *crop_args[2] = {&cc, opened};
+    nova_pool_parallel_for(pool, cc.c[2], crop_slices, crop_args);
+    /* Box half-widths: the vessel radius in voxels on each axis (at least
+     * one voxel in plane; along z only where slices are thinner than the
+     * radius). */
+    size_t half[3];
+    for (int a = 0; a < 3; a++) {
+        double h = o->vessel_radius_mm / g->spacing[a];
+        half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
+    }
+    bool ok = grey_open(error, pool, opened, cc.c, half);
     if (ok) {
-        for (size_t i = 0; i < n; i++)
-            kept[i] = kept[i] && cand[i];
+        for (size_t z = 0, i = 0; z < cc.c[2]; z++)
+            for (size_t y = 0; y < cc.c[1]; y++) {
+                size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
+                            cc.lo[0];
+                for (size_t x = 0; x < cc.c[0]; x++, i++) {
+                    uint8_t l = lab[gi + x];
+                    cand[i] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) &&
+                              opened[i] >= o->ggo_min_hu &&
+                              opened[i] <= o->max_hu;
+                }
+            }
+        ok = drop_hilar(error, pool, &cc, opened, cand, dense, labels,
+                        g->spacing[0]);
+    }
+    nova_free(opened);
+    uint8_t *kept = cand;
+    uint32_t n_labels = 0;
+    if (ok)
         ok = nova_imgproc_label(error, pool, kept, cc.c, 26, labels,
                                 &n_labels);
-    }
     Acc *acc = NULL;
     if (ok && n_labels > 0) {
         acc = nova_calloc(error, (size_t)n_labels + 1, sizeof *acc);
