@@ -14,6 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where an error about the image points: the element at fault, or the
+ * Pixel Data element when the fault is an absence (errors name the file,
+ * the offset and the problem). */
+static unsigned long long element_offset(const NovaDataset *ds, uint32_t tag)
+{
+    const NovaElement *e = nova__dataset_lookup(ds, tag);
+    if (!e)
+        e = nova__dataset_lookup(ds, NOVA_TAG_PIXEL_DATA);
+    return e ? (unsigned long long)e->offset : 0;
+}
+
 static bool get_u16(NovaError **error, const NovaDataset *ds, uint32_t tag,
                     uint16_t *out, bool required, uint16_t fallback)
 {
@@ -22,22 +33,33 @@ static bool get_u16(NovaError **error, const NovaDataset *ds, uint32_t tag,
         nova_dataset_get_vm(ds, tag) == 0) {
         if (required)
             return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
-                                  "%s: required element (%04X,%04X) is "
-                                  "absent or empty",
+                                  "%s: offset %llu: required element "
+                                  "(%04X,%04X) is absent or empty",
                                   nova_dataset_get_source_name(ds),
+                                  element_offset(ds, tag),
                                   NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
         *out = fallback;
         return true;
     }
-    if (!nova_dataset_get_int(error, ds, tag, 0, &v))
+    NovaError *inner = NULL;
+    if (!nova_dataset_get_int(&inner, ds, tag, 0, &v)) {
+        nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
+                       "%s: offset %llu: element (%04X,%04X) has no usable "
+                       "number (%s)",
+                       nova_dataset_get_source_name(ds),
+                       element_offset(ds, tag), NOVA_TAG_GROUP(tag),
+                       NOVA_TAG_ELEMENT(tag),
+                       inner ? nova_error_summary(inner) : "no value");
+        nova_error_free(inner);
         return false;
+    }
     if (v < 0 || v > 65535)
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
-                              "%s: element (%04X,%04X) value %lld out of "
-                              "range",
+                              "%s: offset %llu: element (%04X,%04X) value "
+                              "%lld out of range",
                               nova_dataset_get_source_name(ds),
-                              NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag),
-                              (long long)v);
+                              element_offset(ds, tag), NOVA_TAG_GROUP(tag),
+                              NOVA_TAG_ELEMENT(tag), (long long)v);
     *out = (uint16_t)v;
     return true;
 }
@@ -67,13 +89,18 @@ bool nova_dataset_get_image_info(NovaError **error, const NovaDataset *ds,
     info->frames = 1;
     if (nova_dataset_get_vm(ds, NOVA_TAG(0x0028, 0x0008)) > 0) {
         int64_t frames;
-        if (!nova_dataset_get_int(error, ds, NOVA_TAG(0x0028, 0x0008), 0,
+        if (!nova_dataset_get_int(NULL, ds, NOVA_TAG(0x0028, 0x0008), 0,
                                   &frames))
-            return false;
+            return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
+                                  "%s: offset %llu: Number of Frames is not "
+                                  "an integer",
+                                  nova_dataset_get_source_name(ds),
+                                  element_offset(ds, NOVA_TAG(0x0028, 0x0008)));
         if (frames < 1 || frames > INT32_MAX)
             return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
-                                  "%s: Number of Frames is %lld",
+                                  "%s: offset %llu: Number of Frames is %lld",
                                   nova_dataset_get_source_name(ds),
+                                  element_offset(ds, NOVA_TAG(0x0028, 0x0008)),
                                   (long long)frames);
         info->frames = (uint32_t)frames;
     }
@@ -88,7 +115,9 @@ bool nova_dataset_get_image_info(NovaError **error, const NovaDataset *ds,
                                 ? NOVA_PHOTOMETRIC_RGB
                                 : NOVA_PHOTOMETRIC_MONOCHROME2;
     if (!nova_image_info_validate(error, info)) {
-        nova_error_prefix(error, "%s: ", nova_dataset_get_source_name(ds));
+        nova_error_prefix(error, "%s: Image Pixel module at offset %llu: ",
+                          nova_dataset_get_source_name(ds),
+                          element_offset(ds, NOVA_TAG(0x0028, 0x0010)));
         return false;
     }
     return true;
@@ -275,9 +304,10 @@ static bool decode_native_422(NovaError **error, const NovaDataset *ds,
     const char *name = nova_dataset_get_source_name(ds);
     if (info->columns % 2 != 0)
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
-                              "%s: YBR_FULL_422 with an odd number of "
-                              "columns (%u)",
-                              name, info->columns);
+                              "%s: offset %llu: YBR_FULL_422 with an odd "
+                              "number of columns (%u)",
+                              name, (unsigned long long)e->offset,
+                              info->columns);
     uint64_t in_frame = (uint64_t)info->rows * info->columns * 2;
     uint64_t offset = in_frame * frame;
     if (offset + in_frame > e->length)
@@ -327,9 +357,10 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
         bool must_free;
         if (ts->codec == NOVA_CODEC_NATIVE)
             return nova_error_set(error, NOVA_ERROR_PARSE, "invalid DICOM",
-                                  "%s: encapsulated Pixel Data in the native "
-                                  "transfer syntax %s",
-                                  name, ts->uid);
+                                  "%s: offset %llu: encapsulated Pixel Data "
+                                  "in the native transfer syntax %s",
+                                  name, (unsigned long long)e->offset,
+                                  ts->uid);
         if (!nova_dataset_get_frame_bytes(error, ds, frame, &src, &len,
                                           &must_free))
             return false;
@@ -339,7 +370,9 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
     } else {
         if (e->vr == NOVA_VR_SQ || e->length == NOVA_UNDEFINED_LENGTH)
             return nova_error_set(error, NOVA_ERROR_PARSE, "invalid DICOM",
-                                  "%s: Pixel Data is not a plain value", name);
+                                  "%s: offset %llu: Pixel Data is not a "
+                                  "plain value",
+                                  name, (unsigned long long)e->offset);
         /* Native data with a compressed transfer syntax's UID is decoded as
          * native: the dataset says what it is. */
         NovaTransferSyntax native = *ts;
@@ -402,6 +435,7 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
                                frame_bytes, out, out_size);
     }
     if (!ok)
-        nova_error_prefix(error, "%s: frame %u: ", name, frame + 1);
+        nova_error_prefix(error, "%s: frame %u (Pixel Data at offset %llu): ",
+                          name, frame + 1, (unsigned long long)e->offset);
     return ok;
 }
