@@ -487,6 +487,16 @@ static void read_one(NovaDataset *ds, ReadResult *res)
     bool enhanced = nova_dataset_get_item_count(ds, T_PER_FRAME_FG) > 0 ||
                     nova_dataset_get_item_count(ds, T_SHARED_FG) > 0;
     uint32_t frames = f->info.frames ? f->info.frames : 1;
+    /* An Enhanced file has one Per-frame Functional Groups item per frame
+     * (PS3.3 C.7.6.16.2.1); a Number of Frames beyond that (or beyond any
+     * sane size) is not trusted with an allocation. */
+    size_t per_frame = nova_dataset_get_item_count(ds, T_PER_FRAME_FG);
+    if (per_frame > 0 && frames > per_frame)
+        frames = (uint32_t)per_frame;
+    if (frames > (1u << 20)) {
+        res->kind = R_SKIPPED;
+        return;
+    }
     if (enhanced && !f->kernel[0]) {
         const NovaDataset *rec = functional_group(ds, 0, T_CT_RECONSTRUCTION);
         if (rec)
