@@ -14,8 +14,9 @@
  * A configuration is plain data; nova_radiomics_config_load() reads one from
  * a small "key = value" file (configs/radiomics/ holds IBSI configurations
  * A to E).  Computation is a pure function of image, mask and configuration;
- * it is thread safe for distinct outputs and runs single threaded, so a
- * batch runs cases in parallel over a NovaPool.
+ * it is thread safe for distinct outputs and runs single threaded (except
+ * Moran's I and Geary's C with nova_radiomics_compute_pool), so a batch
+ * runs cases in parallel over a NovaPool.
  */
 #ifndef NOVA_RADIOMICS_H
 #define NOVA_RADIOMICS_H
@@ -127,6 +128,14 @@ NovaRadiomicsFeatures *nova_radiomics_compute(NovaError **error,
                                               const NovaVolume *mask,
                                               int label,
                                               const NovaRadiomicsConfig *config);
+
+/* The same, with the O(n^2) Moran's I and Geary's C split over pool
+ * (NULL: inline).  The result does not depend on the thread count.  Not
+ * reentrant in the pool: do not call from a task of the same pool. */
+NovaRadiomicsFeatures *
+nova_radiomics_compute_pool(NovaError **error, const NovaVolume *image,
+                            const NovaVolume *mask, int label,
+                            const NovaRadiomicsConfig *config, NovaPool *pool);
 
 void nova_radiomics_features_destroy(NovaRadiomicsFeatures *features);
 size_t nova_radiomics_features_count(const NovaRadiomicsFeatures *features);

@@ -63,8 +63,10 @@ static void run_config(char letter)
     if (letter != 'B' && (!moran || strcmp(moran, "1") != 0))
         config.spatial_max_voxels = 1;
     double t0 = nova_time_now();
-    NovaRadiomicsFeatures *features =
-        nova_radiomics_compute(&error, ct_image, ct_mask, 0, &config);
+    NovaPool *pool = nova_pool_create(NULL, 0);
+    NovaRadiomicsFeatures *features = nova_radiomics_compute_pool(
+        &error, ct_image, ct_mask, 0, &config, pool);
+    nova_pool_destroy(pool);
     double seconds = nova_time_now() - t0;
     CHECK_OK(error);
     nova_error_free(error);

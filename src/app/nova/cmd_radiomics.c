@@ -24,7 +24,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: nova radiomics --image IMAGE --mask MASK [--label N]\n"
-            "                      [--config FILE] [-o OUT.csv|OUT.json]\n"
+            "                      [--config FILE] [--threads N]\n"
+            "                      [-o OUT.csv|OUT.json]\n"
             "       nova radiomics --batch COHORT.csv [--config FILE]\n"
             "                      [--threads N] [-o OUT.csv]\n"
             "\n"
@@ -45,7 +46,8 @@ static void usage(FILE *out)
             "  -o, --output F   write to F: .json gives JSON, else CSV\n"
             "                   (default: CSV on stdout)\n"
             "  --batch CSV      cohort table: case,image,mask[,label]\n"
-            "  --threads N      cases in parallel (default: all cores)\n"
+            "  --threads N      threads (default: all cores); a batch runs\n"
+            "                   one case per thread\n"
             "  -h, --help       this help\n");
 }
 
@@ -70,10 +72,11 @@ static bool is_directory(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static NovaVolume *load_image(NovaError **error, const char *path)
+static NovaVolume *load_image(NovaError **error, const char *path,
+                              NovaPool *pool)
 {
     NovaVolume *v = is_directory(path)
-                        ? nova_volume_read_dicom(error, path, NULL, NULL)
+                        ? nova_volume_read_dicom(error, path, NULL, pool)
                         : nova_volume_read(error, path);
     if (!v)
         nova_error_prefix(error, "image %s: ", path);
@@ -108,17 +111,21 @@ static NovaVolume *load_mask(NovaError **error, const char *path,
     return m;
 }
 
+/* One case; pool (may be NULL) speeds up Moran's I and Geary's C and the
+ * DICOM series decoding of a single case. */
 static NovaRadiomicsFeatures *run_case(NovaError **error, const char *image,
                                        const char *mask, int label,
-                                       const NovaRadiomicsConfig *config)
+                                       const NovaRadiomicsConfig *config,
+                                       NovaPool *pool)
 {
-    NovaVolume *img = load_image(error, image);
+    NovaVolume *img = load_image(error, image, pool);
     if (!img)
         return NULL;
     NovaVolume *msk = load_mask(error, mask, img, &label);
     NovaRadiomicsFeatures *f = NULL;
     if (msk) {
-        f = nova_radiomics_compute(error, img, msk, label, config);
+        f = nova_radiomics_compute_pool(error, img, msk, label, config,
+                                        pool);
         if (!f)
             nova_error_prefix(error, "%s: ", image);
     }
@@ -145,7 +152,9 @@ static void batch_task(void *ctx, size_t index, int thread)
 {
     BatchContext *b = ctx;
     Case *c = &b->cases[index];
-    c->features = run_case(&c->error, c->image, c->mask, c->label, b->config);
+    /* Cases are the parallel unit: each runs on one thread. */
+    c->features =
+        run_case(&c->error, c->image, c->mask, c->label, b->config, NULL);
 }
 
 static char *join_path(const char *base_dir, const char *path)
@@ -355,7 +364,15 @@ int nova_cmd_radiomics(int argc, char **argv)
     if (batch)
         return run_batch(batch, &config, output, threads);
 
-    NovaRadiomicsFeatures *f = run_case(&error, image, mask, label, &config);
+    NovaPool *pool = nova_pool_create(&error, threads);
+    if (!pool) {
+        nova_app_print_error("radiomics", error);
+        nova_error_free(error);
+        return 1;
+    }
+    NovaRadiomicsFeatures *f =
+        run_case(&error, image, mask, label, &config, pool);
+    nova_pool_destroy(pool);
     if (!f) {
         nova_app_print_error("radiomics", error);
         nova_error_free(error);

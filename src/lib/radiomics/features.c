@@ -128,6 +128,15 @@ NovaRadiomicsFeatures *nova_radiomics_compute(NovaError **error,
                                               int label,
                                               const NovaRadiomicsConfig *config)
 {
+    return nova_radiomics_compute_pool(error, image, mask, label, config,
+                                       NULL);
+}
+
+NovaRadiomicsFeatures *
+nova_radiomics_compute_pool(NovaError **error, const NovaVolume *image,
+                            const NovaVolume *mask, int label,
+                            const NovaRadiomicsConfig *config, NovaPool *pool)
+{
     NovaRoi roi;
     if (!nova__roi_build(error, image, mask, label, config, &roi))
         return NULL;
@@ -135,7 +144,7 @@ NovaRadiomicsFeatures *nova_radiomics_compute(NovaError **error,
     bool ok = features != NULL;
     if (ok)
         nova__features_set_counts(features, roi.n_morph, roi.n_roi);
-    ok = ok && nova__morphology_features(error, &roi, config, features);
+    ok = ok && nova__morphology_features(error, &roi, config, pool, features);
     ok = ok && nova__local_intensity_features(error, &roi, features);
     ok = ok && nova__statistics_features(error, &roi, features);
     ok = ok && nova__histogram_features(error, &roi, features);

@@ -341,19 +341,77 @@ static bool convex_hull(NovaError **error, const Mesh *mesh, double *volume,
 
 /* Moran's I and Geary's C over the intensity mask with inverse Euclidean
  * distance weights (IBSI 1 N365, NPT7), exact O(n^2) over unordered pairs
- * (every sum is half the ordered one; the ratios agree).  The inner loop
- * runs over flat coordinate arrays so the compiler keeps it in registers;
- * two interleaved accumulator sets shorten the dependency chains. */
+ * (every sum is half the ordered one; the ratios agree).  Rows i are dealt
+ * round-robin to SPATIAL_BLOCKS blocks, which balances the triangle of
+ * pairs; blocks run over the pool and their sums are added in block order,
+ * so the result does not depend on the thread count.  The inner loop runs
+ * over flat coordinate arrays with two interleaved accumulator sets. */
+#define SPATIAL_BLOCKS 64
+
+typedef struct {
+    const double *px, *py, *pz, *a;
+    size_t n;
+    double sums[SPATIAL_BLOCKS][3];
+} SpatialWork;
+
+static void spatial_block(void *ctx, size_t begin, size_t end, int thread)
+{
+    SpatialWork *w = ctx;
+    const double *px = w->px, *py = w->py, *pz = w->pz, *a = w->a;
+    size_t n = w->n;
+    for (size_t b = begin; b < end; b++) {
+        double wsum = 0, msum = 0, gsum = 0;
+        for (size_t i = b; i + 1 < n; i += SPATIAL_BLOCKS) {
+            const double xi = px[i], yi = py[i], zi = pz[i], ai = a[i];
+            double w0 = 0, w1 = 0, m0 = 0, m1 = 0, g0 = 0, g1 = 0;
+            size_t j = i + 1;
+            for (; j + 1 < n; j += 2) {
+                double dx0 = px[j] - xi, dy0 = py[j] - yi, dz0 = pz[j] - zi;
+                double dx1 = px[j + 1] - xi, dy1 = py[j + 1] - yi,
+                       dz1 = pz[j + 1] - zi;
+                double q0 = 1.0 / sqrt(dx0 * dx0 + dy0 * dy0 + dz0 * dz0);
+                double q1 = 1.0 / sqrt(dx1 * dx1 + dy1 * dy1 + dz1 * dz1);
+                double e0 = ai - a[j], e1 = ai - a[j + 1];
+                w0 += q0;
+                w1 += q1;
+                m0 += q0 * a[j];
+                m1 += q1 * a[j + 1];
+                g0 += q0 * e0 * e0;
+                g1 += q1 * e1 * e1;
+            }
+            for (; j < n; j++) {
+                double dx = px[j] - xi, dy = py[j] - yi, dz = pz[j] - zi;
+                double q = 1.0 / sqrt(dx * dx + dy * dy + dz * dz);
+                double e = ai - a[j];
+                w0 += q;
+                m0 += q * a[j];
+                g0 += q * e * e;
+            }
+            wsum += w0 + w1;
+            msum += ai * (m0 + m1);
+            gsum += g0 + g1;
+        }
+        w->sums[b][0] = wsum;
+        w->sums[b][1] = msum;
+        w->sums[b][2] = gsum;
+    }
+}
+
 static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
-                                    double *moran, double *geary)
+                                    NovaPool *pool, double *moran,
+                                    double *geary)
 {
     size_t n = roi->n_roi;
     *moran = *geary = NAN;
     if (n < 2)
         return true;
     double *px = nova_malloc_array(error, n, 4 * sizeof *px);
-    if (!px)
+    SpatialWork *work = nova_calloc(error, 1, sizeof *work);
+    if (!px || !work) {
+        nova_free(px);
+        nova_free(work);
         return false;
+    }
     double *py = px + n, *pz = py + n, *a = pz + n;
     const double *v = roi->values;
     double mean = 0;
@@ -373,38 +431,20 @@ static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
     double denom = 0;
     for (size_t i = 0; i < n; i++)
         denom += a[i] * a[i];
+    work->px = px;
+    work->py = py;
+    work->pz = pz;
+    work->a = a;
+    work->n = n;
+    nova_pool_parallel_for(pool, SPATIAL_BLOCKS, spatial_block, work);
     double wsum = 0, msum = 0, gsum = 0;
-    for (size_t i = 0; i + 1 < n; i++) {
-        const double xi = px[i], yi = py[i], zi = pz[i], ai = a[i];
-        double w0 = 0, w1 = 0, m0 = 0, m1 = 0, g0 = 0, g1 = 0;
-        size_t j = i + 1;
-        for (; j + 1 < n; j += 2) {
-            double dx0 = px[j] - xi, dy0 = py[j] - yi, dz0 = pz[j] - zi;
-            double dx1 = px[j + 1] - xi, dy1 = py[j + 1] - yi,
-                   dz1 = pz[j + 1] - zi;
-            double q0 = 1.0 / sqrt(dx0 * dx0 + dy0 * dy0 + dz0 * dz0);
-            double q1 = 1.0 / sqrt(dx1 * dx1 + dy1 * dy1 + dz1 * dz1);
-            double e0 = ai - a[j], e1 = ai - a[j + 1];
-            w0 += q0;
-            w1 += q1;
-            m0 += q0 * a[j];
-            m1 += q1 * a[j + 1];
-            g0 += q0 * e0 * e0;
-            g1 += q1 * e1 * e1;
-        }
-        for (; j < n; j++) {
-            double dx = px[j] - xi, dy = py[j] - yi, dz = pz[j] - zi;
-            double q = 1.0 / sqrt(dx * dx + dy * dy + dz * dz);
-            double e = ai - a[j];
-            w0 += q;
-            m0 += q * a[j];
-            g0 += q * e * e;
-        }
-        wsum += w0 + w1;
-        msum += ai * (m0 + m1);
-        gsum += g0 + g1;
+    for (size_t b = 0; b < SPATIAL_BLOCKS; b++) {
+        wsum += work->sums[b][0];
+        msum += work->sums[b][1];
+        gsum += work->sums[b][2];
     }
     nova_free(px);
+    nova_free(work);
     if (denom > 0 && wsum > 0) {
         *moran = (double)n / wsum * msum / denom;
         *geary = (double)(n - 1) / (2 * wsum) * gsum / denom;
@@ -421,6 +461,7 @@ static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
 
 bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
                                const NovaRadiomicsConfig *config,
+                               NovaPool *pool,
                                NovaRadiomicsFeatures *features)
 {
     Mesh mesh;
@@ -520,7 +561,7 @@ bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
     double moran = NAN, geary = NAN;
     if (config->spatial_max_voxels == 0 ||
         roi->n_roi <= config->spatial_max_voxels)
-        if (!spatial_autocorrelation(error, roi, &moran, &geary))
+        if (!spatial_autocorrelation(error, roi, pool, &moran, &geary))
             goto done;
 
     double sa = 2 * sqrt(eig[0]), sb = 2 * sqrt(eig[1]), sc = 2 * sqrt(eig[2]);

@@ -74,6 +74,7 @@ void nova__roi_free(NovaRoi *roi);
 /* Family calculators. */
 bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
                                const NovaRadiomicsConfig *config,
+                               NovaPool *pool,
                                NovaRadiomicsFeatures *features);
 bool nova__local_intensity_features(NovaError **error, const NovaRoi *roi,
                                     NovaRadiomicsFeatures *features);
