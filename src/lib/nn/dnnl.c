@@ -860,6 +860,12 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
     return ok;
 }
 
+bool nova__nn_dnnl_same_layout(const NnValue *a, const NnValue *b)
+{
+    return a->dnnl_md && b->dnnl_md &&
+           dnnl_memory_desc_equal(a->dnnl_md, b->dnnl_md);
+}
+
 static void *handle_of(NnExec *ex, const DnnlNode *dn, int i)
 {
     if (dn->arg_const[i])
@@ -889,7 +895,8 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
     }
     for (int i = 0; i < dn->n_args; i++)
         dnnl_memory_set_data_handle(dn->args[i].memory, handle_of(ex, dn, i));
-    if (dn->res_reorder) {
+    /* In place, the residual already is the destination's content. */
+    if (dn->res_reorder && !node->residual_inplace) {
         void *dst = dn->dst_scratch >= 0 ? ex->scratch + dn->dst_scratch
                                          : nn_ptr(ex, node->outputs[0]);
         exec_reorder(d, dn->res_reorder, dn->res_from,

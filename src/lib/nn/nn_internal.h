@@ -93,6 +93,7 @@ typedef struct {
     NnActivation act;
     float act_alpha, act_beta;
     int residual;        /* value index or -1: added before act */
+    bool residual_inplace; /* oneDNN sums into the residual's own buffer */
     bool act_before_sum; /* unused by the passes; kept false */
     /* Per-op parameters computed by the shape function. */
     void *params;
@@ -278,6 +279,8 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
                            const int *order, int n_order);
 /* Run one claimed node. */
 void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node);
+/* True when both values are in the same oneDNN blocked layout. */
+bool nova__nn_dnnl_same_layout(const NnValue *a, const NnValue *b);
 /* Free per-node state. */
 void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g);
 

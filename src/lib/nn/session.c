@@ -575,10 +575,42 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
                 val->nbytes = nbytes; /* oneDNN may have asked for more */
         }
     }
+    /* A oneDNN node that sums a residual which nobody reads afterwards can
+     * write its result over the residual (the sum post-op reads dst before
+     * writing it), saving a copy per residual block. */
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                last[n->inputs[k]] = r;
+        if (n->residual >= 0)
+            last[n->residual] = r;
+    }
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        n->residual_inplace = false;
+        if (n->residual < 0 || !n->use_dnnl)
+            continue;
+        NnValue *res = &g->values[n->residual];
+        NnValue *out = &g->values[n->outputs[0]];
+        bool also_input = false;
+        for (int k = 0; k < n->n_inputs; k++)
+            also_input |= n->inputs[k] == n->residual;
+        if (res->kind == NN_VALUE_TEMP && !res->is_output && !also_input &&
+            last[n->residual] == r && res->nbytes >= out->nbytes &&
+            (res->producer < 0 ||
+             !aliases_input(g, &g->nodes[res->producer])) &&
+            nova__nn_dnnl_same_layout(res, out))
+            n->residual_inplace = true;
+    }
+    for (int v = 0; v < nv; v++)
+        last[v] = -1;
     for (int r = 0; r < s->n_order; r++) {
         NnNode *n = &g->nodes[s->order[r]];
         if (aliases_input(g, n))
             root[n->outputs[0]] = root[n->inputs[0]];
+        if (n->residual_inplace)
+            root[n->outputs[0]] = root[n->residual];
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] >= 0)
                 last[root[n->inputs[k]]] = r;
