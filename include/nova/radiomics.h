@@ -44,10 +44,7 @@ typedef enum {
 
 /* Texture dimensionality: 2D computes the 2D and 2.5D aggregations, 3D the
  * 3D ones. */
-enum {
-    NOVA_RADIOMICS_TEXTURE_2D = 1,
-    NOVA_RADIOMICS_TEXTURE_3D = 2
-};
+enum { NOVA_RADIOMICS_TEXTURE_2D = 1, NOVA_RADIOMICS_TEXTURE_3D = 2 };
 
 typedef struct {
     char name[64];
@@ -56,7 +53,7 @@ typedef struct {
      * axis: a 2D configuration resamples in plane only (spacing_mm[2] = 0). */
     NovaRadiomicsInterpolation interpolation;
     double spacing_mm[3];
-    bool round_intensities;   /* round interpolated intensities */
+    bool round_intensities;     /* round interpolated intensities */
     double mask_partial_volume; /* interpolated mask threshold, 0.5 */
     /* Re-segmentation (IBSI 1 section 2.5): the intensity mask keeps voxels
      * in [range_min, range_max] (either may be -/+INFINITY) and, with
@@ -107,7 +104,7 @@ typedef struct {
     const char *name;        /* "Volume (mesh)" */
     const char *aggregation; /* IBSI aggregation code: DHQ4, BTW3, KOBO ... */
     const char *aggregation_name; /* "3D", "2D, averaged", "2.5D" ... */
-    double value;            /* NaN where undefined (e.g. empty matrix) */
+    double value;                 /* NaN where undefined (e.g. empty matrix) */
 } NovaRadiomicsFeature;
 
 typedef struct NovaRadiomicsFeatures NovaRadiomicsFeatures;
@@ -123,11 +120,10 @@ typedef struct NovaRadiomicsFeatures NovaRadiomicsFeatures;
  * its index), an empty intensity mask after re-segmentation, invalid
  * configuration values.  Returns a new list owned by the caller.  Thread
  * safe: inputs are only read. */
-NovaRadiomicsFeatures *nova_radiomics_compute(NovaError **error,
-                                              const NovaVolume *image,
-                                              const NovaVolume *mask,
-                                              int label,
-                                              const NovaRadiomicsConfig *config);
+NovaRadiomicsFeatures *
+nova_radiomics_compute(NovaError **error, const NovaVolume *image,
+                       const NovaVolume *mask, int label,
+                       const NovaRadiomicsConfig *config);
 
 /* The same, with the O(n^2) Moran's I and Geary's C split over pool
  * (NULL: inline).  The result does not depend on the thread count.  Not
@@ -152,8 +148,7 @@ nova_radiomics_features_find(const NovaRadiomicsFeatures *features,
  * features"): voxel counts of the interpolated morphological mask and of
  * the re-segmented intensity mask. */
 size_t nova_radiomics_features_morph_voxels(const NovaRadiomicsFeatures *f);
-size_t nova_radiomics_features_intensity_voxels(
-    const NovaRadiomicsFeatures *f);
+size_t nova_radiomics_features_intensity_voxels(const NovaRadiomicsFeatures *f);
 
 /* Write one row per feature: family,code,id,name,aggregation,
  * aggregation_name,value (CSV, RFC 4180 quoting), with a header line when
@@ -166,7 +161,6 @@ bool nova_radiomics_features_write_csv(NovaError **error,
 bool nova_radiomics_features_write_json(NovaError **error,
                                         const NovaRadiomicsFeatures *features,
                                         FILE *out);
-
 
 /* Rasterise the closed planar contours of a DICOM RTSTRUCT file onto the
  * grid of image: a uint8 mask (1 inside) with image's geometry.

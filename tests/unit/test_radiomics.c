@@ -27,11 +27,11 @@ static NovaVolume *read_volume(const char *relative)
 static void test_digital_phantom(void)
 {
     char ref_path[4096];
-    snprintf(ref_path, sizeof ref_path, "%s",
-             test_data_path(
-                 "radiomics/ibsi-reference/ibsi1_reference_values.csv"));
-    NovaVolume *image =
-        read_volume("radiomics/ibsi-digital-phantom/nifti/image/phantom.nii.gz");
+    snprintf(
+        ref_path, sizeof ref_path, "%s",
+        test_data_path("radiomics/ibsi-reference/ibsi1_reference_values.csv"));
+    NovaVolume *image = read_volume(
+        "radiomics/ibsi-digital-phantom/nifti/image/phantom.nii.gz");
     NovaVolume *mask =
         read_volume("radiomics/ibsi-digital-phantom/nifti/mask/mask.nii.gz");
     CHECK(image && mask);
@@ -63,8 +63,8 @@ static void test_digital_phantom(void)
         /* The pooled computation (Moran's I and Geary's C split over
          * threads) gives bit-identical values. */
         NovaPool *pool = nova_pool_create(NULL, 3);
-        NovaRadiomicsFeatures *pooled = nova_radiomics_compute_pool(
-            &error, image, mask, 1, &config, pool);
+        NovaRadiomicsFeatures *pooled =
+            nova_radiomics_compute_pool(&error, image, mask, 1, &config, pool);
         nova_pool_destroy(pool);
         CHECK(pooled != NULL);
         if (pooled) {
@@ -87,9 +87,8 @@ static void test_digital_phantom(void)
 }
 
 /* A small volume from an array, x fastest. */
-static NovaVolume *make_volume(NovaDtype dtype, size_t nx, size_t ny,
-                               size_t nz, const double *values,
-                               const double spacing[3])
+static NovaVolume *make_volume(NovaDtype dtype, size_t nx, size_t ny, size_t nz,
+                               const double *values, const double spacing[3])
 {
     size_t dims[3] = {nx, ny, nz};
     NovaGeometry g;
@@ -268,8 +267,7 @@ static void expect_error(const NovaVolume *image, const NovaVolume *mask,
 
 static void test_bad_inputs(void)
 {
-    double img[8] = {1, 2, 3, 4, 5, 6, 7, 8}, msk[8] = {0, 1, 1, 0,
-                                                        0, 2, 0, 0};
+    double img[8] = {1, 2, 3, 4, 5, 6, 7, 8}, msk[8] = {0, 1, 1, 0, 0, 2, 0, 0};
     double zero[8] = {0}, sp[3] = {1, 1, 1}, sp2[3] = {1, 1, 2};
     NovaVolume *image = make_volume(NOVA_DTYPE_FLOAT32, 2, 2, 2, img, sp);
     NovaVolume *mask = make_volume(NOVA_DTYPE_UINT8, 2, 2, 2, msk, sp);
@@ -341,8 +339,8 @@ static void test_config_files(void)
     /* Errors name origin, line and key. */
     NovaRadiomicsConfig c;
     NovaError *error = NULL;
-    CHECK(!nova_radiomics_config_parse(&error, "name = x\nbinz = 3\n",
-                                       "t.conf", &c));
+    CHECK(!nova_radiomics_config_parse(&error, "name = x\nbinz = 3\n", "t.conf",
+                                       &c));
     CHECK(error && strstr(nova_error_message(error), "t.conf:2: unknown key "
                                                      "'binz'"));
     nova_error_clear(&error);

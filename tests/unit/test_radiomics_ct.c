@@ -27,9 +27,9 @@ static bool load_phantom(void)
 {
     if (ct_image && ct_mask)
         return true;
-    snprintf(ref_path, sizeof ref_path, "%s",
-             test_data_path(
-                 "radiomics/ibsi-reference/ibsi1_reference_values.csv"));
+    snprintf(
+        ref_path, sizeof ref_path, "%s",
+        test_data_path("radiomics/ibsi-reference/ibsi1_reference_values.csv"));
     NovaError *error = NULL;
     ct_image = nova_volume_read(
         &error,
@@ -87,11 +87,26 @@ static void run_config(char letter)
     nova_radiomics_features_destroy(features);
 }
 
-static void test_config_a(void) { run_config('A'); }
-static void test_config_b(void) { run_config('B'); }
-static void test_config_c(void) { run_config('C'); }
-static void test_config_d(void) { run_config('D'); }
-static void test_config_e(void) { run_config('E'); }
+static void test_config_a(void)
+{
+    run_config('A');
+}
+static void test_config_b(void)
+{
+    run_config('B');
+}
+static void test_config_c(void)
+{
+    run_config('C');
+}
+static void test_config_d(void)
+{
+    run_config('D');
+}
+static void test_config_e(void)
+{
+    run_config('E');
+}
 
 /* RTSTRUCT: the GTV contours rasterised onto the DICOM series' grid agree
  * with the NIfTI mask distributed with the phantom (made by another tool),
@@ -101,9 +116,9 @@ static void test_rtstruct_and_dicom_series(void)
     if (!load_phantom())
         return;
     char rs[4096];
-    snprintf(rs, sizeof rs, "%s",
-             test_data_path(
-                 "chest-ct/ibsi-ct-phantom/dicom/mask/DCM_RS_00060.dcm"));
+    snprintf(
+        rs, sizeof rs, "%s",
+        test_data_path("chest-ct/ibsi-ct-phantom/dicom/mask/DCM_RS_00060.dcm"));
     NovaError *error = NULL;
     NovaVolume *dicom = nova_volume_read_dicom(
         &error, test_data_path("chest-ct/ibsi-ct-phantom/dicom/image"), NULL,
@@ -142,18 +157,18 @@ static void test_rtstruct_and_dicom_series(void)
                            di[3];
                     nova_geometry_index_to_world(gr, idx, w);
                     nova_geometry_world_to_index(gd, w, di);
-                    long x = lround(di[0]), y = lround(di[1]), z = lround(di[2]);
-                    bool ours = x >= 0 && y >= 0 && z >= 0 &&
-                                x < (long)da[0] && y < (long)da[1] &&
-                                z < (long)da[2] &&
-                                m[((size_t)z * da[1] + (size_t)y) * da[0] +
-                                  (size_t)x];
+                    long x = lround(di[0]), y = lround(di[1]),
+                         z = lround(di[2]);
+                    bool ours =
+                        x >= 0 && y >= 0 && z >= 0 && x < (long)da[0] &&
+                        y < (long)da[1] && z < (long)da[2] &&
+                        m[((size_t)z * da[1] + (size_t)y) * da[0] + (size_t)x];
                     both += ours && rv != 0;
                     only_ours += ours && rv == 0;
                     only_ref += !ours && rv != 0;
                 }
-        double dice = 2.0 * (double)both /
-                      (double)(2 * both + only_ours + only_ref);
+        double dice =
+            2.0 * (double)both / (double)(2 * both + only_ours + only_ref);
         printf("# RTSTRUCT vs mask.nii.gz: %zu common, %zu only ours, %zu "
                "only reference, Dice %.4f\n",
                both, only_ours, only_ref, dice);

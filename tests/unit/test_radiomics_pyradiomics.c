@@ -37,8 +37,8 @@ typedef enum {
 } MapKind;
 
 static const struct {
-    const char *pyrad;      /* featureName in the baseline */
-    const char *id;         /* our IBSI id */
+    const char *pyrad; /* featureName in the baseline */
+    const char *id;    /* our IBSI id */
     const char *aggregation;
     MapKind kind;
 } map[] = {
@@ -53,8 +53,8 @@ static const struct {
     {"original_firstorder_90Percentile", "stat_p90", "", MAP_SAME},
     {"original_firstorder_InterquartileRange", "stat_iqr", "", MAP_SAME},
     {"original_firstorder_Range", "stat_range", "", MAP_SAME},
-    {"original_firstorder_MeanAbsoluteDeviation", "stat_mean_absolute_dev",
-     "", MAP_SAME},
+    {"original_firstorder_MeanAbsoluteDeviation", "stat_mean_absolute_dev", "",
+     MAP_SAME},
     {"original_firstorder_RobustMeanAbsoluteDeviation",
      "stat_robust_mean_absolute_dev", "", MAP_SAME},
     {"original_firstorder_Energy", "stat_energy", "", MAP_ENERGY},
@@ -74,7 +74,10 @@ static const struct {
     {"original_shape_LeastAxisLength", "morph_pca_least", "", MAP_PCA},
     {"original_shape_Elongation", "morph_pca_elongation", "", MAP_SAME},
     {"original_shape_Flatness", "morph_pca_flatness", "", MAP_SAME},
-#define CM(p, i) {"original_glcm_" p, "cm_" i, "3D, averaged", MAP_SAME}
+#define CM(p, i)                                                               \
+    {                                                                          \
+        "original_glcm_" p, "cm_" i, "3D, averaged", MAP_SAME                  \
+    }
     CM("JointAverage", "joint_average"),
     CM("SumAverage", "sum_average"),
     CM("JointEntropy", "joint_entropy"),
@@ -98,7 +101,10 @@ static const struct {
     CM("DifferenceAverage", "difference_average"),
     CM("Id", "inverse_difference"),
     CM("ClusterTendency", "cluster_tendency"),
-#define RL(p, i) {"original_glrlm_" p, "rlm_" i, "3D, averaged", MAP_SAME}
+#define RL(p, i)                                                               \
+    {                                                                          \
+        "original_glrlm_" p, "rlm_" i, "3D, averaged", MAP_SAME                \
+    }
     RL("ShortRunEmphasis", "short_runs_emphasis"),
     RL("LongRunEmphasis", "long_runs_emphasis"),
     RL("LowGrayLevelRunEmphasis", "low_grey_level_run_emphasis"),
@@ -117,17 +123,18 @@ static const struct {
     RL("GrayLevelVariance", "grey_level_variance"),
     RL("RunVariance", "run_length_variance"),
     RL("RunEntropy", "run_entropy"),
-#define SZ(p, i) {"original_glszm_" p, "szm_" i, "3D", MAP_SAME}
+#define SZ(p, i)                                                               \
+    {                                                                          \
+        "original_glszm_" p, "szm_" i, "3D", MAP_SAME                          \
+    }
     SZ("SmallAreaEmphasis", "small_zone_emphasis"),
     SZ("LargeAreaEmphasis", "large_zone_emphasis"),
     SZ("LowGrayLevelZoneEmphasis", "low_grey_level_zone_emphasis"),
     SZ("HighGrayLevelZoneEmphasis", "high_grey_level_zone_emphasis"),
     SZ("SmallAreaLowGrayLevelEmphasis", "small_zone_low_grey_level_emphasis"),
-    SZ("SmallAreaHighGrayLevelEmphasis",
-       "small_zone_high_grey_level_emphasis"),
+    SZ("SmallAreaHighGrayLevelEmphasis", "small_zone_high_grey_level_emphasis"),
     SZ("LargeAreaLowGrayLevelEmphasis", "large_zone_low_grey_level_emphasis"),
-    SZ("LargeAreaHighGrayLevelEmphasis",
-       "large_zone_high_grey_level_emphasis"),
+    SZ("LargeAreaHighGrayLevelEmphasis", "large_zone_high_grey_level_emphasis"),
     SZ("GrayLevelNonUniformity", "grey_level_non_uniformity"),
     SZ("GrayLevelNonUniformityNormalized",
        "grey_level_non_uniformity_normalised"),
@@ -138,7 +145,10 @@ static const struct {
     SZ("GrayLevelVariance", "grey_level_variance"),
     SZ("ZoneVariance", "zone_size_variance"),
     SZ("ZoneEntropy", "zone_size_entropy"),
-#define DM(p, i) {"original_gldm_" p, "ngldm_" i, "3D", MAP_SAME}
+#define DM(p, i)                                                               \
+    {                                                                          \
+        "original_gldm_" p, "ngldm_" i, "3D", MAP_SAME                         \
+    }
     DM("SmallDependenceEmphasis", "low_dependence_emphasis"),
     DM("LargeDependenceEmphasis", "high_dependence_emphasis"),
     DM("LowGrayLevelEmphasis", "low_grey_level_count_emphasis"),
@@ -158,7 +168,10 @@ static const struct {
     DM("GrayLevelVariance", "grey_level_variance"),
     DM("DependenceVariance", "dependence_count_variance"),
     DM("DependenceEntropy", "dependence_count_entropy"),
-#define TD(p, i) {"original_ngtdm_" p, "ngtdm_" i, "3D", MAP_SAME}
+#define TD(p, i)                                                               \
+    {                                                                          \
+        "original_ngtdm_" p, "ngtdm_" i, "3D", MAP_SAME                        \
+    }
     TD("Coarseness", "coarseness"),
     TD("Contrast", "contrast"),
     TD("Busyness", "busyness"),
@@ -231,10 +244,8 @@ static void run_case(const char *case_name)
     char dir[4096], img_path[4096], lab_path[4096];
     snprintf(dir, sizeof dir, "%s",
              test_data_path("radiomics/pyradiomics-baseline/data/baseline"));
-    snprintf(img_path, sizeof img_path, "%s/../%s_image.nrrd", dir,
-             case_name);
-    snprintf(lab_path, sizeof lab_path, "%s/../%s_label.nrrd", dir,
-             case_name);
+    snprintf(img_path, sizeof img_path, "%s/../%s_image.nrrd", dir, case_name);
+    snprintf(lab_path, sizeof lab_path, "%s/../%s_label.nrrd", dir, case_name);
     NovaError *error = NULL;
     NovaVolume *image = nova_volume_read(&error, img_path);
     CHECK_OK(error);
@@ -250,16 +261,17 @@ static void run_case(const char *case_name)
     /* Lowest ROI intensity, for PyRadiomics' bin alignment. */
     size_t n = nova_volume_get_voxel_count(image);
     double vmin = INFINITY;
-    NovaDtype it = nova_volume_get_dtype(image), mt = nova_volume_get_dtype(mask);
+    NovaDtype it = nova_volume_get_dtype(image),
+              mt = nova_volume_get_dtype(mask);
     const void *id = nova_volume_get_const_data(image);
     const void *md = nova_volume_get_const_data(mask);
     for (size_t i = 0; i < n; i++) {
-        double l = mt == NOVA_DTYPE_UINT8 ? ((const uint8_t *)md)[i]
+        double l = mt == NOVA_DTYPE_UINT8   ? ((const uint8_t *)md)[i]
                    : mt == NOVA_DTYPE_INT16 ? ((const int16_t *)md)[i]
                                             : ((const float *)md)[i];
         if (l != 1)
             continue;
-        double v = it == NOVA_DTYPE_UINT8 ? ((const uint8_t *)id)[i]
+        double v = it == NOVA_DTYPE_UINT8   ? ((const uint8_t *)id)[i]
                    : it == NOVA_DTYPE_INT16 ? ((const int16_t *)id)[i]
                                             : ((const float *)id)[i];
         vmin = v < vmin ? v : vmin;
@@ -294,8 +306,8 @@ static void run_case(const char *case_name)
             if (!baseline_value(dir, family, map[k].pyrad, case_name,
                                 &expected))
                 continue;
-            const NovaRadiomicsFeature *x = nova_radiomics_features_find(
-                f, map[k].id, map[k].aggregation);
+            const NovaRadiomicsFeature *x =
+                nova_radiomics_features_find(f, map[k].id, map[k].aggregation);
             double ours = x ? x->value : NAN;
             switch (map[k].kind) {
             case MAP_KURTOSIS:
@@ -307,11 +319,8 @@ static void run_case(const char *case_name)
             case MAP_RMS:
                 ours = sqrt(var->value + pow(mean->value + SHIFT, 2));
                 break;
-            case MAP_PCA:
-                ours *= sqrt((nmorph - 1) / nmorph);
-                break;
-            default:
-                break;
+            case MAP_PCA: ours *= sqrt((nmorph - 1) / nmorph); break;
+            default: break;
             }
             double tol = (map[k].kind == MAP_MESH ? 1e-2 : 1e-6) *
                          fmax(1.0, fabs(expected));
@@ -332,9 +341,18 @@ static void run_case(const char *case_name)
     nova_volume_unref(mask);
 }
 
-static void test_brain1(void) { run_case("brain1"); }
-static void test_brain2(void) { run_case("brain2"); }
-static void test_breast1(void) { run_case("breast1"); }
+static void test_brain1(void)
+{
+    run_case("brain1");
+}
+static void test_brain2(void)
+{
+    run_case("brain2");
+}
+static void test_breast1(void)
+{
+    run_case("breast1");
+}
 
 int main(void)
 {

@@ -54,17 +54,16 @@ static void usage(FILE *out)
 /* Nova's default configuration: the settings of
  * configs/radiomics/default.conf (tests/radiomics/cli.sh checks that both
  * give the same table). */
-static const char default_config[] =
-    "name = default\n"
-    "texture = 3d\n"
-    "interpolation = linear\n"
-    "spacing_mm = 2 2 2\n"
-    "intensity_rounding = yes\n"
-    "mask_partial_volume = 0.5\n"
-    "resegmentation_range = -1000 400\n"
-    "outlier_sigma = 0\n"
-    "discretisation = fbs 25\n"
-    "ivh_discretisation = none\n";
+static const char default_config[] = "name = default\n"
+                                     "texture = 3d\n"
+                                     "interpolation = linear\n"
+                                     "spacing_mm = 2 2 2\n"
+                                     "intensity_rounding = yes\n"
+                                     "mask_partial_volume = 0.5\n"
+                                     "resegmentation_range = -1000 400\n"
+                                     "outlier_sigma = 0\n"
+                                     "discretisation = fbs 25\n"
+                                     "ivh_discretisation = none\n";
 
 static bool is_directory(const char *path)
 {
@@ -124,8 +123,7 @@ static NovaRadiomicsFeatures *run_case(NovaError **error, const char *image,
     NovaVolume *msk = load_mask(error, mask, img, &label);
     NovaRadiomicsFeatures *f = NULL;
     if (msk) {
-        f = nova_radiomics_compute_pool(error, img, msk, label, config,
-                                        pool);
+        f = nova_radiomics_compute_pool(error, img, msk, label, config, pool);
         if (!f)
             nova_error_prefix(error, "%s: ", image);
     }
@@ -280,8 +278,7 @@ static int run_batch(const char *cohort, const NovaRadiomicsConfig *config,
         if (!c->features) {
             failed++;
             fprintf(stderr, "nova radiomics: case %s: %s: %s\n", c->name,
-                    nova_error_summary(c->error),
-                    nova_error_message(c->error));
+                    nova_error_summary(c->error), nova_error_message(c->error));
         } else if (out) {
             NovaError *werr = NULL;
             if (!nova_radiomics_features_write_csv(&werr, c->features, out,
@@ -308,8 +305,8 @@ static int run_batch(const char *cohort, const NovaRadiomicsConfig *config,
 
 int nova_cmd_radiomics(int argc, char **argv)
 {
-    const char *image = NULL, *mask = NULL, *config_path = NULL,
-               *output = NULL, *batch = NULL;
+    const char *image = NULL, *mask = NULL, *config_path = NULL, *output = NULL,
+               *batch = NULL;
     int label = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -331,16 +328,16 @@ int nova_cmd_radiomics(int argc, char **argv)
             label = (int)v;
         } else if (!strcmp(a, "--config") && has_value) {
             config_path = argv[++i];
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) &&
-                   has_value) {
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_value) {
             output = argv[++i];
         } else if (!strcmp(a, "--batch") && has_value) {
             batch = argv[++i];
         } else if (!strcmp(a, "--threads") && has_value) {
             threads = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "nova radiomics: unknown or incomplete option "
-                            "'%s'\n",
+            fprintf(stderr,
+                    "nova radiomics: unknown or incomplete option "
+                    "'%s'\n",
                     a);
             usage(stderr);
             return 2;

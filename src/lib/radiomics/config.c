@@ -130,8 +130,7 @@ static bool apply(NovaRadiomicsConfig *c, const char *key, const char *value)
         else if (!strcmp(value, "3d"))
             c->texture = NOVA_RADIOMICS_TEXTURE_3D;
         else if (!strcmp(value, "all"))
-            c->texture = NOVA_RADIOMICS_TEXTURE_2D |
-                         NOVA_RADIOMICS_TEXTURE_3D;
+            c->texture = NOVA_RADIOMICS_TEXTURE_2D | NOVA_RADIOMICS_TEXTURE_3D;
         else
             return false;
         return true;
@@ -191,8 +190,8 @@ static bool apply(NovaRadiomicsConfig *c, const char *key, const char *value)
         return true;
     }
     if (!strcmp(key, "discretisation"))
-        return parse_discretisation(value, &c->discretisation,
-                                    &c->bin_count, &c->bin_width);
+        return parse_discretisation(value, &c->discretisation, &c->bin_count,
+                                    &c->bin_width);
     if (!strcmp(key, "ivh_discretisation"))
         return parse_discretisation(value, &c->ivh_discretisation,
                                     &c->ivh_bin_count, &c->ivh_bin_width);
@@ -206,8 +205,7 @@ static bool apply(NovaRadiomicsConfig *c, const char *key, const char *value)
         return parse_int(value, 0, 1 << 20, &c->ngldm_alpha);
     if (!strcmp(key, "spatial_max_voxels")) {
         double v;
-        if (!parse_numbers(value, &v, 1) || v < 0 || v != floor(v) ||
-            v > 1e15)
+        if (!parse_numbers(value, &v, 1) || v < 0 || v != floor(v) || v > 1e15)
             return false;
         c->spatial_max_voxels = (size_t)v;
         return true;
@@ -215,12 +213,22 @@ static bool apply(NovaRadiomicsConfig *c, const char *key, const char *value)
     return false;
 }
 
-static const char *const known_keys[] = {
-    "name", "texture", "interpolation", "spacing_mm", "intensity_rounding",
-    "mask_partial_volume", "resegmentation_range", "outlier_sigma",
-    "discretisation", "ivh_discretisation", "glcm_distance",
-    "ngtdm_distance", "ngldm_distance", "ngldm_alpha", "spatial_max_voxels",
-    NULL};
+static const char *const known_keys[] = {"name",
+                                         "texture",
+                                         "interpolation",
+                                         "spacing_mm",
+                                         "intensity_rounding",
+                                         "mask_partial_volume",
+                                         "resegmentation_range",
+                                         "outlier_sigma",
+                                         "discretisation",
+                                         "ivh_discretisation",
+                                         "glcm_distance",
+                                         "ngtdm_distance",
+                                         "ngldm_distance",
+                                         "ngldm_alpha",
+                                         "spatial_max_voxels",
+                                         NULL};
 
 bool nova_radiomics_config_parse(NovaError **error, const char *text,
                                  const char *origin,
@@ -247,10 +255,10 @@ bool nova_radiomics_config_parse(NovaError **error, const char *text,
         if (*s) {
             char *eq = strchr(s, '=');
             if (!eq) {
-                ok = nova_error_set(error, NOVA_ERROR_PARSE,
-                                    "bad configuration",
-                                    "%s:%d: expected 'key = value', got '%s'",
-                                    origin, line_no, s);
+                ok =
+                    nova_error_set(error, NOVA_ERROR_PARSE, "bad configuration",
+                                   "%s:%d: expected 'key = value', got '%s'",
+                                   origin, line_no, s);
                 break;
             }
             *eq = '\0';
@@ -259,15 +267,14 @@ bool nova_radiomics_config_parse(NovaError **error, const char *text,
             for (const char *const *k = known_keys; *k; k++)
                 known = known || !strcmp(*k, key);
             if (!known)
-                ok = nova_error_set(error, NOVA_ERROR_PARSE,
-                                    "bad configuration",
-                                    "%s:%d: unknown key '%s'", origin,
-                                    line_no, key);
+                ok = nova_error_set(
+                    error, NOVA_ERROR_PARSE, "bad configuration",
+                    "%s:%d: unknown key '%s'", origin, line_no, key);
             else if (!apply(config, key, value))
-                ok = nova_error_set(error, NOVA_ERROR_PARSE,
-                                    "bad configuration",
-                                    "%s:%d: invalid value '%s' for '%s'",
-                                    origin, line_no, value, key);
+                ok =
+                    nova_error_set(error, NOVA_ERROR_PARSE, "bad configuration",
+                                   "%s:%d: invalid value '%s' for '%s'", origin,
+                                   line_no, value, key);
         }
         line = next;
     }

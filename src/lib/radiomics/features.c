@@ -48,8 +48,8 @@ bool nova__features_add(NovaError **error, NovaRadiomicsFeatures *features,
 {
     if (features->count == features->capacity) {
         size_t capacity = features->capacity ? features->capacity * 2 : 256;
-        NovaRadiomicsFeature *items = nova_realloc(
-            error, features->items, capacity * sizeof *items);
+        NovaRadiomicsFeature *items =
+            nova_realloc(error, features->items, capacity * sizeof *items);
         if (!items)
             return false;
         features->items = items;
@@ -66,8 +66,8 @@ bool nova__features_add(NovaError **error, NovaRadiomicsFeatures *features,
     return true;
 }
 
-void nova__features_set_counts(NovaRadiomicsFeatures *features,
-                               size_t n_morph, size_t n_roi)
+void nova__features_set_counts(NovaRadiomicsFeatures *features, size_t n_morph,
+                               size_t n_roi)
 {
     features->n_morph = n_morph;
     features->n_roi = n_roi;
@@ -116,20 +116,17 @@ size_t nova_radiomics_features_morph_voxels(const NovaRadiomicsFeatures *f)
     return f ? f->n_morph : 0;
 }
 
-size_t nova_radiomics_features_intensity_voxels(
-    const NovaRadiomicsFeatures *f)
+size_t nova_radiomics_features_intensity_voxels(const NovaRadiomicsFeatures *f)
 {
     return f ? f->n_roi : 0;
 }
 
 NovaRadiomicsFeatures *nova_radiomics_compute(NovaError **error,
                                               const NovaVolume *image,
-                                              const NovaVolume *mask,
-                                              int label,
+                                              const NovaVolume *mask, int label,
                                               const NovaRadiomicsConfig *config)
 {
-    return nova_radiomics_compute_pool(error, image, mask, label, config,
-                                       NULL);
+    return nova_radiomics_compute_pool(error, image, mask, label, config, NULL);
 }
 
 NovaRadiomicsFeatures *
@@ -196,8 +193,9 @@ bool nova_radiomics_features_write_csv(NovaError **error,
                                        bool header)
 {
     if (header)
-        fprintf(out, "%sfamily,code,id,name,aggregation,aggregation_name,"
-                     "value\n",
+        fprintf(out,
+                "%sfamily,code,id,name,aggregation,aggregation_name,"
+                "value\n",
                 case_id ? "case," : "");
     for (size_t i = 0; i < features->count; i++) {
         const NovaRadiomicsFeature *f = &features->items[i];

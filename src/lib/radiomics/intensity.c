@@ -31,11 +31,11 @@ double nova__percentile_sorted(const double *sorted, size_t n, double q)
     return sorted[i] + f * (sorted[i + 1] - sorted[i]);
 }
 
-#define ADD(id, v)                                                           \
-    do {                                                                     \
-        if (!nova__features_add(error, features, NOVA__F_##id,               \
-                                NOVA__AGG_3D_VOLUME, (v)))                   \
-            goto fail;                                                       \
+#define ADD(id, v)                                                             \
+    do {                                                                       \
+        if (!nova__features_add(error, features, NOVA__F_##id,                 \
+                                NOVA__AGG_3D_VOLUME, (v)))                     \
+            goto fail;                                                         \
     } while (0)
 
 /* ------------------------------------------------------- local intensity */
@@ -47,8 +47,8 @@ bool nova__local_intensity_features(NovaError **error, const NovaRoi *roi,
     int rx = (int)floor(PEAK_RADIUS_MM / roi->spacing[0]);
     int ry = (int)floor(PEAK_RADIUS_MM / roi->spacing[1]);
     int rz = (int)floor(PEAK_RADIUS_MM / roi->spacing[2]);
-    size_t cap = (size_t)(2 * rx + 1) * (size_t)(2 * ry + 1) *
-                 (size_t)(2 * rz + 1);
+    size_t cap =
+        (size_t)(2 * rx + 1) * (size_t)(2 * ry + 1) * (size_t)(2 * rz + 1);
     int(*off)[3] = nova_malloc_array(error, cap, sizeof *off);
     if (!off)
         return false;
@@ -231,8 +231,7 @@ bool nova__histogram_features(NovaError **error, const NovaRoi *roi,
     int mode = 1;
     for (int i = 1; i <= ng; i++) {
         if (hist[i] > hist[mode] ||
-            (hist[i] == hist[mode] &&
-             fabs(i - s.mean) < fabs(mode - s.mean)))
+            (hist[i] == hist[mode] && fabs(i - s.mean) < fabs(mode - s.mean)))
             mode = i;
     }
     double entropy = 0, uniformity = 0;
@@ -293,7 +292,8 @@ fail:
     return false;
 }
 
-/* ------------------------------------------------ intensity-volume histogram */
+/* ------------------------------------------------ intensity-volume histogram
+ */
 
 bool nova__ivh_features(NovaError **error, const NovaRoi *roi,
                         NovaRadiomicsFeatures *features)

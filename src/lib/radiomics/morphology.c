@@ -27,9 +27,9 @@
 #include <string.h>
 
 typedef struct {
-    double *tri;       /* 9 doubles per triangle, mm */
+    double *tri; /* 9 doubles per triangle, mm */
     size_t n_tri, cap_tri;
-    double *vert;      /* unique vertices, 3 doubles each, mm */
+    double *vert; /* unique vertices, 3 doubles each, mm */
     size_t n_vert;
 } Mesh;
 
@@ -133,8 +133,8 @@ static bool build_mesh(NovaError **error, const NovaRoi *roi, Mesh *mesh)
                         int lowc = cur / 3, axis = cur % 3;
                         size_t vx = x + (lowc & 1), vy = y + ((lowc >> 1) & 1),
                                vz = z + ((lowc >> 2) & 1);
-                        size_t vid = ((vz * py + vy) * px + vx) * 3 +
-                                     (size_t)axis;
+                        size_t vid =
+                            ((vz * py + vy) * px + vx) * 3 + (size_t)axis;
                         used[vid] = 1;
                         /* Padded index p maps to box index p - 1. */
                         double pos[3] = {(double)vx - 1, (double)vy - 1,
@@ -221,8 +221,8 @@ static void eigen_symmetric3(const double in[3][3], double eig[3])
     memcpy(a, in, sizeof a);
     for (int sweep = 0; sweep < 64; sweep++) {
         double off = fabs(a[0][1]) + fabs(a[0][2]) + fabs(a[1][2]);
-        if (off < 1e-15 * (fabs(a[0][0]) + fabs(a[1][1]) + fabs(a[2][2]) +
-                           1e-300))
+        if (off <
+            1e-15 * (fabs(a[0][0]) + fabs(a[1][1]) + fabs(a[2][2]) + 1e-300))
             break;
         for (int p = 0; p < 2; p++)
             for (int q = p + 1; q < 3; q++) {
@@ -291,8 +291,7 @@ static bool convex_hull(NovaError **error, const Mesh *mesh, double *volume,
     qhT *qh = &qh_storage;
     QHULL_LIB_CHECK
     qh_zero(qh, stderr);
-    double *points =
-        nova_malloc_array(error, mesh->n_vert, 3 * sizeof *points);
+    double *points = nova_malloc_array(error, mesh->n_vert, 3 * sizeof *points);
     if (!points)
         return false;
     memcpy(points, mesh->vert, mesh->n_vert * 3 * sizeof *points);
@@ -308,7 +307,8 @@ static bool convex_hull(NovaError **error, const Mesh *mesh, double *volume,
         double *hv = nova_malloc_array(error, nh ? nh : 1, 3 * sizeof *hv);
         if (hv) {
             vertexT *vertex;
-            FORALLvertices {
+            FORALLvertices
+            {
                 if (k < nh) {
                     memcpy(hv + 3 * k, vertex->point, 3 * sizeof *hv);
                     k++;
@@ -452,17 +452,16 @@ static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
     return true;
 }
 
-#define ADD(id, v)                                                           \
-    do {                                                                     \
-        if (!nova__features_add(error, features, NOVA__F_##id,               \
-                                NOVA__AGG_3D_VOLUME, (v)))                   \
-            goto fail;                                                       \
+#define ADD(id, v)                                                             \
+    do {                                                                       \
+        if (!nova__features_add(error, features, NOVA__F_##id,                 \
+                                NOVA__AGG_3D_VOLUME, (v)))                     \
+            goto fail;                                                         \
     } while (0)
 
 bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
                                const NovaRadiomicsConfig *config,
-                               NovaPool *pool,
-                               NovaRadiomicsFeatures *features)
+                               NovaPool *pool, NovaRadiomicsFeatures *features)
 {
     Mesh mesh;
     if (!build_mesh(error, roi, &mesh))
@@ -513,7 +512,8 @@ bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
                     } else if (roi->morph[i]) {
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++)
-                                cov[a][b] += (p[a] - mean[a]) * (p[b] - mean[b]);
+                                cov[a][b] +=
+                                    (p[a] - mean[a]) * (p[b] - mean[b]);
                     }
                 }
     }

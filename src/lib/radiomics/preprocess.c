@@ -29,12 +29,9 @@
 static double voxel_value(const void *data, NovaDtype dtype, size_t i)
 {
     switch (dtype) {
-    case NOVA_DTYPE_UINT8:
-        return ((const uint8_t *)data)[i];
-    case NOVA_DTYPE_INT16:
-        return ((const int16_t *)data)[i];
-    default:
-        return ((const float *)data)[i];
+    case NOVA_DTYPE_UINT8: return ((const uint8_t *)data)[i];
+    case NOVA_DTYPE_INT16: return ((const int16_t *)data)[i];
+    default: return ((const float *)data)[i];
     }
 }
 
@@ -65,10 +62,9 @@ static bool check_inputs(NovaError **error, const NovaVolume *image,
                 "mask and image are on different grids: image spacing "
                 "%g,%g,%g origin %g,%g,%g mm; mask spacing %g,%g,%g origin "
                 "%g,%g,%g mm",
-                gi->spacing[0], gi->spacing[1], gi->spacing[2],
-                gi->origin[0], gi->origin[1], gi->origin[2], gm->spacing[0],
-                gm->spacing[1], gm->spacing[2], gm->origin[0],
-                gm->origin[1], gm->origin[2]);
+                gi->spacing[0], gi->spacing[1], gi->spacing[2], gi->origin[0],
+                gi->origin[1], gi->origin[2], gm->spacing[0], gm->spacing[1],
+                gm->spacing[2], gm->origin[0], gm->origin[1], gm->origin[2]);
         if (!(gi->spacing[a] > 0) || !isfinite(gi->spacing[a]))
             return nova_error_set(error, NOVA_ERROR_INVALID, "bad geometry",
                                   "image spacing along axis %d is %g", a,
@@ -150,8 +146,7 @@ static void bspline_prefilter_line(double *c, size_t n, size_t stride)
     for (size_t k = 1; k < n; k++)
         c[k * stride] += z * c[(k - 1) * stride];
     c[(n - 1) * stride] =
-        (z / (z * z - 1.0)) *
-        (c[(n - 1) * stride] + z * c[(n - 2) * stride]);
+        (z / (z * z - 1.0)) * (c[(n - 1) * stride] + z * c[(n - 2) * stride]);
     for (size_t k = n - 1; k-- > 0;)
         c[k * stride] = z * (c[(k + 1) * stride] - c[k * stride]);
     for (size_t k = 0; k < n; k++)
@@ -167,7 +162,6 @@ static void bspline_weights(double t, double w[4])
     w[2] = (1 + 3 * t + 3 * t2 - 3 * t3) / 6.0;
     w[3] = t3 / 6.0;
 }
-
 
 /* The selected mask voxels (1 where mask == label, or non-zero for label
  * 0), with the empty-mask and absent-label errors. */
@@ -189,8 +183,7 @@ static uint8_t *select_mask(NovaError **error, const NovaVolume *mask,
         if (v != floor(v) || !isfinite(v)) {
             nova_free(sel);
             nova_error_set(error, NOVA_ERROR_INVALID, "invalid mask",
-                           "mask voxel %zu is %g, not an integer label", i,
-                           v);
+                           "mask voxel %zu is %g, not an integer label", i, v);
             return NULL;
         }
         sel[i] = label ? v == label : v != 0;
@@ -219,8 +212,8 @@ static uint8_t *select_mask(NovaError **error, const NovaVolume *mask,
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%g",
                                 k ? ", " : "", present[k]);
     nova_error_set(error, NOVA_ERROR_INVALID, "label absent",
-                   "mask label %d is absent; labels present: %s%s", label,
-                   list, more ? ", ..." : "");
+                   "mask label %d is absent; labels present: %s%s", label, list,
+                   more ? ", ..." : "");
     return NULL;
 }
 
@@ -288,17 +281,17 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
             if (n_new < 1)
                 n_new = 1;
             A->step = s_new / s_old;
-            A->start = ((double)(dims[a] - 1) -
-                        (double)(n_new - 1) * A->step) / 2.0;
+            A->start =
+                ((double)(dims[a] - 1) - (double)(n_new - 1) * A->step) / 2.0;
             A->spacing = s_new;
             /* Sample only around the mask: the interpolated mask is zero
              * farther than one original voxel from it, and the local
              * intensity sphere reaches PEAK_RADIUS_MM beyond. */
             long margin = (long)ceil(PEAK_RADIUS_MM / s_new) + 2;
-            long j0 = (long)floor(((double)lo[a] - 1.0 - A->start) /
-                                  A->step) - margin;
-            long j1 = (long)ceil(((double)hi[a] + 1.0 - A->start) /
-                                 A->step) + margin;
+            long j0 = (long)floor(((double)lo[a] - 1.0 - A->start) / A->step) -
+                      margin;
+            long j1 =
+                (long)ceil(((double)hi[a] + 1.0 - A->start) / A->step) + margin;
             if (j0 < 0)
                 j0 = 0;
             if (j1 > (long)n_new - 1)
@@ -357,8 +350,8 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
     for (size_t z = 0; z < sz; z++)
         for (size_t y = 0; y < sy; y++)
             for (size_t x = 0; x < sx; x++) {
-                size_t o = (z + src_lo[2]) * nxy +
-                           (y + src_lo[1]) * dims[0] + x + src_lo[0];
+                size_t o = (z + src_lo[2]) * nxy + (y + src_lo[1]) * dims[0] +
+                           x + src_lo[0];
                 size_t d = (z * sy + y) * sx + x;
                 src[d] = voxel_value(img, dtype, o);
                 srcm[d] = m[o];
@@ -385,8 +378,7 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
         double pz = ax[2].start + (double)(ax[2].first + k) * ax[2].step -
                     (double)src_lo[2];
         for (size_t j = 0; j < roi->ny; j++) {
-            double py = ax[1].start +
-                        (double)(ax[1].first + j) * ax[1].step -
+            double py = ax[1].start + (double)(ax[1].first + j) * ax[1].step -
                         (double)src_lo[1];
             for (size_t i = 0; i < roi->nx; i++) {
                 double px = ax[0].start +
@@ -404,15 +396,15 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                     i0[a] = clampi((long)fl, sd[a]);
                     i1[a] = clampi((long)fl + 1, sd[a]);
                 }
-#define AT(arr, X, Y, Z) arr[((Z) * sy + (Y)) * sx + (X)]
-#define TRILINEAR(arr)                                                       \
-    ((1 - f[2]) * ((1 - f[1]) * ((1 - f[0]) * AT(arr, i0[0], i0[1], i0[2]) + \
-                                 f[0] * AT(arr, i1[0], i0[1], i0[2])) +      \
-                   f[1] * ((1 - f[0]) * AT(arr, i0[0], i1[1], i0[2]) +       \
-                           f[0] * AT(arr, i1[0], i1[1], i0[2]))) +           \
-     f[2] * ((1 - f[1]) * ((1 - f[0]) * AT(arr, i0[0], i0[1], i1[2]) +       \
-                           f[0] * AT(arr, i1[0], i0[1], i1[2])) +            \
-             f[1] * ((1 - f[0]) * AT(arr, i0[0], i1[1], i1[2]) +             \
+#define AT(arr, X, Y, Z) arr[((Z)*sy + (Y)) * sx + (X)]
+#define TRILINEAR(arr)                                                         \
+    ((1 - f[2]) * ((1 - f[1]) * ((1 - f[0]) * AT(arr, i0[0], i0[1], i0[2]) +   \
+                                 f[0] * AT(arr, i1[0], i0[1], i0[2])) +        \
+                   f[1] * ((1 - f[0]) * AT(arr, i0[0], i1[1], i0[2]) +         \
+                           f[0] * AT(arr, i1[0], i1[1], i0[2]))) +             \
+     f[2] * ((1 - f[1]) * ((1 - f[0]) * AT(arr, i0[0], i0[1], i1[2]) +         \
+                           f[0] * AT(arr, i1[0], i0[1], i1[2])) +              \
+             f[1] * ((1 - f[0]) * AT(arr, i0[0], i1[1], i1[2]) +               \
                      f[0] * AT(arr, i1[0], i1[1], i1[2]))))
                 double value, mval;
                 if (!interpolate) {
@@ -420,8 +412,7 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                     mval = AT(srcm, i0[0], i0[1], i0[2]);
                 } else {
                     mval = TRILINEAR(srcm);
-                    if (config->interpolation ==
-                        NOVA_RADIOMICS_INTERP_LINEAR) {
+                    if (config->interpolation == NOVA_RADIOMICS_INTERP_LINEAR) {
                         value = TRILINEAR(src);
                     } else {
                         double w[3][4];
@@ -448,9 +439,9 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                                 size_t yy = clampi(base[1] + b, sy);
                                 double row = 0;
                                 for (int a = 0; a < 4; a++)
-                                    row += w[0][a] *
-                                           AT(src, clampi(base[0] + a, sx),
-                                              yy, zz);
+                                    row += w[0][a] * AT(src,
+                                                        clampi(base[0] + a, sx),
+                                                        yy, zz);
                                 value += w[2][c] * w[1][b] * row;
                             }
                         }
@@ -466,8 +457,7 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
                  * exact 0.5 that arithmetic made 0.49999999 (section 5.2
                  * warns about exactly this). */
                 roi->morph[o] = interpolate
-                                    ? mval >= config->mask_partial_volume -
-                                                  1e-9
+                                    ? mval >= config->mask_partial_volume - 1e-9
                                     : mval > 0.5;
             }
         }
@@ -547,7 +537,8 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
         switch (config->discretisation) {
         case NOVA_RADIOMICS_DISCRETISE_FBN:
             d = vmax > vmin ? floor((double)config->bin_count * (v - vmin) /
-                                    (vmax - vmin)) + 1
+                                    (vmax - vmin)) +
+                                  1
                             : 1;
             if (d > config->bin_count)
                 d = config->bin_count;
@@ -629,8 +620,8 @@ bool nova__roi_build(NovaError **error, const NovaVolume *image,
         roi->ivh_levels = nb;
         for (size_t k = 0; k < n_roi; k++) {
             double v = roi->values[k];
-            int d = vmax > vmin ? (int)floor(nb * (v - vmin) / (vmax - vmin))
-                                : 0;
+            int d =
+                vmax > vmin ? (int)floor(nb * (v - vmin) / (vmax - vmin)) : 0;
             roi->ivh_index[k] = d >= nb ? nb - 1 : d;
         }
         break;

@@ -62,8 +62,8 @@ typedef struct {
 bool nova__features_add(NovaError **error, NovaRadiomicsFeatures *features,
                         NovaRadiomicsFeatureId id,
                         NovaRadiomicsAggregation aggregation, double value);
-void nova__features_set_counts(NovaRadiomicsFeatures *features,
-                               size_t n_morph, size_t n_roi);
+void nova__features_set_counts(NovaRadiomicsFeatures *features, size_t n_morph,
+                               size_t n_roi);
 
 /* preprocess.c */
 bool nova__roi_build(NovaError **error, const NovaVolume *image,
@@ -74,8 +74,7 @@ void nova__roi_free(NovaRoi *roi);
 /* Family calculators. */
 bool nova__morphology_features(NovaError **error, const NovaRoi *roi,
                                const NovaRadiomicsConfig *config,
-                               NovaPool *pool,
-                               NovaRadiomicsFeatures *features);
+                               NovaPool *pool, NovaRadiomicsFeatures *features);
 bool nova__local_intensity_features(NovaError **error, const NovaRoi *roi,
                                     NovaRadiomicsFeatures *features);
 bool nova__statistics_features(NovaError **error, const NovaRoi *roi,

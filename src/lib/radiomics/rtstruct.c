@@ -28,7 +28,7 @@
 #define TAG_REFERENCED_ROI_NUMBER 0x30060084u
 
 typedef struct {
-    double *xy;   /* index-space (i, j) pairs */
+    double *xy; /* index-space (i, j) pairs */
     size_t n;
     long slice;
 } Polygon;
@@ -127,15 +127,16 @@ NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
     char present[256] = "";
     size_t plen = 0;
     for (size_t r = 0; r < n_roi; r++) {
-        const NovaDataset *roi = nova_dataset_get_item(ds, TAG_ROI_CONTOUR_SEQ, r);
+        const NovaDataset *roi =
+            nova_dataset_get_item(ds, TAG_ROI_CONTOUR_SEQ, r);
         int64_t number = -1;
         if (!roi || !nova_dataset_get_int(NULL, roi, TAG_REFERENCED_ROI_NUMBER,
                                           0, &number))
             continue;
         if (plen < sizeof present - 16)
-            plen += (size_t)snprintf(present + plen, sizeof present - plen,
-                                     "%s%lld", plen ? ", " : "",
-                                     (long long)number);
+            plen +=
+                (size_t)snprintf(present + plen, sizeof present - plen,
+                                 "%s%lld", plen ? ", " : "", (long long)number);
         if (roi_number != 0 && number != roi_number)
             continue;
         found = true;
@@ -146,8 +147,8 @@ NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
             char type[32] = "";
             if (!item)
                 continue;
-            nova_dataset_get_string_value(NULL, item, TAG_CONTOUR_TYPE, 0,
-                                          type, sizeof type);
+            nova_dataset_get_string_value(NULL, item, TAG_CONTOUR_TYPE, 0, type,
+                                          sizeof type);
             if (strcmp(type, "CLOSED_PLANAR") != 0)
                 continue;
             if (n_polys == cap) {
@@ -158,9 +159,8 @@ NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
                 polys = p;
             }
             char where[160];
-            snprintf(where, sizeof where,
-                     "%s: ROI %lld contour %zu", path, (long long)number,
-                     c + 1);
+            snprintf(where, sizeof where, "%s: ROI %lld contour %zu", path,
+                     (long long)number, c + 1);
             Polygon *poly = &polys[n_polys];
             memset(poly, 0, sizeof *poly);
             if (!contour_points(error, item, geometry, dims[2], poly, where)) {
@@ -221,8 +221,8 @@ NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
             qsort(xs, nx, sizeof *xs, cmp_double);
             for (size_t q = 0; q + 1 < nx; q += 2) {
                 double x0 = ceil(xs[q]), x1 = xs[q + 1];
-                for (double x = x0 < 0 ? 0 : x0;
-                     x < x1 && x < (double)dims[0]; x += 1) {
+                for (double x = x0 < 0 ? 0 : x0; x < x1 && x < (double)dims[0];
+                     x += 1) {
                     m[(k * dims[1] + j) * dims[0] + (size_t)x] = 1;
                     on_grid++;
                 }

@@ -24,10 +24,10 @@
 #include <string.h>
 
 static const int dirs2d[4][3] = {{1, 0, 0}, {1, 1, 0}, {0, 1, 0}, {-1, 1, 0}};
-static const int dirs3d[13][3] = {
-    {0, 0, 1},  {0, 1, 0},  {1, 0, 0},   {0, 1, 1},  {0, 1, -1},
-    {1, 0, 1},  {1, 0, -1}, {1, 1, 0},   {1, -1, 0}, {1, 1, 1},
-    {1, 1, -1}, {1, -1, 1}, {1, -1, -1}};
+static const int dirs3d[13][3] = {{0, 0, 1},  {0, 1, 0}, {1, 0, 0},  {0, 1, 1},
+                                  {0, 1, -1}, {1, 0, 1}, {1, 0, -1}, {1, 1, 0},
+                                  {1, -1, 0}, {1, 1, 1}, {1, 1, -1}, {1, -1, 1},
+                                  {1, -1, -1}};
 
 #define N_CM 25
 #define N_SZ 16
@@ -59,16 +59,15 @@ static bool emit(NovaError **error, NovaRadiomicsFeatures *features,
 {
     for (int k = 0; k < n; k++)
         if (!nova__features_add(error, features,
-                                (NovaRadiomicsFeatureId)(first + k), agg,
-                                v[k]))
+                                (NovaRadiomicsFeatureId)(first + k), agg, v[k]))
             return false;
     return true;
 }
 
 static inline bool in_box(const NovaRoi *r, long x, long y, long z)
 {
-    return x >= 0 && y >= 0 && z >= 0 && x < (long)r->nx &&
-           y < (long)r->ny && z < (long)r->nz;
+    return x >= 0 && y >= 0 && z >= 0 && x < (long)r->nx && y < (long)r->ny &&
+           z < (long)r->nz;
 }
 
 static inline size_t idx(const NovaRoi *r, long x, long y, long z)
@@ -301,17 +300,15 @@ static bool glcm_all(NovaError **error, const NovaRoi *r,
  * voxels the matrix describes.  The 16 features of GLRLM/GLSZM/GLDZM (and
  * the first 16 of NGLDM) in table order, plus the energy (sum p^2) in
  * f[16].  False when the matrix is empty. */
-static bool size_features(const double *m, int ng, int nj, double nv,
-                          double *f)
+static bool size_features(const double *m, int ng, int nj, double nv, double *f)
 {
     double ns = 0;
     for (size_t k = 0; k < (size_t)ng * (size_t)nj; k++)
         ns += m[k];
     if (ns <= 0)
         return false;
-    double se = 0, le = 0, lg = 0, hg = 0, slg = 0, shg = 0, llg = 0,
-           lhg = 0, glnu = 0, snu = 0, mu_i = 0, mu_j = 0, ent = 0,
-           energy = 0;
+    double se = 0, le = 0, lg = 0, hg = 0, slg = 0, shg = 0, llg = 0, lhg = 0,
+           glnu = 0, snu = 0, mu_i = 0, mu_j = 0, ent = 0, energy = 0;
     for (int i = 1; i <= ng; i++) {
         double row = 0;
         for (int j = 1; j <= nj; j++) {
@@ -392,8 +389,8 @@ static void glrlm_count(const NovaRoi *r, size_t z0, size_t z1, const int *d,
                     continue;
                 long px = (long)x - d[0], py = (long)y - d[1],
                      pz = (long)z - d[2];
-                if (in_box(r, px, py, pz) && pz >= (long)z0 &&
-                    pz < (long)z1 && r->grey[idx(r, px, py, pz)] == g)
+                if (in_box(r, px, py, pz) && pz >= (long)z0 && pz < (long)z1 &&
+                    r->grey[idx(r, px, py, pz)] == g)
                     continue; /* not the start of a run */
                 int len = 0;
                 long cx = (long)x, cy = (long)y, cz = (long)z;
@@ -458,16 +455,16 @@ static bool glrlm_all(NovaError **error, const NovaRoi *r,
         ok = emit(error, features, NOVA__F_rlm_short_runs_emphasis, N_SZ,
                   NOVA__AGG_2D_AVG, f);
         avg_get(&a_sujt, f, N_SZ);
-        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis,
-                        N_SZ, NOVA__AGG_2D_SMRG, f);
+        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis, N_SZ,
+                        NOVA__AGG_2D_SMRG, f);
         avg_get(&a_jjui, f, N_SZ);
-        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis,
-                        N_SZ, NOVA__AGG_25D_DMRG, f);
+        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis, N_SZ,
+                        NOVA__AGG_25D_DMRG, f);
         if (!size_features(mats + 9 * nn, ng, nj, 4 * nv_dir, f))
             for (int k = 0; k < N_SZ; k++)
                 f[k] = NAN;
-        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis,
-                        N_SZ, NOVA__AGG_25D_MRG, f);
+        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis, N_SZ,
+                        NOVA__AGG_25D_MRG, f);
     }
     if (ok && (c->texture & NOVA_RADIOMICS_TEXTURE_3D)) {
         Avg a_itbb = {{0}, {0}};
@@ -489,8 +486,8 @@ static bool glrlm_all(NovaError **error, const NovaRoi *r,
         if (!size_features(merged, ng, nj, 13 * nv, f))
             for (int k = 0; k < N_SZ; k++)
                 f[k] = NAN;
-        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis,
-                        N_SZ, NOVA__AGG_3D_MRG, f);
+        ok = ok && emit(error, features, NOVA__F_rlm_short_runs_emphasis, N_SZ,
+                        NOVA__AGG_3D_MRG, f);
     }
     nova_free(mats);
     return ok;
@@ -522,7 +519,8 @@ static bool distance_map(NovaError **error, const NovaRoi *r, bool two_d,
                 for (int k = 0; k < n_nb && !edge; k++) {
                     long xx = (long)x + nb[k][0], yy = (long)y + nb[k][1],
                          zz = (long)z + nb[k][2];
-                    edge = !in_box(r, xx, yy, zz) || !r->morph[idx(r, xx, yy, zz)];
+                    edge =
+                        !in_box(r, xx, yy, zz) || !r->morph[idx(r, xx, yy, zz)];
                 }
                 if (edge) {
                     dist[i] = 1;
@@ -549,7 +547,7 @@ static bool distance_map(NovaError **error, const NovaRoi *r, bool two_d,
 }
 
 typedef struct {
-    double *szm, *dzm;   /* ng x max_size, ng x max_dist */
+    double *szm, *dzm; /* ng x max_size, ng x max_dist */
     int max_size, max_dist;
 } ZoneMats;
 
@@ -667,15 +665,15 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
             ok = ok && emit(error, features, NOVA__F_szm_small_zone_emphasis,
                             N_SZ, NOVA__AGG_25D, f);
             avg_get(&a_dz, f, N_SZ);
-            ok = ok && emit(error, features,
-                            NOVA__F_dzm_small_distance_emphasis, N_SZ,
-                            NOVA__AGG_2D, f);
+            ok =
+                ok && emit(error, features, NOVA__F_dzm_small_distance_emphasis,
+                           N_SZ, NOVA__AGG_2D, f);
             if (!size_features(merged.dzm, ng, max_dist, (double)r->n_roi, f))
                 for (int k = 0; k < N_SZ; k++)
                     f[k] = NAN;
-            ok = ok && emit(error, features,
-                            NOVA__F_dzm_small_distance_emphasis, N_SZ,
-                            NOVA__AGG_25D, f);
+            ok =
+                ok && emit(error, features, NOVA__F_dzm_small_distance_emphasis,
+                           N_SZ, NOVA__AGG_25D, f);
         } else {
             zone_count(r, 0, r->nz, false, dist, visited, stack, &merged);
             if (!size_features(merged.szm, ng, max_size, (double)r->n_roi, f))
@@ -686,9 +684,9 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
             if (!size_features(merged.dzm, ng, max_dist, (double)r->n_roi, f))
                 for (int k = 0; k < N_SZ; k++)
                     f[k] = NAN;
-            ok = ok && emit(error, features,
-                            NOVA__F_dzm_small_distance_emphasis, N_SZ,
-                            NOVA__AGG_3D, f);
+            ok =
+                ok && emit(error, features, NOVA__F_dzm_small_distance_emphasis,
+                           N_SZ, NOVA__AGG_3D, f);
         }
     }
     nova_free(slice.szm);
@@ -750,8 +748,7 @@ static void neighbourhood_count(const NovaRoi *r, size_t z0, size_t z1,
 
 /* NGTDM features (IBSI 1 3.10) in table order; false when no voxel has a
  * neighbour. */
-static bool ngtdm_features(const double *s, const double *n, int ng,
-                           double *f)
+static bool ngtdm_features(const double *s, const double *n, int ng, double *f)
 {
     double nvc = 0, ssum = 0, ps = 0;
     int ngp = 0;
@@ -838,15 +835,15 @@ static bool neighbourhood_all(NovaError **error, const NovaRoi *r,
             ok = ok && emit(error, features, NOVA__F_ngtdm_coarseness, 5,
                             NOVA__AGG_25D, f);
             avg_get(&a_d, f, N_SZ + 1);
-            ok = ok && emit(error, features,
-                            NOVA__F_ngldm_low_dependence_emphasis, N_SZ + 1,
-                            NOVA__AGG_2D, f);
+            ok = ok &&
+                 emit(error, features, NOVA__F_ngldm_low_dependence_emphasis,
+                      N_SZ + 1, NOVA__AGG_2D, f);
             if (!size_features(mdm, ng, nj, (double)r->n_roi, f))
                 for (int k = 0; k < N_SZ + 1; k++)
                     f[k] = NAN;
-            ok = ok && emit(error, features,
-                            NOVA__F_ngldm_low_dependence_emphasis, N_SZ + 1,
-                            NOVA__AGG_25D, f);
+            ok = ok &&
+                 emit(error, features, NOVA__F_ngldm_low_dependence_emphasis,
+                      N_SZ + 1, NOVA__AGG_25D, f);
         } else {
             neighbourhood_count(r, 0, r->nz, false, c->ngtdm_distance, dl,
                                 c->ngldm_alpha, ms, mn, mdm, nj);
@@ -858,9 +855,9 @@ static bool neighbourhood_all(NovaError **error, const NovaRoi *r,
             if (!size_features(mdm, ng, nj, (double)r->n_roi, f))
                 for (int k = 0; k < N_SZ + 1; k++)
                     f[k] = NAN;
-            ok = ok && emit(error, features,
-                            NOVA__F_ngldm_low_dependence_emphasis, N_SZ + 1,
-                            NOVA__AGG_3D, f);
+            ok = ok &&
+                 emit(error, features, NOVA__F_ngldm_low_dependence_emphasis,
+                      N_SZ + 1, NOVA__AGG_3D, f);
         }
     }
     nova_free(s);
