@@ -268,6 +268,14 @@ static bool claimable(NnGraph *g, const NnNode *n)
         return x->rank >= 3 && x->rank <= 5 && n->residual < 0 &&
                (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU);
     }
+    if (is(n, "InstanceNormalization")) {
+        /* With one image, instance norm is batch norm with the statistics
+         * computed from the data (oneDNN's forward_training form: mean and
+         * biased variance per channel over N x spatial). */
+        return x->rank >= 3 && x->rank <= 5 && x->dims[0] == 1 &&
+               const_f32(g, n, 1) && const_f32(g, n, 2) &&
+               n->residual < 0 && n->act == NN_ACT_NONE;
+    }
     if (is(n, "Concat")) {
         int64_t axis = nova__nn_attr_int(n, "axis", 0);
         if (axis < 0)
@@ -681,14 +689,17 @@ static bool build_bnorm(Build *b, bool keep)
     NnGraph *g = b->g;
     NnNode *n = b->node;
     NnValue *x = nn_in(g, n, 0);
+    bool instance = is(n, "InstanceNormalization");
     dnnl_memory_desc_t src;
     value_md(x, &src);
-    unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift;
+    unsigned flags = dnnl_use_scale | dnnl_use_shift;
+    if (!instance)
+        flags |= dnnl_use_global_stats;
     if (n->act == NN_ACT_RELU)
         flags |= dnnl_fuse_norm_relu;
     dnnl_batch_normalization_desc_t bd;
     dnnl_status_t st = dnnl_batch_normalization_forward_desc_init(
-        &bd, dnnl_forward_inference, &src,
+        &bd, instance ? dnnl_forward_training : dnnl_forward_inference, &src,
         nova__nn_attr_float(n, "epsilon", 1e-5f), flags);
     dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
     dnnl_primitive_desc_t pd = NULL;
@@ -704,11 +715,21 @@ static bool build_bnorm(Build *b, bool keep)
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
               add_arg(b, DNNL_ARG_SCALE, &vec, -1, -1, nn_in(g, n, 1)->data) &&
-              add_arg(b, DNNL_ARG_SHIFT, &vec, -1, -1, nn_in(g, n, 2)->data) &&
-              add_arg(b, DNNL_ARG_MEAN, &vec, -1, -1, nn_in(g, n, 3)->data) &&
-              add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1,
-                      nn_in(g, n, 4)->data) &&
-              add_dst(b, dst_q, keep) && finish(b, pd);
+              add_arg(b, DNNL_ARG_SHIFT, &vec, -1, -1, nn_in(g, n, 2)->data);
+    if (ok && instance) {
+        /* The statistics oneDNN computes go to scratch. */
+        size_t vbytes = align64((size_t)x->dims[1] * sizeof(float));
+        long mean_off = (long)b->scratch;
+        b->scratch += 2 * vbytes;
+        ok = add_arg(b, DNNL_ARG_MEAN, &vec, -1, mean_off, NULL) &&
+             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1,
+                     mean_off + (long)vbytes, NULL);
+    } else if (ok) {
+        ok = add_arg(b, DNNL_ARG_MEAN, &vec, -1, -1, nn_in(g, n, 3)->data) &&
+             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1,
+                     nn_in(g, n, 4)->data);
+    }
+    ok = ok && add_dst(b, dst_q, keep) && finish(b, pd);
     dnnl_primitive_desc_destroy(pd);
     return ok;
 }
@@ -846,7 +867,8 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_pool(&b, kp);
         else if (is(n, "Gemm"))
             ok = build_ip(&b, kp);
-        else if (is(n, "BatchNormalization"))
+        else if (is(n, "BatchNormalization") ||
+                 is(n, "InstanceNormalization"))
             ok = build_bnorm(&b, kp);
         else if (is(n, "Concat"))
             ok = build_concat(&b, kp);
