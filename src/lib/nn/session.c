@@ -433,6 +433,134 @@ static bool fold_batchnorm(NovaError **error, NovaNnSession *s)
     return true;
 }
 
+/* A float constant of C elements that broadcasts along axis 1 of a
+ * rank-r tensor (PyTorch's GroupNorm affine: shape [C, 1, 1, 1]). */
+static bool per_channel(NnGraph *g, const NnNode *n, int other, int64_t C,
+                        int rank)
+{
+    NnValue *v = nn_in(g, n, other);
+    if (!v || v->kind != NN_VALUE_CONST || v->dtype != NOVA_NN_FLOAT32 ||
+        nn_value_count(v) != (size_t)C || v->rank > rank)
+        return false;
+    int axis = v->rank - (rank - 1); /* v's dim aligned with axis 1 */
+    for (int i = 0; i < v->rank; i++)
+        if (v->dims[i] != (i == axis ? C : 1))
+            return false;
+    return axis >= 0 || C == 1;
+}
+
+/* PyTorch exports GroupNorm (before opset 18) as Reshape to [N, G, -1],
+ * InstanceNormalization over the G groups, Reshape back, Mul by gamma and
+ * Add beta.  The chain becomes one GroupNormalization node (ONNX
+ * GroupNormalization-18 semantics, per-channel scale and bias), which the
+ * passes below can also fuse an activation into. */
+static bool fuse_groupnorm(NovaError **error, NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *in = &g->nodes[i];
+        if (in->dead || !is_op(in, "InstanceNormalization") ||
+            !is_const_f32(g, in, 1) || !is_const_f32(g, in, 2))
+            continue;
+        NnValue *r1v = nn_in(g, in, 0);
+        if (r1v->producer < 0)
+            continue;
+        NnNode *r1 = &g->nodes[r1v->producer];
+        if (r1->dead || !is_op(r1, "Reshape") || r1v->rank != 3 ||
+            sole_consumer(g, in->inputs[0]) != in)
+            continue;
+        int x = r1->inputs[0];
+        NnValue *xv = &g->values[x];
+        if (xv->rank < 3 || xv->dims[0] != r1v->dims[0] ||
+            xv->dtype != NOVA_NN_FLOAT32)
+            continue;
+        int64_t C = xv->dims[1], G = r1v->dims[1];
+        if (G <= 0 || C % G)
+            continue;
+        NnNode *r2 = sole_consumer(g, in->outputs[0]);
+        if (!is_op(r2, "Reshape") || r2->inputs[0] != in->outputs[0])
+            continue;
+        NnValue *r2v = &g->values[r2->outputs[0]];
+        if (r2v->rank != xv->rank ||
+            memcmp(r2v->dims, xv->dims, sizeof(int64_t) * (size_t)xv->rank))
+            continue;
+        int last = r2->outputs[0];
+        NnNode *mul = sole_consumer(g, last), *add = NULL;
+        int mul_k = -1, add_k = -1;
+        if (is_op(mul, "Mul")) {
+            mul_k = mul->inputs[0] == last ? 1 : 0;
+            if (mul->inputs[1 - mul_k] != last ||
+                !per_channel(g, mul, mul_k, C, xv->rank))
+                mul = NULL;
+        } else {
+            mul = NULL;
+        }
+        if (mul) {
+            add = sole_consumer(g, mul->outputs[0]);
+            if (is_op(add, "Add")) {
+                add_k = add->inputs[0] == mul->outputs[0] ? 1 : 0;
+                if (add->inputs[1 - add_k] != mul->outputs[0] ||
+                    !per_channel(g, add, add_k, C, xv->rank))
+                    add = NULL;
+            } else {
+                add = NULL;
+            }
+        }
+        int ns = new_const(error, g, in->name, in->inputs[1], (size_t)C);
+        if (ns < 0)
+            return false;
+        int nb = new_const(error, g, in->name, in->inputs[2], (size_t)C);
+        if (nb < 0)
+            return false;
+        g->values[ns].dims[0] = C;
+        g->values[nb].dims[0] = C;
+        const float *sg = g->values[in->inputs[1]].data;
+        const float *bg = g->values[in->inputs[2]].data;
+        const float *gamma = mul ? g->values[mul->inputs[mul_k]].data : NULL;
+        const float *beta = add ? g->values[add->inputs[add_k]].data : NULL;
+        float *scale = g->values[ns].data, *bias = g->values[nb].data;
+        for (int64_t c = 0; c < C; c++) {
+            int64_t grp = c / (C / G);
+            float gm = gamma ? gamma[c] : 1.0f;
+            scale[c] = gm * sg[grp];
+            bias[c] = gm * bg[grp] + (beta ? beta[c] : 0.0f);
+        }
+        NnAttr *attrs = nova_realloc(error, in->attrs,
+                                     (size_t)(in->n_attrs + 1) * sizeof *attrs);
+        if (!attrs)
+            return false;
+        in->attrs = attrs;
+        NnAttr *a = &in->attrs[in->n_attrs];
+        memset(a, 0, sizeof *a);
+        if (!(a->name = nova_strdup(error, "num_groups")))
+            return false;
+        in->n_attrs++;
+        a->type = NN_ATTR_INT;
+        a->i = G;
+        char *op = nova_strdup(error, "GroupNormalization");
+        if (!op)
+            return false;
+        nova_free(in->op_type);
+        in->op_type = op;
+        in->def = nova__nn_find_op("GroupNormalization");
+        in->inputs[0] = x;
+        in->inputs[1] = ns;
+        in->inputs[2] = nb;
+        int out = add ? add->outputs[0] : mul ? mul->outputs[0] : last;
+        in->outputs[0] = out;
+        g->values[out].producer = i;
+        r1->dead = r2->dead = true;
+        if (mul)
+            mul->dead = true;
+        if (add)
+            add->dead = true;
+        if (!in->def->infer(error, g, in))
+            return false;
+        s->stats.n_fused += 2 + (mul != NULL) + (add != NULL);
+    }
+    return true;
+}
+
 /* Activation nodes that fold into a Conv/Gemm epilogue. */
 static bool act_of(NnGraph *g, const NnNode *n, NnActivation *act,
                    float *alpha, float *beta)
@@ -475,7 +603,8 @@ static bool fuse_epilogues(NovaNnSession *s)
         NnNode *n = &g->nodes[i];
         if (n->dead ||
             !(is_op(n, "Conv") || is_op(n, "Gemm") ||
-              is_op(n, "BatchNormalization")) ||
+              is_op(n, "BatchNormalization") ||
+              is_op(n, "GroupNormalization")) ||
             g->values[n->outputs[0]].dtype != NOVA_NN_FLOAT32)
             continue;
         /* Residual: Add(conv_out, other) with the same shape. */
@@ -731,7 +860,8 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
     if (!apply_input_options(error, g, options) || !infer_all(error, s))
         goto fail;
     if (options->optimize) {
-        if (!fold_batchnorm(error, s) || !fuse_epilogues(s))
+        if (!fuse_groupnorm(error, s) || !fold_batchnorm(error, s) ||
+            !fuse_epilogues(s))
             goto fail;
     }
     remove_dead(g);
