@@ -14,8 +14,7 @@ static void check_text(int line, NovaJson *j, const char *expected)
 {
     NovaError *err = NULL;
     if (!nova_json_finish(&err, j)) {
-        test_fail(__FILE__, line, "finish failed: %s",
-                  nova_error_message(err));
+        test_fail(__FILE__, line, "finish failed: %s", nova_error_message(err));
         nova_error_free(err);
         nova_json_destroy(j);
         return;
@@ -47,8 +46,9 @@ static void test_compact(void)
     nova_json_end_array(j);
     nova_json_end_array(j);
     nova_json_end_object(j);
-    check_text(__LINE__, j,
-               "{\"a\":-12,\"b\":[18446744073709551615,true,null,\"x\",{},[]]}");
+    check_text(
+        __LINE__, j,
+        "{\"a\":-12,\"b\":[18446744073709551615,true,null,\"x\",{},[]]}");
 }
 
 static void test_pretty(void)
@@ -80,7 +80,10 @@ static void test_escapes(void)
     nova_json_string(j, "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f");
     nova_json_string(j, "\xc3\xa9\xe5\xb1\xb1\xf0\x9f\x98\x80");
     /* Invalid UTF-8: lone continuation, truncated, overlong, surrogate. */
-    nova_json_string(j, "a\x80" "b\xe5\xb1" "c\xc0\xaf" "d\xed\xa0\x80");
+    nova_json_string(j, "a\x80"
+                        "b\xe5\xb1"
+                        "c\xc0\xaf"
+                        "d\xed\xa0\x80");
     /* Embedded NUL through the length form. */
     nova_json_string_len(j, "n\0m", 3);
     nova_json_end_array(j);
@@ -119,10 +122,13 @@ static void test_numbers(void)
 static void test_base64(void)
 {
     /* RFC 4648 section 10. */
-    static const char *const vectors[][2] = {
-        {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},   {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-        {"foobar", "Zm9vYmFy"}};
+    static const char *const vectors[][2] = {{"", ""},
+                                             {"f", "Zg=="},
+                                             {"fo", "Zm8="},
+                                             {"foo", "Zm9v"},
+                                             {"foob", "Zm9vYg=="},
+                                             {"fooba", "Zm9vYmE="},
+                                             {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < 7; i++) {
         NovaJson *j = nova_json_create_buffer(NULL, 0);
         nova_json_base64(j, vectors[i][0], strlen(vectors[i][0]));

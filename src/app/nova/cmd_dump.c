@@ -77,23 +77,31 @@ static void name_error(NovaError **err, const char *path)
 static bool is_binary_vr(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_OB: case NOVA_VR_OD: case NOVA_VR_OF: case NOVA_VR_OL:
-    case NOVA_VR_OV: case NOVA_VR_OW: case NOVA_VR_UN: case NOVA_VR_NONE:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_OB:
+    case NOVA_VR_OD:
+    case NOVA_VR_OF:
+    case NOVA_VR_OL:
+    case NOVA_VR_OV:
+    case NOVA_VR_OW:
+    case NOVA_VR_UN:
+    case NOVA_VR_NONE: return true;
+    default: return false;
     }
 }
 
 static bool is_numeric_vr(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_US: case NOVA_VR_SS: case NOVA_VR_UL: case NOVA_VR_SL:
-    case NOVA_VR_SV: case NOVA_VR_UV: case NOVA_VR_FL: case NOVA_VR_FD:
-    case NOVA_VR_AT:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_US:
+    case NOVA_VR_SS:
+    case NOVA_VR_UL:
+    case NOVA_VR_SL:
+    case NOVA_VR_SV:
+    case NOVA_VR_UV:
+    case NOVA_VR_FL:
+    case NOVA_VR_FD:
+    case NOVA_VR_AT: return true;
+    default: return false;
     }
 }
 
@@ -101,10 +109,19 @@ static bool is_numeric_vr(NovaVR vr)
 static size_t value_size(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_US: case NOVA_VR_SS: case NOVA_VR_OW: return 2;
-    case NOVA_VR_UL: case NOVA_VR_SL: case NOVA_VR_FL: case NOVA_VR_OF:
-    case NOVA_VR_OL: case NOVA_VR_AT: return 4;
-    case NOVA_VR_FD: case NOVA_VR_OD: case NOVA_VR_SV: case NOVA_VR_UV:
+    case NOVA_VR_US:
+    case NOVA_VR_SS:
+    case NOVA_VR_OW: return 2;
+    case NOVA_VR_UL:
+    case NOVA_VR_SL:
+    case NOVA_VR_FL:
+    case NOVA_VR_OF:
+    case NOVA_VR_OL:
+    case NOVA_VR_AT: return 4;
+    case NOVA_VR_FD:
+    case NOVA_VR_OD:
+    case NOVA_VR_SV:
+    case NOVA_VR_UV:
     case NOVA_VR_OV: return 8;
     default: return 1;
     }
@@ -135,8 +152,8 @@ static void keyword_of(const NovaDataset *ds, uint32_t tag, char *buf,
             char creator[72];
             uint32_t creator_tag = NOVA_TAG(group, elem >> 8);
             if (elem >= 0x1000 &&
-                nova_dataset_get_string_value(NULL, ds, creator_tag, 0,
-                                              creator, sizeof creator))
+                nova_dataset_get_string_value(NULL, ds, creator_tag, 0, creator,
+                                              sizeof creator))
                 snprintf(buf, size, "PrivateTag [%s]", creator);
             else
                 snprintf(buf, size, "PrivateTag");
@@ -218,8 +235,8 @@ static void text_add_escaped(Text *t, const char *s, size_t limit)
 
 /* The value column of one element. */
 static bool format_value(NovaError **err, const NovaDataset *ds,
-                         const NovaElementInfo *info,
-                         const DumpOptions *opt, Text *t)
+                         const NovaElementInfo *info, const DumpOptions *opt,
+                         Text *t)
 {
     NovaVR vr = info->vr;
     if (info->encapsulated) {
@@ -265,12 +282,14 @@ static bool format_value(NovaError **err, const NovaDataset *ds,
         int64_t iv;
         double dv;
         switch (vr) {
-        case NOVA_VR_FL: case NOVA_VR_OF:
+        case NOVA_VR_FL:
+        case NOVA_VR_OF:
             if (!nova_dataset_get_double(err, ds, info->tag, i, &dv))
                 return false;
             text_printf(t, "%.8g", dv);
             break;
-        case NOVA_VR_FD: case NOVA_VR_OD:
+        case NOVA_VR_FD:
+        case NOVA_VR_OD:
             if (!nova_dataset_get_double(err, ds, info->tag, i, &dv))
                 return false;
             text_printf(t, "%.17g", dv);
@@ -286,7 +305,8 @@ static bool format_value(NovaError **err, const NovaDataset *ds,
             text_printf(t, "(%04x,%04x)", (unsigned)((uint64_t)iv >> 16),
                         (unsigned)(iv & 0xFFFF));
             break;
-        case NOVA_VR_UV: case NOVA_VR_OV:
+        case NOVA_VR_UV:
+        case NOVA_VR_OV:
             if (!nova_dataset_get_int(err, ds, info->tag, i, &iv))
                 return false;
             text_printf(t, "%" PRIu64, (uint64_t)iv);
@@ -325,8 +345,8 @@ static void print_line(int depth, uint32_t tag, const char *vr,
     printf(" # %4s, %zu %s\n", length, vm, keyword);
 }
 
-static bool dump_text_dataset(NovaError **err, const NovaDataset *ds,
-                              int depth, const DumpOptions *opt)
+static bool dump_text_dataset(NovaError **err, const NovaDataset *ds, int depth,
+                              const DumpOptions *opt)
 {
     size_t count = nova_dataset_count(ds);
     for (size_t i = 0; i < count; i++) {
@@ -343,11 +363,10 @@ static bool dump_text_dataset(NovaError **err, const NovaDataset *ds,
             info.vr == NOVA_VR_NONE ? "UN" : nova_vr_name(info.vr);
         if (info.vr == NOVA_VR_SQ) {
             char value[80];
-            snprintf(value, sizeof value,
-                     "(Sequence with %s length #=%" PRIu32 ")",
-                     info.length == NOVA_UNDEFINED_LENGTH ? "undefined"
-                                                          : "explicit",
-                     info.count);
+            snprintf(
+                value, sizeof value, "(Sequence with %s length #=%" PRIu32 ")",
+                info.length == NOVA_UNDEFINED_LENGTH ? "undefined" : "explicit",
+                info.count);
             print_line(depth, info.tag, vr_name, value, length, info.count,
                        keyword);
             size_t n_items = nova_dataset_get_item_count(ds, info.tag);
@@ -384,15 +403,15 @@ static bool dump_text_dataset(NovaError **err, const NovaDataset *ds,
                                   NOVA_TAG_ELEMENT(info.tag));
         }
         size_t vm = info.encapsulated ? 1 : nova_dataset_get_vm(ds, info.tag);
-        print_line(depth, info.tag, vr_name, value.s ? value.s : "", length,
-                   vm, keyword);
+        print_line(depth, info.tag, vr_name, value.s ? value.s : "", length, vm,
+                   keyword);
         nova_free(value.s);
     }
     return true;
 }
 
-static bool dump_text(NovaError **err, const char *path,
-                      const NovaDataset *ds, const DumpOptions *opt)
+static bool dump_text(NovaError **err, const char *path, const NovaDataset *ds,
+                      const DumpOptions *opt)
 {
     const NovaTransferSyntax *ts = nova_dataset_get_transfer_syntax(ds);
     printf("# file: %s\n", path);
@@ -630,8 +649,8 @@ static bool dump_pixels(NovaError **err, const char *path,
                                 "output %s: %s", out_path, strerror(errno));
     }
     if (fclose(out) != 0 && ok)
-        ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write",
-                            "output %s: %s", out_path, strerror(errno));
+        ok = nova_error_set(err, NOVA_ERROR_IO, "cannot write", "output %s: %s",
+                            out_path, strerror(errno));
     nova_free(frame);
     if (!ok) {
         unlink(out_path);
@@ -712,8 +731,8 @@ static int run_dump(const DumpOptions *options, char **files, int n_files);
 int nova_cmd_dump(int argc, char **argv)
 {
     DumpOptions opt = {0};
-    char **files = nova_malloc_array(NULL, (size_t)(argc > 0 ? argc : 1),
-                                     sizeof *files);
+    char **files =
+        nova_malloc_array(NULL, (size_t)(argc > 0 ? argc : 1), sizeof *files);
     if (!files) {
         fprintf(stderr, "nova dump: out of memory\n");
         return 1;

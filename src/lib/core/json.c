@@ -18,7 +18,7 @@
 #define FLUSH_BYTES 65536
 
 enum {
-    LEVEL_OBJECT = 1u << 0,  /* else array */
+    LEVEL_OBJECT = 1u << 0, /* else array */
     LEVEL_NONEMPTY = 1u << 1,
     LEVEL_KEY_DONE = 1u << 2 /* a key was written, its value is due */
 };
@@ -144,8 +144,8 @@ static void newline_indent(NovaJson *j)
 
 static void misuse(NovaJson *j, const char *what)
 {
-    nova_error_set(&j->error, NOVA_ERROR_INTERNAL, "JSON writer misuse",
-                   "%s", what);
+    nova_error_set(&j->error, NOVA_ERROR_INTERNAL, "JSON writer misuse", "%s",
+                   what);
 }
 
 /* Everything a value needs before it: a comma and indentation in an
@@ -195,8 +195,7 @@ static void close_container(NovaJson *j, bool object)
 {
     if (failed(j))
         return;
-    if (j->depth == 0 ||
-        !!(j->levels[j->depth - 1] & LEVEL_OBJECT) != object) {
+    if (j->depth == 0 || !!(j->levels[j->depth - 1] & LEVEL_OBJECT) != object) {
         misuse(j, object ? "end_object without an open object"
                          : "end_array without an open array");
         return;
@@ -318,8 +317,7 @@ void nova_json_key(NovaJson *json, const char *key)
 {
     if (failed(json))
         return;
-    if (json->depth == 0 ||
-        !(json->levels[json->depth - 1] & LEVEL_OBJECT)) {
+    if (json->depth == 0 || !(json->levels[json->depth - 1] & LEVEL_OBJECT)) {
         misuse(json, "a key outside an object");
         return;
     }

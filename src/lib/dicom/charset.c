@@ -35,25 +35,25 @@
  * sets invoked in GL). */
 typedef enum {
     G0_KEEP = 0,
-    G0_ASCII,       /* ISO-IR 6 */
-    G0_ROMAJI,      /* ISO-IR 14, JIS X 0201 romaji */
-    G0_JIS_X0208,   /* ISO-IR 87, 94x94 */
-    G0_JIS_X0212    /* ISO-IR 159, 94x94 */
+    G0_ASCII,     /* ISO-IR 6 */
+    G0_ROMAJI,    /* ISO-IR 14, JIS X 0201 romaji */
+    G0_JIS_X0208, /* ISO-IR 87, 94x94 */
+    G0_JIS_X0212  /* ISO-IR 159, 94x94 */
 } G0Set;
 
 /* What a defined term or an escape sequence puts into G1 (96- or
  * 94-character sets invoked in GR). */
 typedef enum {
     G1_KEEP = 0,
-    G1_NONE,        /* nothing designated: default repertoire */
-    G1_SINGLE,      /* the upper half of a single-byte set (iconv name) */
-    G1_KATAKANA,    /* ISO-IR 13, JIS X 0201 katakana */
-    G1_KS_X1001,    /* ISO-IR 149, 94x94 */
-    G1_GB2312       /* ISO-IR 58, 94x94 */
+    G1_NONE,     /* nothing designated: default repertoire */
+    G1_SINGLE,   /* the upper half of a single-byte set (iconv name) */
+    G1_KATAKANA, /* ISO-IR 13, JIS X 0201 katakana */
+    G1_KS_X1001, /* ISO-IR 149, 94x94 */
+    G1_GB2312    /* ISO-IR 58, 94x94 */
 } G1Set;
 
 typedef struct {
-    const char *term;       /* defined term, PS3.3 Tables C.12-2 to C.12-5 */
+    const char *term; /* defined term, PS3.3 Tables C.12-2 to C.12-5 */
     G0Set g0;
     G1Set g1;
     const char *iconv_name; /* G1_SINGLE set, or the stand-alone encoding */
@@ -541,11 +541,14 @@ static bool decode_iso2022(NovaError **error, Sink *s, const CharsetTerm *t,
 static bool vr_uses_charset(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_SH: case NOVA_VR_LO: case NOVA_VR_ST: case NOVA_VR_LT:
-    case NOVA_VR_UC: case NOVA_VR_UT: case NOVA_VR_PN:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_SH:
+    case NOVA_VR_LO:
+    case NOVA_VR_ST:
+    case NOVA_VR_LT:
+    case NOVA_VR_UC:
+    case NOVA_VR_UT:
+    case NOVA_VR_PN: return true;
+    default: return false;
     }
 }
 
@@ -594,8 +597,8 @@ char *nova__charset_to_utf8(NovaError **error, const char *specific_charset,
         return NULL;
 
     bool text = vr_uses_charset(vr);
-    const CharsetTerm *t = text ? first_term(specific_charset)
-                                : &charset_terms[0];
+    const CharsetTerm *t =
+        text ? first_term(specific_charset) : &charset_terms[0];
     bool ok;
     if (t->standalone && strcmp(t->iconv_name, "UTF-8") == 0) {
         put_utf8_checked(&s, bytes, length);
