@@ -113,6 +113,11 @@ uint64_t nova_phantom_get_lobe_voxels(const NovaPhantom *phantom, int lobe);
 uint64_t nova_phantom_get_lobe_lesion_voxels(const NovaPhantom *phantom,
                                              int lobe);
 
+/* A seed for the study's UIDs derived from every option that changes the
+ * pixels (seed, kind, size, severity, lesions, noise), so two different
+ * phantoms never share UIDs and the same one always has the same. */
+uint64_t nova_phantom_get_uid_seed(const NovaPhantom *phantom);
+
 /* The truth as JSON text (schema "nova.phantom/1", see docs/phantom.md).
  * Caller frees with nova_free. */
 char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *phantom);

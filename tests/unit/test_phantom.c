@@ -98,6 +98,7 @@ static void test_same_seed_same_bytes(void)
         CHECK_OK(e);
         uint64_t ha = study_hash(da, 64), hb = study_hash(db, 64);
         CHECK(ha == hb);
+        CHECK(nova_phantom_get_uid_seed(a) == nova_phantom_get_uid_seed(b));
         /* and something really was written */
         char p[600];
         snprintf(p, sizeof p, "%s/dicom/CT000064.dcm", da);
@@ -124,6 +125,8 @@ static void test_different_seed(void)
             differ += la[i] != lb[i];
         /* Different habitus, lobes and trees: several percent of voxels. */
         CHECK((double)differ / (double)n > 0.02);
+        /* different phantoms, different UIDs */
+        CHECK(nova_phantom_get_uid_seed(a) != nova_phantom_get_uid_seed(b));
         uint64_t va = 0, vb = 0;
         for (int l = 1; l <= 5; l++) {
             va += nova_phantom_get_lobe_voxels(a, l);

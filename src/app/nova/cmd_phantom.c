@@ -409,7 +409,7 @@ int nova_cmd_phantom(int argc, char **argv)
         NovaCtSeriesOptions so;
         nova_ct_series_options_init(&so);
         so.deterministic = true;
-        so.uid_seed = opt.seed * 1000003u + (uint64_t)opt.kind;
+        so.uid_seed = nova_phantom_get_uid_seed(ph);
         so.rle = rle;
         ok = nova_phantom_write(&error, ph, output, &so, pool);
     }

@@ -92,6 +92,23 @@ uint64_t nova_phantom_get_lobe_lesion_voxels(const NovaPhantom *p, int lobe)
     return lobe >= 1 && lobe <= 5 ? p->lobe_lesion_voxels[lobe] : 0;
 }
 
+uint64_t nova_phantom_get_uid_seed(const NovaPhantom *p)
+{
+    /* FNV-1a over the options' values, field by field (no padding bytes). */
+    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t v[8] = {p->opt.seed, (uint64_t)p->opt.kind, p->opt.dims[0],
+                     p->opt.dims[1], p->opt.dims[2], (uint64_t)p->opt.lesions,
+                     0, 0};
+    memcpy(&v[6], &p->opt.severity, sizeof(double));
+    memcpy(&v[7], &p->opt.noise_hu, sizeof(double));
+    for (int i = 0; i < 8; i++)
+        for (int b = 0; b < 8; b++) {
+            h ^= (v[i] >> (8 * b)) & 0xFF;
+            h *= 0x100000001B3ull;
+        }
+    return h;
+}
+
 void nova_phantom_destroy(NovaPhantom *p)
 {
     if (!p)
@@ -374,7 +391,7 @@ bool nova_phantom_write(NovaError **error, const NovaPhantom *p,
     } else {
         nova_ct_series_options_init(&so);
         so.deterministic = true;
-        so.uid_seed = p->opt.seed * 1000003u + (uint64_t)p->opt.kind;
+        so.uid_seed = nova_phantom_get_uid_seed(p);
     }
     char description[96];
     snprintf(description, sizeof description,
