@@ -353,6 +353,49 @@ static void test_config_files(void)
     nova_error_free(error);
 }
 
+/* Every allocation of the computation may fail: the call then returns
+ * NULL with NOVA_ERROR_NOMEM and frees what it had (the sanitizer build
+ * checks for leaks), and never crashes. */
+static void test_allocation_failures(void)
+{
+    double img[27], msk[27], sp[3] = {1, 1, 1};
+    for (int i = 0; i < 27; i++) {
+        img[i] = 1 + (i * 7) % 5;
+        msk[i] = i != 13 && i % 4 != 0;
+    }
+    NovaVolume *image = make_volume(NOVA_DTYPE_INT16, 3, 3, 3, img, sp);
+    NovaVolume *mask = make_volume(NOVA_DTYPE_UINT8, 3, 3, 3, msk, sp);
+    NovaRadiomicsConfig c;
+    nova_radiomics_config_init(&c);
+    int failures = 0;
+    bool succeeded = false;
+    for (long n = 0; n < 2000 && !succeeded; n++) {
+        NovaError *error = NULL;
+        nova_alloc_fail_after(n);
+        NovaRadiomicsFeatures *f =
+            nova_radiomics_compute(&error, image, mask, 1, &c);
+        nova_alloc_fail_after(-1);
+        if (f) {
+            succeeded = true;
+            CHECK(error == NULL);
+        } else {
+            failures++;
+            CHECK(error != NULL);
+            if (error && nova_error_code(error) != NOVA_ERROR_NOMEM)
+                printf("# allocation %ld: %s\n", n,
+                       nova_error_message(error));
+            CHECK(error && nova_error_code(error) == NOVA_ERROR_NOMEM);
+        }
+        nova_error_free(error);
+        nova_radiomics_features_destroy(f);
+    }
+    printf("# %d failing allocations handled before success\n", failures);
+    CHECK(succeeded);
+    CHECK(failures > 20);
+    nova_volume_unref(image);
+    nova_volume_unref(mask);
+}
+
 int main(void)
 {
     RUN(test_digital_phantom);
@@ -360,5 +403,6 @@ int main(void)
     RUN(test_resegmentation_discretisation);
     RUN(test_bad_inputs);
     RUN(test_config_files);
+    RUN(test_allocation_failures);
     return test_done();
 }

@@ -597,6 +597,45 @@ static void zone_count(const NovaRoi *r, size_t z0, size_t z1, bool two_d,
             }
 }
 
+/* The largest zone (8-connected per slice in 2D, 26-connected in 3D):
+ * sizes the GLSZM to the zones present, not to the ROI, so a fine
+ * discretisation of a large ROI does not allocate levels x voxels. */
+static size_t largest_zone(const NovaRoi *r, bool two_d, uint8_t *visited,
+                           size_t *stack)
+{
+    size_t largest = 1;
+    memset(visited, 0, r->n);
+    for (size_t s = 0; s < r->n; s++) {
+        int g = r->grey[s];
+        if (!g || visited[s])
+            continue;
+        size_t top = 0, size = 0;
+        stack[top++] = s;
+        visited[s] = 1;
+        while (top) {
+            size_t i = stack[--top];
+            size++;
+            long cx = (long)(i % r->nx), cy = (long)(i / r->nx % r->ny),
+                 cz = (long)(i / (r->nx * r->ny));
+            for (int dz = two_d ? 0 : -1; dz <= (two_d ? 0 : 1); dz++)
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        long xx = cx + dx, yy = cy + dy, zz = cz + dz;
+                        if (!in_box(r, xx, yy, zz))
+                            continue;
+                        size_t j = idx(r, xx, yy, zz);
+                        if (!visited[j] && r->grey[j] == g) {
+                            visited[j] = 1;
+                            stack[top++] = j;
+                        }
+                    }
+        }
+        largest = size > largest ? size : largest;
+    }
+    memset(visited, 0, r->n);
+    return largest;
+}
+
 static bool zones_all(NovaError **error, const NovaRoi *r,
                       const NovaRadiomicsConfig *c,
                       NovaRadiomicsFeatures *features)
@@ -607,12 +646,6 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
     size_t *stack = nova_malloc_array(error, r->n, sizeof *stack);
     ZoneMats slice = {0}, merged = {0};
     bool ok = dist && visited && stack;
-    /* The largest zone is the ROI: in 2D the largest slice of it. */
-    size_t slice_max = 1;
-    for (size_t z = 0; z < r->nz; z++) {
-        size_t count = roi_count(r, z, z + 1);
-        slice_max = count > slice_max ? count : slice_max;
-    }
     int max_dist = (int)((r->nx + r->ny + r->nz) / 2 + 2);
     double f[N_SZ + 1];
     for (int pass = 0; ok && pass < 2; pass++) {
@@ -620,7 +653,7 @@ static bool zones_all(NovaError **error, const NovaRoi *r,
         if (!(c->texture &
               (two_d ? NOVA_RADIOMICS_TEXTURE_2D : NOVA_RADIOMICS_TEXTURE_3D)))
             continue;
-        int max_size = (int)(two_d ? slice_max : (r->n_roi ? r->n_roi : 1));
+        int max_size = (int)largest_zone(r, two_d, visited, stack);
         ok = distance_map(error, r, two_d, dist);
         if (!ok)
             break;
