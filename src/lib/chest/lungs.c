@@ -31,6 +31,7 @@
 #include "chest_private.h"
 
 #include "nova/imgproc.h"
+#include "volume/volume_private.h"
 
 #include <limits.h>
 #include <math.h>
@@ -62,8 +63,8 @@ void nova_lung_options_init(NovaLungOptions *o)
     o->closing_mm = 10;
     o->pleural_closing_mm = 40;
     o->pleural_depth_mm = 50;
-    o->work_spacing_mm[0] = 2.0;
-    o->work_spacing_mm[1] = 2.5;
+    o->work_spacing_mm[0] = 2.5;
+    o->work_spacing_mm[1] = 3.0;
 }
 
 void nova__lung_warn(NovaLungResult *r, const char *format, ...)
@@ -144,7 +145,9 @@ static bool make_coarse(NovaError **error, NovaPool *pool,
     const NovaGeometry *g = nova_volume_get_geometry(hu);
     for (int a = 0; a < 3; a++) {
         double target = o->work_spacing_mm[a < 2 ? 0 : 1];
-        long f = lrint(target / g->spacing[a]);
+        /* Round a little upwards: 1.4 mm voxels become 2.8 mm blocks
+         * rather than staying at full resolution. */
+        long f = (long)ceil(target / g->spacing[a] - 0.3);
         if (f < 1 || !(g->spacing[a] > 0))
             f = 1;
         if ((size_t)f > c->in[a])
@@ -897,6 +900,41 @@ done:
     return ok;
 }
 
+/* Set mark[i] = 2 where lung `lung` lies within reach_mm both above and
+ * below voxel i along z (a single-slice scan counts as both), leaving other
+ * values alone: two sweeps per column. */
+static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
+                                  double reach_mm, uint8_t *mark)
+{
+    size_t plane = c->d[0] * c->d[1], nz = c->d[2];
+    long reach = (long)(reach_mm / c->sp[2]);
+    if (nz == 1) {
+        for (size_t i = 0; i < plane; i++)
+            if (mark[i] != 1)
+                mark[i] = 2;
+        return;
+    }
+    for (size_t p = 0; p < plane; p++) {
+        /* Forward: distance (slices) since the last lung voxel below. */
+        long last = -1000000;
+        for (size_t z = 0; z < nz; z++) {
+            size_t i = z * plane + p;
+            if (c->lab[i] == lung)
+                last = (long)z;
+            if (mark[i] != 1)
+                mark[i] = (long)z - last <= reach ? 3 : 0;
+        }
+        long next = 1000000;
+        for (size_t z = nz; z-- > 0;) {
+            size_t i = z * plane + p;
+            if (c->lab[i] == lung)
+                next = (long)z;
+            if (mark[i] == 3)
+                mark[i] = next - (long)z <= reach ? 2 : 0;
+        }
+    }
+}
+
 /* Close each lung and fill its holes slice by slice, within the body; then
  * fill the wider dents along the costal pleura. */
 static bool fill_lungs(NovaError **error, NovaPool *pool,
@@ -938,10 +976,19 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
                 m[i] = c->lab[i] == lung;
             ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d,
                                     c->sp, o->pleural_closing_mm, true, m);
+            /* A dent in the costal pleura has lung above and below it; the
+             * top of the liver or spleen under the lung base has lung only
+             * above, so it is not filled.  lung_near marks voxels with this
+             * lung within pleural_depth_mm in both directions along z (or
+             * where the scan has only one slice). */
+            if (ok)
+                mark_lung_above_below(c, lung, o->pleural_depth_mm, outside);
             for (size_t i = 0; ok && i < c->n; i++)
                 if (m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
-                    c->hu[i] < 300 && skin[i] <= depth2)
+                    c->hu[i] < 300 && skin[i] <= depth2 && outside[i] == 2)
                     c->lab[i] = lung;
+            for (size_t i = 0; ok && i < c->n; i++)
+                outside[i] = c->cls[i] == CLS_OUTSIDE;
         }
     }
     nova_free(m);
@@ -968,6 +1015,8 @@ struct refine_ctx {
     bool top_is_high;
     size_t (*counts)[4];     /* per thread */
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
+    uint8_t **row_buf;       /* per thread: 2 * nx template bytes */
+    size_t **border_buf;     /* per thread: border block starts */
 };
 
 static int third_of(const struct refine_ctx *x, int lung, long k)
@@ -986,29 +1035,63 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
 {
     struct refine_ctx *x = vctx;
     const struct coarse *c = x->c;
-    size_t nx = c->in[0], ny = c->in[1];
+    size_t nx = c->in[0], ny = c->in[1], fx = c->f[0], fy = c->f[1];
     size_t *cnt = x->counts[thread];
     size_t *zc = x->zcounts[thread];
+    uint8_t *tl = x->row_buf[thread], *tz = tl + nx;
+    size_t *border = x->border_buf[thread];
     for (size_t z = begin; z < end; z++) {
         size_t cz = z / c->f[2];
         int third[3] = {0, third_of(x, 1, (long)z), third_of(x, 2, (long)z)};
-        for (size_t y = 0; y < ny; y++) {
-            size_t crow = (cz * c->d[1] + y / c->f[1]) * c->d[0];
-            size_t row = (z * ny + y) * nx;
-            for (size_t i = 0; i < nx; i++) {
-                size_t ci = crow + x->x_to_cx[i];
-                uint8_t code = x->code[ci];
+        for (size_t cy = 0; cy * fy < ny; cy++) {
+            /* The coarse row as a template of full-resolution labels and
+             * zones, copied to each of its fy rows; only blocks at a lung's
+             * border are then decided voxel by voxel. */
+            size_t crow = (cz * c->d[1] + cy) * c->d[0];
+            size_t n_border = 0, tcnt[4] = {0, 0, 0, 0};
+            size_t tzc[NOVA_ZONE_COUNT + 1];
+            memset(tzc, 0, sizeof tzc);
+            for (size_t x0 = 0, cx = 0; x0 < nx; x0 += fx, cx++) {
+                size_t len = x0 + fx <= nx ? fx : nx - x0;
+                uint8_t code = x->code[crow + cx];
                 uint8_t l = code & 3;
-                if (l && (code & REFINE_AIR) && x->hu[row + i] >= x->air_hu)
-                    l = 0;
-                x->labels[row + i] = l;
-                cnt[l]++;
                 uint8_t zone = 0;
                 if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
                     zone = (uint8_t)NOVA_ZONE_CODE(l, third[l],
-                                                   x->periph[ci]);
-                x->zones[row + i] = zone;
-                zc[zone]++;
+                                                   x->periph[crow + cx]);
+                for (size_t i = x0; i < x0 + len; i++) {
+                    tl[i] = l;
+                    tz[i] = zone;
+                }
+                tcnt[l] += len;
+                tzc[zone] += len;
+                if (l && (code & REFINE_AIR))
+                    border[n_border++] = x0;
+            }
+            size_t y1 = (cy + 1) * fy < ny ? (cy + 1) * fy : ny;
+            for (size_t y = cy * fy; y < y1; y++) {
+                size_t row = (z * ny + y) * nx;
+                uint8_t *lab = x->labels + row, *zon = x->zones + row;
+                const int16_t *hu = x->hu + row;
+                memcpy(lab, tl, nx);
+                memcpy(zon, tz, nx);
+                for (int k = 0; k < 4; k++)
+                    cnt[k] += tcnt[k];
+                for (int k = 0; k <= NOVA_ZONE_COUNT; k++)
+                    zc[k] += tzc[k];
+                for (size_t b = 0; b < n_border; b++) {
+                    size_t x0 = border[b];
+                    size_t x1 = x0 + fx <= nx ? x0 + fx : nx;
+                    for (size_t i = x0; i < x1; i++)
+                        if (hu[i] >= x->air_hu) {
+                            cnt[lab[i]]--;
+                            cnt[0]++;
+                            zc[zon[i]]--;
+                            zc[0]++;
+                            lab[i] = 0;
+                            zon[i] = 0;
+                        }
+                }
             }
         }
     }
@@ -1025,21 +1108,26 @@ static bool peripheral_map(NovaError **error, NovaPool *pool,
     bool ok = dist && m;
     size_t plane = c->d[0] * c->d[1];
     memset(periph, 0, c->n);
-    for (uint8_t lung = 1; ok && lung <= 2; lung++) {
+    /* One transform for both lungs: they touch at most along a line, where
+     * depth measured to the other lung's voxels would hardly differ. */
+    if (ok) {
         for (size_t i = 0; i < c->n; i++)
-            m[i] = c->lab[i] == lung;
+            m[i] = c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
         ok = nova_imgproc_edt_sq(error, pool, m, c->d, c->sp, false, true,
                                  dist);
-        for (size_t z = 0; ok && z < c->d[2]; z++) {
-            float dmax = 0;
-            for (size_t i = z * plane; i < (z + 1) * plane; i++)
-                if (m[i] && dist[i] > dmax && !isinf(dist[i]))
-                    dmax = dist[i];
-            /* Squared distances: a third of the depth is a ninth. */
-            float limit = dmax / 9.0f;
-            for (size_t i = z * plane; i < (z + 1) * plane; i++)
-                if (m[i])
-                    periph[i] = dist[i] < limit;
+    }
+    for (size_t z = 0; ok && z < c->d[2]; z++) {
+        float dmax[3] = {0, 0, 0};
+        for (size_t i = z * plane; i < (z + 1) * plane; i++) {
+            uint8_t l = c->lab[i];
+            if ((l == 1 || l == 2) && dist[i] > dmax[l] && !isinf(dist[i]))
+                dmax[l] = dist[i];
+        }
+        /* Squared distances: a third of the depth is a ninth. */
+        for (size_t i = z * plane; i < (z + 1) * plane; i++) {
+            uint8_t l = c->lab[i];
+            if (l == 1 || l == 2)
+                periph[i] = dist[i] < dmax[l] / 9.0f;
         }
     }
     nova_free(dist);
@@ -1053,7 +1141,6 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
 {
     double t0 = nova_time_now();
     const NovaGeometry *g = nova_volume_get_geometry(hu);
-    size_t nvox = c->in[0] * c->in[1] * c->in[2];
     int T = pool ? nova_pool_get_threads(pool) : 1;
     uint8_t *code = nova_malloc(error, c->n);
     uint8_t *periph = nova_malloc(error, c->n);
@@ -1061,12 +1148,25 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     memset(&x, 0, sizeof x);
     x.x_to_cx = nova_malloc_array(error, c->in[0], sizeof *x.x_to_cx);
     x.counts = nova_calloc(error, (size_t)T, sizeof *x.counts);
+    x.row_buf = nova_calloc(error, (size_t)T, sizeof *x.row_buf);
+    x.border_buf = nova_calloc(error, (size_t)T, sizeof *x.border_buf);
     x.zcounts = nova_calloc(error, (size_t)T, sizeof *x.zcounts);
     bool ok = false;
-    if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts)
+    if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts ||
+        !x.row_buf || !x.border_buf)
         goto done;
-    r->labels = nova_volume_create(error, NOVA_DTYPE_UINT8, c->in, g);
-    r->zones = nova_volume_create(error, NOVA_DTYPE_UINT8, c->in, g);
+    for (int t = 0; t < T; t++) {
+        x.row_buf[t] = nova_malloc_array(error, c->in[0], 2);
+        x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1,
+                                            sizeof(size_t));
+        if (!x.row_buf[t] || !x.border_buf[t])
+            goto done;
+    }
+    /* Every voxel is written by the refinement pass, so the volumes are
+     * not zeroed first; their pages are first touched by the pass's
+     * threads. */
+    r->labels = nova__volume_create_uninit(error, NOVA_DTYPE_UINT8, c->in, g);
+    r->zones = nova__volume_create_uninit(error, NOVA_DTYPE_UINT8, c->in, g);
     if (!r->labels || !r->zones)
         goto done;
     if (!peripheral_map(error, pool, c, periph))
@@ -1144,13 +1244,20 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             r->zone_ml[z] += (double)x.zcounts[t][z] * voxel_ml;
     }
     r->volume_ml[0] = r->volume_ml[1] + r->volume_ml[2];
-    (void)nvox;
     ok = true;
 done:
     nova_free(code);
     nova_free(periph);
     nova_free(x.x_to_cx);
     nova_free(x.counts);
+    for (int t = 0; t < T; t++) {
+        if (x.row_buf)
+            nova_free(x.row_buf[t]);
+        if (x.border_buf)
+            nova_free(x.border_buf[t]);
+    }
+    nova_free(x.row_buf);
+    nova_free(x.border_buf);
     nova_free(x.zcounts);
     return ok;
 }
