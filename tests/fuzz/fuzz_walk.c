@@ -303,8 +303,10 @@ void fuzz_run_memory(const uint8_t *data, size_t size, const char *name,
 {
     NovaError *err = NULL;
     NovaDataset *ds;
+    /* The source outlives the dataset: a header-only dataset reads its
+     * pixel data through the callback later. */
+    ChunkSource src = {data, size, 0, chunk};
     if (chunk > 0) {
-        ChunkSource src = {data, size, 0, chunk};
         ds = nova_dataset_read_callback(&err, read_chunk, &src, name, flags);
     } else {
         ds = nova_dataset_read_memory(&err, data, size, name, flags);
