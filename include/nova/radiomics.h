@@ -181,6 +181,21 @@ NovaVolume *nova_radiomics_rtstruct_rasterise(NovaError **error,
                                               const NovaVolume *image,
                                               int roi_number);
 
+/* Map the frames of a DICOM Segmentation (SEG) onto the grid of image: a
+ * uint8 mask, 1 where a frame of the segment (0: every segment) covers the
+ * voxel.  BINARY frames count where 1, FRACTIONAL where at least half of
+ * Maximum Fractional Value.  The frames must lie on the image grid (pixel
+ * centres within 0.1 voxel of voxel centres); otherwise NOVA_ERROR_INVALID
+ * names the frame.  Errors also for: not a SEG, missing plane position /
+ * orientation / spacing, absent segment, empty result. */
+NovaVolume *nova_radiomics_seg_rasterise(NovaError **error, const char *path,
+                                         const NovaVolume *image, int segment);
+
+/* A DICOM mask file of either kind, by its Modality: SEG (number selects
+ * the segment) or RTSTRUCT (number selects the ROI); 0 takes all. */
+NovaVolume *nova_radiomics_dicom_mask(NovaError **error, const char *path,
+                                      const NovaVolume *image, int number);
+
 #ifdef __cplusplus
 }
 #endif

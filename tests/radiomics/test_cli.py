@@ -135,6 +135,99 @@ else:
                          os.path.join(configs, "phantom.conf"), *extra)
         result(rc == 1 and needle in se, "bad input: %s -> exit 1, '%s'" % (name, needle), se)
 
+# 6. DICOM SEG masks (written here with pydicom from the phantom's NIfTI
+# mask, on the image grid in LPS): same table as the NIfTI mask; BINARY and
+# FRACTIONAL; a SEG off the grid is refused.
+try:
+    import pydicom
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+except ImportError:
+    pydicom = None
+
+
+def write_seg(path, m, affine, fractional=False, shift=0.0):
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(path, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SEG"
+    nx, ny, nz = m.shape
+    ds.Rows, ds.Columns, ds.NumberOfFrames = ny, nx, nz
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelRepresentation = 0
+    ds.SegmentationType = "FRACTIONAL" if fractional else "BINARY"
+    if fractional:
+        ds.SegmentationFractionalType = "PROBABILITY"
+        ds.MaximumFractionalValue = 255
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+    else:
+        ds.BitsAllocated = ds.BitsStored = 1
+        ds.HighBit = 0
+    sx = float(np.linalg.norm(lps[:3, 0]))
+    sy = float(np.linalg.norm(lps[:3, 1]))
+    shared = Dataset()
+    po = Dataset()
+    po.ImageOrientationPatient = [float(v) for v in
+                                  list(lps[:3, 0] / sx) + list(lps[:3, 1] / sy)]
+    shared.PlaneOrientationSequence = [po]
+    pm = Dataset()
+    pm.PixelSpacing = [sy, sx]
+    shared.PixelMeasuresSequence = [pm]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    frames = []
+    for k in range(nz):
+        fg = Dataset()
+        pp = Dataset()
+        pos = lps @ np.array([shift, 0.0, k, 1.0])
+        pp.ImagePositionPatient = [float(v) for v in pos[:3]]
+        fg.PlanePositionSequence = [pp]
+        si = Dataset()
+        si.ReferencedSegmentNumber = 1
+        fg.SegmentIdentificationSequence = [si]
+        frames.append(fg)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    planes = np.stack([m[:, :, k].T for k in range(nz)])  # rows = j
+    if fractional:
+        # Inside voxels 200/255, outside 100/255 (below one half).
+        raw = np.where(planes > 0, 200, 100).astype(np.uint8).tobytes()
+    else:
+        raw = np.packbits((planes > 0).astype(np.uint8).ravel(),
+                          bitorder="little").tobytes()
+    if len(raw) % 2:
+        raw += b"\0"
+    ds.PixelData = raw
+    ds.save_as(path, write_like_original=False)
+
+
+if pydicom is None or nib is None:
+    print("ok %d - DICOM SEG masks # SKIP pydicom or nibabel absent" % (n + 1))
+    n += 1
+else:
+    maff = nib.load(mask).affine
+    mm = np.asarray(nib.load(mask).dataobj)
+    ref_so = run("--image", image, "--mask", mask, "--config",
+                 os.path.join(configs, "phantom.conf"))[1]
+    for frac in (False, True):
+        segp = os.path.join(tmp, "seg-%d.dcm" % frac)
+        write_seg(segp, mm, maff, fractional=frac)
+        rc, so, se = run("--image", image, "--mask", segp, "--config",
+                         os.path.join(configs, "phantom.conf"))
+        result(rc == 0 and so == ref_so,
+               "DICOM SEG (%s) gives the NIfTI mask's table" %
+               ("FRACTIONAL" if frac else "BINARY"), se)
+    segp = os.path.join(tmp, "seg-off.dcm")
+    write_seg(segp, mm, maff, shift=0.5)
+    rc, so, se = run("--image", image, "--mask", segp)
+    result(rc == 1 and "off the image grid" in se,
+           "a SEG off the image grid is refused", se)
+
 rc, so, se = run("--image", image)
 result(rc == 2 and "usage" in se, "missing --mask is a usage error (exit 2)", se)
 rc, so, se = run("--image", image, "--mask", mask, "--config", os.path.join(tmp, "nope.conf"))

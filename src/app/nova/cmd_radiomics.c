@@ -36,11 +36,12 @@ static void usage(FILE *out)
             "options:\n"
             "  --image PATH     NIfTI (.nii, .nii.gz), NRRD, or a folder\n"
             "                   holding a DICOM series\n"
-            "  --mask PATH      NIfTI or NRRD labels on the image grid, or a\n"
-            "                   DICOM RTSTRUCT file (contours rasterised onto\n"
-            "                   the image grid)\n"
+            "  --mask PATH      NIfTI or NRRD labels on the image grid, a\n"
+            "                   DICOM SEG on that grid, or a DICOM RTSTRUCT\n"
+            "                   (contours rasterised onto the image grid)\n"
             "  --label N        mask label to use (default: every non-zero\n"
-            "                   voxel); with an RTSTRUCT, the ROI number\n"
+            "                   voxel); the segment number of a SEG, the\n"
+            "                   ROI number of an RTSTRUCT\n"
             "  --config FILE    settings (configs/radiomics/*.conf; default:\n"
             "                   configs/radiomics/default.conf values)\n"
             "  -o, --output F   write to F: .json gives JSON, else CSV\n"
@@ -82,8 +83,8 @@ static NovaVolume *load_image(NovaError **error, const char *path,
     return v;
 }
 
-/* A mask file: volume formats, or a DICOM RTSTRUCT rasterised onto the
- * image grid (the label then selects the ROI number, 0 = all). */
+/* A mask file: volume formats, or a DICOM SEG or RTSTRUCT put onto the
+ * image grid (the label then selects the segment or ROI, 0 = all). */
 static NovaVolume *load_mask(NovaError **error, const char *path,
                              const NovaVolume *image, int *label)
 {
@@ -96,8 +97,7 @@ static NovaVolume *load_mask(NovaError **error, const char *path,
         fclose(f);
     }
     if (dicom) {
-        NovaVolume *m =
-            nova_radiomics_rtstruct_rasterise(error, path, image, *label);
+        NovaVolume *m = nova_radiomics_dicom_mask(error, path, image, *label);
         if (m)
             *label = 0;
         else
