@@ -6,9 +6,11 @@
 # For each kind (normal, covid, bacterial, nodules) it writes a study with
 # `nova phantom` (seed 1, default size 512x512x320), then reads the DICOM
 # series back with pydicom (so the pictures show what was written) and saves
-# OUT_DIR/<kind>-axial.png (three levels: upper, middle, lower lung, lung
-# window W1500 L-600, and the middle level in a mediastinal window W400 L40)
-# and OUT_DIR/<kind>-coronal.png (through the hila, lung window).  PNGs are
+# OUT_DIR/<kind>-axial.png (three levels in a lung window W1500 L-600: the
+# levels of the three largest lesions, or upper, middle and lower lung for
+# `normal`; and the middle one in a mediastinal window W400 L40) and
+# OUT_DIR/<kind>-coronal.png (lung window, through the largest lesion, or
+# 15 mm behind the centre).  PNGs are
 # written by Pillow (Debian python3-pil).  Default OUT_DIR:
 # bench/results/phantom-png (not committed).
 set -euo pipefail
@@ -23,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 for kind in normal covid bacterial nodules; do
   "$nova" phantom -o "$work/$kind" --kind "$kind" --seed 1 --size "$size" -q
   /usr/bin/python3 - "$work/$kind" "$out" "$kind" <<'PY'
-import glob, sys
+import glob, json, sys
 import numpy, pydicom
 from PIL import Image
 study, out, kind = sys.argv[1:4]
@@ -37,9 +39,20 @@ def win(a, level, width):
     return (numpy.clip((a - (level - width / 2)) / width, 0, 1) * 255).astype(numpy.uint8)
 nz = vol.shape[0]
 levels = [int(nz * f) for f in (0.72, 0.55, 0.38)]
+# With lesions, show the levels through the largest ones (truth.json).
+truth = json.load(open(study + "/truth.json"))
+z0 = float(files[0].ImagePositionPatient[2])
+y0 = float(files[0].ImagePositionPatient[1])
+big = sorted(truth["lesions"], key=lambda l: -l["voxels"])[:3]
+for i, les in enumerate(big):
+    levels[i] = int(round((les["center_mm"][2] - z0) / sz))
+levels = sorted(min(max(k, 0), nz - 1) for k in levels)[::-1]
 tiles = [win(vol[k], -600, 1500) for k in levels] + [win(vol[levels[1]], 40, 400)]
 Image.fromarray(numpy.concatenate(tiles, axis=1)).save(f"{out}/{kind}-axial.png")
-cor = vol[::-1, vol.shape[1] // 2 + int(15 / sx), :]  # 15 mm behind the centre
+row = vol.shape[1] // 2 + int(15 / sx)  # 15 mm behind the centre
+if big:
+    row = int(round((big[0]["center_mm"][1] - y0) / sx))
+cor = vol[::-1, min(max(row, 0), vol.shape[1] - 1), :]
 h = int(round(cor.shape[0] * sz / sx))
 Image.fromarray(win(cor, -600, 1500)).resize((cor.shape[1], h), Image.BILINEAR).save(
     f"{out}/{kind}-coronal.png")
