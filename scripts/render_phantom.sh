@@ -12,7 +12,8 @@
 # OUT_DIR/<kind>-coronal.png (lung window, through the largest lesion, or
 # 15 mm behind the centre).  PNGs are
 # written by Pillow (Debian python3-pil).  Default OUT_DIR:
-# bench/results/phantom-png (not committed).
+# bench/results/phantom-png (not committed).  With the shared data present
+# it also renders a lesion insertion into a real scan (see the end).
 set -euo pipefail
 build=${1:-build}
 out=${2:-bench/results/phantom-png}
@@ -59,3 +60,29 @@ Image.fromarray(win(cor, -600, 1500)).resize((cor.shape[1], h), Image.BILINEAR).
 print(f"{out}/{kind}-axial.png {out}/{kind}-coronal.png")
 PY
 done
+
+# Lesion insertion into a real scan (shared data cip-ct64, when present):
+# OUT_DIR/insert-cip64-ggo-axial.png, before and after, on the slice the
+# insertion changed most (nearest-neighbour upscaled x4: the scan is 64x64).
+data=${NOVA_DATA_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/data}
+cip="$data/chest-ct/cip-ct64/dicom"
+if [ -d "$cip" ]; then
+  "$nova" phantom insert --into "$cip" -o "$work/insert" --lesions 4 \
+    --radius 18 --seed 1 -q
+  /usr/bin/python3 - "$cip" "$work/insert/dicom" "$out" <<'PY'
+import glob, sys
+import numpy, pydicom
+from PIL import Image
+def load(d):
+    fs = [pydicom.dcmread(f) for f in glob.glob(d + "/*")]
+    fs.sort(key=lambda x: float(x.ImagePositionPatient[2]))
+    return numpy.stack([f.pixel_array * float(f.RescaleSlope) + float(f.RescaleIntercept) for f in fs])
+a, b = load(sys.argv[1]), load(sys.argv[2])
+k = int(numpy.argmax((a != b).sum(axis=(1, 2))))
+def win(x):
+    return (numpy.clip((x + 1350) / 1500, 0, 1) * 255).astype(numpy.uint8)
+img = Image.fromarray(numpy.concatenate([win(a[k]), win(b[k])], axis=1))
+img.resize((img.width * 4, img.height * 4), Image.NEAREST).save(sys.argv[3] + "/insert-cip64-ggo-axial.png")
+print(sys.argv[3] + "/insert-cip64-ggo-axial.png")
+PY
+fi
