@@ -228,6 +228,32 @@ else:
     result(rc == 1 and "off the image grid" in se,
            "a SEG off the image grid is refused", se)
 
+# 7. The IBSI CT phantom from its DICOM series and RTSTRUCT gives the same
+# table as from its NIfTI conversion (configuration C, Moran/Geary off).
+ct = os.path.join(data, "chest-ct", "ibsi-ct-phantom")
+if not os.path.isdir(os.path.join(ct, "dicom", "image")):
+    print("ok %d - CT phantom DICOM + RTSTRUCT # SKIP absent" % (n + 1))
+    n += 1
+else:
+    conf = os.path.join(tmp, "c.conf")
+    with open(conf, "w") as f:
+        f.write(open(os.path.join(configs, "ibsi-c.conf")).read())
+        f.write("spatial_max_voxels = 1\n")
+    rc1, so1, se1 = run("--image", os.path.join(ct, "nifti", "image", "phantom.nii.gz"),
+                        "--mask", os.path.join(ct, "nifti", "mask", "mask.nii.gz"),
+                        "--config", conf)
+    rc2, so2, se2 = run("--image", os.path.join(ct, "dicom", "image"),
+                        "--mask", os.path.join(ct, "dicom", "mask", "DCM_RS_00060.dcm"),
+                        "--config", conf)
+    def table(text):
+        return {(r["id"], r["aggregation"]): r["value"] for r in csv.DictReader(io.StringIO(text))}
+    t1, t2 = table(so1), table(so2)
+    diff = [k for k in t1 if t1[k] != "NA" and
+            abs(float(t1[k]) - float(t2.get(k, "nan"))) > 1e-6 * max(1.0, abs(float(t1[k])))]
+    result(rc1 == 0 and rc2 == 0 and len(t1) == 210 and not diff,
+           "CT phantom: DICOM series + RTSTRUCT equals NIfTI (%d features)" % len(t1),
+           se1 + se2 + "differ: %s" % diff[:5])
+
 rc, so, se = run("--image", image)
 result(rc == 2 and "usage" in se, "missing --mask is a usage error (exit 2)", se)
 rc, so, se = run("--image", image, "--mask", mask, "--config", os.path.join(tmp, "nope.conf"))
