@@ -151,6 +151,26 @@ def run(cmd, timeout=120):
     return res
 
 
+def read_reference(path, for_pixels=False):
+    """pydicom's reading of a file.  Files without File Meta Information
+    (allowed by PS3.10 7.1 only for media exchange, but common) need
+    force=True; pydicom then guesses the encoding from the first element,
+    and the transfer syntax it implies is recorded so the pixel handlers
+    can run."""
+    try:
+        return pydicom.dcmread(path)
+    except pydicom.errors.InvalidDicomError:
+        ds = pydicom.dcmread(path, force=True)
+        if len(ds) < 2:
+            raise  # force=True read garbage (e.g. no_meta.dcm)
+        if for_pixels and "TransferSyntaxUID" not in ds.file_meta:
+            ds.file_meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian if ds.is_implicit_VR
+                else pydicom.uid.ExplicitVRLittleEndian
+                if ds.is_little_endian else pydicom.uid.ExplicitVRBigEndian)
+        return ds
+
+
 def reference_pixels(path):
     """pydicom's decoded pixels as (array, dataset) or (None, reason).  The
     dataset is a second, untouched read: pydicom's JPEG 2000 corrections
@@ -158,10 +178,10 @@ def reference_pixels(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path)
+            ds = read_reference(path, True)
             if "PixelData" not in ds:
                 return None, "no Pixel Data"
-            arr = pydicom.dcmread(path).pixel_array
+            arr = read_reference(path, True).pixel_array
     except Exception as exc:  # pydicom or its handler cannot decode
         return None, f"pydicom cannot decode: {type(exc).__name__}: " \
                      f"{str(exc)[:120]}"
@@ -394,7 +414,7 @@ def pydicom_structure(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path)
+            ds = read_reference(path)
             out = []
 
             def walk(d, tags, depth):
@@ -427,10 +447,8 @@ def pydicom_json(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path)
-            big = not ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008"
-                                       ".1.2.1") or \
-                str(ds.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.2"
+            ds = read_reference(path)
+            big = ds.is_little_endian is False
             return ds.to_json_dict(bulk_data_threshold=1 << 40), big
     except Exception:  # pydicom cannot read it: nothing to compare
         return None, False
