@@ -382,8 +382,7 @@ static void test_allocation_failures(void)
             failures++;
             CHECK(error != NULL);
             if (error && nova_error_code(error) != NOVA_ERROR_NOMEM)
-                printf("# allocation %ld: %s\n", n,
-                       nova_error_message(error));
+                printf("# allocation %ld: %s\n", n, nova_error_message(error));
             CHECK(error && nova_error_code(error) == NOVA_ERROR_NOMEM);
         }
         nova_error_free(error);
@@ -396,6 +395,48 @@ static void test_allocation_failures(void)
     nova_volume_unref(mask);
 }
 
+/* Degenerate ROIs: one voxel, one row, and a ROI filling the whole image
+ * (touching every border) compute without error.  The mesh of one 1 mm
+ * voxel is the octahedron on its face centres, volume 4/3 r^3 with
+ * r = 0.5 mm. */
+static void test_degenerate_rois(void)
+{
+    double img[27], sp[3] = {1, 1, 1};
+    for (int i = 0; i < 27; i++)
+        img[i] = 1 + i % 3;
+    double one[27] = {0}, row[27] = {0}, all[27];
+    one[13] = 1;
+    for (int i = 0; i < 3; i++)
+        row[9 + i] = 1;
+    for (int i = 0; i < 27; i++)
+        all[i] = 1;
+    const double *masks[3] = {one, row, all};
+    NovaVolume *image = make_volume(NOVA_DTYPE_INT16, 3, 3, 3, img, sp);
+    for (int k = 0; k < 3; k++) {
+        NovaVolume *mask = make_volume(NOVA_DTYPE_UINT8, 3, 3, 3, masks[k], sp);
+        NovaRadiomicsConfig c;
+        nova_radiomics_config_init(&c);
+        NovaError *error = NULL;
+        NovaRadiomicsFeatures *f =
+            nova_radiomics_compute(&error, image, mask, 1, &c);
+        CHECK_OK(error);
+        nova_error_free(error);
+        CHECK(f != NULL);
+        if (f) {
+            double v = feature(f, "morph_volume");
+            CHECK(isfinite(v) && v > 0);
+            if (k == 0) /* octahedron with vertices 0.5 from the centre */
+                CHECK_NEAR(v, 4.0 / 3.0 * 0.125, 1e-12);
+            if (k == 2)
+                CHECK_NEAR(feature(f, "morph_approx_volume"), 27, 1e-12);
+            CHECK(isfinite(feature(f, "stat_mean")));
+        }
+        nova_radiomics_features_destroy(f);
+        nova_volume_unref(mask);
+    }
+    nova_volume_unref(image);
+}
+
 int main(void)
 {
     RUN(test_digital_phantom);
@@ -404,5 +445,6 @@ int main(void)
     RUN(test_bad_inputs);
     RUN(test_config_files);
     RUN(test_allocation_failures);
+    RUN(test_degenerate_rois);
     return test_done();
 }
