@@ -1523,13 +1523,95 @@ static void resize_range(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* The common case, scaling only the spatial dims (N and C kept): per
+ * output row, the table entries of the spatial dims combine separably,
+ * with no per-element index arithmetic.  Rows are (plane, z, y). */
+static bool resize_spatial_only(const ResizeParams *p, const NnValue *x,
+                                const NnValue *y)
+{
+    if (p->rank < 3 || p->rank > 5)
+        return false;
+    for (int d = 0; d < 2; d++) {
+        if (x->dims[d] != y->dims[d])
+            return false;
+        for (int64_t o = 0; o < y->dims[d]; o++) {
+            size_t e = p->offset[d] + (size_t)o;
+            if (p->i0[e] != o || p->i1[e] != o)
+                return false;
+        }
+    }
+    size_t entries = 0;
+    for (int d = 0; d < p->rank; d++)
+        entries += (size_t)y->dims[d];
+    for (size_t e = 0; e < entries; e++)
+        if (p->i1[e] < 0)
+            return false; /* extrapolation: the general path */
+    return true;
+}
+
+static void resize_rows(void *vctx, size_t begin, size_t end, int thread)
+{
+    ResizeCtx *c = vctx;
+    const ResizeParams *p = c->node->params;
+    NnValue *x = nn_in(c->ex->graph, c->node, 0);
+    NnValue *y = nn_out(c->ex->graph, c->node, 0);
+    const float *in = nn_f32(c->ex, c->node, 0);
+    float *out = nn_f32_out(c->ex, c->node, 0);
+    int r = p->rank;
+    /* Spatial dims padded to (z, y, x). */
+    int64_t iz = r == 5 ? x->dims[2] : 1, iy = r >= 4 ? x->dims[r - 2] : 1,
+            ix = x->dims[r - 1];
+    int64_t oz = r == 5 ? y->dims[2] : 1, oy = r >= 4 ? y->dims[r - 2] : 1,
+            ox = y->dims[r - 1];
+    size_t ez = r == 5 ? p->offset[2] : 0, ey = r >= 4 ? p->offset[r - 2] : 0,
+           ex_ = p->offset[r - 1];
+    const int64_t *xi0 = p->i0 + ex_, *xi1 = p->i1 + ex_;
+    const float *xw = p->w + ex_;
+    for (size_t row = begin; row < end; row++) {
+        size_t plane = row / (size_t)(oz * oy);
+        int64_t zz = (int64_t)(row / (size_t)oy) % oz;
+        int64_t yy = (int64_t)(row % (size_t)oy);
+        const float *ip = in + plane * (size_t)(iz * iy * ix);
+        float *op = out + row * (size_t)ox;
+        int64_t z0 = r == 5 ? p->i0[ez + zz] : 0, z1 = r == 5 ? p->i1[ez + zz] : 0;
+        float wz = r == 5 ? p->w[ez + zz] : 0.0f;
+        int64_t y0 = r >= 4 ? p->i0[ey + yy] : 0, y1 = r >= 4 ? p->i1[ey + yy] : 0;
+        float wy = r >= 4 ? p->w[ey + yy] : 0.0f;
+        const float *r00 = ip + (z0 * iy + y0) * ix;
+        if (!p->linear) {
+            for (int64_t o = 0; o < ox; o++)
+                op[o] = r00[xi0[o]];
+            continue;
+        }
+        const float *r01 = ip + (z0 * iy + y1) * ix;
+        const float *r10 = ip + (z1 * iy + y0) * ix;
+        const float *r11 = ip + (z1 * iy + y1) * ix;
+        float w00 = (1 - wz) * (1 - wy), w01 = (1 - wz) * wy;
+        float w10 = wz * (1 - wy), w11 = wz * wy;
+        for (int64_t o = 0; o < ox; o++) {
+            int64_t a = xi0[o], b = xi1[o];
+            float w = xw[o];
+            float v00 = r00[a] + w * (r00[b] - r00[a]);
+            float v01 = r01[a] + w * (r01[b] - r01[a]);
+            float v10 = r10[a] + w * (r10[b] - r10[a]);
+            float v11 = r11[a] + w * (r11[b] - r11[a]);
+            op[o] = w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11;
+        }
+    }
+}
+
 void nova__nn_run_resize(NnExec *ex, NnNode *node);
 void nova__nn_run_resize(NnExec *ex, NnNode *node)
 {
     ResizeCtx c = {ex, node};
-    nova_pool_parallel_for(ex->pool,
-                           nn_value_count(nn_out(ex->graph, node, 0)),
-                           resize_range, &c);
+    NnValue *x = nn_in(ex->graph, node, 0), *y = nn_out(ex->graph, node, 0);
+    if (resize_spatial_only(node->params, x, y)) {
+        int64_t ox = y->dims[y->rank - 1];
+        size_t rows = ox ? nn_value_count(y) / (size_t)ox : 0;
+        nova_pool_parallel_for(ex->pool, rows, resize_rows, &c);
+        return;
+    }
+    nova_pool_parallel_for(ex->pool, nn_value_count(y), resize_range, &c);
 }
 
 /* ------------------------------------------------------------ FLOPs */
