@@ -24,7 +24,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: nova radiomics --image IMAGE --mask MASK [--label N]\n"
-            "                      [--config FILE] [--threads N]\n"
+            "                      [--config FILE] [--threads N] [--json]\n"
             "                      [-o OUT.csv|OUT.json]\n"
             "       nova radiomics --batch COHORT.csv [--config FILE]\n"
             "                      [--threads N] [-o OUT.csv]\n"
@@ -46,6 +46,7 @@ static void usage(FILE *out)
             "                   configs/radiomics/default.conf values)\n"
             "  -o, --output F   write to F: .json gives JSON, else CSV\n"
             "                   (default: CSV on stdout)\n"
+            "  --json           JSON instead of CSV (single case)\n"
             "  --batch CSV      cohort table: case,image,mask[,label]\n"
             "  --threads N      threads (default: all cores); a batch runs\n"
             "                   one case per thread\n"
@@ -308,6 +309,7 @@ int nova_cmd_radiomics(int argc, char **argv)
     const char *image = NULL, *mask = NULL, *config_path = NULL, *output = NULL,
                *batch = NULL;
     int label = 0, threads = 0;
+    bool json_flag = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -330,6 +332,8 @@ int nova_cmd_radiomics(int argc, char **argv)
             config_path = argv[++i];
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_value) {
             output = argv[++i];
+        } else if (!strcmp(a, "--json")) {
+            json_flag = true;
         } else if (!strcmp(a, "--batch") && has_value) {
             batch = argv[++i];
         } else if (!strcmp(a, "--threads") && has_value) {
@@ -383,7 +387,7 @@ int nova_cmd_radiomics(int argc, char **argv)
         return 1;
     }
     size_t len = output ? strlen(output) : 0;
-    bool json = len >= 5 && !strcmp(output + len - 5, ".json");
+    bool json = json_flag || (len >= 5 && !strcmp(output + len - 5, ".json"));
     ok = json ? nova_radiomics_features_write_json(&error, f, out)
               : nova_radiomics_features_write_csv(&error, f, out, NULL, true);
     if (out != stdout && fclose(out) != 0 && ok)
