@@ -28,6 +28,8 @@
 
 #include "nova/core.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -118,6 +120,8 @@ typedef struct {
      * Reshape's become known when the session is made. */
     const NovaNnTensor *inputs;
     int n_inputs;
+    /* Time every node (nova_nn_session_print_profile). */
+    bool profile;
 } NovaNnOptions;
 
 /* Default options: reference kernels, no pool, optimize on. */
@@ -163,6 +167,10 @@ typedef struct {
 
 void nova_nn_session_get_stats(const NovaNnSession *session,
                                NovaNnStats *stats);
+
+/* With options.profile: time per op type (and kernel path) summed over
+ * the runs so far, largest first, as text. */
+void nova_nn_session_print_profile(const NovaNnSession *session, FILE *out);
 
 /* --------------------------------------------------------------- tensors */
 

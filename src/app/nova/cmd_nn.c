@@ -38,6 +38,7 @@ static void usage(FILE *out)
             "  --runs N           bench: timed runs (default 20)\n"
             "  --warmup N         bench: untimed runs first (default 3)\n"
             "  --json             bench: one JSON object on stdout\n"
+            "  --profile          bench: time per op type on stderr\n"
             "  -h, --help         this help\n");
 }
 
@@ -153,6 +154,8 @@ int nova_cmd_nn(int argc, char **argv)
             opt.optimize = false;
         else if (!strcmp(a, "--json"))
             json = true;
+        else if (!strcmp(a, "--profile"))
+            opt.profile = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -265,6 +268,8 @@ int nova_cmd_nn(int argc, char **argv)
                st.n_nodes_loaded, st.n_dnnl, st.arena_bytes / 1e6,
                st.weight_bytes / 1e6);
     free(ms);
+    if (opt.profile)
+        nova_nn_session_print_profile(s, stderr);
     rc = 0;
     goto done;
 fail:

@@ -33,7 +33,7 @@ struct NnDnnl {
     int n_threads;
 };
 
-enum { MAX_ARGS = 24, MAX_MEMS = 64 };
+enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
 
 typedef enum {
     KIND_CONV, KIND_DECONV, KIND_POOL, KIND_IP, KIND_BNORM, KIND_CONCAT,
@@ -280,7 +280,8 @@ static bool claimable(NnGraph *g, const NnNode *n)
         int64_t axis = nova__nn_attr_int(n, "axis", 0);
         if (axis < 0)
             axis += x->rank;
-        if (axis != 1 || x->rank < 3 || x->rank > 5 || n->n_inputs > 16)
+        if (axis != 1 || x->rank < 3 || x->rank > 5 ||
+            n->n_inputs > MAX_CONCAT)
             return false;
         for (int k = 0; k < n->n_inputs; k++)
             if (!data_f32(g, n, k))
@@ -739,7 +740,7 @@ static bool build_concat(Build *b, bool keep)
     NnGraph *g = b->g;
     NnNode *n = b->node;
     NnValue *y = nn_out(g, n, 0);
-    dnnl_memory_desc_t srcs[16], dst;
+    dnnl_memory_desc_t srcs[MAX_CONCAT], dst;
     int k = 0;
     for (int i = 0; i < n->n_inputs; i++)
         value_md(&g->values[n->inputs[i]], &srcs[k++]);

@@ -1536,7 +1536,7 @@ static bool resize_spatial_only(const ResizeParams *p, const NnValue *x,
             return false;
         for (int64_t o = 0; o < y->dims[d]; o++) {
             size_t e = p->offset[d] + (size_t)o;
-            if (p->i0[e] != o || p->i1[e] != o)
+            if (p->i0[e] != o || (p->linear && p->w[e] != 0.0f))
                 return false;
         }
     }

@@ -37,6 +37,8 @@ struct NovaNnSession {
     NovaNnTensor *outputs;
     NnDnnl *dnnl;
     NovaNnStats stats;
+    double *node_seconds; /* per node, with options.profile */
+    int runs;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -650,6 +652,39 @@ static bool fuse_epilogues(NovaNnSession *s)
     return true;
 }
 
+/* Pad with all pads zero (PyTorch's average-pool export adds one) is a
+ * copy: its readers read its input instead. */
+static void skip_empty_pads(NovaNnSession *s)
+{
+    NnGraph *g = s->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        NnNode *n = &g->nodes[i];
+        if (n->dead || !is_op(n, "Pad"))
+            continue;
+        NnValue *pads = nn_in(g, n, 1);
+        NnValue *out = nn_out(g, n, 0);
+        if (!pads || pads->kind != NN_VALUE_CONST || out->is_output ||
+            pads->dtype != NOVA_NN_INT64)
+            continue;
+        bool zero = true;
+        for (size_t k = 0; k < nn_value_count(pads); k++)
+            zero = zero && ((int64_t *)pads->data)[k] == 0;
+        if (!zero)
+            continue;
+        int from = n->outputs[0], to = n->inputs[0];
+        for (int j = 0; j < g->n_nodes; j++) {
+            NnNode *m = &g->nodes[j];
+            for (int k = 0; k < m->n_inputs; k++)
+                if (m->inputs[k] == from)
+                    m->inputs[k] = to;
+            if (m->residual == from)
+                m->residual = to;
+        }
+        n->dead = true;
+        s->stats.n_fused++;
+    }
+}
+
 static void remove_dead(NnGraph *g)
 {
     for (int i = g->n_nodes - 1; i >= 0; i--) {
@@ -851,6 +886,13 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
         return NULL;
     s->kernels = options->kernels;
     s->pool = options->pool;
+    if (options->profile) {
+        s->node_seconds = nova_calloc(
+            error, (size_t)nova__nn_model_graph(model)->n_nodes + 1,
+            sizeof(double));
+        if (!s->node_seconds)
+            goto fail;
+    }
     s->g = nova__nn_graph_copy(error, mg);
     if (!s->g)
         goto fail;
@@ -860,6 +902,7 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
     if (!apply_input_options(error, g, options) || !infer_all(error, s))
         goto fail;
     if (options->optimize) {
+        skip_empty_pads(s);
         if (!fuse_groupnorm(error, s) || !fold_batchnorm(error, s) ||
             !fuse_epilogues(s))
             goto fail;
@@ -928,6 +971,7 @@ void nova_nn_session_destroy(NovaNnSession *s)
     nova_free(s->scratch);
     nova_free(s->inputs);
     nova_free(s->outputs);
+    nova_free(s->node_seconds);
     nova_free(s);
 }
 
@@ -998,8 +1042,11 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
                  s->pool ? nova_pool_get_threads(s->pool) : 1};
     for (int r = 0; r < s->n_order; r++) {
         NnNode *n = &g->nodes[s->order[r]];
+        double t0 = s->node_seconds ? nova_time_now() : 0.0;
         if (n->use_dnnl) {
             nova__nn_dnnl_run(s->dnnl, &ex, n);
+            if (s->node_seconds)
+                s->node_seconds[s->order[r]] += nova_time_now() - t0;
             continue;
         }
         if (aliases_input(g, n))
@@ -1014,8 +1061,65 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
                                    nn_value_count(&g->values[n->outputs[0]]),
                                    epilogue_range, &c);
         }
+        if (s->node_seconds)
+            s->node_seconds[s->order[r]] += nova_time_now() - t0;
     }
+    s->runs++;
     return true;
+}
+
+void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
+{
+    if (!s->node_seconds || s->runs == 0) {
+        fprintf(out, "no profile (options.profile off or no run)\n");
+        return;
+    }
+    /* Sum per op type and path; at most one row per distinct pair. */
+    const NnGraph *g = s->g;
+    struct {
+        const char *op;
+        bool dnnl;
+        double seconds;
+        int count;
+    } rows[128];
+    int n_rows = 0;
+    double total = 0;
+    for (int r = 0; r < s->n_order; r++) {
+        const NnNode *n = &g->nodes[s->order[r]];
+        double t = s->node_seconds[s->order[r]] / s->runs;
+        total += t;
+        int k = 0;
+        while (k < n_rows && !(strcmp(rows[k].op, n->op_type) == 0 &&
+                               rows[k].dnnl == n->use_dnnl))
+            k++;
+        if (k == n_rows) {
+            if (n_rows == 128)
+                continue;
+            rows[k].op = n->op_type;
+            rows[k].dnnl = n->use_dnnl;
+            rows[k].seconds = 0;
+            rows[k].count = 0;
+            n_rows++;
+        }
+        rows[k].seconds += t;
+        rows[k].count++;
+    }
+    for (int i = 0; i < n_rows; i++)
+        for (int j = i + 1; j < n_rows; j++)
+            if (rows[j].seconds > rows[i].seconds) {
+                __typeof__(rows[0]) tmp = rows[i];
+                rows[i] = rows[j];
+                rows[j] = tmp;
+            }
+    fprintf(out, "%-24s %-5s %6s %10s %6s\n", "op", "path", "nodes",
+            "ms/run", "share");
+    for (int i = 0; i < n_rows; i++)
+        fprintf(out, "%-24s %-5s %6d %10.3f %5.1f%%\n", rows[i].op,
+                rows[i].dnnl ? "dnnl" : "ref", rows[i].count,
+                rows[i].seconds * 1e3,
+                total > 0 ? 100.0 * rows[i].seconds / total : 0.0);
+    fprintf(out, "%-24s %-5s %6d %10.3f\n", "total", "", s->n_order,
+            total * 1e3);
 }
 
 int nova_nn_session_get_input_count(const NovaNnSession *s)
