@@ -340,56 +340,104 @@ static bool convex_hull(NovaError **error, const Mesh *mesh, double *volume,
 }
 
 /* Moran's I and Geary's C over the intensity mask with inverse Euclidean
- * distance weights (IBSI 1 N365, NPT7), exact O(n^2) over unordered pairs
- * (every sum is half the ordered one; the ratios agree).  Rows i are dealt
- * round-robin to SPATIAL_BLOCKS blocks, which balances the triangle of
- * pairs; blocks run over the pool and their sums are added in block order,
- * so the result does not depend on the thread count.  The inner loop runs
- * over flat coordinate arrays with two interleaved accumulator sets. */
+ * distance weights (IBSI 1 N365, NPT7), exact over all unordered pairs
+ * (every sum is half the ordered one; the ratios agree).
+ *
+ * The voxels lie on a grid, so the weight of a pair depends only on its
+ * offset: a table of 1/d by (|dx|, |dy|, |dz|) replaces the square roots.
+ * The intensity mask is cut into runs (consecutive voxels of one row); for
+ * two runs dy and dz are fixed, and the weights of one voxel against the
+ * other run are a contiguous stretch of one table row, which keeps the
+ * inner loop to loads and multiply-adds.  Pairs stay O(n^2) and exact.
+ * First runs are dealt round-robin to SPATIAL_BLOCKS blocks (balancing the
+ * triangle); blocks run over the pool and are summed in block order, so the
+ * result does not depend on the thread count. */
 #define SPATIAL_BLOCKS 64
 
 typedef struct {
-    const double *px, *py, *pz, *a;
-    size_t n;
+    uint32_t x0, y, z, len;
+    size_t first; /* index of the run's first voxel in a[] */
+} Run;
+
+typedef struct {
+    const double *a;   /* intensity - mean, raster order */
+    const double *inv; /* 1/d by (dz * ny + dy) * nx + dx */
+    const Run *runs;
+    size_t n_runs, nx, ny;
     double sums[SPATIAL_BLOCKS][3];
 } SpatialWork;
+
+/* Sums of w, w a_j and w (a_i - a_j)^2 for voxel i against run r2's voxels
+ * with index >= j_from (within r2). */
+static inline void against_run(const SpatialWork *w, double ai, uint32_t xi,
+                               const double *row, const Run *r2,
+                               uint32_t j_from, double *ws, double *ms,
+                               double *gs)
+{
+    const double *a = w->a + r2->first;
+    double s0 = 0, m0 = 0, g0 = 0, s1 = 0, m1 = 0, g1 = 0;
+    uint32_t j = j_from, end = r2->len;
+    /* Voxels left of xi: dx = xi - x. */
+    uint32_t split = xi > r2->x0 ? xi - r2->x0 : 0;
+    if (split > end)
+        split = end;
+    for (; j < split; j++) {
+        double q = row[xi - (r2->x0 + j)], e = ai - a[j];
+        s0 += q;
+        m0 += q * a[j];
+        g0 += q * e * e;
+    }
+    /* Voxels at or right of xi: dx = x - xi, contiguous in the table. */
+    if (j < end) {
+        const double *t = row + (r2->x0 + j - xi);
+        uint32_t k = 0, cnt = end - j;
+        const double *aj = a + j;
+        for (; k + 1 < cnt; k += 2) {
+            double q0 = t[k], q1 = t[k + 1];
+            double e0 = ai - aj[k], e1 = ai - aj[k + 1];
+            s0 += q0;
+            s1 += q1;
+            m0 += q0 * aj[k];
+            m1 += q1 * aj[k + 1];
+            g0 += q0 * e0 * e0;
+            g1 += q1 * e1 * e1;
+        }
+        for (; k < cnt; k++) {
+            double q = t[k], e = ai - aj[k];
+            s0 += q;
+            m0 += q * aj[k];
+            g0 += q * e * e;
+        }
+    }
+    *ws += s0 + s1;
+    *ms += m0 + m1;
+    *gs += g0 + g1;
+}
 
 static void spatial_block(void *ctx, size_t begin, size_t end, int thread)
 {
     SpatialWork *w = ctx;
-    const double *px = w->px, *py = w->py, *pz = w->pz, *a = w->a;
-    size_t n = w->n;
     for (size_t b = begin; b < end; b++) {
         double wsum = 0, msum = 0, gsum = 0;
-        for (size_t i = b; i + 1 < n; i += SPATIAL_BLOCKS) {
-            const double xi = px[i], yi = py[i], zi = pz[i], ai = a[i];
-            double w0 = 0, w1 = 0, m0 = 0, m1 = 0, g0 = 0, g1 = 0;
-            size_t j = i + 1;
-            for (; j + 1 < n; j += 2) {
-                double dx0 = px[j] - xi, dy0 = py[j] - yi, dz0 = pz[j] - zi;
-                double dx1 = px[j + 1] - xi, dy1 = py[j + 1] - yi,
-                       dz1 = pz[j + 1] - zi;
-                double q0 = 1.0 / sqrt(dx0 * dx0 + dy0 * dy0 + dz0 * dz0);
-                double q1 = 1.0 / sqrt(dx1 * dx1 + dy1 * dy1 + dz1 * dz1);
-                double e0 = ai - a[j], e1 = ai - a[j + 1];
-                w0 += q0;
-                w1 += q1;
-                m0 += q0 * a[j];
-                m1 += q1 * a[j + 1];
-                g0 += q0 * e0 * e0;
-                g1 += q1 * e1 * e1;
+        for (size_t r1 = b; r1 < w->n_runs; r1 += SPATIAL_BLOCKS) {
+            const Run *ra = &w->runs[r1];
+            for (uint32_t i = 0; i < ra->len; i++) {
+                double ai = w->a[ra->first + i];
+                uint32_t xi = ra->x0 + i;
+                double ws = 0, ms = 0, gs = 0;
+                /* The rest of its own run (dy = dz = 0). */
+                against_run(w, ai, xi, w->inv, ra, i + 1, &ws, &ms, &gs);
+                for (size_t r2 = r1 + 1; r2 < w->n_runs; r2++) {
+                    const Run *rb = &w->runs[r2];
+                    size_t dy = rb->y > ra->y ? rb->y - ra->y : ra->y - rb->y;
+                    size_t dz = rb->z - ra->z;
+                    const double *row = w->inv + (dz * w->ny + dy) * w->nx;
+                    against_run(w, ai, xi, row, rb, 0, &ws, &ms, &gs);
+                }
+                wsum += ws;
+                msum += ai * ms;
+                gsum += gs;
             }
-            for (; j < n; j++) {
-                double dx = px[j] - xi, dy = py[j] - yi, dz = pz[j] - zi;
-                double q = 1.0 / sqrt(dx * dx + dy * dy + dz * dz);
-                double e = ai - a[j];
-                w0 += q;
-                m0 += q * a[j];
-                g0 += q * e * e;
-            }
-            wsum += w0 + w1;
-            msum += ai * (m0 + m1);
-            gsum += g0 + g1;
         }
         w->sums[b][0] = wsum;
         w->sums[b][1] = msum;
@@ -405,37 +453,63 @@ static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
     *moran = *geary = NAN;
     if (n < 2)
         return true;
-    double *px = nova_malloc_array(error, n, 4 * sizeof *px);
+    double *a = nova_malloc_array(error, n, sizeof *a);
+    double *inv = nova_malloc_array(error, roi->n, sizeof *inv);
+    Run *runs = nova_malloc_array(error, n, sizeof *runs);
     SpatialWork *work = nova_calloc(error, 1, sizeof *work);
-    if (!px || !work) {
-        nova_free(px);
+    if (!a || !inv || !runs || !work) {
+        nova_free(a);
+        nova_free(inv);
+        nova_free(runs);
         nova_free(work);
         return false;
     }
-    double *py = px + n, *pz = py + n, *a = pz + n;
     const double *v = roi->values;
     double mean = 0;
     for (size_t i = 0; i < n; i++)
         mean += v[i];
     mean /= (double)n;
-    for (size_t z = 0, k = 0; z < roi->nz; z++)
+    double denom = 0;
+    for (size_t i = 0; i < n; i++) {
+        a[i] = v[i] - mean;
+        denom += a[i] * a[i];
+    }
+    for (size_t z = 0; z < roi->nz; z++)
         for (size_t y = 0; y < roi->ny; y++)
-            for (size_t x = 0; x < roi->nx; x++)
-                if (roi->roi[(z * roi->ny + y) * roi->nx + x]) {
-                    px[k] = (double)x * roi->spacing[0];
-                    py[k] = (double)y * roi->spacing[1];
-                    pz[k] = (double)z * roi->spacing[2];
-                    a[k] = v[k] - mean;
+            for (size_t x = 0; x < roi->nx; x++) {
+                double d = sqrt(pow((double)x * roi->spacing[0], 2) +
+                                pow((double)y * roi->spacing[1], 2) +
+                                pow((double)z * roi->spacing[2], 2));
+                inv[(z * roi->ny + y) * roi->nx + x] = d > 0 ? 1 / d : 0;
+            }
+    /* Runs in raster order; a[] is in raster order too. */
+    size_t n_runs = 0, k = 0;
+    for (size_t z = 0; z < roi->nz; z++)
+        for (size_t y = 0; y < roi->ny; y++) {
+            const uint8_t *row = roi->roi + (z * roi->ny + y) * roi->nx;
+            for (size_t x = 0; x < roi->nx;) {
+                if (!row[x]) {
+                    x++;
+                    continue;
+                }
+                Run *r = &runs[n_runs++];
+                r->x0 = (uint32_t)x;
+                r->y = (uint32_t)y;
+                r->z = (uint32_t)z;
+                r->first = k;
+                while (x < roi->nx && row[x]) {
+                    x++;
                     k++;
                 }
-    double denom = 0;
-    for (size_t i = 0; i < n; i++)
-        denom += a[i] * a[i];
-    work->px = px;
-    work->py = py;
-    work->pz = pz;
+                r->len = (uint32_t)(k - r->first);
+            }
+        }
     work->a = a;
-    work->n = n;
+    work->inv = inv;
+    work->runs = runs;
+    work->n_runs = n_runs;
+    work->nx = roi->nx;
+    work->ny = roi->ny;
     nova_pool_parallel_for(pool, SPATIAL_BLOCKS, spatial_block, work);
     double wsum = 0, msum = 0, gsum = 0;
     for (size_t b = 0; b < SPATIAL_BLOCKS; b++) {
@@ -443,7 +517,9 @@ static bool spatial_autocorrelation(NovaError **error, const NovaRoi *roi,
         msum += work->sums[b][1];
         gsum += work->sums[b][2];
     }
-    nova_free(px);
+    nova_free(a);
+    nova_free(inv);
+    nova_free(runs);
     nova_free(work);
     if (denom > 0 && wsum > 0) {
         *moran = (double)n / wsum * msum / denom;
