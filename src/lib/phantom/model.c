@@ -82,24 +82,28 @@ double nova__ph_skin_depth(const PhModel *m, double x, double y, double z,
  * the parietal pleura) begins, as functions of direction: fat is thicker
  * behind and at the sides, the paraspinal muscles are thick behind, the
  * pectorals in front of the upper chest. */
-void nova__ph_wall_layers(const PhModel *m, double cy, double cx, double z,
-                          double *fat_end, double *muscle_end,
+void nova__ph_wall_layers(const PhModel *m, double x, double cy, double cx,
+                          double z, double *fat_end, double *muscle_end,
                           double *cavity)
 {
     double post = cy > 0 ? cy : 0, ant = cy < 0 ? -cy : 0;
     double fat = m->fat_mm * (0.8 + 0.5 * post + 0.3 * cx);
-    double muscle = 4.0 + 18.0 * post * post * post +
+    /* The paraspinal muscles lie either side of the spine only, so the
+     * lungs reach back beside them (the paravertebral gutters). */
+    double q = x / 42.0;
+    double spinal = 1.0 / (1.0 + q * q * q * q);
+    double muscle = 4.0 + 6.0 * post * post + 30.0 * post * spinal +
                     9.0 * ant * smoothstep(-20, 40, z);
     *fat_end = 2.0 + fat;
     *muscle_end = *fat_end + muscle;
     *cavity = *muscle_end + 8.0 + 1.5;
 }
 
-double nova__ph_cavity_depth_wall(const PhModel *m, double cy, double cx,
-                                  double z)
+double nova__ph_cavity_depth_wall(const PhModel *m, double x, double cy,
+                                  double cx, double z)
 {
     double f, mu, c;
-    nova__ph_wall_layers(m, cy, cx, z, &f, &mu, &c);
+    nova__ph_wall_layers(m, x, cy, cx, z, &f, &mu, &c);
     return c;
 }
 
@@ -163,7 +167,7 @@ double nova__ph_lung_depth(const PhModel *m, double x, double y, double z,
     double r = sqrt(x * x + (y - m->body_yc) * (y - m->body_yc));
     double cx = r > 1e-6 ? fabs(x) / r : 0;
     PhLungMargins g;
-    g.wall = skin - nova__ph_cavity_depth_wall(m, cy, cx, z);
+    g.wall = skin - nova__ph_cavity_depth_wall(m, x, cy, cx, z);
     /* Mediastinum: a band around the midline, thin in front (the anterior
      * junction line), wide behind (spine, aorta, oesophagus) and in the
      * middle at the level of the hila and great vessels. */

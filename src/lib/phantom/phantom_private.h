@@ -82,10 +82,10 @@ int nova__ph_lobe(const PhModel *m, int side, double x, double y, double z,
 /* Skin depth (mm, > 0 inside the body) and the body-wall layer depths. */
 double nova__ph_skin_depth(const PhModel *m, double x, double y, double z,
                            double *cos_post);
-void nova__ph_wall_layers(const PhModel *m, double cy, double cx, double z,
-                          double *fat_end, double *muscle_end,
+void nova__ph_wall_layers(const PhModel *m, double x, double cy, double cx,
+                          double z, double *fat_end, double *muscle_end,
                           double *cavity);
-double nova__ph_cavity_depth_wall(const PhModel *m, double y_over_r,
+double nova__ph_cavity_depth_wall(const PhModel *m, double x, double y_over_r,
                                   double abs_x_over_r, double z);
 /* Signed distance-like value to the heart surface (mm, < 0 inside). */
 double nova__ph_heart_distance(const PhModel *m, double x, double y,

@@ -460,10 +460,11 @@ static float spine_at(const PhModel *m, const SliceC *sl, float x, float y,
             *hu = 480.0f;
             return cover(fminf(4.0f - ax, cyc + 34.0f - y), px);
         }
-        float ty = sy + 18.0f;
-        if (fabsf(y - ty) < 5.0f && ax > 8.0f && ax < 34.0f) {
+        /* transverse processes, angled backwards */
+        float ty = sy + 16.0f + 0.45f * (ax - 8.0f);
+        if (fabsf(y - ty) < 4.5f && ax > 8.0f && ax < 30.0f) {
             *hu = 480.0f;
-            return cover(fminf(5.0f - fabsf(y - ty), 34.0f - ax), px);
+            return cover(fminf(4.5f - fabsf(y - ty), 30.0f - ax), px);
         }
     }
     return 0;
@@ -494,7 +495,10 @@ static inline void wall_at(const PhModel *m, const SliceC *sl, float x,
     }
     float post = w->cy > 0 ? w->cy : 0, ant = w->cy < 0 ? -w->cy : 0;
     float fat = (float)m->fat_mm * (0.8f + 0.5f * post + 0.3f * w->cx);
-    float muscle = 4.0f + 18.0f * post * post * post + 9.0f * ant * sl->ant_f;
+    float q = x * (1.0f / 42.0f);
+    float spinal = 1.0f / (1.0f + q * q * q * q);
+    float muscle = 4.0f + 6.0f * post * post + 30.0f * post * spinal +
+                   9.0f * ant * sl->ant_f;
     w->fat_end = 2.0f + fat;
     w->muscle_end = w->fat_end + muscle;
     w->cavity = w->muscle_end + 9.5f;
