@@ -20,6 +20,8 @@ packages=(
   python3-torch python3-torchvision
   # misc tools used by scripts
   zip unzip time
+  # the report rendered in a real browser (tests/e2e/test_report.py)
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
