@@ -106,32 +106,32 @@ static void down_slices(void *vctx, size_t begin, size_t end, int thread)
     struct coarse *c = x->c;
     size_t nx = c->in[0], ny = c->in[1], nz = c->in[2];
     size_t cnx = c->d[0], cny = c->d[1];
+    /* acc holds, per coarse row, the column sums over the block's full
+     * rows (cny x nx): adding whole rows vectorises; the blocks along x
+     * are summed at the end. */
     int32_t *acc = x->acc[thread];
     for (size_t cz = begin; cz < end; cz++) {
-        memset(acc, 0, cnx * cny * sizeof *acc);
+        memset(acc, 0, cny * nx * sizeof *acc);
         size_t z0 = cz * c->f[2], z1 = z0 + c->f[2] < nz ? z0 + c->f[2] : nz;
         for (size_t z = z0; z < z1; z++)
             for (size_t y = 0; y < ny; y++) {
                 const int16_t *row = x->src + (z * ny + y) * nx;
-                int32_t *a = acc + (y / c->f[1]) * cnx;
-                for (size_t cx = 0; cx < cnx; cx++) {
-                    size_t x0 = cx * c->f[0];
-                    size_t x1 = x0 + c->f[0] < nx ? x0 + c->f[0] : nx;
-                    int32_t s = 0;
-                    for (size_t i = x0; i < x1; i++)
-                        s += row[i];
-                    a[cx] += s;
-                }
+                int32_t *a = acc + (y / c->f[1]) * nx;
+                for (size_t i = 0; i < nx; i++)
+                    a[i] += row[i];
             }
         for (size_t cy = 0; cy < cny; cy++) {
             size_t y0 = cy * c->f[1];
             size_t hy = (y0 + c->f[1] < ny ? c->f[1] : ny - y0);
+            const int32_t *a = acc + cy * nx;
             for (size_t cx = 0; cx < cnx; cx++) {
                 size_t x0 = cx * c->f[0];
-                size_t hx = (x0 + c->f[0] < nx ? c->f[0] : nx - x0);
-                double count = (double)(hx * hy * (z1 - z0));
-                c->hu[(cz * cny + cy) * cnx + cx] =
-                    (int16_t)lrint(acc[cy * cnx + cx] / count);
+                size_t x1 = x0 + c->f[0] < nx ? x0 + c->f[0] : nx;
+                int32_t sum = 0;
+                for (size_t i = x0; i < x1; i++)
+                    sum += a[i];
+                double count = (double)((x1 - x0) * hy * (z1 - z0));
+                c->hu[(cz * cny + cy) * cnx + cx] = (int16_t)lrint(sum / count);
             }
         }
     }
@@ -167,7 +167,8 @@ static bool make_coarse(NovaError **error, NovaPool *pool,
     x.acc = nova_calloc(error, (size_t)T, sizeof *x.acc);
     bool ok = x.acc != NULL;
     for (int t = 0; ok && t < T; t++) {
-        x.acc[t] = nova_malloc_array(error, c->d[0] * c->d[1], sizeof(int32_t));
+        x.acc[t] = nova_malloc_array(error, c->in[0] * c->d[1],
+                                     sizeof(int32_t));
         ok = x.acc[t] != NULL;
     }
     if (ok)

@@ -98,19 +98,33 @@ struct edt_ctx {
 };
 
 /* Pass along x, one row per index: distance to the nearest target in the
- * row. */
+ * row, by a forward and a backward sweep (the input is binary, so the
+ * lower envelope is not needed here). */
 static void pass_x(void *vctx, size_t begin, size_t end, int thread)
 {
     struct edt_ctx *c = vctx;
-    const struct line_buf *b = &c->bufs[thread];
+    size_t nx = c->nx;
+    double sx2 = c->sp[0] * c->sp[0];
     for (size_t r = begin; r < end; r++) {
-        const uint8_t *m = c->mask + r * c->nx;
-        float *o = c->out + r * c->nx;
-        for (size_t x = 0; x < c->nx; x++)
-            b->f[x] = ((m[x] != 0) == c->target) ? 0.0 : INFINITY;
-        envelope_1d(b, c->nx, c->sp[0]);
-        for (size_t x = 0; x < c->nx; x++)
-            o[x] = (float)b->d[x];
+        const uint8_t *m = c->mask + r * nx;
+        float *o = c->out + r * nx;
+        /* o[x] first holds the index distance to the nearest target at or
+         * before x (forward), then the minimum with the one after. */
+        size_t last = SIZE_MAX;
+        for (size_t x = 0; x < nx; x++) {
+            if ((m[x] != 0) == c->target)
+                last = x;
+            o[x] = last == SIZE_MAX ? INFINITY : (float)(x - last);
+        }
+        size_t next = SIZE_MAX;
+        for (size_t x = nx; x-- > 0;) {
+            if ((m[x] != 0) == c->target)
+                next = x;
+            if (next != SIZE_MAX && (float)(next - x) < o[x])
+                o[x] = (float)(next - x);
+            if (!isinf(o[x]))
+                o[x] = (float)((double)o[x] * (double)o[x] * sx2);
+        }
     }
 }
 
