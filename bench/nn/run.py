@@ -97,6 +97,9 @@ def main():
         for t in [int(s) for s in args.threads.split(",")]:
             env["NOVA_THREADS"] = str(t)
             env["OMP_NUM_THREADS"] = str(t)
+            # What `nova nn` sets by itself (see src/app/nova/cmd_nn.c);
+            # explicit here so every engine sees the same environment.
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
             row = {"model": name, "threads": t,
                    "shape": "x".join(map(str, shape))}
             out, rss = run([nova, "nn", "bench", onnx_path, "--input", x_path,

@@ -235,7 +235,7 @@ def build(name, size):
         return torchvision.models.densenet121(weights=None), \
             (1, 3, 64, 64) if small else (1, 3, 224, 224)
     if name == "unet2d_r231":
-        return UNetR231(), (1, 1, 64, 64) if small else (1, 1, 256, 256)
+        return UNetR231(), (1, 1, 32, 32) if small else (1, 1, 256, 256)
     if name == "unet3d":
         return UNet3D(), (1, 1, 16, 16, 16) if small else (1, 1, 64, 64, 64)
     if name == "cls3d":
