@@ -187,6 +187,9 @@ bool nova__nn_tensor_from_proto(NovaError **error,
 
 const NnAttr *nova__nn_attr(const NnNode *node, const char *name);
 int64_t nova__nn_attr_int(const NnNode *node, const char *name, int64_t def);
+/* The attribute when it is a list of ints, else NULL (absent or another
+ * type: a model cannot make a kernel read the wrong union member). */
+const NnAttr *nova__nn_attr_ints(const NnNode *node, const char *name);
 float nova__nn_attr_float(const NnNode *node, const char *name, float def);
 const char *nova__nn_attr_string(const NnNode *node, const char *name,
                                  const char *def);

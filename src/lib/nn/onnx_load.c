@@ -220,6 +220,12 @@ const NnAttr *nova__nn_attr(const NnNode *node, const char *name)
     return NULL;
 }
 
+const NnAttr *nova__nn_attr_ints(const NnNode *node, const char *name)
+{
+    const NnAttr *a = nova__nn_attr(node, name);
+    return a && a->type == NN_ATTR_INTS && a->ints ? a : NULL;
+}
+
 int64_t nova__nn_attr_int(const NnNode *node, const char *name, int64_t def)
 {
     const NnAttr *a = nova__nn_attr(node, name);

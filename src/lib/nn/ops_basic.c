@@ -433,7 +433,7 @@ static bool infer_flatten(NovaError **error, NnGraph *g, NnNode *node)
 static bool get_axes(NovaError **error, NnGraph *g, NnNode *node,
                      int64_t *axes, int *n)
 {
-    const NnAttr *a = nova__nn_attr(node, "axes");
+    const NnAttr *a = nova__nn_attr_ints(node, "axes");
     if (a && a->type == NN_ATTR_INTS) {
         if (a->n > NOVA_NN_MAX_RANK)
             return ERR(NOVA_ERROR_INVALID, "too many axes");
@@ -593,7 +593,7 @@ static bool infer_split(NovaError **error, NnGraph *g, NnNode *node)
         return false;
     p->axis = axis;
     int n = 0;
-    const NnAttr *a = nova__nn_attr(node, "split");
+    const NnAttr *a = nova__nn_attr_ints(node, "split");
     if (a && a->type == NN_ATTR_INTS) {
         n = (int)(a->n < 64 ? a->n : 64);
         memcpy(p->sizes, a->ints, (size_t)n * 8);
@@ -618,8 +618,8 @@ static bool infer_split(NovaError **error, NnGraph *g, NnNode *node)
                    node->n_outputs);
     int64_t sum = 0;
     for (int i = 0; i < n; i++) {
-        if (p->sizes[i] < 0)
-            return ERR(NOVA_ERROR_INVALID, "negative split size");
+        if (p->sizes[i] < 0 || p->sizes[i] > NN_MAX_DIM)
+            return ERR(NOVA_ERROR_INVALID, "bad split size");
         sum += p->sizes[i];
     }
     if (sum != x->dims[axis])
@@ -668,7 +668,7 @@ static bool infer_transpose(NovaError **error, NnGraph *g, NnNode *node)
     PermParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
-    const NnAttr *a = nova__nn_attr(node, "perm");
+    const NnAttr *a = nova__nn_attr_ints(node, "perm");
     bool seen[NOVA_NN_MAX_RANK] = {false};
     int64_t d[NOVA_NN_MAX_RANK];
     if (a && a->n != (size_t)x->rank)
@@ -752,8 +752,14 @@ static bool infer_slice(NovaError **error, NnGraph *g, NnNode *node)
             return ERR(NOVA_ERROR_INVALID, "bad or repeated axis");
         seen[ax] = true;
         int64_t step = nst ? steps[i] : 1;
-        if (step == 0)
-            return ERR(NOVA_ERROR_INVALID, "step 0");
+        if (step == 0 || step < -NN_MAX_DIM || step > NN_MAX_DIM)
+            return ERR(NOVA_ERROR_INVALID, "step %lld", (long long)step);
+        /* Starts and ends are clamped to the dim below; keep the
+         * arithmetic on them in range first. */
+        starts[i] = starts[i] < -NN_MAX_DIM ? -NN_MAX_DIM - 1
+                    : starts[i] > NN_MAX_DIM ? NN_MAX_DIM + 1 : starts[i];
+        ends[i] = ends[i] < -NN_MAX_DIM ? -NN_MAX_DIM - 1
+                  : ends[i] > NN_MAX_DIM ? NN_MAX_DIM + 1 : ends[i];
         int64_t dim = x->dims[ax], s = starts[i], e = ends[i];
         /* Slice-13 clamping rules. */
         if (s < 0) s += dim;
@@ -895,6 +901,10 @@ static bool infer_pad(NovaError **error, NnGraph *g, NnNode *node)
         return false;
     if (n != 2 * x->rank)
         return ERR(NOVA_ERROR_INVALID, "%d pads for rank %d", n, x->rank);
+    for (int i = 0; i < n; i++)
+        if (p->pads[i] < -NN_MAX_DIM || p->pads[i] > NN_MAX_DIM)
+            return ERR(NOVA_ERROR_RANGE, "pad %lld out of range",
+                       (long long)p->pads[i]);
     NnValue *cv = nn_in(g, node, 2);
     if (cv) {
         if (cv->kind != NN_VALUE_CONST || cv->dtype != x->dtype)

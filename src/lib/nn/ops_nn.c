@@ -178,17 +178,17 @@ static bool window_attrs(NovaError **error, NnNode *node, WinParams *p,
         p->dil[i] = 1;
         p->pb[i] = p->pe[i] = 0;
         p->outpad[i] = 0;
-        if (p->k[i] <= 0)
+        if (p->k[i] <= 0 || p->k[i] > 1 << 20)
             return ERR(NOVA_ERROR_INVALID, "kernel dim %d is %lld", i,
                        (long long)p->k[i]);
     }
-    if ((a = nova__nn_attr(node, "strides"))) {
+    if ((a = nova__nn_attr_ints(node, "strides"))) {
         if (a->n != (size_t)p->nsp)
             return ERR(NOVA_ERROR_INVALID, "strides has %zu entries", a->n);
         for (int i = 0; i < p->nsp; i++)
             p->stride[i] = a->ints[i];
     }
-    if ((a = nova__nn_attr(node, "dilations"))) {
+    if ((a = nova__nn_attr_ints(node, "dilations"))) {
         if (a->n != (size_t)p->nsp)
             return ERR(NOVA_ERROR_INVALID, "dilations has %zu entries", a->n);
         for (int i = 0; i < p->nsp; i++)
@@ -199,7 +199,7 @@ static bool window_attrs(NovaError **error, NnNode *node, WinParams *p,
             p->dil[i] > 1 << 20)
             return ERR(NOVA_ERROR_INVALID, "bad stride or dilation");
     const char *auto_pad = nova__nn_attr_string(node, "auto_pad", "NOTSET");
-    if ((a = nova__nn_attr(node, "pads"))) {
+    if ((a = nova__nn_attr_ints(node, "pads"))) {
         if (a->n != 2 * (size_t)p->nsp)
             return ERR(NOVA_ERROR_INVALID, "pads has %zu entries", a->n);
         for (int i = 0; i < p->nsp; i++) {
@@ -210,11 +210,14 @@ static bool window_attrs(NovaError **error, NnNode *node, WinParams *p,
                 return ERR(NOVA_ERROR_INVALID, "bad pads");
         }
     }
-    if ((a = nova__nn_attr(node, "output_padding")) && transpose) {
+    if ((a = nova__nn_attr_ints(node, "output_padding")) && transpose) {
         if (a->n != (size_t)p->nsp)
             return ERR(NOVA_ERROR_INVALID, "output_padding size");
-        for (int i = 0; i < p->nsp; i++)
+        for (int i = 0; i < p->nsp; i++) {
             p->outpad[i] = a->ints[i];
+            if (p->outpad[i] < 0 || p->outpad[i] > 1 << 20)
+                return ERR(NOVA_ERROR_INVALID, "bad output_padding");
+        }
     }
     bool ceil_mode = nova__nn_attr_int(node, "ceil_mode", 0) != 0;
     for (int i = 0; i < p->nsp; i++) {
@@ -297,7 +300,7 @@ bool nova__nn_infer_conv(NovaError **error, NnGraph *g, NnNode *node)
     if (b && (b->rank != 1 || b->dims[0] != p->M))
         return ERR(NOVA_ERROR_INVALID, "bias must have %lld elements",
                    (long long)p->M);
-    const NnAttr *ks = nova__nn_attr(node, "kernel_shape");
+    const NnAttr *ks = nova__nn_attr_ints(node, "kernel_shape");
     for (int i = 0; i < p->nsp; i++) {
         p->in[i] = x->dims[2 + i];
         if (ks && (ks->n != (size_t)p->nsp || ks->ints[i] != w->dims[2 + i]))
@@ -506,7 +509,7 @@ bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g,
     /* ConvTranspose-11: output_shape, when given, decides the pads;
      * otherwise out = s*(in-1) + outpad + ((k-1)*d+1) - pb - pe, with
      * auto_pad SAME_* making out = in*s. */
-    const NnAttr *os = nova__nn_attr(node, "output_shape");
+    const NnAttr *os = nova__nn_attr_ints(node, "output_shape");
     const char *auto_pad = nova__nn_attr_string(node, "auto_pad", "NOTSET");
     for (int i = 0; i < p->nsp; i++) {
         int64_t ek = p->dil[i] * (p->k[i] - 1) + 1;
@@ -516,6 +519,8 @@ bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g,
             if (os->n != (size_t)p->nsp && os->n != (size_t)x->rank)
                 return ERR(NOVA_ERROR_INVALID, "output_shape size");
             target = os->ints[os->n == (size_t)p->nsp ? i : i + 2];
+            if (target < 0 || target > NN_MAX_DIM)
+                return ERR(NOVA_ERROR_INVALID, "bad output_shape");
         } else if (!strcmp(auto_pad, "SAME_UPPER") ||
                    !strcmp(auto_pad, "SAME_LOWER")) {
             target = p->in[i] * p->stride[i];
@@ -645,7 +650,7 @@ bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node)
     p->is_max = !strcmp(node->op_type, "MaxPool");
     p->count_include_pad =
         nova__nn_attr_int(node, "count_include_pad", 0) != 0;
-    const NnAttr *ks = nova__nn_attr(node, "kernel_shape");
+    const NnAttr *ks = nova__nn_attr_ints(node, "kernel_shape");
     if (!ks || ks->n != (size_t)p->nsp)
         return ERR(NOVA_ERROR_INVALID, "kernel_shape must have %d entries",
                    p->nsp);
@@ -1169,7 +1174,7 @@ bool nova__nn_infer_reduce(NovaError **error, NnGraph *g, NnNode *node)
                                                     : 2;
     int64_t axes[NOVA_NN_MAX_RANK];
     int n = 0;
-    const NnAttr *a = nova__nn_attr(node, "axes");
+    const NnAttr *a = nova__nn_attr_ints(node, "axes");
     if (a) {
         if (a->n > NOVA_NN_MAX_RANK)
             return ERR(NOVA_ERROR_INVALID, "too many axes");
