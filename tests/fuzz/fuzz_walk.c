@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void violate(char *violation, const char *format, ...)
-    NOVA_PRINTF(2, 3);
+static void violate(char *violation, const char *format, ...) NOVA_PRINTF(2, 3);
 
 static void violate(char *violation, const char *format, ...)
 {
@@ -41,8 +40,8 @@ void fuzz_result_clear(FuzzResult *r)
 }
 
 /* A call that returned failure must say why (nova/core.h). */
-static void check_failed_call(FuzzResult *r, NovaError **err,
-                              const char *call, uint32_t tag)
+static void check_failed_call(FuzzResult *r, NovaError **err, const char *call,
+                              uint32_t tag)
 {
     if (*err == NULL)
         violate(r->violation, "%s (%04X,%04X) failed without an error", call,
@@ -58,12 +57,18 @@ static void walk_element(const NovaDataset *ds, const NovaElementInfo *e,
 static bool counts_numbers(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_US: case NOVA_VR_SS: case NOVA_VR_UL: case NOVA_VR_SL:
-    case NOVA_VR_SV: case NOVA_VR_UV: case NOVA_VR_FL: case NOVA_VR_FD:
-    case NOVA_VR_AT: case NOVA_VR_IS: case NOVA_VR_DS:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_US:
+    case NOVA_VR_SS:
+    case NOVA_VR_UL:
+    case NOVA_VR_SL:
+    case NOVA_VR_SV:
+    case NOVA_VR_UV:
+    case NOVA_VR_FL:
+    case NOVA_VR_FD:
+    case NOVA_VR_AT:
+    case NOVA_VR_IS:
+    case NOVA_VR_DS: return true;
+    default: return false;
     }
 }
 
@@ -75,8 +80,7 @@ static void walk(const NovaDataset *ds, FuzzResult *r, int depth)
     for (size_t i = 0; i < n && i < FUZZ_MAX_ELEMENTS; i++) {
         NovaElementInfo e;
         if (!nova_dataset_element_at(ds, i, &e)) {
-            violate(r->violation, "element_at(%zu) failed, count is %zu", i,
-                    n);
+            violate(r->violation, "element_at(%zu) failed, count is %zu", i, n);
             return;
         }
         r->elements_visited++;
@@ -104,8 +108,8 @@ static void walk_element(const NovaDataset *ds, const NovaElementInfo *e,
      * length (gggg,0000)) must be found again by keyword. */
     if (d && d->mask == 0xFFFFFFFFu && d->keyword && d->keyword[0] &&
         nova_dict_lookup_keyword(d->keyword) == NULL)
-        violate(r->violation, "keyword %s of (%04X,%04X) not found",
-                d->keyword, NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
+        violate(r->violation, "keyword %s of (%04X,%04X) not found", d->keyword,
+                NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
     size_t vm = nova_dataset_get_vm(ds, tag);
 
     if (e->vr == NOVA_VR_SQ) {
@@ -114,15 +118,15 @@ static void walk_element(const NovaDataset *ds, const NovaElementInfo *e,
         for (size_t i = 0; i < limit; i++) {
             const NovaDataset *item = nova_dataset_get_item(ds, tag, i);
             if (!item) {
-                violate(r->violation, "item %zu of %zu of (%04X,%04X) NULL",
-                        i, items, NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
+                violate(r->violation, "item %zu of %zu of (%04X,%04X) NULL", i,
+                        items, NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
                 continue;
             }
             if (nova_dataset_get_parent(item) != ds)
                 violate(r->violation, "item's parent is not its dataset");
             if (depth > NOVA_DICOM_MAX_DEPTH + 1)
-                violate(r->violation, "items nested %d deep, limit %d",
-                        depth, NOVA_DICOM_MAX_DEPTH);
+                violate(r->violation, "items nested %d deep, limit %d", depth,
+                        NOVA_DICOM_MAX_DEPTH);
             else
                 walk(item, r, depth + 1);
         }
@@ -164,8 +168,7 @@ static void walk_element(const NovaDataset *ds, const NovaElementInfo *e,
         char tiny[2];
         if (!nova_dataset_get_string_value(&err, ds, tag, i, buf, sizeof buf))
             check_failed_call(r, &err, "get_string_value", tag);
-        if (!nova_dataset_get_string_value(&err, ds, tag, i, tiny,
-                                           sizeof tiny))
+        if (!nova_dataset_get_string_value(&err, ds, tag, i, tiny, sizeof tiny))
             check_failed_call(r, &err, "get_string_value", tag);
         int64_t iv;
         double dv;
@@ -176,8 +179,7 @@ static void walk_element(const NovaDataset *ds, const NovaElementInfo *e,
         if (!ok_d)
             check_failed_call(r, &err, "get_double", tag);
         if (i == vm && vm > 0 && (ok_i || ok_d) && counts_numbers(e->vr))
-            violate(r->violation,
-                    "value %zu of (%04X,%04X) read, VM is %zu", i,
+            violate(r->violation, "value %zu of (%04X,%04X) read, VM is %zu", i,
                     NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag), vm);
     }
     if (vm > 0) {
@@ -376,8 +378,7 @@ static bool check_read_error(const FuzzResult *r, const char *name,
         return true;
     const char *msg = nova_error_message(r->error);
     if (!strstr(msg, name) || !strstr(msg, "offset ")) {
-        violate(violation, "read error without the name or an offset: %s",
-                msg);
+        violate(violation, "read error without the name or an offset: %s", msg);
         return false;
     }
     return true;

@@ -34,7 +34,7 @@ typedef struct {
     bool has_pixels;         /* Pixel Data present */
     size_t elements_visited; /* items included */
     uint32_t frames_decoded;
-    char violation[256];     /* a broken API contract, "" when none */
+    char violation[256]; /* a broken API contract, "" when none */
 } FuzzResult;
 
 void fuzz_result_clear(FuzzResult *r);

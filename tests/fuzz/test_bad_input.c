@@ -6,21 +6,21 @@
  * folder (truncations, lengths past the end, 10,000-deep sequences, absurd
  * element and fragment lengths, garbage codestreams for every codec, image
  * modules that lie...) with a manifest saying, for each file, whether it
- * must fail (whole, or also header-only), must parse, or may do either.  Each file is read twice, whole
- * from its path and header-only through a callback of small reads, and
- * walked and decoded as the fuzz target does (fuzz_walk.c).  Every error
- * must name the file, give an offset ("offset N") and say what is wrong.
- * Then tests/fuzz/corpus/ and tests/fuzz/regressions/ go through exactly
+ * must fail (whole, or also header-only), must parse, or may do either.  Each
+ * file is read twice, whole from its path and header-only through a callback of
+ * small reads, and walked and decoded as the fuzz target does (fuzz_walk.c).
+ * Every error must name the file, give an offset ("offset N") and say what is
+ * wrong. Then tests/fuzz/corpus/ and tests/fuzz/regressions/ go through exactly
  * what the libFuzzer target runs.  Hangs: a per-file CPU-time limit ends
- * the run with a TAP "Bail out!" naming the file.  Crashes: the sanitizer build of
- * `make check-sanitize` turns any memory error into a failure.
+ * the run with a TAP "Bail out!" naming the file.  Crashes: the sanitizer build
+ * of `make check-sanitize` turns any memory error into a failure.
  */
 #include "fuzz_walk.h"
 #include "test.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -161,8 +161,9 @@ static void judge(Tally *t, const char *path, const char *expect,
     }
     if ((strcmp(expect, "fail") == 0 || strcmp(expect, "fail-whole") == 0) &&
         !r->error)
-        problem(t, "%s (%s, %s): accepted, but the file is broken "
-                   "(%u frames decoded)",
+        problem(t,
+                "%s (%s, %s): accepted, but the file is broken "
+                "(%u frames decoded)",
                 path, what, how, r->frames_decoded);
     if (strcmp(expect, "ok") == 0 && r->error)
         problem(t, "%s (%s, %s): valid file refused: %s", path, what, how,
@@ -260,18 +261,54 @@ static void test_generate_corpus(void)
     corpus_ready = rc == 0;
 }
 
-static void test_valid_files_parse(void) { replay("valid_"); }
-static void test_truncated_files(void) { replay("trunc_"); }
-static void test_lying_lengths(void) { replay("len_"); }
-static void test_deep_nesting(void) { replay("nest_"); }
-static void test_garbage_codestreams(void) { replay("codec_"); }
-static void test_broken_fragments(void) { replay("frag_"); }
-static void test_broken_offset_tables(void) { replay("bot_"); }
-static void test_impossible_images(void) { replay("image_"); }
-static void test_wrong_vrs(void) { replay("vr_"); }
-static void test_broken_meta_groups(void) { replay("meta_"); }
-static void test_random_byte_changes(void) { replay("flip_"); }
-static void test_corrupt_codestreams(void) { replay("codestream_"); }
+static void test_valid_files_parse(void)
+{
+    replay("valid_");
+}
+static void test_truncated_files(void)
+{
+    replay("trunc_");
+}
+static void test_lying_lengths(void)
+{
+    replay("len_");
+}
+static void test_deep_nesting(void)
+{
+    replay("nest_");
+}
+static void test_garbage_codestreams(void)
+{
+    replay("codec_");
+}
+static void test_broken_fragments(void)
+{
+    replay("frag_");
+}
+static void test_broken_offset_tables(void)
+{
+    replay("bot_");
+}
+static void test_impossible_images(void)
+{
+    replay("image_");
+}
+static void test_wrong_vrs(void)
+{
+    replay("vr_");
+}
+static void test_broken_meta_groups(void)
+{
+    replay("meta_");
+}
+static void test_random_byte_changes(void)
+{
+    replay("flip_");
+}
+static void test_corrupt_codestreams(void)
+{
+    replay("codestream_");
+}
 
 /* Run every file of a folder through the fuzz target's code. */
 static size_t replay_fuzz_dir(const char *dir)
