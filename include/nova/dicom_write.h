@@ -36,7 +36,7 @@ extern "C" {
 /* Nova's implementation class UID and version name (PS3.7 D.3.3.2), written
  * into every File Meta Information group.  The class UID is UUID-derived
  * (2.25 root), fixed for the product. */
-#define NOVA_IMPLEMENTATION_CLASS_UID                                         \
+#define NOVA_IMPLEMENTATION_CLASS_UID                                          \
     "2.25.332198861172076274294318995076302473669"
 #define NOVA_IMPLEMENTATION_VERSION_NAME "NOVA_010"
 
@@ -83,19 +83,18 @@ void nova_dicom_builder_destroy(NovaDicomBuilder *builder);
  * value is copied; multiple values are separated by backslashes.  Fails
  * when the VR is not text or the value is longer than 2^16 - 2 bytes for
  * VRs with a 16-bit length. */
-bool nova_dicom_builder_add_string(NovaError **error,
-                                   NovaDicomBuilder *builder, uint32_t tag,
-                                   NovaVR vr, const char *value);
+bool nova_dicom_builder_add_string(NovaError **error, NovaDicomBuilder *builder,
+                                   uint32_t tag, NovaVR vr, const char *value);
 /* US, UL, SS, SL values (converted to little endian). */
-bool nova_dicom_builder_add_uint16(NovaError **error,
-                                   NovaDicomBuilder *builder, uint32_t tag,
-                                   const uint16_t *values, size_t n);
-bool nova_dicom_builder_add_uint32(NovaError **error,
-                                   NovaDicomBuilder *builder, uint32_t tag,
-                                   const uint32_t *values, size_t n);
-bool nova_dicom_builder_add_int16(NovaError **error,
-                                  NovaDicomBuilder *builder, uint32_t tag,
-                                  const int16_t *values, size_t n);
+bool nova_dicom_builder_add_uint16(NovaError **error, NovaDicomBuilder *builder,
+                                   uint32_t tag, const uint16_t *values,
+                                   size_t n);
+bool nova_dicom_builder_add_uint32(NovaError **error, NovaDicomBuilder *builder,
+                                   uint32_t tag, const uint32_t *values,
+                                   size_t n);
+bool nova_dicom_builder_add_int16(NovaError **error, NovaDicomBuilder *builder,
+                                  uint32_t tag, const int16_t *values,
+                                  size_t n);
 /* n values as DS (decimal string), each formatted in at most 16 characters
  * (PS3.5 6.2) with as many significant digits as fit. */
 bool nova_dicom_builder_add_ds(NovaError **error, NovaDicomBuilder *builder,
@@ -109,9 +108,9 @@ bool nova_dicom_builder_add_doubles(NovaError **error,
                                     const double *values, size_t n);
 /* Raw little-endian value bytes with any non-SQ VR (OB, OW, UN, ...);
  * copied. */
-bool nova_dicom_builder_add_bytes(NovaError **error,
-                                  NovaDicomBuilder *builder, uint32_t tag,
-                                  NovaVR vr, const void *data, size_t length);
+bool nova_dicom_builder_add_bytes(NovaError **error, NovaDicomBuilder *builder,
+                                  uint32_t tag, NovaVR vr, const void *data,
+                                  size_t length);
 
 /* Sequences: begin_sequence opens an SQ element in the current dataset;
  * begin_item opens a new item in the innermost open sequence, and elements
@@ -119,8 +118,7 @@ bool nova_dicom_builder_add_bytes(NovaError **error,
  * nest properly (an error says which call was out of place).  An empty
  * sequence (no items) is valid (type 2 sequences). */
 bool nova_dicom_builder_begin_sequence(NovaError **error,
-                                       NovaDicomBuilder *builder,
-                                       uint32_t tag);
+                                       NovaDicomBuilder *builder, uint32_t tag);
 bool nova_dicom_builder_begin_item(NovaError **error,
                                    NovaDicomBuilder *builder);
 bool nova_dicom_builder_end_item(NovaError **error, NovaDicomBuilder *builder);
@@ -130,9 +128,8 @@ bool nova_dicom_builder_end_sequence(NovaError **error,
 /* Native Pixel Data (7FE0,0010) as OW (bits allocated > 8) or OB, little
  * endian bytes; copied. */
 bool nova_dicom_builder_set_pixel_data(NovaError **error,
-                                       NovaDicomBuilder *builder,
-                                       NovaVR vr, const void *data,
-                                       size_t length);
+                                       NovaDicomBuilder *builder, NovaVR vr,
+                                       const void *data, size_t length);
 /* Encapsulated Pixel Data (PS3.5 A.4): one compressed frame per entry, each
  * written as one fragment after a Basic Offset Table holding the frame
  * offsets.  The bytes are copied.  The file must then be written with an
@@ -170,33 +167,33 @@ bool nova_write_file_atomic(NovaError **error, const char *path,
  * for type 2 attributes); NULL UIDs are generated (from uid_seed when
  * deterministic, else at random, under uid_root or 2.25). */
 typedef struct {
-    const char *patient_name;      /* (0010,0010) */
-    const char *patient_id;        /* (0010,0020) */
-    const char *patient_birth_date;/* (0010,0030) YYYYMMDD */
-    const char *patient_sex;       /* (0010,0040) M, F, O */
+    const char *patient_name;       /* (0010,0010) */
+    const char *patient_id;         /* (0010,0020) */
+    const char *patient_birth_date; /* (0010,0030) YYYYMMDD */
+    const char *patient_sex;        /* (0010,0040) M, F, O */
     const char *study_instance_uid;
     const char *series_instance_uid;
     const char *frame_of_reference_uid;
-    const char *study_date;        /* YYYYMMDD (also series/content date) */
-    const char *study_time;        /* HHMMSS */
+    const char *study_date; /* YYYYMMDD (also series/content date) */
+    const char *study_time; /* HHMMSS */
     const char *study_id;
     const char *accession_number;
     const char *study_description;
     const char *series_description;
     const char *manufacturer;
     const char *model_name;
-    const char *body_part;         /* (0018,0015), e.g. CHEST */
-    const char *image_type;        /* default ORIGINAL\PRIMARY\AXIAL */
-    const char *derivation;        /* (0008,2111) when derived, else NULL */
+    const char *body_part;  /* (0018,0015), e.g. CHEST */
+    const char *image_type; /* default ORIGINAL\PRIMARY\AXIAL */
+    const char *derivation; /* (0008,2111) when derived, else NULL */
     int32_t series_number;
-    double kvp;                    /* 0: written empty (type 2) */
-    double slice_thickness_mm;     /* 0: the slice spacing */
+    double kvp;                         /* 0: written empty (type 2) */
+    double slice_thickness_mm;          /* 0: the slice spacing */
     double window_center, window_width; /* both 0: not written */
-    bool deterministic;            /* UIDs from uid_seed (reproducible) */
+    bool deterministic;                 /* UIDs from uid_seed (reproducible) */
     uint64_t uid_seed;
-    const char *uid_root;          /* NULL: 2.25 */
-    bool rle;                      /* RLE Lossless instead of native */
-    bool sync;                     /* fsync each file before rename */
+    const char *uid_root; /* NULL: 2.25 */
+    bool rle;             /* RLE Lossless instead of native */
+    bool sync;            /* fsync each file before rename */
 } NovaCtSeriesOptions;
 
 /* Defaults: everything NULL/0, series_number 1, image type

@@ -41,15 +41,15 @@ bool nova_phantom_kind_from_name(const char *name, NovaPhantomKind *kind);
 
 /* Label codes of the truth volume. */
 enum {
-    NOVA_LABEL_NONE = 0,             /* outside the lungs */
+    NOVA_LABEL_NONE = 0, /* outside the lungs */
     NOVA_LABEL_RIGHT_UPPER_LOBE = 1,
     NOVA_LABEL_RIGHT_MIDDLE_LOBE = 2,
     NOVA_LABEL_RIGHT_LOWER_LOBE = 3,
     NOVA_LABEL_LEFT_UPPER_LOBE = 4,
     NOVA_LABEL_LEFT_LOWER_LOBE = 5,
-    NOVA_LABEL_AIRWAY = 6,           /* trachea and bronchi, lumen + wall */
-    NOVA_LABEL_VESSEL = 7,           /* pulmonary vessels inside the lungs */
-    NOVA_LABEL_LESION_FIRST = 100    /* lesion i has label 100 + i */
+    NOVA_LABEL_AIRWAY = 6,        /* trachea and bronchi, lumen + wall */
+    NOVA_LABEL_VESSEL = 7,        /* pulmonary vessels inside the lungs */
+    NOVA_LABEL_LESION_FIRST = 100 /* lesion i has label 100 + i */
 };
 #define NOVA_PHANTOM_MAX_LESIONS 150
 
@@ -57,7 +57,7 @@ typedef enum {
     NOVA_LESION_GGO = 0,
     NOVA_LESION_CRAZY_PAVING,
     NOVA_LESION_CONSOLIDATION,
-    NOVA_LESION_MIXED,        /* ground glass with a consolidated core */
+    NOVA_LESION_MIXED, /* ground glass with a consolidated core */
     NOVA_LESION_NODULE_SOLID,
     NOVA_LESION_NODULE_PART_SOLID
 } NovaLesionType;
@@ -67,26 +67,26 @@ typedef enum {
 const char *nova_lesion_type_name(NovaLesionType type);
 
 typedef struct {
-    size_t dims[3];   /* voxels; default 256 x 256 x 160, at most 1024^2 x
-                         2000.  The anatomy spans a fixed 360 x 360 x 320 mm
-                         field, so the size sets the resolution. */
-    uint64_t seed;    /* default 1 */
+    size_t dims[3]; /* voxels; default 256 x 256 x 160, at most 1024^2 x
+                       2000.  The anatomy spans a fixed 360 x 360 x 320 mm
+                       field, so the size sets the resolution. */
+    uint64_t seed;  /* default 1 */
     NovaPhantomKind kind;
-    double severity;  /* 0..1, default 0.5: lesion count, size, density */
-    int lesions;      /* lesion count; -1 (default): from kind and severity */
-    double noise_hu;  /* noise standard deviation; default 12, 0: none */
+    double severity; /* 0..1, default 0.5: lesion count, size, density */
+    int lesions;     /* lesion count; -1 (default): from kind and severity */
+    double noise_hu; /* noise standard deviation; default 12, 0: none */
 } NovaPhantomOptions;
 
 void nova_phantom_options_init(NovaPhantomOptions *options);
 
 typedef struct {
-    int label;             /* 100 + index */
+    int label; /* 100 + index */
     NovaLesionType type;
-    int lobe;              /* the lobe label holding most of it */
-    double center_mm[3];   /* LPS */
-    double radius_mm[3];   /* of the generating ellipsoid */
-    uint64_t voxels;       /* voxels labelled with `label` */
-    double volume_ml;      /* voxels x voxel volume */
+    int lobe;            /* the lobe label holding most of it */
+    double center_mm[3]; /* LPS */
+    double radius_mm[3]; /* of the generating ellipsoid */
+    uint64_t voxels;     /* voxels labelled with `label` */
+    double volume_ml;    /* voxels x voxel volume */
 } NovaPhantomLesion;
 
 typedef struct NovaPhantom NovaPhantom;
@@ -153,14 +153,14 @@ typedef struct NovaInsertion NovaInsertion;
  * lung, same dims) may be NULL: the lung field is then found by a simple
  * rule (-1024..-400 HU inside the body, the largest component above -400 HU
  * with holes filled per slice; 26-connected components of at least 0.5% of
- * the volume; their holes, such as vessels, filled per slice).  Each lesion is an irregular ellipsoid placed at a random lung
- * voxel at least 0.6 radius deep (seeded), clipped to the lung field.
- * Inside it, lung voxels darker than the lesion density are raised toward
- * it (their noise and texture kept); voxels already as dense (vessels) are
- * left as they were, so vessels stay brighter than ground glass.  The
- * truth labels are 1 = lung field, 100 + i = lesion i (its voxels whose
- * original value was below the lesion density).  Fails when the lung field
- * is empty or no lesion fits. */
+ * the volume; their holes, such as vessels, filled per slice).  Each lesion is
+ * an irregular ellipsoid placed at a random lung voxel at least 0.6 radius deep
+ * (seeded), clipped to the lung field. Inside it, lung voxels darker than the
+ * lesion density are raised toward it (their noise and texture kept); voxels
+ * already as dense (vessels) are left as they were, so vessels stay brighter
+ * than ground glass.  The truth labels are 1 = lung field, 100 + i = lesion i
+ * (its voxels whose original value was below the lesion density).  Fails when
+ * the lung field is empty or no lesion fits. */
 NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
                                    const NovaVolume *lung_mask,
                                    const NovaInsertOptions *options,
@@ -170,8 +170,8 @@ void nova_insertion_destroy(NovaInsertion *insertion);
 NovaVolume *nova_insertion_get_ct(const NovaInsertion *insertion);
 NovaVolume *nova_insertion_get_labels(const NovaInsertion *insertion);
 size_t nova_insertion_get_lesion_count(const NovaInsertion *insertion);
-const NovaPhantomLesion *nova_insertion_get_lesion(
-    const NovaInsertion *insertion, size_t index);
+const NovaPhantomLesion *
+nova_insertion_get_lesion(const NovaInsertion *insertion, size_t index);
 /* Lung field voxels (the mask used). */
 uint64_t nova_insertion_get_lung_voxels(const NovaInsertion *insertion);
 /* The truth as JSON (schema "nova.insertion/1"); caller frees. */

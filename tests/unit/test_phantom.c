@@ -134,8 +134,8 @@ static void test_different_seed(void)
         }
         CHECK(va != vb);
         /* plausible lungs: 2.5-7 L in total */
-        double ml = (double)va * (360.0 / 96) * (360.0 / 96) * (320.0 / 64) /
-                    1000.0;
+        double ml =
+            (double)va * (360.0 / 96) * (360.0 / 96) * (320.0 / 64) / 1000.0;
         CHECK(ml > 2500 && ml < 7000);
     }
     nova_phantom_destroy(a);
@@ -150,8 +150,7 @@ static void test_normal_histogram(void)
     if (!p)
         return;
     const int16_t *ct = nova_volume_get_const_data(nova_phantom_get_ct(p));
-    const uint8_t *lab =
-        nova_volume_get_const_data(nova_phantom_get_labels(p));
+    const uint8_t *lab = nova_volume_get_const_data(nova_phantom_get_labels(p));
     size_t n = nova_volume_get_voxel_count(nova_phantom_get_ct(p));
     static uint64_t hist[300];
     memset(hist, 0, sizeof hist);
@@ -232,11 +231,11 @@ static void test_covid_distribution(void)
     CHECK(p != NULL);
     if (!p)
         return;
-    const uint8_t *lab =
-        nova_volume_get_const_data(nova_phantom_get_labels(p));
+    const uint8_t *lab = nova_volume_get_const_data(nova_phantom_get_labels(p));
     size_t d[3];
     nova_volume_get_dims(nova_phantom_get_labels(p), d);
-    const NovaGeometry *g = nova_volume_get_geometry(nova_phantom_get_labels(p));
+    const NovaGeometry *g =
+        nova_volume_get_geometry(nova_phantom_get_labels(p));
     uint64_t side_count[2] = {0, 0}, outer = 0, total = 0;
     for (size_t k = 0; k < d[2]; k++) {
         const uint8_t *s = lab + k * d[0] * d[1];
@@ -271,7 +270,8 @@ static void test_covid_distribution(void)
                 /* march outward until leaving the lung */
                 double R = r;
                 for (double t = r; t < 400; t += 0.25) {
-                    long ii = lround(c0 + dx / r * t), jj = lround(c1 + dy / r * t);
+                    long ii = lround(c0 + dx / r * t),
+                         jj = lround(c1 + dy / r * t);
                     if (ii < 0 || jj < 0 || ii >= (long)d[0] ||
                         jj >= (long)d[1])
                         break;
@@ -509,8 +509,8 @@ static void test_insert_with_mask(void)
     }
     CHECK(cnt > 0);
     if (cnt > 0) {
-        CHECK(sum_old / cnt < -650);               /* it was lung */
-        CHECK_NEAR(sum_new / cnt, -550, 90);       /* now ground glass */
+        CHECK(sum_old / cnt < -650);         /* it was lung */
+        CHECK_NEAR(sum_new / cnt, -550, 90); /* now ground glass */
     }
     char *json = nova_insertion_truth_json(&e, ins);
     CHECK(json && strstr(json, "\"schema\": \"nova.insertion/1\""));

@@ -158,7 +158,10 @@ static void test_uid_seeded(void)
 
 /* ------------------------------------------------------------ builder */
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -209,7 +212,8 @@ static int walk(const uint8_t *p, size_t len, int depth)
                 if (rd16(q + in) != 0xFFFE || rd16(q + in + 2) != 0xE000)
                     return -1;
                 uint32_t ilen = rd32(q + in + 4);
-                if (in + 8 + ilen > vlen || walk(q + in + 8, ilen, depth + 1) < 0)
+                if (in + 8 + ilen > vlen ||
+                    walk(q + in + 8, ilen, depth + 1) < 0)
                     return -1;
                 in += 8 + ilen;
             }
@@ -243,8 +247,8 @@ static NovaDicomBuilder *sample_builder(void)
     NovaDicomBuilder *b = nova_dicom_builder_create(&e);
     uint16_t rows = 7;
     /* Added out of order on purpose. */
-    CHECK(nova_dicom_builder_add_uint16(&e, b, NOVA_TAG(0x0028, 0x0010),
-                                        &rows, 1));
+    CHECK(nova_dicom_builder_add_uint16(&e, b, NOVA_TAG(0x0028, 0x0010), &rows,
+                                        1));
     CHECK(nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0010, 0x0010),
                                         NOVA_VR_PN, "Doe^J"));
     CHECK(nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0008, 0x0018),
@@ -256,12 +260,14 @@ static NovaDicomBuilder *sample_builder(void)
     for (int i = 0; i < 2; i++) {
         CHECK(nova_dicom_builder_begin_item(&e, b));
         CHECK(nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0008, 0x1155),
-                                            NOVA_VR_UI, i ? "1.2.33" : "1.2.3"));
+                                            NOVA_VR_UI,
+                                            i ? "1.2.33" : "1.2.3"));
         CHECK(nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0008, 0x1150),
-                                            NOVA_VR_UI, "1.2.840.10008.5.1.4.1.1.2"));
+                                            NOVA_VR_UI,
+                                            "1.2.840.10008.5.1.4.1.1.2"));
         /* a nested, empty sequence */
-        CHECK(nova_dicom_builder_begin_sequence(&e, b,
-                                                NOVA_TAG(0x0040, 0xA170)));
+        CHECK(
+            nova_dicom_builder_begin_sequence(&e, b, NOVA_TAG(0x0040, 0xA170)));
         CHECK(nova_dicom_builder_end_sequence(&e, b));
         CHECK(nova_dicom_builder_end_item(&e, b));
     }
@@ -283,8 +289,8 @@ static void test_builder_bytes(void)
     NovaDicomBuilder *b = sample_builder();
     uint8_t *out;
     size_t len;
-    CHECK(nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE,
-                                          &out, &len));
+    CHECK(nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE, &out,
+                                          &len));
     CHECK_OK(e);
     if (!out) {
         nova_dicom_builder_destroy(b);
@@ -302,8 +308,8 @@ static void test_builder_bytes(void)
     int n_meta = walk(out + 132, 12 + meta_len, 0);
     CHECK_EQ_INT(n_meta, 7);
     uint32_t vl;
-    const uint8_t *v = find_element(out + 132, 12 + meta_len,
-                                    NOVA_TAG(0x0002, 0x0010), &vl);
+    const uint8_t *v =
+        find_element(out + 132, 12 + meta_len, NOVA_TAG(0x0002, 0x0010), &vl);
     CHECK(v && vl == 20 && memcmp(v, "1.2.840.10008.1.2.1\0", 20) == 0);
     v = find_element(out + 132, 12 + meta_len, NOVA_TAG(0x0002, 0x0003), &vl);
     CHECK(v && vl == 10 && memcmp(v, "1.2.3.4.5\0", 10) == 0);
@@ -388,8 +394,8 @@ static void test_builder_errors(void)
     uint8_t *out = NULL;
     size_t len = 0;
     /* no SOP Class / Instance UID */
-    CHECK(!nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE,
-                                           &out, &len));
+    CHECK(!nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE, &out,
+                                           &len));
     CHECK(e && strstr(nova_error_message(e), "(0008,0016)") != NULL);
     nova_error_clear(&e);
     CHECK(nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0008, 0x0016),
@@ -401,8 +407,8 @@ static void test_builder_errors(void)
     CHECK(!nova_dicom_builder_add_string(&e, b, NOVA_TAG(0x0008, 0x1150),
                                          NOVA_VR_UI, "1.2"));
     nova_error_clear(&e);
-    CHECK(!nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE,
-                                           &out, &len));
+    CHECK(!nova_dicom_builder_write_memory(&e, b, NOVA_UID_EXPLICIT_VR_LE, &out,
+                                           &len));
     CHECK(e != NULL);
     nova_error_clear(&e);
     CHECK(nova_dicom_builder_end_sequence(&e, b));
@@ -454,8 +460,7 @@ static bool write_series(const char *name, bool rle, char *dir, size_t size)
     o.rle = rle;
     NovaError *e = NULL;
     NovaPool *pool = nova_pool_create(&e, 2);
-    bool ok = nova_ct_series_write(&e, v, dir, &o, pool, NULL,
-                                   last_series_uid);
+    bool ok = nova_ct_series_write(&e, v, dir, &o, pool, NULL, last_series_uid);
     CHECK_OK(e);
     nova_error_free(e);
     nova_pool_destroy(pool);
@@ -479,8 +484,8 @@ static void check_dciodvfy(const char *dir)
     for (int k = 1; k <= 4; k++) {
         char cmd[700], buf[16384];
         int st;
-        snprintf(cmd, sizeof cmd, "/usr/bin/dciodvfy '%s/CT%06d.dcm' 2>&1",
-                 dir, k);
+        snprintf(cmd, sizeof cmd, "/usr/bin/dciodvfy '%s/CT%06d.dcm' 2>&1", dir,
+                 k);
         run_capture(cmd, buf, sizeof buf, &st);
         if (strstr(buf, "Error") != NULL)
             test_fail(__FILE__, __LINE__, "dciodvfy reports errors:\n%s", buf);
@@ -510,21 +515,24 @@ static void check_pydicom(const char *dir)
         SKIP("%s not installed", PYTHON);
     char cmd[2000], buf[8192];
     int st;
-    snprintf(cmd, sizeof cmd,
-             "%s -c \"import pydicom, numpy, glob, sys\n"
-             "d = '%s'\n"
-             "want = numpy.fromfile(d + '.raw', dtype='<i2').reshape(4, 40, 48)\n"
-             "fs = [pydicom.dcmread(f) for f in sorted(glob.glob(d + '/*.dcm'))]\n"
-             "fs.sort(key=lambda x: float(x.ImagePositionPatient[2]))\n"
-             "assert len(fs) == 4, len(fs)\n"
-             "for k, ds in enumerate(fs):\n"
-             "    a = ds.pixel_array.astype('i4') * int(ds.RescaleSlope) + int(ds.RescaleIntercept)\n"
-             "    assert (a == want[k]).all(), ('pixels differ', k)\n"
-             "    assert [float(v) for v in ds.ImagePositionPatient] == [-20.5, -15.25, -30.0 + 2.5 * k], ds.ImagePositionPatient\n"
-             "    assert [float(v) for v in ds.PixelSpacing] == [0.7, 0.8]\n"
-             "    assert ds.Rows == 40 and ds.Columns == 48\n"
-             "print('pydicom-ok', fs[0].file_meta.TransferSyntaxUID)\n\" 2>&1",
-             PYTHON, dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s -c \"import pydicom, numpy, glob, sys\n"
+        "d = '%s'\n"
+        "want = numpy.fromfile(d + '.raw', dtype='<i2').reshape(4, 40, 48)\n"
+        "fs = [pydicom.dcmread(f) for f in sorted(glob.glob(d + '/*.dcm'))]\n"
+        "fs.sort(key=lambda x: float(x.ImagePositionPatient[2]))\n"
+        "assert len(fs) == 4, len(fs)\n"
+        "for k, ds in enumerate(fs):\n"
+        "    a = ds.pixel_array.astype('i4') * int(ds.RescaleSlope) + "
+        "int(ds.RescaleIntercept)\n"
+        "    assert (a == want[k]).all(), ('pixels differ', k)\n"
+        "    assert [float(v) for v in ds.ImagePositionPatient] == [-20.5, "
+        "-15.25, -30.0 + 2.5 * k], ds.ImagePositionPatient\n"
+        "    assert [float(v) for v in ds.PixelSpacing] == [0.7, 0.8]\n"
+        "    assert ds.Rows == 40 and ds.Columns == 48\n"
+        "print('pydicom-ok', fs[0].file_meta.TransferSyntaxUID)\n\" 2>&1",
+        PYTHON, dir);
     run_capture(cmd, buf, sizeof buf, &st);
     if (strstr(buf, "No module named") != NULL)
         SKIP("pydicom or numpy missing: %s", buf);
@@ -606,8 +614,14 @@ static void roundtrip(bool rle)
     nova_volume_unref(want);
 }
 
-static void test_ct_roundtrip(void) { roundtrip(false); }
-static void test_ct_roundtrip_rle(void) { roundtrip(true); }
+static void test_ct_roundtrip(void)
+{
+    roundtrip(false);
+}
+static void test_ct_roundtrip_rle(void)
+{
+    roundtrip(true);
+}
 
 static void test_ct_deterministic(void)
 {
@@ -631,8 +645,10 @@ static void test_ct_deterministic(void)
             } while (ca != EOF && cb != EOF);
             CHECK_EQ_INT(same, pos);
         }
-        if (fa) fclose(fa);
-        if (fb) fclose(fb);
+        if (fa)
+            fclose(fa);
+        if (fb)
+            fclose(fb);
     }
     /* random UIDs: a second series differs */
     NovaVolume *v = make_volume();

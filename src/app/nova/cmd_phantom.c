@@ -88,29 +88,30 @@ static bool parse_long(const char *s, long long *v)
 
 static void insert_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: nova phantom insert --into SERIES_DIR -o DIR [options]\n"
-            "\n"
-            "Insert lesions of known shape and volume into a real CT series,\n"
-            "inside its lung field, and write DIR/dicom/ (a new series in the\n"
-            "same study: new series and instance UIDs, image type DERIVED),\n"
-            "DIR/labels.nii.gz (1 lung field, 100+i lesion i) and\n"
-            "DIR/truth.json (lesion volumes).\n"
-            "\n"
-            "options:\n"
-            "  --into DIR        the DICOM series (the chest CT series of the\n"
-            "                    folder, as `nova analyze` would choose)\n"
-            "  --series UID      that series instead of the automatic choice\n"
-            "  --mask FILE       lung mask (.nii/.nii.gz/.nrrd, nonzero = lung)\n"
-            "                    on the series' grid; default: a threshold\n"
-            "  --kind K          ggo (default), crazy_paving, consolidation,\n"
-            "                    mixed\n"
-            "  --lesions N       how many (default 3)\n"
-            "  --radius MM       mean radius (default 15)\n"
-            "  --hu HU           lesion density (default -550, consolidation 25)\n"
-            "  --seed N          placement and shape (default 1)\n"
-            "  --threads N       threads\n"
-            "  -q, --quiet       print nothing on success\n");
+    fprintf(
+        out,
+        "usage: nova phantom insert --into SERIES_DIR -o DIR [options]\n"
+        "\n"
+        "Insert lesions of known shape and volume into a real CT series,\n"
+        "inside its lung field, and write DIR/dicom/ (a new series in the\n"
+        "same study: new series and instance UIDs, image type DERIVED),\n"
+        "DIR/labels.nii.gz (1 lung field, 100+i lesion i) and\n"
+        "DIR/truth.json (lesion volumes).\n"
+        "\n"
+        "options:\n"
+        "  --into DIR        the DICOM series (the chest CT series of the\n"
+        "                    folder, as `nova analyze` would choose)\n"
+        "  --series UID      that series instead of the automatic choice\n"
+        "  --mask FILE       lung mask (.nii/.nii.gz/.nrrd, nonzero = lung)\n"
+        "                    on the series' grid; default: a threshold\n"
+        "  --kind K          ggo (default), crazy_paving, consolidation,\n"
+        "                    mixed\n"
+        "  --lesions N       how many (default 3)\n"
+        "  --radius MM       mean radius (default 15)\n"
+        "  --hu HU           lesion density (default -550, consolidation 25)\n"
+        "  --seed N          placement and shape (default 1)\n"
+        "  --threads N       threads\n"
+        "  -q, --quiet       print nothing on success\n");
 }
 
 /* The first CT image file of a folder, parsed up to its pixel data. */
@@ -143,9 +144,10 @@ static NovaDataset *first_ct_header(const char *dir)
             NovaDataset *ds =
                 nova_dataset_read_file(NULL, path, NOVA_READ_HEADER_ONLY);
             char modality[17] = "";
-            if (ds && nova_dataset_get_string_value(
-                          NULL, ds, NOVA_TAG(0x0008, 0x0060), 0, modality,
-                          sizeof modality) &&
+            if (ds &&
+                nova_dataset_get_string_value(NULL, ds,
+                                              NOVA_TAG(0x0008, 0x0060), 0,
+                                              modality, sizeof modality) &&
                 strcmp(modality, "CT") == 0)
                 found = ds;
             else
@@ -163,8 +165,7 @@ static int cmd_insert(int argc, char **argv)
 {
     NovaInsertOptions opt;
     nova_insert_options_init(&opt);
-    const char *into = NULL, *output = NULL, *mask_path = NULL,
-               *series = NULL;
+    const char *into = NULL, *output = NULL, *mask_path = NULL, *series = NULL;
     bool quiet = false;
     long long threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -428,9 +429,9 @@ int nova_cmd_phantom(int argc, char **argv)
         printf("%s: %s phantom, seed %" PRIu64 ", %zux%zux%zu, %zu "
                "lesion(s), %.1f ml; made in %.2f s, written in %.2f s "
                "(%d threads)\n",
-               output, nova_phantom_kind_name(opt.kind), opt.seed,
-               opt.dims[0], opt.dims[1], opt.dims[2], n_les, les_ml,
-               t1 - t0, t2 - t1, nova_pool_get_threads(pool));
+               output, nova_phantom_kind_name(opt.kind), opt.seed, opt.dims[0],
+               opt.dims[1], opt.dims[2], n_les, les_ml, t1 - t0, t2 - t1,
+               nova_pool_get_threads(pool));
     }
     if (!ok) {
         nova_app_print_error("phantom", error);

@@ -101,19 +101,21 @@ static bool root_ok(NovaError **error, const char *root)
     if (!nova_uid_is_valid(root))
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid UID root",
                               "UID root '%s' is not a valid UID prefix "
-                              "(PS3.5 9.1)", root);
+                              "(PS3.5 9.1)",
+                              root);
     return true;
 }
 
 static bool root_suffix(NovaError **error, const char *root, uint64_t v,
                         char *out)
 {
-    int n = snprintf(out, NOVA_UID_MAX + 1, "%s.%llu", root,
-                     (unsigned long long)v);
+    int n =
+        snprintf(out, NOVA_UID_MAX + 1, "%s.%llu", root, (unsigned long long)v);
     if (n < 0 || n > NOVA_UID_MAX)
         return nova_error_set(error, NOVA_ERROR_RANGE, "UID too long",
                               "UID root '%s' leaves no room for a 64-bit "
-                              "suffix within 64 characters", root);
+                              "suffix within 64 characters",
+                              root);
     return true;
 }
 

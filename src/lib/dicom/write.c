@@ -147,13 +147,20 @@ static Element *slot(NovaError **error, NovaDicomBuilder *b, uint32_t tag)
 static bool long_length_vr(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_OB: case NOVA_VR_OD: case NOVA_VR_OF: case NOVA_VR_OL:
-    case NOVA_VR_OV: case NOVA_VR_OW: case NOVA_VR_SQ: case NOVA_VR_UC:
-    case NOVA_VR_UN: case NOVA_VR_UR: case NOVA_VR_UT: case NOVA_VR_SV:
-    case NOVA_VR_UV:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_OB:
+    case NOVA_VR_OD:
+    case NOVA_VR_OF:
+    case NOVA_VR_OL:
+    case NOVA_VR_OV:
+    case NOVA_VR_OW:
+    case NOVA_VR_SQ:
+    case NOVA_VR_UC:
+    case NOVA_VR_UN:
+    case NOVA_VR_UR:
+    case NOVA_VR_UT:
+    case NOVA_VR_SV:
+    case NOVA_VR_UV: return true;
+    default: return false;
     }
 }
 
@@ -245,8 +252,7 @@ bool nova_dicom_builder_add_uint16(NovaError **error, NovaDicomBuilder *b,
 }
 
 bool nova_dicom_builder_add_int16(NovaError **error, NovaDicomBuilder *b,
-                                  uint32_t tag, const int16_t *values,
-                                  size_t n)
+                                  uint32_t tag, const int16_t *values, size_t n)
 {
     return add_binary(error, b, tag, NOVA_VR_SS, values, n, 2);
 }
@@ -357,8 +363,8 @@ bool nova_dicom_builder_set_pixel_data(NovaError **error, NovaDicomBuilder *b,
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid VR",
                               "Pixel Data must be OB or OW, not %s",
                               nova_vr_name(vr));
-    return nova_dicom_builder_add_bytes(error, b, NOVA_TAG_PIXEL_DATA, vr,
-                                        data, length);
+    return nova_dicom_builder_add_bytes(error, b, NOVA_TAG_PIXEL_DATA, vr, data,
+                                        length);
 }
 
 bool nova_dicom_builder_set_pixel_fragments(NovaError **error,
@@ -427,10 +433,9 @@ bool nova_dicom_builder_begin_sequence(NovaError **error, NovaDicomBuilder *b,
 bool nova_dicom_builder_begin_item(NovaError **error, NovaDicomBuilder *b)
 {
     if (b->depth == 0 || b->stack[b->depth - 1].item != NULL)
-        return nova_error_set(error, NOVA_ERROR_INVALID, "builder misuse",
-                              "begin_item %s",
-                              b->depth == 0 ? "with no open sequence"
-                                            : "while an item is open");
+        return nova_error_set(
+            error, NOVA_ERROR_INVALID, "builder misuse", "begin_item %s",
+            b->depth == 0 ? "with no open sequence" : "while an item is open");
     Element *seq = b->stack[b->depth - 1].seq;
     if (seq->n_items == seq->cap_items) {
         size_t cap = seq->cap_items ? seq->cap_items * 2 : 4;
@@ -457,10 +462,9 @@ bool nova_dicom_builder_end_item(NovaError **error, NovaDicomBuilder *b)
 bool nova_dicom_builder_end_sequence(NovaError **error, NovaDicomBuilder *b)
 {
     if (b->depth == 0 || b->stack[b->depth - 1].item != NULL)
-        return nova_error_set(error, NOVA_ERROR_INVALID, "builder misuse",
-                              "end_sequence %s",
-                              b->depth == 0 ? "with no open sequence"
-                                            : "while an item is open");
+        return nova_error_set(
+            error, NOVA_ERROR_INVALID, "builder misuse", "end_sequence %s",
+            b->depth == 0 ? "with no open sequence" : "while an item is open");
     b->depth--;
     return true;
 }
@@ -640,8 +644,7 @@ bool nova_dicom_builder_write_memory(NovaError **error,
     *out_len = 0;
     if (b->depth != 0)
         return nova_error_set(error, NOVA_ERROR_INVALID, "builder misuse",
-                              "write with %d sequence(s) still open",
-                              b->depth);
+                              "write with %d sequence(s) still open", b->depth);
     const NovaTransferSyntax *ts = nova_transfer_syntax_lookup(ts_uid);
     if (!ts || !ts->explicit_vr || ts->big_endian || ts->deflated)
         return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
@@ -666,8 +669,8 @@ bool nova_dicom_builder_write_memory(NovaError **error,
     /* PS3.10 7.1: the meta group, explicit VR little endian. */
     size_t version_len = strlen(NOVA_IMPLEMENTATION_VERSION_NAME);
     uint64_t meta = 12 + 2 /* (0002,0001) OB 00\01 */ +
-                    meta_ui_length(sop_class) +
-                    meta_ui_length(sop_instance) + meta_ui_length(ts_uid) +
+                    meta_ui_length(sop_class) + meta_ui_length(sop_instance) +
+                    meta_ui_length(ts_uid) +
                     meta_ui_length(NOVA_IMPLEMENTATION_CLASS_UID) + 8 +
                     version_len + (version_len & 1);
     uint64_t total = 128 + 4 + 12 + meta + dataset_length(&b->root);
@@ -756,8 +759,7 @@ bool nova_write_file_atomic(NovaError **error, const char *path,
     return ok;
 }
 
-bool nova_dicom_builder_write_file(NovaError **error,
-                                   const NovaDicomBuilder *b,
+bool nova_dicom_builder_write_file(NovaError **error, const NovaDicomBuilder *b,
                                    const char *ts_uid, const char *path)
 {
     uint8_t *bytes;

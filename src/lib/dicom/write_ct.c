@@ -55,7 +55,7 @@ static bool build_slice(NovaError **error, NovaDicomBuilder *b, const Job *job,
     const char *date = or_empty(o->study_date);
     const char *time = or_empty(o->study_time);
     bool ok = true;
-#define S(tag, vr, v)                                                        \
+#define S(tag, vr, v)                                                          \
     ok = ok && nova_dicom_builder_add_string(error, b, tag, vr, v)
     /* SOP Common (C.12.1) */
     S(TAG(0x0008, 0x0016), NOVA_VR_UI, NOVA_UID_CT_IMAGE_STORAGE);
@@ -105,8 +105,8 @@ static bool build_slice(NovaError **error, NovaDicomBuilder *b, const Job *job,
      * (type 2C: the image is part of a series whose images are temporally
      * related), derivation when derived. */
     int32_t instance = (int32_t)(k + 1);
-    ok = ok && nova_dicom_builder_add_is(error, b, TAG(0x0020, 0x0013),
-                                         &instance, 1);
+    ok = ok &&
+         nova_dicom_builder_add_is(error, b, TAG(0x0020, 0x0013), &instance, 1);
     if (date[0])
         S(TAG(0x0008, 0x0023), NOVA_VR_DA, date);
     if (time[0])
@@ -116,42 +116,42 @@ static bool build_slice(NovaError **error, NovaDicomBuilder *b, const Job *job,
     /* CT Image (C.8.2.1) */
     double kvp = o->kvp;
     if (kvp > 0)
-        ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0018, 0x0060),
-                                             &kvp, 1);
+        ok = ok &&
+             nova_dicom_builder_add_ds(error, b, TAG(0x0018, 0x0060), &kvp, 1);
     else
         S(TAG(0x0018, 0x0060), NOVA_VR_DS, "");
     int32_t acquisition = 1;
     ok = ok && nova_dicom_builder_add_is(error, b, TAG(0x0020, 0x0012),
                                          &acquisition, 1);
     double zero = 0.0, one = 1.0;
-    ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1052),
-                                         &zero, 1);
-    ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1053), &one,
-                                         1);
+    ok = ok &&
+         nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1052), &zero, 1);
+    ok =
+        ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1053), &one, 1);
     S(TAG(0x0028, 0x1054), NOVA_VR_LO, "HU");
     /* Image Plane (C.7.6.2).  Columns run along voxel axis i, rows along j
      * (PS3.3 C.7.6.2.1.1: the first three orientation values are the row
      * direction, i.e. the direction of increasing column index). */
-    double thickness = o->slice_thickness_mm > 0 ? o->slice_thickness_mm
-                                                  : g->spacing[2];
+    double thickness =
+        o->slice_thickness_mm > 0 ? o->slice_thickness_mm : g->spacing[2];
     ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0018, 0x0050),
                                          &thickness, 1);
     double index[3] = {0, 0, (double)k}, position[3];
     nova_geometry_index_to_world(g, index, position);
-    ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x0032),
-                                         position, 3);
+    ok = ok &&
+         nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x0032), position, 3);
     double orient[6] = {g->direction[0], g->direction[3], g->direction[6],
                         g->direction[1], g->direction[4], g->direction[7]};
-    ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x0037),
-                                         orient, 6);
+    ok = ok &&
+         nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x0037), orient, 6);
     /* Slice Location (type 3): position along the slice normal. */
     double normal[3] = {orient[1] * orient[5] - orient[2] * orient[4],
                         orient[2] * orient[3] - orient[0] * orient[5],
                         orient[0] * orient[4] - orient[1] * orient[3]};
     double location = position[0] * normal[0] + position[1] * normal[1] +
                       position[2] * normal[2];
-    ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x1041),
-                                         &location, 1);
+    ok = ok &&
+         nova_dicom_builder_add_ds(error, b, TAG(0x0020, 0x1041), &location, 1);
     double pixel_spacing[2] = {g->spacing[1], g->spacing[0]};
     ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x0030),
                                          pixel_spacing, 2);
@@ -159,26 +159,26 @@ static bool build_slice(NovaError **error, NovaDicomBuilder *b, const Job *job,
      * one sample, MONOCHROME2, 16 bits allocated. */
     uint16_t us[1];
     us[0] = 1;
-    ok = ok && nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0002),
-                                             us, 1);
+    ok = ok &&
+         nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0002), us, 1);
     S(TAG(0x0028, 0x0004), NOVA_VR_CS, "MONOCHROME2");
     us[0] = (uint16_t)dims[1];
-    ok = ok && nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0010),
-                                             us, 1);
+    ok = ok &&
+         nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0010), us, 1);
     us[0] = (uint16_t)dims[0];
-    ok = ok && nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0011),
-                                             us, 1);
+    ok = ok &&
+         nova_dicom_builder_add_uint16(error, b, TAG(0x0028, 0x0011), us, 1);
     const uint16_t bits[4] = {16, 16, 15, 1};
     for (int i = 0; i < 4; i++)
-        ok = ok && nova_dicom_builder_add_uint16(
-                       error, b, TAG(0x0028, (uint16_t)(0x0100 + i)),
-                       &bits[i], 1);
+        ok = ok &&
+             nova_dicom_builder_add_uint16(
+                 error, b, TAG(0x0028, (uint16_t)(0x0100 + i)), &bits[i], 1);
     if (o->window_width > 0) {
         double wc = o->window_center, ww = o->window_width;
-        ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1050),
-                                             &wc, 1);
-        ok = ok && nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1051),
-                                             &ww, 1);
+        ok = ok &&
+             nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1050), &wc, 1);
+        ok = ok &&
+             nova_dicom_builder_add_ds(error, b, TAG(0x0028, 0x1051), &ww, 1);
     }
 #undef S
     if (!ok)
@@ -204,8 +204,8 @@ static bool build_slice(NovaError **error, NovaDicomBuilder *b, const Job *job,
         if (!nova_codec_encode_rle(error, &info, src, n * 2, &rle, &rle_len))
             return false;
         const uint8_t *frames[1] = {rle};
-        ok = nova_dicom_builder_set_pixel_fragments(error, b, frames,
-                                                    &rle_len, 1);
+        ok = nova_dicom_builder_set_pixel_fragments(error, b, frames, &rle_len,
+                                                    1);
         nova_free(rle);
         return ok;
     }
@@ -228,20 +228,20 @@ static bool write_slice(NovaError **error, const Job *job, size_t k)
     char sop_uid[NOVA_UID_MAX + 1];
     char name[NOVA_UID_MAX + 32];
     snprintf(name, sizeof name, "sop/%s/%zu", job->series_uid, k);
-    if (o->deterministic ? !nova_uid_from_seed(error, o->uid_root,
-                                               o->uid_seed, name, sop_uid)
-                         : !nova_uid_generate_under(error, o->uid_root,
-                                                    sop_uid))
+    if (o->deterministic
+            ? !nova_uid_from_seed(error, o->uid_root, o->uid_seed, name,
+                                  sop_uid)
+            : !nova_uid_generate_under(error, o->uid_root, sop_uid))
         return false;
     NovaDicomBuilder *b = nova_dicom_builder_create(error);
     if (!b)
         return false;
     char *path = nova_strdup_printf(error, "%s/CT%06zu.dcm", job->dir, k + 1);
     bool ok = path && build_slice(error, b, job, k, sop_uid) &&
-              nova_dicom_builder_write_file(
-                  error, b,
-                  o->rle ? NOVA_UID_RLE_LOSSLESS : NOVA_UID_EXPLICIT_VR_LE,
-                  path);
+              nova_dicom_builder_write_file(error, b,
+                                            o->rle ? NOVA_UID_RLE_LOSSLESS
+                                                   : NOVA_UID_EXPLICIT_VR_LE,
+                                            path);
     nova_dicom_builder_destroy(b);
     nova_free(path);
     return ok;
@@ -288,9 +288,10 @@ bool nova_ct_series_write(NovaError **error, const NovaVolume *volume,
     for (int i = 0; i < 3; i++) {
         if (given[i]) {
             if (!nova_uid_is_valid(given[i]))
-                return nova_error_set(error, NOVA_ERROR_INVALID,
-                                      "invalid UID", "'%s' is not a valid "
-                                      "UID (PS3.5 9.1)", given[i]);
+                return nova_error_set(error, NOVA_ERROR_INVALID, "invalid UID",
+                                      "'%s' is not a valid "
+                                      "UID (PS3.5 9.1)",
+                                      given[i]);
             snprintf(slots[i], NOVA_UID_MAX + 1, "%s", given[i]);
         } else if (options->deterministic
                        ? !nova_uid_from_seed(error, options->uid_root,
@@ -302,8 +303,8 @@ bool nova_ct_series_write(NovaError **error, const NovaVolume *volume,
         }
     }
     int threads = pool ? nova_pool_get_threads(pool) : 1;
-    job.thread_errors = nova_calloc(error, (size_t)threads,
-                                    sizeof(NovaError *));
+    job.thread_errors =
+        nova_calloc(error, (size_t)threads, sizeof(NovaError *));
     if (!job.thread_errors)
         return false;
     nova_pool_parallel_for(pool, dims[2], write_range, &job);

@@ -46,7 +46,10 @@ void nova_insert_options_init(NovaInsertOptions *o)
     o->seed = 1;
 }
 
-NovaVolume *nova_insertion_get_ct(const NovaInsertion *s) { return s->ct; }
+NovaVolume *nova_insertion_get_ct(const NovaInsertion *s)
+{
+    return s->ct;
+}
 NovaVolume *nova_insertion_get_labels(const NovaInsertion *s)
 {
     return s->labels;
@@ -101,8 +104,8 @@ static bool keep_components(NovaError **error, NovaPool *pool, uint8_t *mask,
             best = l;
     for (size_t v = 0; v < n; v++) {
         uint32_t l = lab[v];
-        mask[v] = l != 0 && sizes[l] >= min_size &&
-                  (!largest_only || l == best);
+        mask[v] =
+            l != 0 && sizes[l] >= min_size && (!largest_only || l == best);
     }
     nova_free(sizes);
     nova_free(lab);
@@ -200,8 +203,7 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
         return nova_error_set(error, NOVA_ERROR_RANGE, "bad lesion options",
                               "%d lesions of radius %g mm: allowed 1-%d, "
                               "2-100 mm",
-                              o.lesions, o.radius_mm,
-                              NOVA_PHANTOM_MAX_LESIONS),
+                              o.lesions, o.radius_mm, NOVA_PHANTOM_MAX_LESIONS),
                NULL;
     if (isnan(o.hu))
         o.hu = o.type == NOVA_LESION_CONSOLIDATION ? 25.0 : -550.0;
@@ -251,7 +253,8 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
     if (s->lung_voxels == 0) {
         nova_error_set(error, NOVA_ERROR_NOT_FOUND, "no lung field",
                        "%s has no voxels to put lesions in",
-                       lung_mask ? "the lung mask" : "the threshold lung field");
+                       lung_mask ? "the lung mask"
+                                 : "the threshold lung field");
         goto fail;
     }
     /* depth of each voxel inside the lung field (mm) */
@@ -296,16 +299,18 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
             double reach = (L.r[a] * 1.15 + edge) / g->spacing[a] + 1;
             lo[a] = (long)cidx[a] - (long)ceil(reach);
             hi[a] = (long)cidx[a] + (long)ceil(reach);
-            if (lo[a] < 0) lo[a] = 0;
-            if (hi[a] > (long)d[a] - 1) hi[a] = (long)d[a] - 1;
+            if (lo[a] < 0)
+                lo[a] = 0;
+            if (hi[a] > (long)d[a] - 1)
+                hi[a] = (long)d[a] - 1;
         }
         /* background: median parenchyma in the box */
         size_t ns = 0;
         for (long k = lo[2]; k <= hi[2] && ns < (1 << 16); k++)
             for (long j = lo[1]; j <= hi[1] && ns < (1 << 16); j++)
                 for (long i = lo[0]; i <= hi[0] && ns < (1 << 16); i++) {
-                    size_t v = ((size_t)k * d[1] + (size_t)j) * d[0] +
-                               (size_t)i;
+                    size_t v =
+                        ((size_t)k * d[1] + (size_t)j) * d[0] + (size_t)i;
                     if (lab[v] == 1 && src[v] < -500)
                         sample[ns++] = src[v];
                 }
@@ -324,8 +329,8 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
         for (long k = lo[2]; k <= hi[2]; k++)
             for (long j = lo[1]; j <= hi[1]; j++)
                 for (long i = lo[0]; i <= hi[0]; i++) {
-                    size_t v = ((size_t)k * d[1] + (size_t)j) * d[0] +
-                               (size_t)i;
+                    size_t v =
+                        ((size_t)k * d[1] + (size_t)j) * d[0] + (size_t)i;
                     if (lab[v] == 0)
                         continue;
                     double p[3] = {((double)i - (double)ci) * g->spacing[0],
@@ -336,9 +341,9 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
                                     p[2] * p[2] / (L.r[2] * L.r[2]));
                     double wave = 0;
                     for (int w = 0; w < 3; w++)
-                        wave += sin(L.wave_k[w][0] * p[0] +
-                                    L.wave_k[w][1] * p[1] +
-                                    L.wave_k[w][2] * p[2] + L.wave_phase[w]);
+                        wave +=
+                            sin(L.wave_k[w][0] * p[0] + L.wave_k[w][1] * p[1] +
+                                L.wave_k[w][2] * p[2] + L.wave_phase[w]);
                     q += L.wave_amp * wave / 3.0 * 1.7;
                     double dep = (1.0 - q) * rmin;
                     double c = (dep + edge) / (2 * edge);
@@ -434,9 +439,8 @@ char *nova_insertion_truth_json(NovaError **error, const NovaInsertion *s)
             "%.2f, %.2f], \"radius_mm\": [%.2f, %.2f, %.2f], \"voxels\": "
             "%" PRIu64 ", \"volume_ml\": %.4f}",
             i ? "," : "", l->label, nova_lesion_type_name(l->type),
-            l->center_mm[0], l->center_mm[1], l->center_mm[2],
-            l->radius_mm[0], l->radius_mm[1], l->radius_mm[2], l->voxels,
-            l->volume_ml);
+            l->center_mm[0], l->center_mm[1], l->center_mm[2], l->radius_mm[0],
+            l->radius_mm[1], l->radius_mm[2], l->voxels, l->volume_ml);
     }
     ADD("\n  ],\n  \"lesion_volume_ml\": %.4f\n}\n", total);
 #undef ADD

@@ -33,8 +33,8 @@ uint64_t nova__ph_rand(uint64_t *state)
 
 double nova__ph_uniform(uint64_t *state, double lo, double hi)
 {
-    return lo + (hi - lo) * ((double)(nova__ph_rand(state) >> 11) /
-                             9007199254740992.0);
+    return lo + (hi - lo) *
+                    ((double)(nova__ph_rand(state) >> 11) / 9007199254740992.0);
 }
 
 static double smoothstep(double e0, double e1, double x)
@@ -114,7 +114,8 @@ double nova__ph_cavity_depth_wall(const PhModel *m, double x, double cy,
 double nova__ph_mediastinum_half_width(const PhModel *m, int side, double y,
                                        double z)
 {
-    double w = 5.0 + 17.0 * smoothstep(-70, -25, y) + 8.0 * smoothstep(0, 35, y) +
+    double w = 5.0 + 17.0 * smoothstep(-70, -25, y) +
+               8.0 * smoothstep(0, 35, y) +
                9.0 * smoothstep(10, 60, z) * smoothstep(20, -20, y) +
                4.0 * sin(z * 0.045 + m->fiss_phase);
     if (side == 1) {
@@ -145,8 +146,8 @@ double nova__ph_heart_distance(const PhModel *m, double x, double y, double z)
     return (q - 1.0) * m->heart_r[1];
 }
 
-static double segment_distance(const PhSegment *s, double x, double y,
-                               double z, double *radius)
+static double segment_distance(const PhSegment *s, double x, double y, double z,
+                               double *radius)
 {
     double d[3] = {s->b[0] - s->a[0], s->b[1] - s->a[1], s->b[2] - s->a[2]};
     double p[3] = {x - s->a[0], y - s->a[1], z - s->a[2]};
@@ -193,11 +194,16 @@ double nova__ph_lung_depth(const PhModel *m, double x, double y, double z,
                 g.great = v;
         }
     double d = g.wall;
-    if (g.med < d) d = g.med;
-    if (g.base < d) d = g.base;
-    if (g.apex < d) d = g.apex;
-    if (g.heart < d) d = g.heart;
-    if (g.great < d) d = g.great;
+    if (g.med < d)
+        d = g.med;
+    if (g.base < d)
+        d = g.base;
+    if (g.apex < d)
+        d = g.apex;
+    if (g.heart < d)
+        d = g.heart;
+    if (g.great < d)
+        d = g.great;
     if (side_out)
         *side_out = side;
     if (mg)
@@ -216,8 +222,8 @@ int nova__ph_lobe(const PhModel *m, int side, double x, double y, double z,
          * cartilage, anterior to the oblique one. */
         /* In an axial slice the oblique fissure runs from posteromedial
          * to anterolateral: the plane also tilts with |x|. */
-        double f = (z - m->fiss_right_z) - 1.05 * y -
-                   0.525 * (fabs(x) - 80.0) + wave;
+        double f =
+            (z - m->fiss_right_z) - 1.05 * y - 0.525 * (fabs(x) - 80.0) + wave;
         double df = fabs(f) / 1.542;
         double h = z - (m->fiss_horizontal_z + 0.15 * y + 0.6 * wave);
         double dh = fabs(h) / 1.01;
@@ -231,8 +237,8 @@ int nova__ph_lobe(const PhModel *m, int side, double x, double y, double z,
         return h > 0 ? NOVA_LABEL_RIGHT_UPPER_LOBE
                      : NOVA_LABEL_RIGHT_MIDDLE_LOBE;
     }
-    double f = (z - m->fiss_left_z) - 1.15 * y - 0.575 * (fabs(x) - 80.0) +
-               wave;
+    double f =
+        (z - m->fiss_left_z) - 1.15 * y - 0.575 * (fabs(x) - 80.0) + wave;
     if (fissure_mm)
         *fissure_mm = fabs(f) / 1.629;
     return f < 0 ? NOVA_LABEL_LEFT_LOWER_LOBE : NOVA_LABEL_LEFT_UPPER_LOBE;
@@ -272,7 +278,7 @@ typedef struct {
     bool ok;
     bool with_airway; /* bronchus + artery bundle, else a vein */
     double airway_min_mm, vessel_min_mm;
-    int variant;      /* veins split on another axis at the top levels */
+    int variant; /* veins split on another axis at the top levels */
 } Grower;
 
 static void centroid(const PhPoint *p, size_t n, double c[3])
@@ -353,8 +359,7 @@ static void perpendicular(const double d[3], double out[3])
  * off_len) supplying points p[0..n). r is the bronchial lumen radius (or
  * the vein radius). */
 static void grow(Grower *g, const double start[3], const double off[3],
-                 double r_air, double r_vessel, PhPoint *p, size_t n,
-                 int depth)
+                 double r_air, double r_vessel, PhPoint *p, size_t n, int depth)
 {
     if (!g->ok || n == 0 || depth > 40)
         return;
@@ -425,9 +430,8 @@ static void grow(Grower *g, const double start[3], const double off[3],
 }
 
 /* n points inside one lung, at least margin_mm inside. */
-static bool sample_lung(NovaError **error, const PhModel *m, int side,
-                        size_t n, double margin_mm, uint64_t *rng,
-                        PhPoint **out)
+static bool sample_lung(NovaError **error, const PhModel *m, int side, size_t n,
+                        double margin_mm, uint64_t *rng, PhPoint **out)
 {
     PhPoint *p = nova_malloc_array(error, n, sizeof *p);
     if (!p)
@@ -456,7 +460,8 @@ static bool sample_lung(NovaError **error, const PhModel *m, int side,
     return true;
 }
 
-static bool great_vessels(NovaError **error, PhModel *m, const double hilum[2][3])
+static bool great_vessels(NovaError **error, PhModel *m,
+                          const double hilum[2][3])
 {
     /* Aorta: ascending from the heart, arch, descending beside the spine;
      * pulmonary trunk to its branches at the hila; superior and inferior
@@ -538,8 +543,8 @@ static bool place_covid(PhModel *m, const NovaPhantomOptions *o, int count,
             double x = pt->p[0], y = pt->p[1], z = pt->p[2];
             nova__ph_lung_depth(m, x, y, z, &s, &g);
             double near_pleura = g.wall < g.base ? g.wall : g.base;
-            if (near_pleura < 0.15 * R || near_pleura > 0.6 * R ||
-                g.med < 35 || g.heart < 20 || g.apex < 10)
+            if (near_pleura < 0.15 * R || near_pleura > 0.6 * R || g.med < 35 ||
+                g.heart < 20 || g.apex < 10)
                 continue;
             double post = clampd((y + 80) / 150, 0, 1);
             double low = clampd((110 - z) / 220, 0, 1);
@@ -577,17 +582,16 @@ static bool place_covid(PhModel *m, const NovaPhantomOptions *o, int count,
     return true;
 }
 
-static bool place_bacterial(PhModel *m, const NovaPhantomOptions *o,
-                            int count, const Clouds *cl, uint64_t *rng)
+static bool place_bacterial(PhModel *m, const NovaPhantomOptions *o, int count,
+                            const Clouds *cl, uint64_t *rng)
 {
     double sev = o->severity;
     int side = (int)(nova__ph_rand(rng) % 2);
-    static const int lobes[2][3] = {{NOVA_LABEL_RIGHT_LOWER_LOBE,
-                                     NOVA_LABEL_RIGHT_MIDDLE_LOBE,
-                                     NOVA_LABEL_RIGHT_UPPER_LOBE},
-                                    {NOVA_LABEL_LEFT_LOWER_LOBE,
-                                     NOVA_LABEL_LEFT_UPPER_LOBE,
-                                     NOVA_LABEL_LEFT_LOWER_LOBE}};
+    static const int lobes[2][3] = {
+        {NOVA_LABEL_RIGHT_LOWER_LOBE, NOVA_LABEL_RIGHT_MIDDLE_LOBE,
+         NOVA_LABEL_RIGHT_UPPER_LOBE},
+        {NOVA_LABEL_LEFT_LOWER_LOBE, NOVA_LABEL_LEFT_UPPER_LOBE,
+         NOVA_LABEL_LEFT_LOWER_LOBE}};
     for (int i = 0; i < count; i++) {
         PhLesion *l = &m->lesions[m->n_lesions];
         int lobe = lobes[side][(nova__ph_rand(rng) % 2 + (size_t)i) % 3];
@@ -599,8 +603,7 @@ static bool place_bacterial(PhModel *m, const NovaPhantomOptions *o,
             PhLungMargins g;
             int s;
             nova__ph_lung_depth(m, pt->p[0], pt->p[1], pt->p[2], &s, &g);
-            if (nova__ph_lobe(m, s, pt->p[0], pt->p[1], pt->p[2], NULL) !=
-                lobe)
+            if (nova__ph_lobe(m, s, pt->p[0], pt->p[1], pt->p[2], NULL) != lobe)
                 continue;
             if (i == 0 && g.wall > 30)
                 continue;
@@ -665,8 +668,8 @@ static bool place_nodules(PhModel *m, const NovaPhantomOptions *o, int count,
             continue;
         for (int k = 0; k < 3; k++)
             l->r[k] = R * nova__ph_uniform(rng, 0.9, 1.1);
-        l->type = solid ? NOVA_LESION_NODULE_SOLID
-                        : NOVA_LESION_NODULE_PART_SOLID;
+        l->type =
+            solid ? NOVA_LESION_NODULE_SOLID : NOVA_LESION_NODULE_PART_SOLID;
         l->hu = solid ? nova__ph_uniform(rng, 25, 50)
                       : nova__ph_uniform(rng, -600, -450);
         l->core = nova__ph_uniform(rng, 0.35, 0.55);
@@ -749,12 +752,11 @@ bool nova__ph_model_build(NovaError **error, PhModel *m,
         /* Bronchi with their arteries; the points are reordered by the
          * partition, which is deterministic. */
         Grower g = {m, error, true, true, 0.65, 0.45, 0};
-        grow(&g, main_end[s], off0[s], s == 0 ? 6.5 : 5.5, 7.5,
-             arteries.pts[s], arteries.n[s], 0);
+        grow(&g, main_end[s], off0[s], s == 0 ? 6.5 : 5.5, 7.5, arteries.pts[s],
+             arteries.n[s], 0);
         /* Veins from the left atrium, behind the heart. */
         Grower gv = {m, error, true, false, 99, 0.45, 1};
-        double la[3] = {s == 0 ? -22.0 : 34.0, 8.0,
-                        m->heart_c[2] + 22.0};
+        double la[3] = {s == 0 ? -22.0 : 34.0, 8.0, m->heart_c[2] + 22.0};
         double offv[3] = {0, 0, 1};
         grow(&gv, la, offv, 0, 7.0, veins.pts[s], veins.n[s], 0);
         ok = g.ok && gv.ok;
@@ -790,8 +792,7 @@ bool nova__ph_model_build(NovaError **error, PhModel *m,
         int count = o->lesions;
         double sev = o->severity;
         switch (o->kind) {
-        case NOVA_PHANTOM_NORMAL:
-            break;
+        case NOVA_PHANTOM_NORMAL: break;
         case NOVA_PHANTOM_COVID:
             if (count < 0)
                 count = (int)lround(4 + 14 * sev);

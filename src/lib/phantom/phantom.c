@@ -29,11 +29,11 @@ struct NovaPhantom {
 static const char *const kind_names[] = {"normal", "covid", "bacterial",
                                          "nodules"};
 static const char *const lesion_names[] = {
-    "ggo", "crazy_paving", "consolidation", "mixed", "nodule_solid",
-    "nodule_part_solid"};
+    "ggo",   "crazy_paving", "consolidation",
+    "mixed", "nodule_solid", "nodule_part_solid"};
 static const char *const lobe_names[] = {
-    "", "right_upper", "right_middle", "right_lower", "left_upper",
-    "left_lower"};
+    "",           "right_upper", "right_middle", "right_lower",
+    "left_upper", "left_lower"};
 
 const char *nova_phantom_kind_name(NovaPhantomKind kind)
 {
@@ -68,8 +68,14 @@ void nova_phantom_options_init(NovaPhantomOptions *o)
     o->noise_hu = 12.0;
 }
 
-NovaVolume *nova_phantom_get_ct(const NovaPhantom *p) { return p->ct; }
-NovaVolume *nova_phantom_get_labels(const NovaPhantom *p) { return p->labels; }
+NovaVolume *nova_phantom_get_ct(const NovaPhantom *p)
+{
+    return p->ct;
+}
+NovaVolume *nova_phantom_get_labels(const NovaPhantom *p)
+{
+    return p->labels;
+}
 const NovaPhantomOptions *nova_phantom_get_options(const NovaPhantom *p)
 {
     return &p->opt;
@@ -78,8 +84,7 @@ size_t nova_phantom_get_lesion_count(const NovaPhantom *p)
 {
     return p->n_lesions;
 }
-const NovaPhantomLesion *nova_phantom_get_lesion(const NovaPhantom *p,
-                                                 size_t i)
+const NovaPhantomLesion *nova_phantom_get_lesion(const NovaPhantom *p, size_t i)
 {
     return i < p->n_lesions ? &p->lesions[i] : NULL;
 }
@@ -96,9 +101,14 @@ uint64_t nova_phantom_get_uid_seed(const NovaPhantom *p)
 {
     /* FNV-1a over the options' values, field by field (no padding bytes). */
     uint64_t h = 0xCBF29CE484222325ull;
-    uint64_t v[8] = {p->opt.seed, (uint64_t)p->opt.kind, p->opt.dims[0],
-                     p->opt.dims[1], p->opt.dims[2], (uint64_t)p->opt.lesions,
-                     0, 0};
+    uint64_t v[8] = {p->opt.seed,
+                     (uint64_t)p->opt.kind,
+                     p->opt.dims[0],
+                     p->opt.dims[1],
+                     p->opt.dims[2],
+                     (uint64_t)p->opt.lesions,
+                     0,
+                     0};
     memcpy(&v[6], &p->opt.severity, sizeof(double));
     memcpy(&v[7], &p->opt.noise_hu, sizeof(double));
     for (int i = 0; i < 8; i++)
@@ -127,8 +137,8 @@ NovaPhantom *nova_phantom_create(NovaError **error,
         o = *options;
     else
         nova_phantom_options_init(&o);
-    if (o.dims[0] < 16 || o.dims[1] < 16 || o.dims[2] < 4 ||
-        o.dims[0] > 1024 || o.dims[1] > 1024 || o.dims[2] > 2000)
+    if (o.dims[0] < 16 || o.dims[1] < 16 || o.dims[2] < 4 || o.dims[0] > 1024 ||
+        o.dims[1] > 1024 || o.dims[2] > 2000)
         return nova_error_set(error, NOVA_ERROR_RANGE, "bad phantom size",
                               "%zux%zux%zu: each side must be 16-1024 "
                               "pixels and 4-2000 slices",
@@ -358,7 +368,9 @@ char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *p)
                  "%.2f], \"radius_mm\": [%.2f, %.2f, %.2f], \"voxels\": "
                  "%" PRIu64 ", \"volume_ml\": %.4f}",
                  i ? "," : "", l->label, nova_lesion_type_name(l->type),
-                 l->lobe == 0 ? "none" : l->lobe >= 4 ? "left" : "right",
+                 l->lobe == 0   ? "none"
+                 : l->lobe >= 4 ? "left"
+                                : "right",
                  lobe_names[l->lobe], l->center_mm[0], l->center_mm[1],
                  l->center_mm[2], l->radius_mm[0], l->radius_mm[1],
                  l->radius_mm[2], l->voxels, l->volume_ml);
@@ -396,22 +408,32 @@ bool nova_phantom_write(NovaError **error, const NovaPhantom *p,
     char description[96];
     snprintf(description, sizeof description,
              "Nova phantom %s seed %" PRIu64 " severity %.2f",
-             nova_phantom_kind_name(p->opt.kind), p->opt.seed,
-             p->opt.severity);
+             nova_phantom_kind_name(p->opt.kind), p->opt.seed, p->opt.severity);
     char patient_id[48];
     snprintf(patient_id, sizeof patient_id, "PHANTOM-%s-%" PRIu64,
              nova_phantom_kind_name(p->opt.kind), p->opt.seed);
-    if (!so.patient_name) so.patient_name = "Phantom^Nova";
-    if (!so.patient_id) so.patient_id = patient_id;
-    if (!so.study_date) so.study_date = "20200101";
-    if (!so.study_time) so.study_time = "120000";
-    if (!so.study_id) so.study_id = "1";
-    if (!so.study_description) so.study_description = "Synthetic chest CT";
-    if (!so.series_description) so.series_description = description;
-    if (!so.manufacturer) so.manufacturer = "Nova";
-    if (!so.model_name) so.model_name = "nova phantom";
-    if (!so.body_part) so.body_part = "CHEST";
-    if (so.kvp <= 0) so.kvp = 120;
+    if (!so.patient_name)
+        so.patient_name = "Phantom^Nova";
+    if (!so.patient_id)
+        so.patient_id = patient_id;
+    if (!so.study_date)
+        so.study_date = "20200101";
+    if (!so.study_time)
+        so.study_time = "120000";
+    if (!so.study_id)
+        so.study_id = "1";
+    if (!so.study_description)
+        so.study_description = "Synthetic chest CT";
+    if (!so.series_description)
+        so.series_description = description;
+    if (!so.manufacturer)
+        so.manufacturer = "Nova";
+    if (!so.model_name)
+        so.model_name = "nova phantom";
+    if (!so.body_part)
+        so.body_part = "CHEST";
+    if (so.kvp <= 0)
+        so.kvp = 120;
     if (so.window_width <= 0) {
         so.window_center = -600;
         so.window_width = 1500;
@@ -420,13 +442,12 @@ bool nova_phantom_write(NovaError **error, const NovaPhantom *p,
     char *labels = nova_strdup_printf(error, "%s/labels.nii.gz", dir);
     char *json_path = nova_strdup_printf(error, "%s/truth.json", dir);
     char *json = NULL;
-    bool ok = dicom && labels && json_path &&
-              nova_ct_series_write(error, p->ct, dicom, &so, pool, NULL,
-                                   NULL) &&
-              nova_volume_write_nifti(error, p->labels, labels) &&
-              (json = nova_phantom_truth_json(error, p)) != NULL &&
-              nova_write_file_atomic(error, json_path, json, strlen(json),
-                                     false);
+    bool ok =
+        dicom && labels && json_path &&
+        nova_ct_series_write(error, p->ct, dicom, &so, pool, NULL, NULL) &&
+        nova_volume_write_nifti(error, p->labels, labels) &&
+        (json = nova_phantom_truth_json(error, p)) != NULL &&
+        nova_write_file_atomic(error, json_path, json, strlen(json), false);
     nova_free(json);
     nova_free(dicom);
     nova_free(labels);

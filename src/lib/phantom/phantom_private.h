@@ -88,8 +88,7 @@ void nova__ph_wall_layers(const PhModel *m, double x, double cy, double cx,
 double nova__ph_cavity_depth_wall(const PhModel *m, double x, double y_over_r,
                                   double abs_x_over_r, double z);
 /* Signed distance-like value to the heart surface (mm, < 0 inside). */
-double nova__ph_heart_distance(const PhModel *m, double x, double y,
-                               double z);
+double nova__ph_heart_distance(const PhModel *m, double x, double y, double z);
 double nova__ph_mediastinum_half_width(const PhModel *m, int side, double y,
                                        double z);
 double nova__ph_diaphragm_z(const PhModel *m, int side, double x, double y);

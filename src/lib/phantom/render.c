@@ -99,10 +99,10 @@ static float septa_distance(uint32_t seed, float x, float y, float z,
             for (int dx = -1; dx <= 1; dx++) {
                 uint32_t h = hash3(seed, ix + dx, iy + dy, iz + dz);
                 float fx = (float)(ix + dx) + 0.5f + 0.4f * unit(h);
-                float fy = (float)(iy + dy) + 0.5f +
-                           0.4f * unit(h * 0x9E3779B1u);
-                float fzz = (float)(iz + dz) + 0.5f +
-                            0.4f * unit(h * 0x85EBCA77u);
+                float fy =
+                    (float)(iy + dy) + 0.5f + 0.4f * unit(h * 0x9E3779B1u);
+                float fzz =
+                    (float)(iz + dz) + 0.5f + 0.4f * unit(h * 0x85EBCA77u);
                 float d = (fx - px) * (fx - px) + (fy - py) * (fy - py) +
                           (fzz - pz) * (fzz - pz);
                 if (d < f1) {
@@ -149,7 +149,7 @@ static bool scratch_alloc(Scratch *s, size_t n)
         scratch_free(s);
         return false;
     }
-    float **p[8] = {&s->lumen, &s->wall, &s->ves, &s->great,
+    float **p[8] = {&s->lumen,   &s->wall,   &s->ves,   &s->great,
                     &s->les_cov, &s->les_hu, &s->noise, &s->tmp};
     for (int i = 0; i < 8; i++)
         *p[i] = s->hu + (size_t)(i + 1) * n;
@@ -220,7 +220,8 @@ static void raster_segment(const PhSegment *s, float z, const PhRender *r,
     /* Part of the centre line within reach of this plane. */
     float t0 = 0, t1 = 1;
     if (fabsf(d[2]) > 1e-4f) {
-        float ta = (z - reach - s->a[2]) / d[2], tb = (z + reach - s->a[2]) / d[2];
+        float ta = (z - reach - s->a[2]) / d[2],
+              tb = (z + reach - s->a[2]) / d[2];
         if (ta > tb) {
             float t = ta;
             ta = tb;
@@ -239,10 +240,14 @@ static void raster_segment(const PhSegment *s, float z, const PhRender *r,
          ihi = (long)ceilf((xhi - x0) / px - 0.5f);
     long jlo = (long)floorf((ylo - x0) / py - 0.5f),
          jhi = (long)ceilf((yhi - x0) / py - 0.5f);
-    if (ilo < 0) ilo = 0;
-    if (jlo < 0) jlo = 0;
-    if (ihi > (long)nx - 1) ihi = (long)nx - 1;
-    if (jhi > (long)ny - 1) jhi = (long)ny - 1;
+    if (ilo < 0)
+        ilo = 0;
+    if (jlo < 0)
+        jlo = 0;
+    if (ihi > (long)nx - 1)
+        ihi = (long)nx - 1;
+    if (jhi > (long)ny - 1)
+        jhi = (long)ny - 1;
     float dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
     float inv = dd > 0 ? 1.0f / dd : 0;
     float pz = z - s->a[2];
@@ -259,12 +264,15 @@ static void raster_segment(const PhSegment *s, float z, const PhRender *r,
             if (s->kind == SEG_AIRWAY) {
                 float cl = cover(rad - dist, px);
                 float cw = cover(rad * 1.15f + 0.3f - dist, px);
-                if (cl > sc->lumen[at]) sc->lumen[at] = cl;
-                if (cw > sc->wall[at]) sc->wall[at] = cw;
+                if (cl > sc->lumen[at])
+                    sc->lumen[at] = cl;
+                if (cw > sc->wall[at])
+                    sc->wall[at] = cw;
             } else {
                 float c = cover(rad - dist, px);
                 float *buf = s->kind == SEG_VESSEL ? sc->ves : sc->great;
-                if (c > buf[at]) buf[at] = c;
+                if (c > buf[at])
+                    buf[at] = c;
             }
         }
     }
@@ -289,10 +297,14 @@ static void raster_lesion(const PhModel *m, size_t index, float z,
          ihi = (long)ceilf(((float)l->c[0] + rx - x0) / px - 0.5f);
     long jlo = (long)floorf(((float)l->c[1] - ry - x0) / px - 0.5f),
          jhi = (long)ceilf(((float)l->c[1] + ry - x0) / px - 0.5f);
-    if (ilo < 0) ilo = 0;
-    if (jlo < 0) jlo = 0;
-    if (ihi > (long)nx - 1) ihi = (long)nx - 1;
-    if (jhi > (long)ny - 1) jhi = (long)ny - 1;
+    if (ilo < 0)
+        ilo = 0;
+    if (jlo < 0)
+        jlo = 0;
+    if (ihi > (long)nx - 1)
+        ihi = (long)nx - 1;
+    if (jhi > (long)ny - 1)
+        jhi = (long)ny - 1;
     float rmin = (float)(l->r[0] < l->r[1] ? l->r[0] : l->r[1]);
     if ((float)l->r[2] < rmin)
         rmin = (float)l->r[2];
@@ -310,10 +322,10 @@ static void raster_lesion(const PhModel *m, size_t index, float z,
                             pz * pz / (float)(l->r[2] * l->r[2]));
             float wave = 0;
             for (int w = 0; w < 3; w++)
-                wave += sinf((float)l->wave_k[w][0] * px_ +
-                             (float)l->wave_k[w][1] * py_ +
-                             (float)l->wave_k[w][2] * pz +
-                             (float)l->wave_phase[w]);
+                wave +=
+                    sinf((float)l->wave_k[w][0] * px_ +
+                         (float)l->wave_k[w][1] * py_ +
+                         (float)l->wave_k[w][2] * pz + (float)l->wave_phase[w]);
             q += (float)l->wave_amp * wave / 3.0f * 1.7f;
             float depth = (1.0f - q) * rmin; /* mm inside the outline */
             float c = clampf((depth + edge) / (2 * edge), 0, 1);
@@ -338,8 +350,8 @@ static void raster_lesion(const PhModel *m, size_t index, float z,
                 break;
             case NOVA_LESION_MIXED:
             case NOVA_LESION_NODULE_PART_SOLID: {
-                float core = clampf(((float)l->core - q) * rmin / edge + 0.5f,
-                                    0, 1);
+                float core =
+                    clampf(((float)l->core - q) * rmin / edge + 0.5f, 0, 1);
                 float solid = l->type == NOVA_LESION_MIXED ? 25.0f : 35.0f;
                 hu = mixf((float)l->hu + 45.0f * tex, solid + 8.0f * tex,
                           smooth01(core));
@@ -352,9 +364,7 @@ static void raster_lesion(const PhModel *m, size_t index, float z,
                 break;
             }
             case NOVA_LESION_GGO:
-            default:
-                hu = (float)l->hu + 50.0f * tex;
-                break;
+            default: hu = (float)l->hu + 50.0f * tex; break;
             }
             if (c > sc->les_cov[at]) {
                 sc->les_cov[at] = c;
@@ -409,10 +419,10 @@ static float rib_at(const PhModel *m, float u, float cy, float z, float px,
 typedef struct {
     float z;
     float body_a, body_b;
-    float ant_f;      /* pectoral thickness factor */
-    bool disc;        /* at an intervertebral disc */
-    bool arch_gap;    /* between two neural arches */
-    float heart_w2;   /* ((z - heart z) / heart rz)^2 */
+    float ant_f;    /* pectoral thickness factor */
+    bool disc;      /* at an intervertebral disc */
+    bool arch_gap;  /* between two neural arches */
+    float heart_w2; /* ((z - heart z) / heart rz)^2 */
     uint32_t great[32];
     int n_great;
 } SliceC;
@@ -525,16 +535,20 @@ static inline float lung_depth_fast(const PhModel *m, const SliceC *sl,
     if (d < -3.0f * px)
         return d;
     float med = fabsf(x - 3.0f) - row->med_w[col->side];
-    if (med < d) d = med;
+    if (med < d)
+        d = med;
     float base = sl->z - (col->dia_x + row->dia_y);
-    if (base < d) d = base;
+    if (base < d)
+        d = base;
     float r2 = col->apex_x + row->apex_y;
     float apex = (float)m->apex_z - 0.010f * r2 - 2.0e-6f * r2 * r2 - sl->z;
-    if (apex < d) d = apex;
+    if (apex < d)
+        d = apex;
     if (d < -3.0f * px)
         return d;
     float heart = heart_dist(m, sl, x, y) - 3.0f;
-    if (heart < d) d = heart;
+    if (heart < d)
+        d = heart;
     if (d > -3.0f * px && fabsf(x) < 80.0f && y < 70.0f)
         for (int i = 0; i < sl->n_great; i++) {
             const PhSegment *s = &m->segs[sl->great[i]];
@@ -542,22 +556,22 @@ static inline float lung_depth_fast(const PhModel *m, const SliceC *sl,
                           s->b[2] - s->a[2]};
             float p[3] = {x - s->a[0], y - s->a[1], sl->z - s->a[2]};
             float ee = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
-            float t = ee > 0 ? (p[0] * e[0] + p[1] * e[1] + p[2] * e[2]) / ee
-                             : 0;
+            float t =
+                ee > 0 ? (p[0] * e[0] + p[1] * e[1] + p[2] * e[2]) / ee : 0;
             t = clampf(t, 0, 1);
             float q0 = p[0] - t * e[0], q1 = p[1] - t * e[1],
                   q2 = p[2] - t * e[2];
             float g = sqrtf(q0 * q0 + q1 * q1 + q2 * q2) -
                       (s->ra + t * (s->rb - s->ra)) - 3.0f;
-            if (g < d) d = g;
+            if (g < d)
+                d = g;
         }
     return d;
 }
 
 /* The tissue outside the lungs at one point. */
 static float body_hu(const PhModel *m, const SliceC *sl, const ColC *col,
-                     const RowC *row, float x, float y, const Wall *w,
-                     float px)
+                     const RowC *row, float x, float y, const Wall *w, float px)
 {
     float z = sl->z;
     if (w->skin < -1.5f * px) {
@@ -606,8 +620,8 @@ static float body_hu(const PhModel *m, const SliceC *sl, const ColC *col,
                   gz = (z - (zd - 14.0f)) / 9.0f;
             float gq = gx * gx + gy * gy + gz * gz;
             if (gq < 1.3f) /* gas in the stomach fundus */
-                inner = mixf(inner, -990.0f,
-                             cover((1.0f - sqrtf(gq)) * 9.0f, px));
+                inner =
+                    mixf(inner, -990.0f, cover((1.0f - sqrtf(gq)) * 9.0f, px));
         }
         float dh = heart_dist(m, sl, x, y);
         if (dh < px) {
@@ -634,13 +648,12 @@ static float body_hu(const PhModel *m, const SliceC *sl, const ColC *col,
 }
 
 /* Lobe of a lung pixel (mirrors nova__ph_lobe) and fissure distance. */
-static inline int lobe_fast(const PhModel *m, const ColC *col,
-                            const RowC *row, float y, float z, float *fiss)
+static inline int lobe_fast(const PhModel *m, const ColC *col, const RowC *row,
+                            float y, float z, float *fiss)
 {
     float wave = col->wave_x + row->wave_y;
     if (col->side == 0) {
-        float f = (z - (float)m->fiss_right_z) - 1.05f * y + col->obl_x +
-                  wave;
+        float f = (z - (float)m->fiss_right_z) - 1.05f * y + col->obl_x + wave;
         float df = fabsf(f) * (1.0f / 1.542f);
         if (f < 0) {
             *fiss = df;
@@ -659,8 +672,7 @@ static inline int lobe_fast(const PhModel *m, const ColC *col,
 
 /* ---------------------------------------------------------------- slice */
 
-static void blur3(const float *in, float *out, size_t nx, size_t ny,
-                  float *tmp)
+static void blur3(const float *in, float *out, size_t nx, size_t ny, float *tmp)
 {
     /* binomial (1 2 1)/4 along x then y, clamped at the borders */
     for (size_t j = 0; j < ny; j++) {
@@ -711,7 +723,8 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
     const size_t nx = r->dims[0], ny = r->dims[1], n = nx * ny;
     const float px = (float)r->spacing[0];
     const float x0 = (float)(-PH_FIELD_XY_MM / 2);
-    const float z = (float)(-PH_FIELD_Z_MM / 2 + ((double)k + 0.5) * r->spacing[2]);
+    const float z =
+        (float)(-PH_FIELD_Z_MM / 2 + ((double)k + 0.5) * r->spacing[2]);
 
     memset(sc->lumen, 0, 6 * n * sizeof(float)); /* lumen..les_hu */
     for (size_t i = 0; i < n; i++)
@@ -745,9 +758,10 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
         RowC row;
         row.dy = y - (float)m->body_yc;
         for (int side = 0; side < 2; side++)
-            row.med_w[side] = (float)nova__ph_mediastinum_half_width(
-                m, side, y, z);
-        row.dia_y = -0.004f * (y - 5) * (y - 5) - 24.0f * smoothstepf(10, 70, y);
+            row.med_w[side] =
+                (float)nova__ph_mediastinum_half_width(m, side, y, z);
+        row.dia_y =
+            -0.004f * (y - 5) * (y - 5) - 24.0f * smoothstepf(10, 70, y);
         row.apex_y = (y - 18) * (y - 18);
         row.wave_y = 3.0f * sinf(y * 0.05f + 2.0f * (float)m->fiss_phase);
         float post = clampf((y + 90.0f) / 180.0f, 0, 1);
@@ -773,9 +787,9 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
                 /* Fissure: a thin tissue plane, partial volume. */
                 if (fiss < 1.5f * px + 1.0f) {
                     float vis = 0.45f * fminf(1.0f, 1.2f / px);
-                    lung = mixf(lung, -100.0f,
-                                vis * clampf(1.0f - fiss / (0.5f + 0.5f * px),
-                                             0, 1));
+                    lung = mixf(
+                        lung, -100.0f,
+                        vis * clampf(1.0f - fiss / (0.5f + 0.5f * px), 0, 1));
                 }
                 if (sc->les_cov[at] > 0)
                     lung = mixf(lung, sc->les_hu[at], sc->les_cov[at]);
@@ -798,14 +812,13 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
                 label = NOVA_LABEL_AIRWAY;
             } else if (in_lung) {
                 /* Nodules are solid lumps: no vessel runs through them. */
-                bool nodule = sc->les_id[at] >= 0 &&
-                              m->lesions[sc->les_id[at]].type >=
-                                  NOVA_LESION_NODULE_SOLID;
+                bool nodule =
+                    sc->les_id[at] >= 0 &&
+                    m->lesions[sc->les_id[at]].type >= NOVA_LESION_NODULE_SOLID;
                 if (sc->ves[at] >= 0.5f && !nodule)
                     label = NOVA_LABEL_VESSEL;
                 else if (sc->les_id[at] >= 0)
-                    label = (uint8_t)(NOVA_LABEL_LESION_FIRST +
-                                      sc->les_id[at]);
+                    label = (uint8_t)(NOVA_LABEL_LESION_FIRST + sc->les_id[at]);
                 else
                     label = (uint8_t)lobe;
             }
