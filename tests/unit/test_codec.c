@@ -696,14 +696,6 @@ static void test_bad_frames(void)
                     work[lcg(&seed) % flen] ^= (uint8_t)(1u + lcg(&seed) % 255);
             }
             NovaError *err = NULL;
-            if (getenv("CODEC_TRACE")) {
-                fprintf(stderr, "%s t=%d\n", c->name, t);
-                char p[600];
-                snprintf(p, sizeof p, "%s/last-bad.frame", test_tmp_dir());
-                FILE *tf = fopen(p, "wb");
-                fwrite(work, 1, len, tf);
-                fclose(tf);
-            }
             if (!nova_codec_decode(&err, ts, &c->info, work, len, out, bytes)) {
                 CHECK(err != NULL && nova_error_message(err)[0] != '\0');
                 errors++;

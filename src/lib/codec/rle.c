@@ -9,9 +9,9 @@
  * (G.3.1): a header byte n in 0..127 copies the next n+1 bytes, n in
  * -127..-1 repeats the next byte 1-n times, -128 does nothing.
  *
- * Decoding expands each segment into a byte plane in a scratch buffer
- * (runs are memset, literals memcpy) and then assembles the planes into
- * host-order samples in one pass.  Every offset and run is checked against
+ * Decoding expands each segment straight into its byte of every output
+ * sample (stride = bytes per pixel; runs are memset and literals memcpy
+ * when the stride is 1), so there is no scratch plane and no second pass.  Every offset and run is checked against
  * the segment's bounds; a segment that expands to fewer bytes than the plane
  * is an error, extra bytes (padding some encoders add) are ignored.
  */
@@ -25,10 +25,13 @@ static inline uint32_t le32(const uint8_t *p)
            (uint32_t)p[3] << 24;
 }
 
-/* Expand one PackBits segment into out[0..plane_len).  Returns the number of
- * bytes produced (stops when the plane is full or the input ends). */
-static size_t unpackbits(const uint8_t *in, size_t in_len, uint8_t *out,
-                         size_t plane_len)
+/* Expand one PackBits segment into plane_len bytes at out, out + stride,
+ * out + 2 * stride, ... (the byte of each sample that the segment holds).
+ * Returns the number of bytes produced (stops when the plane is full or the
+ * input ends).  Stride 1 uses memset/memcpy. */
+static inline __attribute__((always_inline)) size_t
+unpackbits(const uint8_t *in, size_t in_len, uint8_t *out, size_t stride,
+           size_t plane_len)
 {
     size_t i = 0, o = 0;
     while (i < in_len && o < plane_len) {
@@ -39,7 +42,13 @@ static size_t unpackbits(const uint8_t *in, size_t in_len, uint8_t *out,
                 count = in_len - i;
             if (count > plane_len - o)
                 count = plane_len - o;
-            memcpy(out + o, in + i, count);
+            if (stride == 1) {
+                memcpy(out + o, in + i, count);
+            } else {
+                uint8_t *d = out + o * stride;
+                for (size_t k = 0; k < count; k++)
+                    d[k * stride] = in[i + k];
+            }
             i += count;
             o += count;
         } else if (h != -128) {
@@ -48,11 +57,38 @@ static size_t unpackbits(const uint8_t *in, size_t in_len, uint8_t *out,
             size_t count = (size_t)(1 - h);
             if (count > plane_len - o)
                 count = plane_len - o;
-            memset(out + o, in[i++], count);
+            uint8_t v = in[i++];
+            if (stride == 1) {
+                memset(out + o, v, count);
+            } else {
+                uint8_t *d = out + o * stride;
+                for (size_t k = 0; k < count; k++)
+                    d[k * stride] = v;
+            }
             o += count;
         }
     }
     return o;
+}
+
+/* Specialised copies so the compiler sees a constant stride for the usual
+ * layouts (8-bit grey, 16-bit grey). */
+static size_t unpackbits_1(const uint8_t *in, size_t n, uint8_t *out,
+                           size_t plane_len)
+{
+    return unpackbits(in, n, out, 1, plane_len);
+}
+
+static size_t unpackbits_2(const uint8_t *in, size_t n, uint8_t *out,
+                           size_t plane_len)
+{
+    return unpackbits(in, n, out, 2, plane_len);
+}
+
+static size_t unpackbits_any(const uint8_t *in, size_t n, uint8_t *out,
+                             size_t stride, size_t plane_len)
+{
+    return unpackbits(in, n, out, stride, plane_len);
 }
 
 bool nova__decode_rle(NOVA__DECODER_ARGS)
@@ -88,56 +124,32 @@ bool nova__decode_rle(NOVA__DECODER_ARGS)
     }
     offsets[nseg] = (uint32_t)(src_len > UINT32_MAX ? UINT32_MAX : src_len);
 
-    /* 8-bit single-sample frames expand straight into dst; otherwise each
-     * plane goes to scratch and is assembled below. */
-    uint8_t *planes = NULL;
-    if (nseg > 1) {
-        planes = nova_malloc_array(error, nseg, pixels);
-        if (!planes)
-            return false;
-    }
+    /* Each segment expands straight into its byte of every sample of the
+     * output (no scratch planes): G.2 puts byte k (most significant first)
+     * of sample s in segment s * bps + k. */
+    size_t stride = spp * bps;
     for (size_t s = 0; s < nseg; s++) {
-        uint8_t *plane = planes ? planes + s * pixels : dst;
-        size_t got = unpackbits(src + offsets[s], offsets[s + 1] - offsets[s],
-                                plane, pixels);
-        if (got < pixels) {
-            nova_free(planes);
+        size_t sample = s / bps, k = s % bps;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        size_t byte = k;
+#else
+        size_t byte = bps - 1 - k;
+#endif
+        uint8_t *out = (uint8_t *)dst + sample * bps + byte;
+        const uint8_t *seg = src + offsets[s];
+        size_t seg_len = offsets[s + 1] - offsets[s], got;
+        if (stride == 1)
+            got = unpackbits_1(seg, seg_len, out, pixels);
+        else if (stride == 2)
+            got = unpackbits_2(seg, seg_len, out, pixels);
+        else
+            got = unpackbits_any(seg, seg_len, out, stride, pixels);
+        if (got < pixels)
             return nova_error_set(error, NOVA_ERROR_PARSE,
                                   "truncated RLE segment",
                                   "%s: segment %zu at offset %u expands to %zu "
                                   "bytes, the plane needs %zu",
                                   ts->name, s, offsets[s], got, pixels);
-        }
-    }
-    if (planes) {
-        /* G.2: segment s * bps + k holds byte k (most significant first) of
-         * sample s. */
-        for (size_t s = 0; s < spp; s++) {
-            const uint8_t *p = planes + s * bps * pixels;
-            if (bps == 1) {
-                uint8_t *d = (uint8_t *)dst + s;
-                for (size_t i = 0; i < pixels; i++)
-                    d[i * spp] = p[i];
-            } else if (bps == 2) {
-                const uint8_t *hi = p, *lo = p + pixels;
-                uint16_t *d = (uint16_t *)dst + s;
-                if (spp == 1)
-                    for (size_t i = 0; i < pixels; i++)
-                        d[i] = (uint16_t)(hi[i] << 8 | lo[i]);
-                else
-                    for (size_t i = 0; i < pixels; i++)
-                        d[i * spp] = (uint16_t)(hi[i] << 8 | lo[i]);
-            } else {
-                const uint8_t *b3 = p, *b2 = p + pixels, *b1 = p + 2 * pixels,
-                              *b0 = p + 3 * pixels;
-                uint32_t *d = (uint32_t *)dst + s;
-                for (size_t i = 0; i < pixels; i++)
-                    d[i * spp] = (uint32_t)b3[i] << 24 |
-                                 (uint32_t)b2[i] << 16 |
-                                 (uint32_t)b1[i] << 8 | b0[i];
-            }
-        }
-        nova_free(planes);
     }
     nova__codec_fix_samples(info, dst, pixels * spp);
     return true;
