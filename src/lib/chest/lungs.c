@@ -192,7 +192,7 @@ static void coarse_to_world(const struct coarse *c, const NovaGeometry *g,
 /* ------------------------------------------------------------ air classes */
 
 struct comp_stats {
-    size_t count, pure, below_outside;
+    size_t count, pure, below_outside, below_950;
     bool edge_xy;
     double sum[3];
 };
@@ -221,6 +221,7 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         size_t x = i % nx, y = i / nx % ny;
         st[l].count++;
         st[l].pure += c->hu[i] < o->gas_median_hu;
+        st[l].below_950 += c->hu[i] < -950;
         st[l].below_outside += c->hu[i] < OUTSIDE_MEDIAN_HU;
         if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
             st[l].edge_xy = true;
@@ -232,6 +233,15 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         if (st[l].edge_xy && 2 * st[l].below_outside > st[l].count)
             cls_of[l] = CLS_OUTSIDE;
         else if (2 * st[l].pure > st[l].count)
+            cls_of[l] = CLS_GAS;
+        /* Stomach or colon gas over fluid or stool: a pocket of pure gas
+         * with a partial-volume rim reads a median near -900 like lung, but
+         * over a third of it is below -950 HU while aerated lung has a
+         * fifth or less there (cip-ct64: 20%; TotalSegmentator example
+         * stomach pockets: 40-42% at 17 and 13 ml).  Lungs that low
+         * (emphysema) are large; only pockets under 100 ml count. */
+        else if (3 * st[l].below_950 > st[l].count &&
+                 (double)st[l].count * voxel_ml < 100)
             cls_of[l] = CLS_GAS;
         else if ((double)st[l].count * voxel_ml < 0.2)
             cls_of[l] = CLS_SMALL;
