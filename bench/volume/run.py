@@ -47,29 +47,28 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def make_data():
+def make_one(folder, opt):
+    """Our copy of one syntax: gen_series.py, then gdcmconv per file."""
     raw = os.path.join(DATA, "raw")
-    if data_dir("raw", "native") == raw and not os.path.isdir(raw):
+    if not os.path.isdir(raw) or len(os.listdir(raw)) < 500:
         sh(["/usr/bin/python3", os.path.join(HERE, "gen_series.py"), raw])
-    for folder, opt, _, shared in SYNTAXES[1:]:
-        out = os.path.join(DATA, folder)
-        if data_dir(folder, shared) != out:
-            continue
-        if os.path.isdir(out) and len(os.listdir(out)) == len(
-                os.listdir(raw)):
-            continue
-        os.makedirs(out, exist_ok=True)
-        names = sorted(os.listdir(raw))
-        # Two gdcmconv processes at a time.
-        procs = []
-        for name in names:
-            procs.append(subprocess.Popen(
-                ["gdcmconv", opt, os.path.join(raw, name),
-                 os.path.join(out, name)]))
-            if len(procs) >= 2:
-                procs.pop(0).wait()
-        for p in procs:
-            p.wait()
+    if opt is None:
+        return raw
+    out = os.path.join(DATA, folder)
+    names = sorted(os.listdir(raw))
+    if os.path.isdir(out) and len(os.listdir(out)) == len(names):
+        return out
+    os.makedirs(out, exist_ok=True)
+    procs = []  # two gdcmconv processes at a time
+    for name in names:
+        procs.append(subprocess.Popen(
+            ["gdcmconv", opt, os.path.join(raw, name),
+             os.path.join(out, name)]))
+        if len(procs) >= 2:
+            procs.pop(0).wait()
+    for p in procs:
+        p.wait()
+    return out
 
 
 def build():
@@ -115,7 +114,6 @@ def run(cmd, folder):
 
 
 def main():
-    make_data()
     readers = build()
     print(f"# {REPEATS} runs each, medians of the whole process: wall "
           f"seconds / CPU seconds (user + system), {THREADS} threads "
@@ -124,8 +122,10 @@ def main():
     print("| transfer syntax | Nova wall / cpu | DCMTK | GDCM | "
           "pydicom+numpy |")
     print("|---|---|---|---|---|")
-    for folder, _, label, shared in SYNTAXES:
+    for folder, opt, label, shared in SYNTAXES:
         path = data_dir(folder, shared)
+        if path == os.path.join(DATA, folder):
+            path = make_one(folder, opt)
         # Warm the page cache.
         for name in os.listdir(path):
             if name.startswith("."):
