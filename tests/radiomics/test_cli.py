@@ -98,6 +98,17 @@ ok = rc == 1 and cases == ["a", "b"] and "case bad" in se and len(brows) == 2 * 
 ok = ok and [r["value"] for r in brows if r["case"] == "a"] == [r["value"] for r in brows if r["case"] == "b"]
 result(ok, "batch: two cases written, the bad one reported", se)
 
+# 4b. Batch, wide table: one row per case, one column per feature.
+outw = os.path.join(tmp, "wide.csv")
+rc, so, se = run("--batch", cohort, "--config", os.path.join(configs, "phantom.conf"),
+                 "--wide", "-o", outw)
+wrows = list(csv.DictReader(open(outw))) if os.path.exists(outw) else []
+ok = rc == 1 and [r["case"] for r in wrows] == ["a", "b"]
+ok = ok and len(wrows[0]) == len(rows) + 1
+ok = ok and abs(float(wrows[0]["morph_volume.DHQ4"]) - vals[("morph_volume", "DHQ4")]) < 1e-6
+ok = ok and abs(float(wrows[1]["cm_joint_maximum.BTW3"]) - vals[("cm_joint_maximum", "BTW3")]) < 1e-9
+result(ok, "batch --wide: one row per case, a column per feature", se)
+
 # 5. Bad inputs.
 try:
     import nibabel as nib

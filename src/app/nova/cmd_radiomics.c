@@ -16,6 +16,7 @@
 #include "nova/nova.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,7 +28,7 @@ static void usage(FILE *out)
             "                      [--config FILE] [--threads N] [--json]\n"
             "                      [-o OUT.csv|OUT.json]\n"
             "       nova radiomics --batch COHORT.csv [--config FILE]\n"
-            "                      [--threads N] [-o OUT.csv]\n"
+            "                      [--threads N] [--wide] [-o OUT.csv]\n"
             "\n"
             "IBSI 1 radiomics features (Zwanenburg et al., Radiology 2020):\n"
             "one row per feature with its family, IBSI code, id, name,\n"
@@ -48,6 +49,8 @@ static void usage(FILE *out)
             "                   (default: CSV on stdout)\n"
             "  --json           JSON instead of CSV (single case)\n"
             "  --batch CSV      cohort table: case,image,mask[,label]\n"
+            "  --wide           batch output with one row per case and one\n"
+            "                   column per feature (<id>.<aggregation>)\n"
             "  --threads N      threads (default: all cores); a batch runs\n"
             "                   one case per thread\n"
             "  -h, --help       this help\n");
@@ -244,8 +247,50 @@ static Case *read_cohort(const char *path, size_t *count)
     return cases;
 }
 
+/* A CSV field, quoted when it holds a comma, quote or newline. */
+static void put_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+/* Wide table: one row per case, one column per feature named
+ * "<id>.<aggregation code>" (every case of a batch has the same list, as
+ * it depends only on the configuration). */
+static void write_wide(FILE *out, const char *name,
+                       const NovaRadiomicsFeatures *f, bool header)
+{
+    size_t count = nova_radiomics_features_count(f);
+    if (header) {
+        fputs("case", out);
+        for (size_t i = 0; i < count; i++) {
+            const NovaRadiomicsFeature *x = nova_radiomics_features_get(f, i);
+            fprintf(out, ",%s.%s", x->id, x->aggregation);
+        }
+        fputc('\n', out);
+    }
+    put_field(out, name);
+    for (size_t i = 0; i < count; i++) {
+        double v = nova_radiomics_features_get(f, i)->value;
+        if (isnan(v))
+            fputs(",NA", out);
+        else
+            fprintf(out, ",%.9g", v);
+    }
+    fputc('\n', out);
+}
+
 static int run_batch(const char *cohort, const NovaRadiomicsConfig *config,
-                     const char *output, int threads)
+                     const char *output, int threads, bool wide)
 {
     size_t n = 0;
     Case *cases = read_cohort(cohort, &n);
@@ -280,6 +325,9 @@ static int run_batch(const char *cohort, const NovaRadiomicsConfig *config,
             failed++;
             fprintf(stderr, "nova radiomics: case %s: %s: %s\n", c->name,
                     nova_error_summary(c->error), nova_error_message(c->error));
+        } else if (out && wide) {
+            write_wide(out, c->name, c->features, header);
+            header = false;
         } else if (out) {
             NovaError *werr = NULL;
             if (!nova_radiomics_features_write_csv(&werr, c->features, out,
@@ -297,6 +345,8 @@ static int run_batch(const char *cohort, const NovaRadiomicsConfig *config,
         nova_free(c->mask);
     }
     free(cases);
+    if (out && ferror(out))
+        status = 1;
     if (out && out != stdout && fclose(out) != 0)
         status = 1;
     fprintf(stderr, "nova radiomics: %zu cases, %zu failed, %.2f s\n", n,
@@ -309,7 +359,7 @@ int nova_cmd_radiomics(int argc, char **argv)
     const char *image = NULL, *mask = NULL, *config_path = NULL, *output = NULL,
                *batch = NULL;
     int label = 0, threads = 0;
-    bool json_flag = false;
+    bool json_flag = false, wide = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -332,6 +382,8 @@ int nova_cmd_radiomics(int argc, char **argv)
             config_path = argv[++i];
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_value) {
             output = argv[++i];
+        } else if (!strcmp(a, "--wide")) {
+            wide = true;
         } else if (!strcmp(a, "--json")) {
             json_flag = true;
         } else if (!strcmp(a, "--batch") && has_value) {
@@ -363,7 +415,7 @@ int nova_cmd_radiomics(int argc, char **argv)
         return 1;
     }
     if (batch)
-        return run_batch(batch, &config, output, threads);
+        return run_batch(batch, &config, output, threads, wide);
 
     NovaPool *pool = nova_pool_create(&error, threads);
     if (!pool) {
