@@ -240,8 +240,8 @@ bool nova_radiomics_config_parse(NovaError **error, const char *text,
         return false;
     bool ok = true;
     int line_no = 0;
-    char *save = NULL;
-    /* strtok_r skips empty lines, so count lines by hand. */
+    /* Lines are split by hand (strtok would skip empty lines and so
+     * miscount line numbers). */
     char *line = copy;
     while (ok && line) {
         char *next = strchr(line, '\n');
@@ -278,7 +278,6 @@ bool nova_radiomics_config_parse(NovaError **error, const char *text,
         }
         line = next;
     }
-    (void)save;
     nova_free(copy);
     if (ok && config->discretisation == NOVA_RADIOMICS_DISCRETISE_FBS &&
         !(config->bin_width > 0))
