@@ -28,7 +28,10 @@ extern const NovaCommand nova_commands[];
     X(info, "studies, series, stack fingerprints and the series analyze uses") \
     X(convert, "a DICOM series (or volume file) to NIfTI in HU")           \
     X(radiomics, "IBSI radiomics features of an image and a mask, or a cohort")       \
-    X(phantom, "a synthetic chest CT study with ground truth (labels, volumes)")
+    X(phantom, "a synthetic chest CT study with ground truth (labels, volumes)") \
+    X(serve, "DICOM storage node: receive studies (C-STORE), durable store") \
+    X(send, "send DICOM files to a peer (C-STORE), one association") \
+    X(echo, "check a DICOM peer (C-ECHO)")
 
 #define NOVA_DECLARE_COMMAND(name, summary) int nova_cmd_##name(int, char **);
 NOVA_COMMAND_LIST(NOVA_DECLARE_COMMAND)

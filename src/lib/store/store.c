@@ -1,0 +1,751 @@
+/*
+ * store.c - durable storage of received instances and their SQLite index
+ * (see nova/store.h for the contract).
+ *
+ * Write path (nova_store_put): the Part 10 file is assembled in memory
+ * (PS3.10 7.1: 128-byte preamble, "DICM", the File Meta group in explicit
+ * VR little endian with its group length, then the dataset bytes as
+ * received), parsed once with Nova's reader to check that it is a dataset
+ * of the command's SOP class and instance, then written to DIR/.tmp/,
+ * fsync'd, renamed to DIR/<study>/<series>/<sop>.dcm and the series
+ * directory fsync'd.  Only then is the index row committed.  A crash at
+ * any point leaves either nothing visible or a complete file (and a
+ * re-send stores it again); .tmp/ is emptied when the store is opened.
+ *
+ * UIDs become path components only after nova_uid_is_valid (digits and
+ * dots, PS3.5 9.1), so a hostile UID cannot name "..", "/" or anything else.
+ *
+ * The index is SQLite in WAL mode with synchronous=FULL (the Debian
+ * library, not ours: it is the well-kept choice for a crash-safe index),
+ * one connection, prepared statements, behind one mutex.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nova/dicom.h"
+#include "nova/dicom_write.h"
+#include "nova/store.h"
+
+#define TAG_SOP_CLASS NOVA_TAG(0x0008, 0x0016)
+#define TAG_SOP_INSTANCE NOVA_TAG(0x0008, 0x0018)
+#define TAG_MODALITY NOVA_TAG(0x0008, 0x0060)
+#define TAG_PATIENT_ID NOVA_TAG(0x0010, 0x0020)
+#define TAG_STUDY_UID NOVA_TAG(0x0020, 0x000D)
+#define TAG_SERIES_UID NOVA_TAG(0x0020, 0x000E)
+#define TAG_SERIES_RELATED NOVA_TAG(0x0020, 0x1209)
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_FIND_INSTANCE,
+    ST_INSERT_STUDY,
+    ST_INSERT_SERIES,
+    ST_INSERT_INSTANCE,
+    ST_BUMP_STUDY,
+    ST_BUMP_SERIES,
+    ST_DUE,
+    ST_COMPLETE,
+    ST_COUNT
+};
+
+static const char *const statements[ST_COUNT] = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT path FROM instances WHERE sop_instance_uid = ?1",
+    "INSERT INTO studies(study_uid, patient_id, first_received, "
+    "last_received) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(study_uid) DO "
+    "UPDATE SET last_received = ?3",
+    "INSERT INTO series(series_uid, study_uid, modality, first_received, "
+    "last_received) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(series_uid) DO "
+    "NOTHING",
+    "INSERT INTO instances(sop_instance_uid, sop_class_uid, series_uid, "
+    "transfer_syntax, path, size, calling_ae, received) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "UPDATE studies SET n_instances = n_instances + 1, n_series = (SELECT "
+    "count(*) FROM series WHERE study_uid = ?1) WHERE study_uid = ?1",
+    "UPDATE series SET n_instances = n_instances + 1, last_received = ?2, "
+    "declared_instances = coalesce(?3, declared_instances), completed_at = "
+    "NULL, complete_reason = NULL WHERE series_uid = ?1",
+    "SELECT series_uid, study_uid, n_instances, coalesce(declared_instances, "
+    "0), CASE WHEN declared_instances > 0 AND n_instances >= "
+    "declared_instances THEN 'declared-count' ELSE 'timeout' END FROM series "
+    "WHERE completed_at IS NULL AND ((declared_instances > 0 AND n_instances "
+    ">= declared_instances) OR (?2 > 0 AND last_received <= ?1 - ?2))",
+    "UPDATE series SET completed_at = ?2, complete_reason = ?3 WHERE "
+    "series_uid = ?1",
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS studies("
+    " study_uid TEXT PRIMARY KEY, patient_id TEXT,"
+    " n_series INTEGER NOT NULL DEFAULT 0,"
+    " n_instances INTEGER NOT NULL DEFAULT 0,"
+    " first_received REAL, last_received REAL);"
+    "CREATE TABLE IF NOT EXISTS series("
+    " series_uid TEXT PRIMARY KEY, study_uid TEXT NOT NULL, modality TEXT,"
+    " n_instances INTEGER NOT NULL DEFAULT 0, declared_instances INTEGER,"
+    " first_received REAL, last_received REAL,"
+    " completed_at REAL, complete_reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS instances("
+    " sop_instance_uid TEXT PRIMARY KEY, sop_class_uid TEXT NOT NULL,"
+    " series_uid TEXT NOT NULL, transfer_syntax TEXT NOT NULL,"
+    " path TEXT NOT NULL, size INTEGER NOT NULL, calling_ae TEXT,"
+    " received REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS series_open ON series(completed_at);";
+
+typedef struct Event {
+    NovaSeriesCompletion c;
+    struct Event *next;
+} Event;
+
+struct NovaStore {
+    char *dir;
+    char *tmp_dir;
+    NovaStoreOptions options;
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    pthread_mutex_t db_lock;
+    /* Completion queue. */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;
+    Event *q_head, *q_tail;
+    /* Timer thread. */
+    pthread_t thread;
+    bool thread_started;
+    bool stopping; /* under q_lock */
+    uint64_t tmp_counter; /* under db_lock */
+};
+
+void nova_store_options_init(NovaStoreOptions *o)
+{
+    o->complete_after_s = 60.0;
+    o->implementation_class_uid = "1.2.826.0.1.3680043.10.1234.1";
+    o->implementation_version = "NOVA_1";
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static bool db_fail(NovaError **error, NovaStore *s, const char *what)
+{
+    return nova_error_set(error, NOVA_ERROR_IO, "index error",
+                          "%s/index.sqlite: %s: %s", s->dir, what,
+                          sqlite3_errmsg(s->db));
+}
+
+static bool fsync_dir(NovaError **error, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot sync",
+                              "directory %s: %s", path, strerror(e));
+    }
+    close(fd);
+    return true;
+}
+
+/* mkdir that accepts an existing directory; a new one is made durable by
+ * syncing its parent. */
+static bool make_dir(NovaError **error, const char *path, const char *parent)
+{
+    if (mkdir(path, 0755) == 0)
+        return parent ? fsync_dir(error, parent) : true;
+    if (errno == EEXIST)
+        return true;
+    return nova_error_set(error, NOVA_ERROR_IO, "cannot create directory",
+                          "%s: %s", path, strerror(errno));
+}
+
+static void *timer_main(void *arg);
+
+NovaStore *nova_store_open(NovaError **error, const char *dir,
+                           const NovaStoreOptions *options)
+{
+    NovaStore *s = nova_calloc(error, 1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (options)
+        s->options = *options;
+    else
+        nova_store_options_init(&s->options);
+    pthread_mutex_init(&s->db_lock, NULL);
+    pthread_mutex_init(&s->q_lock, NULL);
+    pthread_cond_init(&s->q_cond, NULL);
+    s->dir = nova_strdup(error, dir);
+    s->tmp_dir = nova_strdup_printf(error, "%s/.tmp", dir);
+    if (!s->dir || !s->tmp_dir)
+        goto fail;
+    if (!make_dir(error, dir, NULL) || !make_dir(error, s->tmp_dir, dir))
+        goto fail;
+    /* Partial files of a crashed run: never acknowledged, never renamed. */
+    DIR *d = opendir(s->tmp_dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.')
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    char *db_path = nova_strdup_printf(error, "%s/index.sqlite", dir);
+    if (!db_path)
+        goto fail;
+    int rc = sqlite3_open_v2(db_path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    nova_free(db_path);
+    if (rc != SQLITE_OK) {
+        db_fail(error, s, "open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        nova_error_set(error, NOVA_ERROR_IO, "index error",
+                       "%s/index.sqlite: schema: %s", dir,
+                       msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        if (sqlite3_prepare_v2(s->db, statements[i], -1, &s->st[i], NULL) !=
+            SQLITE_OK) {
+            db_fail(error, s, statements[i]);
+            goto fail;
+        }
+    if (pthread_create(&s->thread, NULL, timer_main, s) != 0) {
+        nova_error_set(error, NOVA_ERROR_INTERNAL, "cannot start thread",
+                       "store completion timer");
+        goto fail;
+    }
+    s->thread_started = true;
+    return s;
+fail:
+    nova_store_close(s);
+    return NULL;
+}
+
+void nova_store_close(NovaStore *s)
+{
+    if (!s)
+        return;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->q_lock);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->q_cond);
+        pthread_mutex_unlock(&s->q_lock);
+        pthread_join(s->thread, NULL);
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db)
+        sqlite3_close(s->db);
+    for (Event *e = s->q_head; e;) {
+        Event *next = e->next;
+        nova_free(e);
+        e = next;
+    }
+    pthread_mutex_destroy(&s->db_lock);
+    pthread_mutex_destroy(&s->q_lock);
+    pthread_cond_destroy(&s->q_cond);
+    nova_free(s->dir);
+    nova_free(s->tmp_dir);
+    nova_free(s);
+}
+
+/* ------------------------------------------------------- Part 10 file */
+
+static size_t meta_element(uint8_t *p, uint16_t elem, const char vr[2],
+                           const void *v, size_t n)
+{
+    /* PS3.10 7.1: explicit VR little endian; OB has a 4-byte length. */
+    size_t padded = n + (n & 1);
+    p[0] = 2;
+    p[1] = 0;
+    p[2] = (uint8_t)elem;
+    p[3] = (uint8_t)(elem >> 8);
+    p[4] = (uint8_t)vr[0];
+    p[5] = (uint8_t)vr[1];
+    size_t h;
+    if (vr[0] == 'O' && vr[1] == 'B') {
+        p[6] = p[7] = 0;
+        p[8] = (uint8_t)padded;
+        p[9] = (uint8_t)(padded >> 8);
+        p[10] = (uint8_t)(padded >> 16);
+        p[11] = (uint8_t)(padded >> 24);
+        h = 12;
+    } else {
+        p[6] = (uint8_t)padded;
+        p[7] = (uint8_t)(padded >> 8);
+        h = 8;
+    }
+    memcpy(p + h, v, n);
+    if (padded != n)
+        p[h + n] = (vr[0] == 'U' && vr[1] == 'I') ? 0 : ' ';
+    return h + padded;
+}
+
+static uint8_t *build_part10(NovaError **error, const NovaStore *s,
+                             const char *calling_ae, const char *sop_class,
+                             const char *sop_instance, const char *ts,
+                             const uint8_t *dataset, size_t size,
+                             size_t *out_size)
+{
+    size_t meta_cap = 132 + 12 + 14 + 8 * 8 + 64 * 5 + 16 + 16;
+    size_t total;
+    if (!nova_size_add(meta_cap, size, &total)) {
+        nova_error_set(error, NOVA_ERROR_RANGE, "too large",
+                       "dataset of %zu bytes", size);
+        return NULL;
+    }
+    uint8_t *f = nova_malloc(error, total);
+    if (!f)
+        return NULL;
+    memset(f, 0, 128);
+    memcpy(f + 128, "DICM", 4);
+    size_t pos = 132 + 12; /* group length element goes first */
+    static const uint8_t version[2] = {0, 1};
+    pos += meta_element(f + pos, 0x0001, "OB", version, 2);
+    pos += meta_element(f + pos, 0x0002, "UI", sop_class, strlen(sop_class));
+    pos += meta_element(f + pos, 0x0003, "UI", sop_instance,
+                        strlen(sop_instance));
+    pos += meta_element(f + pos, 0x0010, "UI", ts, strlen(ts));
+    const char *cls = s->options.implementation_class_uid;
+    pos += meta_element(f + pos, 0x0012, "UI", cls, strlen(cls));
+    const char *ver = s->options.implementation_version;
+    size_t vn = strlen(ver);
+    pos += meta_element(f + pos, 0x0013, "SH", ver, vn > 16 ? 16 : vn);
+    size_t an = strlen(calling_ae);
+    if (an > 0)
+        pos += meta_element(f + pos, 0x0016, "AE", calling_ae,
+                            an > 16 ? 16 : an);
+    uint32_t gl = (uint32_t)(pos - 144);
+    uint8_t glv[4] = {(uint8_t)gl, (uint8_t)(gl >> 8), (uint8_t)(gl >> 16),
+                      (uint8_t)(gl >> 24)};
+    meta_element(f + 132, 0x0000, "UL", glv, 4);
+    memcpy(f + pos, dataset, size);
+    *out_size = pos + size;
+    return f;
+}
+
+static bool write_durable(NovaError **error, const char *tmp,
+                          const uint8_t *data, size_t size)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
+                              "%s: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < size) {
+        ssize_t k = write(fd, data + done, size - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int e = k < 0 ? errno : ENOSPC;
+            close(fd);
+            unlink(tmp);
+            return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
+                                  "%s: %s", tmp, strerror(e));
+        }
+        done += (size_t)k;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot sync", "%s: %s",
+                              tmp, strerror(e));
+    }
+    if (close(fd) != 0) {
+        unlink(tmp);
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
+                              "%s: close: %s", tmp, strerror(errno));
+    }
+    return true;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && v[0])
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static bool step_done(NovaError **error, NovaStore *s, sqlite3_stmt *st,
+                      const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_fail(error, s, what);
+    return true;
+}
+
+static void push_event(NovaStore *s, const NovaSeriesCompletion *c)
+{
+    Event *e = nova_malloc(NULL, sizeof *e);
+    if (!e)
+        return; /* the index still records it */
+    e->c = *c;
+    e->next = NULL;
+    pthread_mutex_lock(&s->q_lock);
+    if (s->q_tail)
+        s->q_tail->next = e;
+    else
+        s->q_head = e;
+    s->q_tail = e;
+    pthread_cond_broadcast(&s->q_cond);
+    pthread_mutex_unlock(&s->q_lock);
+}
+
+/* Mark due series complete and publish them; call with db_lock held. */
+static int complete_due(NovaError **error, NovaStore *s, double now)
+{
+    NovaSeriesCompletion found[64];
+    int n = 0;
+    sqlite3_stmt *st = s->st[ST_DUE];
+    sqlite3_bind_double(st, 1, now);
+    sqlite3_bind_double(st, 2, s->options.complete_after_s > 0
+                                   ? s->options.complete_after_s
+                                   : 0);
+    int rc;
+    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        NovaSeriesCompletion *c = &found[n++];
+        memset(c, 0, sizeof *c);
+        snprintf(c->series_uid, sizeof c->series_uid, "%s",
+                 (const char *)sqlite3_column_text(st, 0));
+        snprintf(c->study_uid, sizeof c->study_uid, "%s",
+                 (const char *)sqlite3_column_text(st, 1));
+        c->n_instances = sqlite3_column_int64(st, 2);
+        c->declared_instances = sqlite3_column_int64(st, 3);
+        snprintf(c->reason, sizeof c->reason, "%s",
+                 (const char *)sqlite3_column_text(st, 4));
+        c->completed_at = now;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *u = s->st[ST_COMPLETE];
+        sqlite3_bind_text(u, 1, found[i].series_uid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(u, 2, now);
+        sqlite3_bind_text(u, 3, found[i].reason, -1, SQLITE_TRANSIENT);
+        if (!step_done(error, s, u, "mark series complete"))
+            return -1;
+        push_event(s, &found[i]);
+        nova_log(NOVA_LOG_INFO,
+                 "series %s complete (%s): %lld instances", found[i].series_uid,
+                 found[i].reason, (long long)found[i].n_instances);
+    }
+    return n;
+}
+
+int nova_store_check_completion(NovaError **error, NovaStore *s, double now)
+{
+    pthread_mutex_lock(&s->db_lock);
+    int n = complete_due(error, s, now);
+    pthread_mutex_unlock(&s->db_lock);
+    return n;
+}
+
+static void *timer_main(void *arg)
+{
+    NovaStore *s = arg;
+    pthread_mutex_lock(&s->q_lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->q_cond, &s->q_lock, &until);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->q_lock);
+        NovaError *err = NULL;
+        if (nova_store_check_completion(&err, s, wall_now()) < 0) {
+            nova_log(NOVA_LOG_ERROR, "%s", nova_error_message(err));
+            nova_error_free(err);
+        }
+        pthread_mutex_lock(&s->q_lock);
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    return NULL;
+}
+
+bool nova_store_wait_completed(NovaStore *s, int timeout_ms,
+                               NovaSeriesCompletion *out)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms > 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&s->q_lock);
+    while (!s->q_head && timeout_ms != 0) {
+        int rc = timeout_ms < 0
+                     ? pthread_cond_wait(&s->q_cond, &s->q_lock)
+                     : pthread_cond_timedwait(&s->q_cond, &s->q_lock, &until);
+        if (rc != 0 && rc != EINTR)
+            break;
+    }
+    Event *e = s->q_head;
+    if (e) {
+        s->q_head = e->next;
+        if (!s->q_head)
+            s->q_tail = NULL;
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    if (!e)
+        return false;
+    *out = e->c;
+    nova_free(e);
+    return true;
+}
+
+/* ------------------------------------------------------------- put */
+
+static bool dataset_uid(NovaError **error, const NovaDataset *ds,
+                        uint32_t tag, const char *name, char out[65])
+{
+    NovaError *e = NULL;
+    if (!nova_dataset_get_string_value(&e, ds, tag, 0, out, 65) ||
+        !nova_uid_is_valid(out)) {
+        nova_error_free(e);
+        return nova_error_set(error, NOVA_ERROR_INVALID, "bad dataset",
+                              "%s missing or not a valid UID", name);
+    }
+    return true;
+}
+
+bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
+                    const char *sop_class, const char *sop_instance,
+                    const char *ts, const uint8_t *dataset, size_t size,
+                    bool *duplicate)
+{
+    *duplicate = false;
+    if (!nova_uid_is_valid(sop_class) || !nova_uid_is_valid(sop_instance))
+        return nova_error_set(error, NOVA_ERROR_INVALID, "bad command",
+                              "Affected SOP Class/Instance UID not valid");
+    if (!nova_uid_is_valid(ts))
+        return nova_error_set(error, NOVA_ERROR_INVALID, "bad command",
+                              "transfer syntax UID not valid");
+    size_t fsize = 0;
+    uint8_t *file = build_part10(error, s, calling_ae ? calling_ae : "",
+                                 sop_class, sop_instance, ts, dataset, size,
+                                 &fsize);
+    if (!file)
+        return false;
+    char study[65], series[65], inst[65], cls[65], modality[17] = "",
+                                                   patient[65] = "";
+    int64_t declared = 0;
+    bool have_declared = false;
+    NovaDataset *ds = nova_dataset_read_memory(
+        error, file, fsize, sop_instance, NOVA_READ_BORROW | NOVA_READ_STRICT);
+    bool ok = ds != NULL;
+    if (!ok) {
+        /* The dataset does not parse in its transfer syntax. */
+        if (error && *error &&
+            nova_error_code(*error) != NOVA_ERROR_NOMEM) {
+            NovaError *wrapped = NULL;
+            nova_error_set(&wrapped, NOVA_ERROR_PARSE, "cannot understand",
+                           "%s", nova_error_message(*error));
+            nova_error_free(*error);
+            *error = wrapped;
+        }
+    }
+    ok = ok && dataset_uid(error, ds, TAG_SOP_CLASS, "SOP Class UID", cls) &&
+         dataset_uid(error, ds, TAG_SOP_INSTANCE, "SOP Instance UID", inst) &&
+         dataset_uid(error, ds, TAG_STUDY_UID, "Study Instance UID", study) &&
+         dataset_uid(error, ds, TAG_SERIES_UID, "Series Instance UID",
+                     series);
+    if (ok && (strcmp(cls, sop_class) != 0 || strcmp(inst, sop_instance))) {
+        nova_error_set(error, NOVA_ERROR_INVALID, "dataset mismatch",
+                       "dataset SOP Class/Instance %s / %s differ from the "
+                       "command's %s / %s",
+                       cls, inst, sop_class, sop_instance);
+        ok = false;
+    }
+    if (ok) {
+        nova_dataset_get_string_value(NULL, ds, TAG_MODALITY, 0, modality,
+                                      sizeof modality);
+        nova_dataset_get_string_value(NULL, ds, TAG_PATIENT_ID, 0, patient,
+                                      sizeof patient);
+        have_declared = nova_dataset_has(ds, TAG_SERIES_RELATED) &&
+                        nova_dataset_get_int(NULL, ds, TAG_SERIES_RELATED, 0,
+                                             &declared) &&
+                        declared > 0;
+    }
+    nova_dataset_destroy(ds);
+    if (!ok) {
+        nova_free(file);
+        return false;
+    }
+    char *study_dir = nova_strdup_printf(error, "%s/%s", s->dir, study);
+    char *series_dir =
+        nova_strdup_printf(error, "%s/%s/%s", s->dir, study, series);
+    char *path = nova_strdup_printf(error, "%s/%s/%s/%s.dcm", s->dir, study,
+                                    series, sop_instance);
+    char *tmp = NULL;
+    ok = study_dir && series_dir && path;
+    /* Already stored: the index row exists and so does the file. */
+    if (ok) {
+        pthread_mutex_lock(&s->db_lock);
+        sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
+        sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        bool known = rc == SQLITE_ROW;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        tmp = nova_strdup_printf(error, "%s/%s.%llu.part", s->tmp_dir,
+                                 sop_instance,
+                                 (unsigned long long)++s->tmp_counter);
+        pthread_mutex_unlock(&s->db_lock);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            ok = db_fail(error, s, "find instance");
+        } else if (known && access(path, F_OK) == 0) {
+            *duplicate = true;
+            goto out;
+        }
+        ok = ok && tmp;
+    }
+    ok = ok && make_dir(error, study_dir, s->dir) &&
+         make_dir(error, series_dir, study_dir) &&
+         write_durable(error, tmp, file, fsize);
+    if (ok && rename(tmp, path) != 0) {
+        nova_error_set(error, NOVA_ERROR_IO, "cannot store", "rename %s: %s",
+                       path, strerror(errno));
+        unlink(tmp);
+        ok = false;
+    }
+    ok = ok && fsync_dir(error, series_dir);
+    if (ok) {
+        double now = wall_now();
+        pthread_mutex_lock(&s->db_lock);
+        sqlite3_stmt **st = s->st;
+        ok = step_done(error, s, st[ST_BEGIN], "begin");
+        if (ok) {
+            bind_text(st[ST_INSERT_STUDY], 1, study);
+            bind_text(st[ST_INSERT_STUDY], 2, patient);
+            sqlite3_bind_double(st[ST_INSERT_STUDY], 3, now);
+            ok = step_done(error, s, st[ST_INSERT_STUDY], "insert study");
+        }
+        if (ok) {
+            bind_text(st[ST_INSERT_SERIES], 1, series);
+            bind_text(st[ST_INSERT_SERIES], 2, study);
+            bind_text(st[ST_INSERT_SERIES], 3, modality);
+            sqlite3_bind_double(st[ST_INSERT_SERIES], 4, now);
+            ok = step_done(error, s, st[ST_INSERT_SERIES], "insert series");
+        }
+        bool inserted = false;
+        if (ok) {
+            sqlite3_stmt *q = st[ST_INSERT_INSTANCE];
+            bind_text(q, 1, sop_instance);
+            bind_text(q, 2, sop_class);
+            bind_text(q, 3, series);
+            bind_text(q, 4, ts);
+            bind_text(q, 5, path + strlen(s->dir) + 1);
+            sqlite3_bind_int64(q, 6, (sqlite3_int64)fsize);
+            bind_text(q, 7, calling_ae);
+            sqlite3_bind_double(q, 8, now);
+            int rc = sqlite3_step(q);
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            /* A row without its file (crash before an earlier rename) is
+             * kept: the file is now there again. */
+            inserted = rc == SQLITE_DONE;
+            if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
+                ok = db_fail(error, s, "insert instance");
+        }
+        if (ok && inserted) {
+            bind_text(st[ST_BUMP_SERIES], 1, series);
+            sqlite3_bind_double(st[ST_BUMP_SERIES], 2, now);
+            if (have_declared)
+                sqlite3_bind_int64(st[ST_BUMP_SERIES], 3, declared);
+            ok = step_done(error, s, st[ST_BUMP_SERIES], "count series");
+            bind_text(st[ST_BUMP_STUDY], 1, study);
+            ok = ok && step_done(error, s, st[ST_BUMP_STUDY], "count study");
+        }
+        if (ok && have_declared && inserted)
+            ok = complete_due(error, s, now) >= 0;
+        if (ok)
+            ok = step_done(error, s, st[ST_COMMIT], "commit");
+        if (!ok)
+            step_done(NULL, s, st[ST_ROLLBACK], "rollback");
+        if (!inserted && ok)
+            *duplicate = true;
+        pthread_mutex_unlock(&s->db_lock);
+    }
+out:
+    nova_free(file);
+    nova_free(study_dir);
+    nova_free(series_dir);
+    nova_free(path);
+    nova_free(tmp);
+    return ok;
+}
+
+bool nova_store_counts(NovaError **error, NovaStore *s, int64_t *n_studies,
+                       int64_t *n_series, int64_t *n_instances)
+{
+    static const char *const q[3] = {"SELECT count(*) FROM studies",
+                                     "SELECT count(*) FROM series",
+                                     "SELECT count(*) FROM instances"};
+    int64_t *out[3] = {n_studies, n_series, n_instances};
+    bool ok = true;
+    pthread_mutex_lock(&s->db_lock);
+    for (int i = 0; i < 3 && ok; i++) {
+        sqlite3_stmt *st = NULL;
+        ok = sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW;
+        if (ok)
+            *out[i] = sqlite3_column_int64(st, 0);
+        else
+            db_fail(error, s, q[i]);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->db_lock);
+    return ok;
+}
+
+char *nova_store_instance_path(NovaError **error, NovaStore *s,
+                               const char *sop_instance)
+{
+    char *out = NULL;
+    pthread_mutex_lock(&s->db_lock);
+    sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
+    sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        out = nova_strdup_printf(error, "%s/%s", s->dir,
+                                 (const char *)sqlite3_column_text(st, 0));
+    else
+        nova_error_set(error, NOVA_ERROR_NOT_FOUND, "not stored", "%s",
+                       sop_instance);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->db_lock);
+    return out;
+}
