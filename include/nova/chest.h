@@ -95,7 +95,9 @@ typedef struct NovaLungResult NovaLungResult;
  * defaults; pool may be NULL.  Never fails for a valid CT that simply shows
  * no lungs or only part of them: the result then carries flags and
  * warnings.  Errors: INVALID (not int16), NOMEM.  The caller owns the
- * result; the input is not modified. */
+ * result; the input is not modified.  Thread safety: calls on different
+ * inputs may run concurrently (a pool runs one job at a time); a result is
+ * immutable once returned and may be read from several threads. */
 NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
                                          const NovaVolume *hu,
                                          const NovaLungOptions *options);
