@@ -889,6 +889,32 @@ bool nova__nn_dnnl_same_layout(const NnValue *a, const NnValue *b)
            dnnl_memory_desc_equal(a->dnnl_md, b->dnnl_md);
 }
 
+bool nova__nn_dnnl_channel_prefix(const NnValue *v, int64_t *block,
+                                  size_t *bytes_per_channel)
+{
+    const dnnl_memory_desc_t *md = v->dnnl_md;
+    if (!md || md->format_kind != dnnl_blocked || md->ndims < 3 ||
+        md->ndims > 5 || md->dims[0] != 1 || md->data_type != dnnl_f32)
+        return false;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks != 1 || b->inner_idxs[0] != 1 ||
+        md->padded_dims[1] != md->dims[1] || md->dims[1] % b->inner_blks[0] ||
+        md->offset0 != 0)
+        return false;
+    /* Channel blocks outermost (after N = 1), the rest dense behind. */
+    int64_t spatial = 1;
+    for (int i = 2; i < md->ndims; i++) {
+        if (md->padded_dims[i] != md->dims[i])
+            return false;
+        spatial *= md->dims[i];
+    }
+    if (b->strides[1] != spatial * b->inner_blks[0])
+        return false;
+    *block = b->inner_blks[0];
+    *bytes_per_channel = (size_t)spatial * sizeof(float);
+    return true;
+}
+
 static void *handle_of(NnExec *ex, const DnnlNode *dn, int i)
 {
     if (dn->arg_const[i])

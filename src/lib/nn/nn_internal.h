@@ -94,6 +94,7 @@ typedef struct {
     float act_alpha, act_beta;
     int residual;        /* value index or -1: added before act */
     bool residual_inplace; /* oneDNN sums into the residual's own buffer */
+    bool concat_inplace;   /* inputs already sit in the output: no-op */
     bool act_before_sum; /* unused by the passes; kept false */
     /* Per-op parameters computed by the shape function. */
     void *params;
@@ -284,6 +285,12 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
 void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node);
 /* True when both values are in the same oneDNN blocked layout. */
 bool nova__nn_dnnl_same_layout(const NnValue *a, const NnValue *b);
+/* For a N=1 tensor in a oneDNN layout blocked on channels only, with the
+ * channel blocks outermost (nChw8c and its 1D/3D forms): any prefix of
+ * whole channel blocks is a contiguous prefix of the bytes.  Gives the
+ * channel block size and the bytes per channel. */
+bool nova__nn_dnnl_channel_prefix(const NnValue *v, int64_t *block,
+                                  size_t *bytes_per_channel);
 /* Free per-node state. */
 void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g);
 

@@ -724,8 +724,11 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
     int *last = nova_malloc_array(error, (size_t)nv, sizeof(int));
     Block *blocks = nova_malloc_array(error, (size_t)nv + 1, sizeof(Block));
     int *block_of = nova_malloc_array(error, (size_t)nv, sizeof(int));
+    size_t *sub = nova_calloc(error, (size_t)nv + 1, sizeof(size_t));
+    size_t *extent = nova_calloc(error, (size_t)nv + 1, sizeof(size_t));
+    bool *placed = nova_calloc(error, (size_t)nv + 1, sizeof(bool));
     bool ok = false;
-    if (!root || !last || !blocks || !block_of)
+    if (!root || !last || !blocks || !block_of || !sub || !extent || !placed)
         goto done;
     for (int v = 0; v < nv; v++) {
         root[v] = v;
@@ -767,14 +770,83 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
             nova__nn_dnnl_same_layout(res, out))
             n->residual_inplace = true;
     }
+    /* Channel concatenation in place (DenseNet's growing concats, U-Net
+     * skips): when every input of a oneDNN Concat of one image is in a
+     * channel-outermost blocked layout, each input can live at its channel
+     * offset inside the output, so its producer writes there and the
+     * Concat copies nothing.  Concats whose inputs already form a prefix
+     * group (the previous concat of a dense block) extend that group. */
+    for (int r = 0; r < s->n_order; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        n->concat_inplace = false;
+        if (!n->use_dnnl || !is_op(n, "Concat"))
+            continue;
+        int o = n->outputs[0];
+        int64_t block, b2;
+        size_t per, per2;
+        if (g->values[o].is_output ||
+            !nova__nn_dnnl_channel_prefix(&g->values[o], &block, &per))
+            continue;
+        bool ok_group = true;
+        int group = -1;
+        size_t prefix = 0;
+        for (int k = 0; k < n->n_inputs && ok_group; k++) {
+            int v = n->inputs[k];
+            NnValue *iv = &g->values[v];
+            for (int j = 0; j < k; j++)
+                ok_group = ok_group && n->inputs[j] != v;
+            ok_group = ok_group && iv->kind == NN_VALUE_TEMP &&
+                       !iv->is_output &&
+                       nova__nn_dnnl_channel_prefix(iv, &b2, &per2) &&
+                       b2 == block && per2 == per;
+            if (!ok_group)
+                break;
+            bool member = root[v] != v;
+            for (int u = 0; u < nv && !member; u++)
+                member = u != v && root[u] == v;
+            if (member) {
+                if (group < 0)
+                    group = root[v];
+                ok_group = root[v] == group && sub[v] == prefix;
+            } else {
+                /* A free value: produced by a node that writes it whole,
+                 * not an alias of something else. */
+                NnValue *pv = iv;
+                ok_group = pv->producer >= 0 &&
+                           !aliases_input(g, &g->nodes[pv->producer]) &&
+                           !g->nodes[pv->producer].residual_inplace;
+            }
+            prefix += (size_t)iv->dims[1] * per;
+        }
+        if (!ok_group || prefix != (size_t)g->values[o].dims[1] * per)
+            continue;
+        for (int u = 0; u < nv; u++)
+            if (group >= 0 && root[u] == group)
+                root[u] = o; /* the old group is a prefix of this one */
+        prefix = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (root[v] == v) {
+                root[v] = o;
+                sub[v] = prefix;
+            }
+            prefix += (size_t)g->values[v].dims[1] * per;
+        }
+        n->concat_inplace = true;
+        s->stats.n_fused++;
+    }
     for (int v = 0; v < nv; v++)
         last[v] = -1;
     for (int r = 0; r < s->n_order; r++) {
         NnNode *n = &g->nodes[s->order[r]];
-        if (aliases_input(g, n))
+        if (aliases_input(g, n)) {
             root[n->outputs[0]] = root[n->inputs[0]];
-        if (n->residual_inplace)
+            sub[n->outputs[0]] = sub[n->inputs[0]];
+        }
+        if (n->residual_inplace) {
             root[n->outputs[0]] = root[n->residual];
+            sub[n->outputs[0]] = sub[n->residual];
+        }
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] >= 0)
                 last[root[n->inputs[k]]] = r;
@@ -787,9 +859,16 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
     for (int v = 0; v < nv; v++)
         if (g->values[v].is_output || g->values[v].kind == NN_VALUE_INPUT)
             last[root[v]] = s->n_order; /* live to the end */
+    /* A root's block holds all values sharing it. */
+    for (int v = 0; v < nv; v++) {
+        size_t end = sub[v] + g->values[v].nbytes;
+        if (g->values[v].kind != NN_VALUE_CONST && end > extent[root[v]])
+            extent[root[v]] = end;
+    }
     int n_blocks = 0;
     size_t top = 0;
-    /* Place graph inputs first, then outputs of each node in run order. */
+    /* Place graph inputs first, then, in run order, the block of each
+     * node output's root the first time one of its values is produced. */
     for (int step = -1; step < s->n_order; step++) {
         int cand[64];
         int n_cand = 0;
@@ -798,9 +877,16 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
                 cand[n_cand++] = g->inputs[i];
         } else {
             NnNode *n = &g->nodes[s->order[step]];
-            for (int k = 0; k < n->n_outputs && n_cand < 64; k++)
-                if (n->outputs[k] >= 0 && root[n->outputs[k]] == n->outputs[k])
-                    cand[n_cand++] = n->outputs[k];
+            for (int k = 0; k < n->n_outputs && n_cand < 64; k++) {
+                int v = n->outputs[k];
+                if (v >= 0 && !placed[root[v]]) {
+                    bool dup = false;
+                    for (int c = 0; c < n_cand; c++)
+                        dup |= cand[c] == root[v];
+                    if (!dup)
+                        cand[n_cand++] = root[v];
+                }
+            }
             /* Blocks whose last reader ran before this step are free:
              * a node may not write over its own inputs. */
             int w = 0;
@@ -811,7 +897,8 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
         }
         for (int c = 0; c < n_cand; c++) {
             NnValue *val = &g->values[cand[c]];
-            size_t size = (val->nbytes + 63) & ~(size_t)63;
+            placed[cand[c]] = true;
+            size_t size = (extent[cand[c]] + 63) & ~(size_t)63;
             if (size == 0)
                 size = 64;
             /* First fit among gaps between live blocks (sorted). */
@@ -836,7 +923,7 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
     }
     for (int v = 0; v < nv; v++)
         if (root[v] != v)
-            g->values[v].offset = g->values[root[v]].offset;
+            g->values[v].offset = g->values[root[v]].offset + sub[v];
     s->arena_bytes = top;
     ok = true;
 done:
@@ -844,6 +931,9 @@ done:
     nova_free(last);
     nova_free(blocks);
     nova_free(block_of);
+    nova_free(sub);
+    nova_free(extent);
+    nova_free(placed);
     return ok;
 }
 
@@ -1043,6 +1133,8 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
     for (int r = 0; r < s->n_order; r++) {
         NnNode *n = &g->nodes[s->order[r]];
         double t0 = s->node_seconds ? nova_time_now() : 0.0;
+        if (n->concat_inplace)
+            continue; /* its inputs were written in place */
         if (n->use_dnnl) {
             nova__nn_dnnl_run(s->dnnl, &ex, n);
             if (s->node_seconds)
