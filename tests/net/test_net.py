@@ -1,0 +1,586 @@
+#!/usr/bin/python3
+"""test_net.py NOVA - Nova as a DICOM node against real peers.  TAP output.
+
+Every server is started by this script on 127.0.0.1 with a free port and
+stopped at the end.  Test instances are made here with pydicom (CT, 256x256,
+so that PDV fragmentation happens with small maximum PDU lengths) and
+compressed with DCMTK (dcmcjpeg JPEG lossless, dcmcrle RLE).
+
+- DCMTK echoscu and `nova echo` get C-ECHO success from `nova serve`;
+- DCMTK storescu sends in explicit LE, implicit LE (-xi: storescu
+  transcodes), JPEG lossless (-xs) and RLE (-xr) to `nova serve --max-pdu
+  4096`: every stored file is compared element by element with its
+  original by pydicom, its transfer syntax is the one negotiated
+  (compressed stays compressed, pixel bytes identical);
+- the SQLite index counts studies/series/instances exactly; a repeated
+  send is idempotent; a series declaring its count (0020,1209) completes
+  with reason declared-count, the others with reason timeout;
+- `nova send` delivers all the files to DCMTK storescp (-pdu 4096, +xa) in
+  their own transfer syntaxes; compared element by element;
+- failure statuses: a dataset that differs from its command gets A900, a
+  dataset that does not parse gets C000, and `nova send` exits 1;
+- association policy: an unknown calling AE and a wrong called AE are
+  rejected; user identity negotiation is answered where asked;
+- hostile PDUs (wrong lengths, truncated, out-of-order, oversized, unknown
+  types): each association gets an A-ABORT, and the server still serves;
+- SIGTERM ends the server with exit 0; a restart reads the same index.
+"""
+import os
+import select
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import numpy
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+except ImportError:
+    print("1..0 # SKIP numpy/pydicom missing")
+    sys.exit(0)
+
+NOVA = sys.argv[1]
+TOOLS = ["echoscu", "storescu", "storescp", "dcmcjpeg", "dcmcrle"]
+for tool in TOOLS:
+    if subprocess.run(["which", tool], capture_output=True).returncode:
+        print("1..0 # SKIP DCMTK %s missing (apt-get install dcmtk)" % tool)
+        sys.exit(0)
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT = "1.2.840.10008.1.2"
+EXPLICIT = "1.2.840.10008.1.2.1"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.70"
+RLE = "1.2.840.10008.1.2.5"
+
+results = []
+procs = []
+
+
+def case(name, fn):
+    try:
+        msg = fn()
+        results.append(("ok", name + (" # " + msg if msg else "")))
+    except Exception as e:  # noqa: BLE001 - any failure is "not ok"
+        results.append(("not ok", "%s: %s" % (name, e)))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+# ------------------------------------------------------------ test data
+
+def make_instance(path, study, series, number, rng, declared=None,
+                  series_number=1):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CT
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = series
+    ds.Modality = "CT"
+    ds.PatientName = "Net^Test"
+    ds.PatientID = "NET001"
+    ds.StudyDate = "20260101"
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = number
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImagePositionPatient = [0.0, 0.0, float(number)]
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ds.PixelSpacing = [0.7, 0.7]
+    ds.SliceThickness = 1.0
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    if declared:
+        ds.NumberOfSeriesRelatedInstances = declared
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = 256
+    ds.Columns = 256
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    pixels = rng.integers(0, 4096, size=(256, 256), dtype=numpy.uint16)
+    ds.PixelData = pixels.tobytes()
+    ds.is_little_endian = True
+    ds.is_implicit_VR = False
+    ds.save_as(path, write_like_original=False)
+    return ds.SOPInstanceUID
+
+
+def read(path):
+    return pydicom.dcmread(path)
+
+
+def compare(orig_path, stored_path, ts=None):
+    a, b = read(orig_path), read(stored_path)
+    if ts:
+        check(str(b.file_meta.TransferSyntaxUID) == ts,
+              "%s stored in %s, expected %s" %
+              (stored_path, b.file_meta.TransferSyntaxUID, ts))
+    check(b.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID,
+          "meta SOP instance differs")
+    ta = [e.tag for e in a]
+    tb = [e.tag for e in b]
+    check(ta == tb, "element lists differ: %s" %
+          sorted(set(ta) ^ set(tb)))
+    for e in a:
+        other = b[e.tag]
+        if e.tag == 0x7FE00010:
+            check(e.value == other.value, "PixelData bytes differ")
+        else:
+            check(e.value == other.value, "%s differs: %r vs %r" %
+                  (e.tag, e.value, other.value))
+
+
+# ------------------------------------------------------------ servers
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_serve(storage, log, *extra):
+    logf = open(log, "a")
+    p = subprocess.Popen([NOVA, "serve", "--dicom-port", "0", "--bind",
+                          "127.0.0.1", "--ae-title", "NOVA", "--storage",
+                          storage] + list(extra),
+                         stdout=subprocess.PIPE, stderr=logf, text=True)
+    procs.append(p)
+    r, _, _ = select.select([p.stdout], [], [], 20)
+    check(r, "nova serve printed no port")
+    line = p.stdout.readline()
+    check("listening on 127.0.0.1:" in line, "nova serve said %r" % line)
+    return p, int(line.rsplit(":", 1)[1])
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
+def wait_listening(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on %d" % port)
+
+
+def dcmtk(*args):
+    return subprocess.run(list(args), capture_output=True, text=True,
+                          timeout=60)
+
+
+def stored_files(storage):
+    out = {}
+    for root, dirs, files in os.walk(storage):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if f.endswith(".dcm"):
+                out[f[:-4]] = os.path.join(root, f)
+    return out
+
+
+def index(storage, query):
+    db = sqlite3.connect(os.path.join(storage, "index.sqlite"))
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+# ------------------------------------------------------------ hostile PDUs
+
+APP = b"1.2.840.10008.3.1.1.1"
+VERIF = b"1.2.840.10008.1.1"
+
+
+def item(t, body):
+    return bytes([t, 0]) + struct.pack(">H", len(body)) + body
+
+
+def assoc_rq(called=b"NOVA", calling=b"HOSTILE", contexts=None,
+             max_pdu=16384, extra_user=b"", extra_items=b""):
+    if contexts is None:
+        contexts = [(1, VERIF, [IMPLICIT.encode()])]
+    var = item(0x10, APP)
+    for cid, abstract, tss in contexts:
+        var += item(0x20, bytes([cid, 0, 0, 0]) + item(0x30, abstract) +
+                    b"".join(item(0x40, t) for t in tss))
+    var += extra_items
+    var += item(0x50, item(0x51, struct.pack(">I", max_pdu)) +
+                item(0x52, b"1.2.3.4") + extra_user)
+    body = (struct.pack(">H", 1) + b"\0\0" + called.ljust(16) +
+            calling.ljust(16) + b"\0" * 32 + var)
+    return bytes([1, 0]) + struct.pack(">I", len(body)) + body
+
+
+def element(group, elem, value):
+    if len(value) % 2:
+        value += b"\0"
+    return struct.pack("<HHI", group, elem, len(value)) + value
+
+
+def echo_command(message_id=1, group_ok=True):
+    body = (element(0, 0x0002, VERIF) +
+            element(0, 0x0100, struct.pack("<H", 0x0030)) +
+            element(0, 0x0110, struct.pack("<H", message_id)) +
+            element(0, 0x0800, struct.pack("<H", 0x0101)))
+    cmd = element(0, 0, struct.pack("<I", len(body))) + body
+    if not group_ok:
+        cmd += element(8, 0x0018, b"1.2.3")
+    return cmd
+
+
+def pdata(cid, mch, data, pdv_len=None):
+    n = len(data) + 2 if pdv_len is None else pdv_len
+    pdv = struct.pack(">I", n) + bytes([cid, mch]) + data
+    return b"\x04\x00" + struct.pack(">I", len(pdv)) + pdv
+
+
+def read_pdu(sock, timeout=10):
+    sock.settimeout(timeout)
+    head = b""
+    while len(head) < 6:
+        chunk = sock.recv(6 - len(head))
+        if not chunk:
+            return None, b""
+        head += chunk
+    n = struct.unpack(">I", head[2:6])[0]
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return head[0], body
+
+
+HOSTILE = [
+    # (name, bytes after a successful association or None, raw bytes)
+    ("unknown PDU type", None, b"\x09\x00\x00\x00\x00\x04abcd"),
+    ("P-DATA before association", None, pdata(1, 3, echo_command())),
+    ("A-ASSOCIATE-RQ length 4 GiB", None,
+     b"\x01\x00\xff\xff\xff\xf0" + b"\0" * 64),
+    ("A-ASSOCIATE-RQ truncated", None, assoc_rq()[:50]),
+    ("A-ASSOCIATE-RQ item longer than the PDU", None,
+     (lambda b: b"\x01\x00" + struct.pack(">I", len(b)) + b)(
+         assoc_rq()[6:74] + b"\x10\x00\x7f\xff" + APP)),
+    ("A-ASSOCIATE-RQ too short for its fixed part", None,
+     b"\x01\x00\x00\x00\x00\x10" + b"\0" * 16),
+    ("A-ASSOCIATE-RQ context item length under 4", None,
+     assoc_rq(extra_items=b"\x20\x00\x00\x02\x01\x00")),
+    ("A-ASSOCIATE-RQ with 200 contexts", None,
+     assoc_rq(contexts=[(i % 256 | 1, VERIF, [IMPLICIT.encode()])
+                        for i in range(200)])),
+    ("A-ASSOCIATE-RQ UID with letters", None,
+     assoc_rq(contexts=[(1, b"1.2.abc", [IMPLICIT.encode()])])),
+    ("A-RELEASE-RQ with length 8", b"", b"\x05\x00\x00\x00\x00\x08" +
+     b"\0" * 8),
+    ("second A-ASSOCIATE-RQ", b"", assoc_rq()),
+    ("PDV length 0", b"", pdata(1, 3, echo_command(), pdv_len=0)),
+    ("PDV length past the PDU", b"", pdata(1, 3, echo_command(),
+                                          pdv_len=5000)),
+    ("dataset fragment first", b"", pdata(1, 2, b"\x08\x00\x18\x00")),
+    ("PDV on a context never proposed", b"", pdata(7, 3, echo_command())),
+    ("command element outside group 0000", b"",
+     pdata(1, 3, echo_command(group_ok=False))),
+    ("command element length past its end", b"",
+     pdata(1, 3, echo_command()[:-6] + struct.pack("<I", 100) +
+           echo_command()[-2:])),
+    ("P-DATA over the maximum PDU", b"",
+     b"\x04\x00\x00\xa0\x00\x00" + b"\0" * 32),
+    ("A-ASSOCIATE-AC from a requester", b"",
+     b"\x02" + assoc_rq()[1:]),
+    ("truncated P-DATA then close", b"", pdata(1, 3, echo_command())[:20]),
+]
+
+
+def hostile_case(port, name, after, raw):
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    try:
+        if after is not None:
+            s.sendall(assoc_rq())
+            t, _ = read_pdu(s)
+            check(t == 2, "%s: no A-ASSOCIATE-AC (got %r)" % (name, t))
+        s.sendall(raw)
+        if name.startswith("truncated") or name.endswith("truncated"):
+            s.shutdown(socket.SHUT_WR)
+        t, body = read_pdu(s)
+        check(t == 7, "%s: expected A-ABORT, got PDU type %r" % (name, t))
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------ the run
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="nova-net-")
+    src = os.path.join(tmp, "src")
+    os.makedirs(src)
+    rng = numpy.random.default_rng(8)
+    study_a, study_b = generate_uid(), generate_uid()
+    s_a1, s_a2, s_b1, s_b2 = (generate_uid() for _ in range(4))
+    files = {"a1": [], "a2": [], "b1": [], "b2": []}
+    for i in range(3):
+        p = os.path.join(src, "a1_%d.dcm" % i)
+        make_instance(p, study_a, s_a1, i + 1, rng)
+        files["a1"].append(p)
+    for i in range(2):
+        p = os.path.join(src, "a2_%d.dcm" % i)
+        make_instance(p, study_a, s_a2, i + 1, rng, declared=2,
+                      series_number=2)
+        files["a2"].append(p)
+    for i, key in enumerate(["b1", "b2"]):
+        native = os.path.join(src, "%s_native.dcm" % key)
+        make_instance(native, study_b, s_b1 if key == "b1" else s_b2, 1,
+                      rng, series_number=i + 1)
+        out = os.path.join(src, "%s.dcm" % key)
+        tool = ["dcmcjpeg"] if key == "b1" else ["dcmcrle"]
+        r = dcmtk(*(tool + [native, out]))
+        check(r.returncode == 0, "%s failed: %s" % (tool[0], r.stderr))
+        os.unlink(native)
+        files[key].append(out)
+    uid_of = {p: str(read(p).SOPInstanceUID)
+              for ps in files.values() for p in ps}
+
+    storage = os.path.join(tmp, "store")
+    log = os.path.join(tmp, "serve.log")
+    serve, port = start_serve(storage, log, "--max-pdu", "4096",
+                              "--complete-after", "1", "--allow-aet",
+                              "STORESCU", "--allow-aet", "ECHOSCU",
+                              "--allow-aet", "NOVA", "--allow-aet",
+                              "HOSTILE")
+
+    def t_echo():
+        r = dcmtk("echoscu", "-aec", "NOVA", "127.0.0.1", str(port))
+        check(r.returncode == 0, "echoscu: %s" % r.stderr)
+        r = subprocess.run([NOVA, "echo", "127.0.0.1:%d" % port,
+                            "--called-aet", "NOVA"], capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0 and "success" in r.stdout,
+              "nova echo: %s %s" % (r.stdout, r.stderr))
+    case("echoscu and nova echo get C-ECHO success", t_echo)
+
+    sends = [("explicit LE", ["-xe"], files["a1"], EXPLICIT),
+             ("implicit LE", ["-xi"], files["a2"], IMPLICIT),
+             ("JPEG lossless", ["-xs"], files["b1"], JPEG_LOSSLESS),
+             ("RLE", ["-xr"], files["b2"], RLE)]
+    for label, opts, paths, ts in sends:
+        def t_store(opts=opts, paths=paths, ts=ts):
+            r = dcmtk(*(["storescu", "-aec", "NOVA"] + opts +
+                        ["127.0.0.1", str(port)] + paths))
+            check(r.returncode == 0, "storescu: %s" % r.stderr)
+            stored = stored_files(storage)
+            for p in paths:
+                uid = uid_of[p]
+                check(uid in stored, "%s not stored" % uid)
+                compare(p, stored[uid], ts)
+        case("storescu %s -> nova serve: stored, element by element equal"
+             % label, t_store)
+
+    def t_index():
+        check(index(storage, "SELECT count(*) FROM studies") == [(2,)],
+              "studies %r" % index(storage, "SELECT count(*) FROM studies"))
+        check(index(storage, "SELECT count(*) FROM series") == [(4,)],
+              "series")
+        check(index(storage, "SELECT count(*) FROM instances") == [(7,)],
+              "instances")
+        rows = dict(index(storage,
+                          "SELECT series_uid, n_instances FROM series"))
+        check(rows == {s_a1: 3, s_a2: 2, s_b1: 1, s_b2: 1},
+              "series counts %r" % rows)
+        rows = dict(index(storage,
+                          "SELECT study_uid, n_instances FROM studies"))
+        check(rows == {study_a: 5, study_b: 2}, "study counts %r" % rows)
+    case("index counts studies, series and instances exactly", t_index)
+
+    def t_repeat():
+        r = dcmtk("storescu", "-aec", "NOVA", "127.0.0.1", str(port),
+                  *files["a1"])
+        check(r.returncode == 0, "storescu: %s" % r.stderr)
+        check(index(storage, "SELECT count(*) FROM instances") == [(7,)],
+              "instances changed")
+        check(index(storage, "SELECT n_instances FROM series WHERE "
+                    "series_uid = '%s'" % s_a1) == [(3,)], "series count")
+    case("a repeated instance is idempotent (success, counts unchanged)",
+         t_repeat)
+
+    def t_complete():
+        end = time.time() + 10
+        while time.time() < end:
+            rows = dict(index(storage, "SELECT series_uid, complete_reason "
+                              "FROM series"))
+            if all(rows.values()):
+                break
+            time.sleep(0.2)
+        check(rows[s_a2] == "declared-count", "a2: %r" % rows[s_a2])
+        check(rows[s_a1] == "timeout", "a1: %r" % rows[s_a1])
+        check(rows[s_b1] == "timeout", "b1: %r" % rows[s_b1])
+        with open(log) as f:
+            text = f.read()
+        check("series complete (declared-count)" in text and s_a2 in text,
+              "completion not published")
+    case("series completion: declared count and timeout, with reasons",
+         t_complete)
+
+    def t_statuses():
+        # A900: the meta group names another SOP instance than the dataset.
+        # (bytes patched: pydicom would refill the meta from the dataset)
+        uid = uid_of[files["a1"][0]].encode()
+        other = uid[:-1] + (b"1" if uid[-1:] != b"1" else b"2")
+        with open(files["a1"][0], "rb") as f:
+            raw = f.read()
+        at = raw.index(uid, 132)
+        check(at < 400, "meta UID not found")
+        bad = os.path.join(tmp, "mismatch.dcm")
+        with open(bad, "wb") as f:
+            f.write(raw[:at] + other + raw[at + len(uid):])
+        r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % port, "--aet",
+                            "NOVA", "--called-aet", "NOVA", bad],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 1 and "A900" in r.stderr,
+              "mismatch: rc %d %s" % (r.returncode, r.stderr))
+        # C000: a valid meta group followed by bytes that are no dataset.
+        with open(files["a1"][1], "rb") as f:
+            raw = f.read()
+        meta_end = 132 + 12 + struct.unpack("<I", raw[140:144])[0]
+        garbage = os.path.join(tmp, "garbage.dcm")
+        with open(garbage, "wb") as f:
+            f.write(raw[:meta_end] + b"\x08\x00\x18\x00UI\xff\xff" +
+                    b"1.2" * 10)
+        r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % port, "--aet",
+                            "NOVA", "--called-aet", "NOVA", garbage],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 1 and "C000" in r.stderr,
+              "garbage: rc %d %s" % (r.returncode, r.stderr))
+        check(index(storage, "SELECT count(*) FROM instances") == [(7,)],
+              "a failed instance reached the index")
+    case("failure statuses A900 and C000 reach the sender", t_statuses)
+
+    def t_policy():
+        r = dcmtk("echoscu", "-aet", "INTRUDER", "-aec", "NOVA",
+                  "127.0.0.1", str(port))
+        check(r.returncode != 0, "unknown calling AE accepted")
+        r = dcmtk("echoscu", "-aec", "OTHER", "127.0.0.1", str(port))
+        check(r.returncode != 0, "wrong called AE accepted")
+        s = socket.create_connection(("127.0.0.1", port), 5)
+        ident = item(0x58, bytes([1, 1]) + struct.pack(">H", 4) + b"user" +
+                     struct.pack(">H", 0))
+        s.sendall(assoc_rq(extra_user=ident))
+        t, body = read_pdu(s)
+        s.sendall(b"\x05\x00\x00\x00\x00\x04\0\0\0\0")
+        t2, _ = read_pdu(s)
+        s.close()
+        check(t == 2, "user identity: PDU %r" % t)
+        check(b"\x59\x00\x00\x02\x00\x00" in body,
+              "no user identity response in the A-ASSOCIATE-AC")
+        check(t2 == 6, "release answered with %r" % t2)
+    case("calling/called AE checks reject; user identity answered",
+         t_policy)
+
+    def t_hostile():
+        for name, after, raw in HOSTILE:
+            hostile_case(port, name, after, raw)
+        r = dcmtk("echoscu", "-aec", "NOVA", "127.0.0.1", str(port))
+        check(r.returncode == 0, "server no longer answers")
+        check(serve.poll() is None, "server exited")
+    case("%d hostile PDUs: each aborted, server keeps serving" %
+         len(HOSTILE), t_hostile)
+
+    # nova send -> DCMTK storescp, every syntax, 4096-byte PDUs.
+    def t_send_storescp():
+        out = os.path.join(tmp, "storescp")
+        os.makedirs(out)
+        sport = free_port()
+        p = subprocess.Popen(["storescp", "-aet", "STORESCP", "+xa", "-pdu",
+                              "4096", "-od", out, str(sport)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        try:
+            wait_listening(sport)
+            allf = [q for ps in files.values() for q in ps]
+            r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % sport,
+                                "--aet", "NOVA", "--called-aet", "STORESCP"]
+                               + allf, capture_output=True, text=True,
+                               timeout=60)
+            check(r.returncode == 0, "nova send: %s %s" %
+                  (r.stdout, r.stderr))
+            check("7 stored" in r.stdout, r.stdout)
+            got = {}
+            for f in os.listdir(out):
+                d = read(os.path.join(out, f))
+                got[str(d.SOPInstanceUID)] = os.path.join(out, f)
+            for q in allf:
+                uid = uid_of[q]
+                check(uid in got, "%s not received" % uid)
+                compare(q, got[uid], str(read(q).file_meta.TransferSyntaxUID))
+        finally:
+            p.terminate()
+            p.wait()
+    case("nova send -> storescp: all syntaxes, element by element equal",
+         t_send_storescp)
+
+    def t_restart():
+        rc = stop(serve)
+        check(rc == 0, "SIGTERM exit code %r" % rc)
+        with open(log) as f:
+            check("stopped (index: 2 studies, 4 series, 7 instances)" in
+                  f.read(), "no stop line with the counts")
+        again, port2 = start_serve(storage, log)
+        try:
+            r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % port2,
+                                "--aet", "NOVA", "--called-aet", "NOVA"]
+                               + files["b1"], capture_output=True, text=True,
+                               timeout=60)
+            check(r.returncode == 0, "send after restart: %s" % r.stderr)
+        finally:
+            rc = stop(again)
+        check(rc == 0, "second SIGTERM exit code %r" % rc)
+        with open(log) as f:
+            text = f.read()
+        check(text.count("(index: 2 studies, 4 series, 7 instances)") >= 3,
+              "restart did not find the index")
+        leftovers = os.listdir(os.path.join(storage, ".tmp"))
+        check(leftovers == [], "temporary files left: %r" % leftovers)
+    case("SIGTERM exits 0; restart reads the same index", t_restart)
+
+
+try:
+    main()
+finally:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+print("1..%d" % len(results))
+for i, (status, name) in enumerate(results, 1):
+    print("%s %d - %s" % (status, i, name))
+sys.exit(0)
