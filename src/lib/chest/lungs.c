@@ -853,16 +853,82 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                 }
                 /* +i runs towards +x (patient left) when direction[0] > 0. */
                 bool plus_i_is_left = g->direction[0] >= 0;
-                bool left;
-                if (lo_side > 3 * hi_side + 10)
-                    left = !plus_i_is_left;
-                else if (hi_side > 3 * lo_side + 10)
-                    left = plus_i_is_left;
-                else
-                    left = w[0] > body_w[0];
-                side_of[first] = left ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
-                lung_x[side_of[first]] = w[0];
-                lung_x[3 - side_of[first]] = left ? -INFINITY : INFINITY;
+                bool one_sided = lo_side > 3 * hi_side + 10 ||
+                                 hi_side > 3 * lo_side + 10;
+                /* Body centre as a coarse i index (for the cut below). */
+                double body_i = 0;
+                {
+                    double wi[3];
+                    nova_geometry_world_to_index(g, body_w, wi);
+                    body_i = (wi[0] + 0.5) / (double)c->f[0] - 0.5;
+                }
+                size_t below = 0;
+                for (size_t i = 0; i < c->n; i++)
+                    below += labels[i] == first &&
+                             (double)(i % nx) < body_i;
+                double frac = (double)below / (double)reg[first].count;
+                if (!one_sided && frac > 0.2 && frac < 0.8 && nx > 8) {
+                    /* Both sides of the body's midline and air beyond both
+                     * flanks: two lungs that touch (the junction line is
+                     * thinner than the working grid).  Each slice is cut
+                     * where the region is narrowest within 40 mm of the
+                     * midline. */
+                    r->flags |= NOVA_LUNG_FLAG_NOT_SEPARATED;
+                    nova__lung_warn(r, "left and right lungs touch and "
+                                       "could not be separated at the "
+                                       "junction line; they were divided "
+                                       "where narrowest near the midline");
+                    size_t band = (size_t)(40.0 / c->sp[0]);
+                    size_t b0 = body_i > (double)band
+                                    ? (size_t)(body_i - (double)band) : 0;
+                    size_t b1 = (size_t)(body_i + (double)band);
+                    if (b1 > nx - 1)
+                        b1 = nx - 1;
+                    size_t plane = nx * ny;
+                    size_t *hist = nova_calloc(error, nx, sizeof *hist);
+                    if (!hist) {
+                        nova_free(side_of);
+                        goto done;
+                    }
+                    for (size_t zz = 0; zz < c->d[2]; zz++) {
+                        memset(hist, 0, nx * sizeof *hist);
+                        for (size_t i = zz * plane; i < (zz + 1) * plane; i++)
+                            hist[i % nx] += labels[i] == first;
+                        size_t cut = (size_t)(body_i < 0 ? 0 : body_i);
+                        for (size_t xx = b0; xx <= b1 && xx < nx; xx++) {
+                            double dx = fabs((double)xx - body_i);
+                            double dc = fabs((double)cut - body_i);
+                            if (hist[xx] < hist[cut] ||
+                                (hist[xx] == hist[cut] && dx < dc))
+                                cut = xx;
+                        }
+                        for (size_t i = zz * plane; i < (zz + 1) * plane; i++)
+                            if (labels[i] == first) {
+                                bool low = i % nx < cut;
+                                bool is_left = low ? !plus_i_is_left
+                                                   : plus_i_is_left;
+                                c->lab[i] = is_left ? NOVA_LUNG_LEFT
+                                                    : NOVA_LUNG_RIGHT;
+                            }
+                    }
+                    nova_free(hist);
+                    side_of[first] = 255;
+                    lung_x[NOVA_LUNG_LEFT] =
+                        body_w[0] + (plus_i_is_left ? 1 : -1) * 50.0;
+                    lung_x[NOVA_LUNG_RIGHT] =
+                        body_w[0] - (plus_i_is_left ? 1 : -1) * 50.0;
+                } else {
+                    bool left;
+                    if (lo_side > 3 * hi_side + 10)
+                        left = !plus_i_is_left;
+                    else if (hi_side > 3 * lo_side + 10)
+                        left = plus_i_is_left;
+                    else
+                        left = w[0] > body_w[0];
+                    side_of[first] = left ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
+                    lung_x[side_of[first]] = w[0];
+                    lung_x[3 - side_of[first]] = left ? -INFINITY : INFINITY;
+                }
             }
         }
     }
