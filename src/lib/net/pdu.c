@@ -491,6 +491,17 @@ bool nova_dimse_parse_command(NovaError **error, const uint8_t *bytes,
                             elem, pos, len);
             return false;
         }
+        if (elem == 0x0000) {
+            /* PS3.7 E.1: the group length counts the bytes after it; a
+             * command set cut at an element boundary is caught here. */
+            if (len != 4 || pos != 0 || le32(v) != size - 12) {
+                nova_error_set(error, NOVA_ERROR_PARSE, "bad command set",
+                               "CommandGroupLength at offset %zu does not "
+                               "match the %zu bytes that follow",
+                               pos, size >= 12 ? size - 12 : 0);
+                return false;
+            }
+        }
         switch (elem) {
         case 0x0002:
             if (!copy_uid(error, out->affected_sop_class, v, len, pos,
