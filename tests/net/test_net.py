@@ -78,7 +78,7 @@ def check(cond, msg):
 # ------------------------------------------------------------ test data
 
 def make_instance(path, study, series, number, rng, declared=None,
-                  series_number=1):
+                  series_number=1, size=256):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CT
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -106,13 +106,13 @@ def make_instance(path, study, series, number, rng, declared=None,
         ds.NumberOfSeriesRelatedInstances = declared
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = 256
-    ds.Columns = 256
+    ds.Rows = size
+    ds.Columns = size
     ds.BitsAllocated = 16
     ds.BitsStored = 12
     ds.HighBit = 11
     ds.PixelRepresentation = 0
-    pixels = rng.integers(0, 4096, size=(256, 256), dtype=numpy.uint16)
+    pixels = rng.integers(0, 4096, size=(size, size), dtype=numpy.uint16)
     ds.PixelData = pixels.tobytes()
     ds.is_little_endian = True
     ds.is_implicit_VR = False
@@ -546,6 +546,78 @@ def main():
             p.wait()
     case("nova send -> storescp: all syntaxes, element by element equal",
          t_send_storescp)
+
+    def t_kill9():
+        # Two storescu senders; the server is killed with SIGKILL once a
+        # third of the instances are in the index, then restarted.
+        kdir = os.path.join(tmp, "kill")
+        os.makedirs(kdir)
+        study = generate_uid()
+        paths = []
+        for k in range(2):
+            series = generate_uid()
+            for i in range(75):
+                q = os.path.join(kdir, "k%d_%03d.dcm" % (k, i))
+                make_instance(q, study, series, i + 1, rng, size=64)
+                paths.append(q)
+        kstore = os.path.join(tmp, "kill-store")
+        klog = os.path.join(tmp, "kill.log")
+        srv, kport = start_serve(kstore, klog)
+        senders, outs = [], []
+        for k in range(2):
+            out = open(os.path.join(tmp, "storescu%d.log" % k), "w+")
+            outs.append(out)
+            senders.append(subprocess.Popen(
+                ["storescu", "-v", "-aec", "NOVA", "127.0.0.1", str(kport)]
+                + paths[75 * k:75 * (k + 1)], stdout=out,
+                stderr=subprocess.STDOUT))
+        end = time.time() + 30
+        while time.time() < end:
+            try:
+                n = index(kstore, "SELECT count(*) FROM instances")[0][0]
+            except sqlite3.Error:
+                n = 0
+            if n >= 50:
+                break
+            time.sleep(0.005)
+        srv.kill()
+        srv.wait()
+        for sp in senders:
+            sp.wait(timeout=30)
+        acked = []
+        for out in outs:
+            out.seek(0)
+            current = None
+            for line in out:
+                if "Sending file: " in line:
+                    current = line.split("Sending file: ", 1)[1].strip()
+                elif "Received Store Response (Success)" in line and current:
+                    acked.append(current)
+                    current = None
+            out.close()
+        check(0 < len(acked) < len(paths),
+              "kill not mid-load: %d of %d acknowledged" %
+              (len(acked), len(paths)))
+        srv, kport = start_serve(kstore, klog)
+        check(stop(srv) == 0, "restart after SIGKILL failed")
+        rows = dict(index(kstore, "SELECT sop_instance_uid, path FROM "
+                          "instances"))
+        for q in acked:
+            uid = str(read(q).SOPInstanceUID)
+            check(uid in rows, "acknowledged %s missing from the index" % uid)
+            compare(q, os.path.join(kstore, rows[uid]))
+        for uid, rel in rows.items():
+            check(os.path.exists(os.path.join(kstore, rel)),
+                  "index row without file: %s" % rel)
+        on_disk = stored_files(kstore)
+        for uid, f in on_disk.items():
+            read(f)  # every visible file is complete
+        check(os.listdir(os.path.join(kstore, ".tmp")) == [],
+              "partial files left in .tmp")
+        return "%d of %d acknowledged before SIGKILL, all durable" % (
+            len(acked), len(paths))
+    case("kill -9 mid-load: every acknowledged instance on disk and "
+         "indexed, no partial file", t_kill9)
 
     def t_restart():
         rc = stop(serve)
