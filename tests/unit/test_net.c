@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <stdio.h>
+
+#include "../fuzz/fuzz_net_one.h"
 #include "nova/net.h"
 #include "test.h"
 
@@ -248,6 +252,36 @@ static void test_storage_classes(void)
     CHECK(!nova_net_is_storage_sop_class("1.2.840.10008.5.1.4.1.2.2.1"));
 }
 
+/* The fuzz target's seed corpus through the same entry point: PDUs,
+ * command sets and whole conversations, hostile ones included. */
+static void test_corpus_replay(void)
+{
+    const char *dir = NOVA_SOURCE_DIR "/tests/fuzz/corpus-net";
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    size_t n_files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        if (!f)
+            continue;
+        static uint8_t buf[65536];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        fuzz_net_one(buf, n);
+        n_files++;
+    }
+    closedir(d);
+    CHECK(n_files >= 20);
+}
+
 int main(void)
 {
     RUN(test_parse_dcmtk_rq);
@@ -256,5 +290,6 @@ int main(void)
     RUN(test_build_parse_many);
     RUN(test_command_roundtrip);
     RUN(test_storage_classes);
+    RUN(test_corpus_replay);
     return test_done();
 }
