@@ -214,6 +214,31 @@ static NovaVR implicit_vr(uint32_t tag)
     return d->vr;
 }
 
+/* The VR of an implicit VR element where PS3.6 lists several: Pixel Data
+ * is OW when native (PS3.5 A.1), OB when encapsulated; "US or SS" follows
+ * the Pixel Representation (0028,0103) already read in this dataset (1:
+ * signed). */
+static NovaVR implicit_vr_in(const NovaDataset *ds, uint32_t tag,
+                             uint32_t length, bool big)
+{
+    NovaVR vr = implicit_vr(tag);
+    if (tag == NOVA_TAG_PIXEL_DATA)
+        return length == NOVA_UNDEFINED_LENGTH ? NOVA_VR_OB : NOVA_VR_OW;
+    if (vr != NOVA_VR_US)
+        return vr;
+    const NovaDictEntry *d = nova_dict_lookup_tag(tag);
+    if (!d || strncmp(d->vr_text, "US or SS", 8) != 0)
+        return vr;
+    for (size_t i = ds->count; i-- > 0;) {
+        const NovaElement *pr = &ds->elements[i];
+        if (pr->tag == NOVA_TAG(0x0028, 0x0103) && pr->length >= 2)
+            return nova__get_u16(ds->root->data + pr->offset, big) == 1
+                       ? NOVA_VR_SS
+                       : NOVA_VR_US;
+    }
+    return vr;
+}
+
 static bool parse_items(Parser *p, NovaDataset *ds, NovaElement *e,
                         uint64_t *pos, uint64_t end, bool explicit_vr,
                         bool big, int depth);
@@ -309,8 +334,8 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
             }
             e.vr = vr;
         } else {
-            e.vr = implicit_vr(tag);
             length = nova__get_u32(h + 4, big);
+            e.vr = implicit_vr_in(ds, tag, length, big);
             value_at = at + 8;
         }
         e.length = length;
