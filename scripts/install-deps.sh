@@ -14,6 +14,8 @@ packages=(
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   # independent decoders and validators used by tests and benchmarks
   dcmtk libdcmtk-dev libgdcm-dev libgdcm-tools dicom3tools
+  # a second DICOM node for tests/net (peer in both directions)
+  orthanc
   python3 python3-numpy python3-pydicom python3-gdcm python3-nibabel
   python3-onnx python3-pil
   # nn: PyTorch exports the test networks (tools/nn/export_models.py)
