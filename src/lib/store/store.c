@@ -17,7 +17,8 @@
  *
  * The index is SQLite in WAL mode with synchronous=FULL (the Debian
  * library, not ours: it is the well-kept choice for a crash-safe index),
- * one connection, prepared statements, behind one mutex.
+ * one connection, prepared statements, behind one mutex; rows of
+ * concurrent associations are committed in groups (index_commit).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +55,9 @@ enum {
     ST_BUMP_SERIES,
     ST_DUE,
     ST_COMPLETE,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_COUNT
 };
 
@@ -83,6 +87,9 @@ static const char *const statements[ST_COUNT] = {
     ">= declared_instances) OR (?2 > 0 AND last_received <= ?1 - ?2))",
     "UPDATE series SET completed_at = ?2, complete_reason = ?3 WHERE "
     "series_uid = ?1",
+    "SAVEPOINT row",
+    "RELEASE row",
+    "ROLLBACK TO row",
 };
 
 static const char schema[] =
@@ -105,6 +112,8 @@ static const char schema[] =
     " received REAL NOT NULL);"
     "CREATE INDEX IF NOT EXISTS series_open ON series(completed_at);";
 
+typedef struct IndexRow IndexRow;
+
 typedef struct Event {
     NovaSeriesCompletion c;
     struct Event *next;
@@ -126,6 +135,11 @@ struct NovaStore {
     bool thread_started;
     bool stopping; /* under q_lock */
     uint64_t tmp_counter; /* under db_lock */
+    /* Group commit of index rows (index_commit). */
+    pthread_mutex_t c_lock;
+    pthread_cond_t c_cond;
+    IndexRow *c_head, *c_tail;
+    bool c_leader;
 };
 
 void nova_store_options_init(NovaStoreOptions *o)
@@ -189,6 +203,8 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
         nova_store_options_init(&s->options);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
+    pthread_mutex_init(&s->c_lock, NULL);
+    pthread_cond_init(&s->c_cond, NULL);
     pthread_cond_init(&s->q_cond, NULL);
     s->dir = nova_strdup(error, dir);
     s->tmp_dir = nova_strdup_printf(error, "%s/.tmp", dir);
@@ -266,6 +282,8 @@ void nova_store_close(NovaStore *s)
     }
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->q_lock);
+    pthread_mutex_destroy(&s->c_lock);
+    pthread_cond_destroy(&s->c_cond);
     pthread_cond_destroy(&s->q_cond);
     nova_free(s->dir);
     nova_free(s->tmp_dir);
@@ -526,6 +544,135 @@ bool nova_store_wait_completed(NovaStore *s, int timeout_ms,
     return true;
 }
 
+/* ------------------------------------------------------ group commit */
+
+/* One instance's index row, waiting for a commit.  Rows from concurrent
+ * associations are committed together: the first thread to find no commit
+ * in progress becomes the leader, takes every queued row, writes them in
+ * one transaction (one WAL fsync for all; a SAVEPOINT per row so one bad
+ * row fails alone) and wakes their threads.  Each thread still answers its
+ * sender only after its own row is committed. */
+struct IndexRow {
+    const char *study, *series, *patient, *modality, *sop_instance,
+        *sop_class, *ts, *rel_path, *calling_ae;
+    int64_t size;
+    bool have_declared;
+    int64_t declared;
+    bool done, ok, inserted;
+    NovaError *error;
+    IndexRow *next;
+};
+
+static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r,
+                       double now)
+{
+    sqlite3_stmt **st = s->st;
+    bind_text(st[ST_INSERT_STUDY], 1, r->study);
+    bind_text(st[ST_INSERT_STUDY], 2, r->patient);
+    sqlite3_bind_double(st[ST_INSERT_STUDY], 3, now);
+    if (!step_done(error, s, st[ST_INSERT_STUDY], "insert study"))
+        return false;
+    bind_text(st[ST_INSERT_SERIES], 1, r->series);
+    bind_text(st[ST_INSERT_SERIES], 2, r->study);
+    bind_text(st[ST_INSERT_SERIES], 3, r->modality);
+    sqlite3_bind_double(st[ST_INSERT_SERIES], 4, now);
+    if (!step_done(error, s, st[ST_INSERT_SERIES], "insert series"))
+        return false;
+    sqlite3_stmt *q = st[ST_INSERT_INSTANCE];
+    bind_text(q, 1, r->sop_instance);
+    bind_text(q, 2, r->sop_class);
+    bind_text(q, 3, r->series);
+    bind_text(q, 4, r->ts);
+    bind_text(q, 5, r->rel_path);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)r->size);
+    bind_text(q, 7, r->calling_ae);
+    sqlite3_bind_double(q, 8, now);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    /* An existing row (the instance was stored before, its file lost and
+     * now written again) is kept as it is. */
+    r->inserted = rc == SQLITE_DONE;
+    if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
+        return db_fail(error, s, "insert instance");
+    if (!r->inserted)
+        return true;
+    bind_text(st[ST_BUMP_SERIES], 1, r->series);
+    sqlite3_bind_double(st[ST_BUMP_SERIES], 2, now);
+    if (r->have_declared)
+        sqlite3_bind_int64(st[ST_BUMP_SERIES], 3, r->declared);
+    if (!step_done(error, s, st[ST_BUMP_SERIES], "count series"))
+        return false;
+    bind_text(st[ST_BUMP_STUDY], 1, r->study);
+    return step_done(error, s, st[ST_BUMP_STUDY], "count study");
+}
+
+static void commit_batch(NovaStore *s, IndexRow *batch)
+{
+    double now = wall_now();
+    pthread_mutex_lock(&s->db_lock);
+    NovaError *error = NULL;
+    bool ok = step_done(&error, s, s->st[ST_BEGIN], "begin");
+    bool any_declared = false;
+    for (IndexRow *r = batch; r; r = r->next) {
+        r->ok = false;
+        if (!ok)
+            continue;
+        if (!step_done(&r->error, s, s->st[ST_SAVEPOINT], "savepoint"))
+            continue;
+        r->ok = insert_row(&r->error, s, r, now);
+        if (!r->ok)
+            step_done(NULL, s, s->st[ST_ROLLBACK_TO], "rollback to");
+        step_done(NULL, s, s->st[ST_RELEASE], "release");
+        any_declared |= r->ok && r->inserted && r->have_declared;
+    }
+    if (ok && any_declared)
+        ok = complete_due(&error, s, now) >= 0;
+    if (ok)
+        ok = step_done(&error, s, s->st[ST_COMMIT], "commit");
+    if (!ok) {
+        step_done(NULL, s, s->st[ST_ROLLBACK], "rollback");
+        for (IndexRow *r = batch; r; r = r->next) {
+            if (r->ok || !r->error)
+                nova_error_set(&r->error, NOVA_ERROR_IO, "index error",
+                               "%s", error ? nova_error_message(error)
+                                           : "transaction failed");
+            r->ok = false;
+        }
+    }
+    nova_error_free(error);
+    pthread_mutex_unlock(&s->db_lock);
+}
+
+static void index_commit(NovaStore *s, IndexRow *row)
+{
+    pthread_mutex_lock(&s->c_lock);
+    if (s->c_tail)
+        s->c_tail->next = row;
+    else
+        s->c_head = row;
+    s->c_tail = row;
+    while (!row->done) {
+        if (s->c_leader) {
+            pthread_cond_wait(&s->c_cond, &s->c_lock);
+            continue;
+        }
+        s->c_leader = true;
+        IndexRow *batch = s->c_head;
+        s->c_head = s->c_tail = NULL;
+        pthread_mutex_unlock(&s->c_lock);
+        commit_batch(s, batch);
+        pthread_mutex_lock(&s->c_lock);
+        for (IndexRow *r = batch, *next; r; r = next) {
+            next = r->next; /* r belongs to its thread once done */
+            r->done = true;
+        }
+        s->c_leader = false;
+        pthread_cond_broadcast(&s->c_cond);
+    }
+    pthread_mutex_unlock(&s->c_lock);
+}
+
 /* ------------------------------------------------------------- put */
 
 static bool dataset_uid(NovaError **error, const NovaDataset *ds,
@@ -643,61 +790,23 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
     }
     ok = ok && fsync_dir(error, series_dir);
     if (ok) {
-        double now = wall_now();
-        pthread_mutex_lock(&s->db_lock);
-        sqlite3_stmt **st = s->st;
-        ok = step_done(error, s, st[ST_BEGIN], "begin");
-        if (ok) {
-            bind_text(st[ST_INSERT_STUDY], 1, study);
-            bind_text(st[ST_INSERT_STUDY], 2, patient);
-            sqlite3_bind_double(st[ST_INSERT_STUDY], 3, now);
-            ok = step_done(error, s, st[ST_INSERT_STUDY], "insert study");
-        }
-        if (ok) {
-            bind_text(st[ST_INSERT_SERIES], 1, series);
-            bind_text(st[ST_INSERT_SERIES], 2, study);
-            bind_text(st[ST_INSERT_SERIES], 3, modality);
-            sqlite3_bind_double(st[ST_INSERT_SERIES], 4, now);
-            ok = step_done(error, s, st[ST_INSERT_SERIES], "insert series");
-        }
-        bool inserted = false;
-        if (ok) {
-            sqlite3_stmt *q = st[ST_INSERT_INSTANCE];
-            bind_text(q, 1, sop_instance);
-            bind_text(q, 2, sop_class);
-            bind_text(q, 3, series);
-            bind_text(q, 4, ts);
-            bind_text(q, 5, path + strlen(s->dir) + 1);
-            sqlite3_bind_int64(q, 6, (sqlite3_int64)fsize);
-            bind_text(q, 7, calling_ae);
-            sqlite3_bind_double(q, 8, now);
-            int rc = sqlite3_step(q);
-            sqlite3_reset(q);
-            sqlite3_clear_bindings(q);
-            /* A row without its file (crash before an earlier rename) is
-             * kept: the file is now there again. */
-            inserted = rc == SQLITE_DONE;
-            if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
-                ok = db_fail(error, s, "insert instance");
-        }
-        if (ok && inserted) {
-            bind_text(st[ST_BUMP_SERIES], 1, series);
-            sqlite3_bind_double(st[ST_BUMP_SERIES], 2, now);
-            if (have_declared)
-                sqlite3_bind_int64(st[ST_BUMP_SERIES], 3, declared);
-            ok = step_done(error, s, st[ST_BUMP_SERIES], "count series");
-            bind_text(st[ST_BUMP_STUDY], 1, study);
-            ok = ok && step_done(error, s, st[ST_BUMP_STUDY], "count study");
-        }
-        if (ok && have_declared && inserted)
-            ok = complete_due(error, s, now) >= 0;
-        if (ok)
-            ok = step_done(error, s, st[ST_COMMIT], "commit");
-        if (!ok)
-            step_done(NULL, s, st[ST_ROLLBACK], "rollback");
-        if (!inserted && ok)
+        IndexRow row = {
+            .study = study, .series = series, .patient = patient,
+            .modality = modality, .sop_instance = sop_instance,
+            .sop_class = sop_class, .ts = ts,
+            .rel_path = path + strlen(s->dir) + 1, .calling_ae = calling_ae,
+            .size = (int64_t)fsize, .have_declared = have_declared,
+            .declared = declared};
+        index_commit(s, &row);
+        ok = row.ok;
+        if (!ok) {
+            if (error && !*error)
+                *error = row.error;
+            else
+                nova_error_free(row.error);
+        } else if (!row.inserted) {
             *duplicate = true;
-        pthread_mutex_unlock(&s->db_lock);
+        }
     }
 out:
     nova_free(file);
