@@ -515,6 +515,43 @@ def main():
     case("%d hostile PDUs: each aborted, server keeps serving" %
          len(HOSTILE), t_hostile)
 
+    def t_limits():
+        # ARTIM and idle timeouts, and the association limit, on a second
+        # server with 1 s timers and room for one association.
+        lstore = os.path.join(tmp, "limits")
+        srv, lport = start_serve(lstore, os.path.join(tmp, "limits.log"),
+                                 "--artim-timeout", "1", "--idle-timeout",
+                                 "1", "--max-associations", "1")
+        try:
+            s1 = socket.create_connection(("127.0.0.1", lport), 5)
+            t0 = time.time()
+            t, _ = read_pdu(s1, timeout=10)
+            s1.close()
+            check(t == 7 and time.time() - t0 < 5,
+                  "ARTIM: PDU %r after %.1f s" % (t, time.time() - t0))
+            s2 = socket.create_connection(("127.0.0.1", lport), 5)
+            s2.sendall(assoc_rq())
+            t, _ = read_pdu(s2)
+            check(t == 2, "no A-ASSOCIATE-AC: %r" % t)
+            # One association open: the next one is refused.
+            r = dcmtk("echoscu", "-aec", "NOVA", "127.0.0.1", str(lport))
+            check(r.returncode != 0, "association over the limit accepted")
+            t0 = time.time()
+            t, _ = read_pdu(s2, timeout=10)
+            s2.close()
+            check(t == 7 and time.time() - t0 < 5,
+                  "idle: PDU %r after %.1f s" % (t, time.time() - t0))
+            time.sleep(0.2)
+            r = dcmtk("echoscu", "-aec", "NOVA", "127.0.0.1", str(lport))
+            check(r.returncode == 0, "no association after the limit freed")
+        finally:
+            check(stop(srv) == 0, "nova serve exit")
+        with open(os.path.join(tmp, "limits.log")) as f:
+            text = f.read()
+        check("rejected" in text, "no rejected association in the log")
+    case("ARTIM and idle timeouts abort; --max-associations rejects the "
+         "one too many", t_limits)
+
     # nova send -> DCMTK storescp, every syntax, 4096-byte PDUs.
     def t_send_storescp():
         out = os.path.join(tmp, "storescp")

@@ -37,7 +37,8 @@ static void usage(FILE *out)
             "usage: nova serve --dicom-port PORT --ae-title AET --storage DIR\n"
             "                  [--bind ADDR] [--allow-aet AET]...\n"
             "                  [--max-associations N] [--complete-after S]\n"
-            "                  [--idle-timeout S] [--max-pdu BYTES]\n"
+            "                  [--idle-timeout S] [--artim-timeout S]\n"
+            "                  [--max-pdu BYTES]\n"
             "\n"
             "Receive DICOM instances (C-STORE) and answer C-ECHO.  Each\n"
             "instance is stored as DIR/<study>/<series>/<sop>.dcm, indexed\n"
@@ -53,6 +54,8 @@ static void usage(FILE *out)
             "  --complete-after S    series complete after S s without a\n"
             "                        new instance (default 60)\n"
             "  --idle-timeout S      abort an idle association (default 300)\n"
+            "  --artim-timeout S     wait for A-ASSOCIATE-RQ / A-RELEASE-RP\n"
+            "                        (PS3.8 ARTIM, default 30)\n"
             "  --max-pdu BYTES       maximum PDU length we accept\n"
             "  -h, --help            this help\n");
 }
@@ -177,7 +180,7 @@ static bool parse_int(const char *s, long min, long max, long *out)
 
 int nova_cmd_serve(int argc, char **argv)
 {
-    long port = -1, max_assoc = 32, idle_s = 300, max_pdu = 0;
+    long port = -1, max_assoc = 32, idle_s = 300, artim_s = 30, max_pdu = 0;
     double complete_after = 60.0;
     const char *aet = NULL, *storage = NULL, *bind_addr = "0.0.0.0";
     const char *allowed[MAX_ALLOWED];
@@ -209,6 +212,8 @@ int nova_cmd_serve(int argc, char **argv)
             good = parse_int(v, 1, 10000, &max_assoc);
         else if (!strcmp(a, "--idle-timeout"))
             good = parse_int(v, 1, 86400, &idle_s);
+        else if (!strcmp(a, "--artim-timeout"))
+            good = parse_int(v, 1, 3600, &artim_s);
         else if (!strcmp(a, "--max-pdu"))
             good = parse_int(v, 4096, NOVA_NET_PDU_HARD_LIMIT, &max_pdu);
         else if (!strcmp(a, "--complete-after")) {
@@ -263,6 +268,7 @@ int nova_cmd_serve(int argc, char **argv)
     s.scp.n_allowed_calling_aes = n_allowed;
     nova_net_options_init(&s.scp.net);
     s.scp.net.idle_timeout_ms = (int)idle_s * 1000;
+    s.scp.net.artim_timeout_ms = (int)artim_s * 1000;
     if (max_pdu)
         s.scp.net.max_pdu_length = (uint32_t)max_pdu;
     s.scp.store = store_handler;
