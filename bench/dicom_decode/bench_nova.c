@@ -2,13 +2,15 @@
  * bench_nova.c - the DICOM decode benchmark's Nova side: parse every file
  * of a folder and decode its first frame (nova_dataset_read_file +
  * nova_dataset_decode_frame), files handed to THREADS pool threads, RUNS
- * times; prints the median wall time and a checksum of all samples (so the
+ * times; prints the median wall time, the mean CPU time (user + system,
+ * all threads) per run and a checksum of all samples (so the
  * peers can be checked to decode the same pixels).
  * Usage: bench_nova FOLDER THREADS RUNS
  */
 #include "nova/dicom.h"
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,15 @@ static void decode_one(void *user, size_t i, int thread)
     nova_free(buf);
     nova_dataset_destroy(ds);
     nova_error_free(err);
+}
+
+/* User + system CPU seconds of the whole process so far. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -88,18 +99,20 @@ int main(int argc, char **argv)
         return 1;
     Ctx ctx = {paths, calloc(n, sizeof(uint64_t)), 0};
     double *times = calloc((size_t)runs, sizeof *times);
+    double cpu0 = cpu_seconds();
     for (int r = 0; r < runs; r++) {
         double t0 = nova_time_now();
         nova_pool_for_each(pool, n, decode_one, &ctx);
         times[r] = nova_time_now() - t0;
     }
+    double cpu = (cpu_seconds() - cpu0) / runs;
     qsort(times, (size_t)runs, sizeof *times, cmp_dbl);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += ctx.sums[i];
-    printf("nova files=%zu threads=%d median_s=%.4f checksum=%llu "
+    printf("nova files=%zu threads=%d median_s=%.4f cpu_s=%.4f checksum=%llu "
            "failures=%d\n",
-           n, threads, times[runs / 2], (unsigned long long)total,
+           n, threads, times[runs / 2], cpu, (unsigned long long)total,
            ctx.failures);
     nova_pool_destroy(pool);
     for (size_t i = 0; i < n; i++)

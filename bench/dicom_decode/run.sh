@@ -54,8 +54,9 @@ compress rle dcmcrle
 compress j2k bash -c 'gdcm_j2k "$0" "$1"'
 
 # 3. Timings.
-printf '%-14s %10s %10s %10s %12s %12s  %s\n' syntax nova_s dcmtk_s gdcm_s \
-  dcmtk/nova gdcm/nova checksums
+printf '%-14s %8s %8s %8s %11s %10s | %8s %8s %8s %11s %10s | %s\n' \
+  syntax nova_s dcmtk_s gdcm_s dcmtk/nova gdcm/nova nova_cpu dcmtk_cpu \
+  gdcm_cpu dcmtk/nova gdcm/nova checksums
 for name in native jpeg-lossless jpeg-ls rle j2k; do
   dir=$work/$name
   [ "$(ls "$dir" | wc -l)" -ge "$n" ] || { echo "$name: missing files"; continue; }
@@ -64,13 +65,16 @@ for name in native jpeg-lossless jpeg-ls rle j2k; do
   gd=$("$bin/bench_gdcm" "$dir" "$threads" "$runs" 2>/dev/null || true)
   get() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
   t_n=$(get median_s "$nv"); t_d=$(get median_s "$dc"); t_g=$(get median_s "$gd")
+  u_n=$(get cpu_s "$nv"); u_d=$(get cpu_s "$dc"); u_g=$(get cpu_s "$gd")
   c_n=$(get checksum "$nv"); c_d=$(get checksum "$dc"); c_g=$(get checksum "$gd")
   same=$([ "$c_n" = "$c_d" ] && [ "$c_n" = "$c_g" ] && echo equal || \
          echo "nova=$c_n dcmtk=$c_d gdcm=$c_g")
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a>0 && b>0) printf "%.2fx", a/b; else print "-" }'; }
-  printf '%-14s %10s %10s %10s %12s %12s  %s\n' "$name" "${t_n:--}" \
-    "${t_d:--}" "${t_g:--}" "$(ratio "$t_d" "$t_n")" "$(ratio "$t_g" "$t_n")" \
-    "$same"
+  printf '%-14s %8s %8s %8s %11s %10s | %8s %8s %8s %11s %10s | %s\n' \
+    "$name" "${t_n:--}" "${t_d:--}" "${t_g:--}" "$(ratio "$t_d" "$t_n")" \
+    "$(ratio "$t_g" "$t_n")" "${u_n:--}" "${u_d:--}" "${u_g:--}" \
+    "$(ratio "$u_d" "$u_n")" "$(ratio "$u_g" "$u_n")" "$same"
 done
-echo "($n files of 512x512x16-bit, $threads threads, median of $runs runs," \
-  "load average $(cut -d' ' -f1 /proc/loadavg))"
+echo "($n files of 512x512x16-bit; left: median wall seconds of $runs runs" \
+  "with $threads threads; right: CPU seconds (user+system) per run;" \
+  "load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs)"

@@ -233,6 +233,40 @@ static void rle_round_trip(unsigned ba, unsigned bs, unsigned pr,
                                 enc, enc_len, back, bytes));
         CHECK_OK(err);
         CHECK(memcmp(img, back, bytes) == 0);
+        /* Bits above Bits Stored are not part of the sample (PS3.5 8.1.1):
+         * encode a copy with garbage there; the decode must give img. */
+        if (bs < ba) {
+            uint8_t *dirty = malloc(bytes), *enc2 = NULL;
+            size_t enc2_len = 0;
+            memcpy(dirty, img, bytes);
+            uint32_t s2 = 99;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t junk = lcg(&s2) << bs;
+                if (ba == 8)
+                    dirty[i] = (uint8_t)((dirty[i] & ((1u << bs) - 1)) | junk);
+                else if (ba == 16)
+                    ((uint16_t *)dirty)[i] =
+                        (uint16_t)((((uint16_t *)dirty)[i] &
+                                    ((1u << bs) - 1)) |
+                                   junk);
+                else
+                    ((uint32_t *)dirty)[i] =
+                        (((uint32_t *)dirty)[i] & ((1u << bs) - 1)) | junk;
+            }
+            CHECK(nova_codec_encode_rle(&err, &info, dirty, bytes, &enc2,
+                                        &enc2_len));
+            memset(back, 0xA5, bytes);
+            CHECK(nova_codec_decode(&err, ts_of("1.2.840.10008.1.2.5"), &info,
+                                    enc2, enc2_len, back, bytes));
+            CHECK_OK(err);
+            if (memcmp(img, back, bytes) != 0)
+                test_fail(__FILE__, __LINE__,
+                          "RLE %u/%u bits, signed %u: bits above bits "
+                          "stored not masked / sign extended",
+                          ba, bs, pr);
+            nova_free(enc2);
+            free(dirty);
+        }
         /* Every truncation is an error, never a crash. */
         for (size_t cut = 0; cut < enc_len; cut += 1 + enc_len / 97) {
             NovaError *e2 = NULL;
@@ -251,6 +285,11 @@ static void rle_round_trip(unsigned ba, unsigned bs, unsigned pr,
 static void test_rle_round_trip(void)
 {
     rle_round_trip(8, 8, 0, 1);
+    rle_round_trip(8, 6, 1, 1);
+    rle_round_trip(8, 7, 0, 3);
+    rle_round_trip(16, 10, 0, 1);
+    rle_round_trip(16, 6, 1, 1);
+    rle_round_trip(32, 28, 1, 1);
     rle_round_trip(8, 8, 0, 3);
     rle_round_trip(16, 16, 0, 1);
     rle_round_trip(16, 12, 1, 1);

@@ -73,6 +73,25 @@ bool nova__decode_native(NOVA__DECODER_ARGS)
     bool planar = info->planar_configuration == 1 &&
                   info->samples_per_pixel > 1;
     size_t bps = ba / 8;
+    unsigned bs = info->bits_stored;
+    if (!planar && !swap && ba == 16 && bs < 16) {
+        /* The usual CT case (12 bits stored in 16): copy and mask or sign
+         * extend in one pass instead of memcpy plus a second pass. */
+        uint16_t *d = dst;
+        unsigned shift = 16 - bs;
+        if (info->pixel_representation == 1) {
+            for (size_t i = 0; i < n; i++)
+                d[i] = (uint16_t)((int16_t)(uint16_t)(load16(src + 2 * i,
+                                                               false)
+                                                        << shift) >>
+                                  shift);
+        } else {
+            uint16_t mask = (uint16_t)((1u << bs) - 1u);
+            for (size_t i = 0; i < n; i++)
+                d[i] = load16(src + 2 * i, false) & mask;
+        }
+        return true;
+    }
     if (!planar) {
         if (!swap) {
             memcpy(dst, src, need);

@@ -31,7 +31,7 @@ static inline uint32_t le32(const uint8_t *p)
  * input ends).  Stride 1 uses memset/memcpy. */
 static inline __attribute__((always_inline)) size_t
 unpackbits(const uint8_t *in, size_t in_len, uint8_t *out, size_t stride,
-           size_t plane_len)
+           size_t plane_len, const uint8_t *lut)
 {
     size_t i = 0, o = 0;
     while (i < in_len && o < plane_len) {
@@ -42,12 +42,16 @@ unpackbits(const uint8_t *in, size_t in_len, uint8_t *out, size_t stride,
                 count = in_len - i;
             if (count > plane_len - o)
                 count = plane_len - o;
-            if (stride == 1) {
+            if (stride == 1 && !lut) {
                 memcpy(out + o, in + i, count);
             } else {
                 uint8_t *d = out + o * stride;
-                for (size_t k = 0; k < count; k++)
-                    d[k * stride] = in[i + k];
+                if (lut)
+                    for (size_t k = 0; k < count; k++)
+                        d[k * stride] = lut[in[i + k]];
+                else
+                    for (size_t k = 0; k < count; k++)
+                        d[k * stride] = in[i + k];
             }
             i += count;
             o += count;
@@ -57,7 +61,8 @@ unpackbits(const uint8_t *in, size_t in_len, uint8_t *out, size_t stride,
             size_t count = (size_t)(1 - h);
             if (count > plane_len - o)
                 count = plane_len - o;
-            uint8_t v = in[i++];
+            uint8_t v = lut ? lut[in[i]] : in[i];
+            i++;
             if (stride == 1) {
                 memset(out + o, v, count);
             } else {
@@ -74,21 +79,22 @@ unpackbits(const uint8_t *in, size_t in_len, uint8_t *out, size_t stride,
 /* Specialised copies so the compiler sees a constant stride for the usual
  * layouts (8-bit grey, 16-bit grey). */
 static size_t unpackbits_1(const uint8_t *in, size_t n, uint8_t *out,
-                           size_t plane_len)
+                           size_t plane_len, const uint8_t *lut)
 {
-    return unpackbits(in, n, out, 1, plane_len);
+    return unpackbits(in, n, out, 1, plane_len, lut);
 }
 
 static size_t unpackbits_2(const uint8_t *in, size_t n, uint8_t *out,
-                           size_t plane_len)
+                           size_t plane_len, const uint8_t *lut)
 {
-    return unpackbits(in, n, out, 2, plane_len);
+    return unpackbits(in, n, out, 2, plane_len, lut);
 }
 
 static size_t unpackbits_any(const uint8_t *in, size_t n, uint8_t *out,
-                             size_t stride, size_t plane_len)
+                             size_t stride, size_t plane_len,
+                             const uint8_t *lut)
 {
-    return unpackbits(in, n, out, stride, plane_len);
+    return unpackbits(in, n, out, stride, plane_len, lut);
 }
 
 bool nova__decode_rle(NOVA__DECODER_ARGS)
@@ -128,6 +134,22 @@ bool nova__decode_rle(NOVA__DECODER_ARGS)
      * output (no scratch planes): G.2 puts byte k (most significant first)
      * of sample s in segment s * bps + k. */
     size_t stride = spp * bps;
+    /* When every bit above Bits Stored lies in the most significant byte
+     * (bits stored > 8 * (bytes - 1)), masking and sign extension are a
+     * function of that byte alone: apply them as a table on the MSB
+     * segment and skip the separate pass over the frame. */
+    unsigned ba = info->bits_allocated, bs = info->bits_stored;
+    bool lut_fix = bs < ba && bs > ba - 8;
+    uint8_t lut[256];
+    if (lut_fix) {
+        unsigned top = bs - (ba - 8); /* stored bits in the top byte */
+        for (unsigned v = 0; v < 256; v++) {
+            unsigned m = v & ((1u << top) - 1u);
+            if (info->pixel_representation == 1 && (m >> (top - 1)) & 1u)
+                m |= ~((1u << top) - 1u) & 0xFFu;
+            lut[v] = (uint8_t)m;
+        }
+    }
     for (size_t s = 0; s < nseg; s++) {
         size_t sample = s / bps, k = s % bps;
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -138,12 +160,13 @@ bool nova__decode_rle(NOVA__DECODER_ARGS)
         uint8_t *out = (uint8_t *)dst + sample * bps + byte;
         const uint8_t *seg = src + offsets[s];
         size_t seg_len = offsets[s + 1] - offsets[s], got;
+        const uint8_t *seg_lut = lut_fix && k == 0 ? lut : NULL;
         if (stride == 1)
-            got = unpackbits_1(seg, seg_len, out, pixels);
+            got = unpackbits_1(seg, seg_len, out, pixels, seg_lut);
         else if (stride == 2)
-            got = unpackbits_2(seg, seg_len, out, pixels);
+            got = unpackbits_2(seg, seg_len, out, pixels, seg_lut);
         else
-            got = unpackbits_any(seg, seg_len, out, stride, pixels);
+            got = unpackbits_any(seg, seg_len, out, stride, pixels, seg_lut);
         if (got < pixels)
             return nova_error_set(error, NOVA_ERROR_PARSE,
                                   "truncated RLE segment",
@@ -151,14 +174,18 @@ bool nova__decode_rle(NOVA__DECODER_ARGS)
                                   "bytes, the plane needs %zu",
                                   ts->name, s, offsets[s], got, pixels);
     }
-    nova__codec_fix_samples(info, dst, pixels * spp);
+    if (!lut_fix)
+        nova__codec_fix_samples(info, dst, pixels * spp);
     return true;
 }
 
 /* PackBits-encode one row of a byte plane (G.3.1: rows are encoded
- * separately).  Runs of 3 or more equal bytes become replicate runs (a run
- * of 2 inside literals is cheaper left literal); out must hold
- * len + len / 128 + 2 bytes.  Returns bytes written. */
+ * separately).  Runs of 2 or more equal bytes that start a chunk become
+ * replicate runs; a literal run is cut only where 3 equal bytes follow, so a
+ * literal of 1 byte (2 bytes out) is always followed by a replicate run that
+ * saves at least as much, and the output never exceeds
+ * len + ceil(len / 128) bytes; out must hold len + len / 128 + 2 bytes.
+ * Returns bytes written. */
 static size_t packbits_row(const uint8_t *in, size_t len, uint8_t *out)
 {
     size_t i = 0, o = 0;
@@ -172,17 +199,14 @@ static size_t packbits_row(const uint8_t *in, size_t len, uint8_t *out)
             i += run;
             continue;
         }
-        /* Literal: extend until a run of 2 starts or 128 bytes. */
+        /* Literal: extend until 3 equal bytes start or 128 bytes. */
         size_t start = i, lit = 0;
         while (i < len && lit < 128) {
-            if (i + 1 < len && in[i + 1] == in[i])
+            if (lit > 0 && i + 2 < len && in[i] == in[i + 1] &&
+                in[i] == in[i + 2])
                 break;
             i++;
             lit++;
-        }
-        if (lit == 0) {
-            /* in[i] starts a run handled in the next iteration. */
-            continue;
         }
         out[o++] = (uint8_t)(lit - 1);
         memcpy(out + o, in + start, lit);
