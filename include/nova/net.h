@@ -149,11 +149,27 @@ uint8_t *nova_dimse_encode_command(NovaError **error,
 
 typedef struct NovaAssociation NovaAssociation;
 
+/* DICOM over TLS (PS3.15 B.1, the Basic / BCP 195 TLS secure transport
+ * connection profiles) through OpenSSL (Debian's libssl; TLS 1.2 or 1.3).
+ * A server context has a certificate and key and, with a CA file, requires
+ * and verifies client certificates; a client context verifies the server
+ * against a CA file (or the system's default paths when NULL) and may
+ * present its own certificate.  Files are PEM.  A context may be shared
+ * by every association of a process (OpenSSL's SSL_CTX is thread-safe
+ * once configured). */
+typedef struct NovaTls NovaTls;
+NovaTls *nova_tls_create_server(NovaError **error, const char *cert_pem,
+                                const char *key_pem, const char *ca_pem);
+NovaTls *nova_tls_create_client(NovaError **error, const char *ca_pem,
+                                const char *cert_pem, const char *key_pem);
+void nova_tls_destroy(NovaTls *tls);
+
 typedef struct {
     int artim_timeout_ms;  /* association setup/release, default 30000 */
     int idle_timeout_ms;   /* open association with no PDU, default 300000 */
     uint32_t max_pdu_length; /* announced; default NOVA_NET_DEFAULT_MAX_PDU */
     size_t max_message_bytes; /* largest dataset accepted, default 2 GiB */
+    NovaTls *tls;             /* NULL: plain TCP (borrowed) */
 } NovaNetOptions;
 
 void nova_net_options_init(NovaNetOptions *options);

@@ -529,6 +529,14 @@ def main():
             s1.close()
             check(t == 7 and time.time() - t0 < 5,
                   "ARTIM: PDU %r after %.1f s" % (t, time.time() - t0))
+            # The slot is free once the server logged that association.
+            end = time.time() + 5
+            while time.time() < end:
+                with open(os.path.join(tmp, "limits.log")) as f:
+                    if "aborted after" in f.read():
+                        break
+                time.sleep(0.05)
+            time.sleep(0.3)  # logged just before the slot is released
             s2 = socket.create_connection(("127.0.0.1", lport), 5)
             s2.sendall(assoc_rq())
             t, _ = read_pdu(s2)
@@ -663,6 +671,73 @@ def main():
             check(stop(srv) == 0, "nova serve exit")
     case("nova send -> Orthanc -> (Orthanc's modality config) -> nova "
          "serve: element by element equal", t_orthanc)
+
+    def t_tls():
+        if subprocess.run(["which", "openssl"], capture_output=True).returncode:
+            return "SKIP openssl command missing"
+        tdir = os.path.join(tmp, "tls")
+        os.makedirs(tdir)
+        for who in ("server", "client"):
+            r = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-keyout", os.path.join(tdir, who + ".key"), "-out",
+                 os.path.join(tdir, who + ".crt"), "-subj", "/CN=" + who,
+                 "-days", "2"], capture_output=True, timeout=60)
+            check(r.returncode == 0, "openssl req failed")
+        key = {w: os.path.join(tdir, w + ".key") for w in ("server", "client")}
+        crt = {w: os.path.join(tdir, w + ".crt") for w in ("server", "client")}
+        tstore = os.path.join(tmp, "tls-store")
+        srv, tport = start_serve(tstore, os.path.join(tmp, "tls.log"),
+                                 "--tls-cert", crt["server"], "--tls-key",
+                                 key["server"], "--tls-ca", crt["client"])
+        try:
+            r = dcmtk("storescu", "+tls", key["client"], crt["client"],
+                      "+cf", crt["server"], "-aec", "NOVA", "127.0.0.1",
+                      str(tport), *files["a1"])
+            check(r.returncode == 0, "storescu over TLS: %s" % r.stderr)
+            stored = stored_files(tstore)
+            for q in files["a1"]:
+                compare(q, stored[uid_of[q]], EXPLICIT)
+            echo = [NOVA, "echo", "127.0.0.1:%d" % tport, "--called-aet",
+                    "NOVA", "--tls-ca", crt["server"]]
+            r = subprocess.run(echo + ["--tls-cert", crt["client"],
+                                       "--tls-key", key["client"]],
+                               capture_output=True, text=True, timeout=30)
+            check(r.returncode == 0, "nova echo over TLS: %s" % r.stderr)
+            r = subprocess.run(echo, capture_output=True, text=True,
+                               timeout=30)
+            check(r.returncode == 1, "client without certificate accepted")
+            r = dcmtk("echoscu", "-aec", "NOVA", "127.0.0.1", str(tport))
+            check(r.returncode != 0, "plain TCP accepted on the TLS port")
+        finally:
+            check(stop(srv) == 0, "nova serve exit")
+        out = os.path.join(tmp, "storescp-tls")
+        os.makedirs(out)
+        sport = free_port()
+        p = subprocess.Popen(["storescp", "+tls", key["server"],
+                              crt["server"], "+cf", crt["client"], "+xa",
+                              "-aet", "STORESCP", "-od", out, str(sport)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        try:
+            wait_listening(sport)
+            r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % sport,
+                                "--aet", "NOVA", "--called-aet", "STORESCP",
+                                "--tls-ca", crt["server"], "--tls-cert",
+                                crt["client"], "--tls-key", key["client"]]
+                               + files["b1"] + files["a2"],
+                               capture_output=True, text=True, timeout=60)
+            check(r.returncode == 0, "nova send over TLS: %s" % r.stderr)
+            got = {str(read(os.path.join(out, f)).SOPInstanceUID):
+                   os.path.join(out, f) for f in os.listdir(out)}
+            for q in files["b1"] + files["a2"]:
+                compare(q, got[uid_of[q]])
+        finally:
+            p.terminate()
+            p.wait()
+    case("DICOM over TLS (mutual certificates): storescu and nova echo to "
+         "nova serve, nova send to storescp", t_tls)
 
     def t_kill9():
         # Two storescu senders; the server is killed with SIGKILL once a

@@ -14,6 +14,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: nova echo HOST:PORT [--aet AET] [--called-aet AET]"
                  " [--timeout S]\n"
+                 "                 [--tls [--tls-ca PEM] [--tls-cert PEM "
+                 "--tls-key PEM]]\n"
                  "\n"
                  "Check a DICOM peer with C-ECHO (Verification).\n");
 }
@@ -21,6 +23,8 @@ static void usage(FILE *out)
 int nova_cmd_echo(int argc, char **argv)
 {
     const char *target = NULL, *aet = "NOVA", *called = "ANY-SCP";
+    bool use_tls = false;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     long timeout_s = 30;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -28,8 +32,24 @@ int nova_cmd_echo(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
-            !strcmp(a, "--timeout")) {
+        if (!strcmp(a, "--tls")) {
+            use_tls = true;
+        } else if (!strcmp(a, "--tls-ca") || !strcmp(a, "--tls-cert") ||
+                   !strcmp(a, "--tls-key")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nova %s: %s needs a value\n", argv[0], a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            use_tls = true;
+            if (!strcmp(a, "--tls-ca"))
+                tls_ca = v;
+            else if (!strcmp(a, "--tls-cert"))
+                tls_cert = v;
+            else
+                tls_key = v;
+        } else if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
+                   !strcmp(a, "--timeout")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "nova echo: %s needs a value\n", a);
                 return 2;
@@ -81,6 +101,17 @@ int nova_cmd_echo(int argc, char **argv)
     nova_net_options_init(&options);
     options.artim_timeout_ms = (int)timeout_s * 1000;
     options.idle_timeout_ms = (int)timeout_s * 1000;
+    NovaTls *tls = NULL;
+    if (use_tls) {
+        tls = nova_tls_create_client(&error, tls_ca, tls_cert, tls_key);
+        if (!tls) {
+            nova_app_print_error("echo", error);
+            nova_error_free(error);
+            nova_free(rq);
+            return 1;
+        }
+        options.tls = tls;
+    }
     double t0 = nova_time_now();
     NovaAssociation *assoc =
         nova_association_request(&error, host, (int)port, rq, &options);
@@ -127,6 +158,7 @@ int nova_cmd_echo(int argc, char **argv)
         nova_app_print_error("echo", error);
     }
     nova_association_destroy(assoc);
+    nova_tls_destroy(tls);
     nova_error_free(error);
     return rc;
 }

@@ -34,7 +34,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: nova send HOST:PORT --aet AET [--called-aet AET]\n"
-            "                 [--timeout S] FILE|DIR...\n"
+            "                 [--timeout S] [--tls [--tls-ca PEM]\n"
+            "                 [--tls-cert PEM --tls-key PEM]] FILE|DIR...\n"
             "\n"
             "Send DICOM Part 10 files (folders recursively) with C-STORE over\n"
             "one association.  Exit 0 when every file was stored (success or\n"
@@ -220,6 +221,9 @@ static bool has_context(const NovaAssociateInfo *rq, const char *cls,
 int nova_cmd_send(int argc, char **argv)
 {
     const char *target = NULL, *aet = NULL, *called = "ANY-SCP";
+    bool use_tls = false;
+    NovaTls *tls = NULL;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     long timeout_s = 60;
     FileList list = {0};
     NovaError *error = NULL;
@@ -230,8 +234,24 @@ int nova_cmd_send(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
-            !strcmp(a, "--timeout")) {
+        if (!strcmp(a, "--tls")) {
+            use_tls = true;
+        } else if (!strcmp(a, "--tls-ca") || !strcmp(a, "--tls-cert") ||
+                   !strcmp(a, "--tls-key")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nova %s: %s needs a value\n", argv[0], a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            use_tls = true;
+            if (!strcmp(a, "--tls-ca"))
+                tls_ca = v;
+            else if (!strcmp(a, "--tls-cert"))
+                tls_cert = v;
+            else
+                tls_key = v;
+        } else if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
+                   !strcmp(a, "--timeout")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "nova send: %s needs a value\n", a);
                 return 2;
@@ -314,6 +334,15 @@ int nova_cmd_send(int argc, char **argv)
     nova_net_options_init(&options);
     options.artim_timeout_ms = (int)timeout_s * 1000;
     options.idle_timeout_ms = (int)timeout_s * 1000;
+    if (use_tls) {
+        tls = nova_tls_create_client(&error, tls_ca, tls_cert, tls_key);
+        if (!tls) {
+            nova_app_print_error("send", error);
+            nova_free(rq);
+            goto out;
+        }
+        options.tls = tls;
+    }
     NovaAssociation *assoc =
         nova_association_request(&error, host, port, rq, &options);
     nova_free(rq);
@@ -415,6 +444,7 @@ int nova_cmd_send(int argc, char **argv)
            list.n, n_ok, n_warn, n_fail);
     rc = n_fail == 0 ? 0 : 1;
 out:
+    nova_tls_destroy(tls);
     nova_error_free(error);
     for (size_t i = 0; i < list.n; i++)
         nova_free(list.files[i].path);

@@ -38,7 +38,8 @@ static void usage(FILE *out)
             "                  [--bind ADDR] [--allow-aet AET]...\n"
             "                  [--max-associations N] [--complete-after S]\n"
             "                  [--idle-timeout S] [--artim-timeout S]\n"
-            "                  [--max-pdu BYTES]\n"
+            "                  [--max-pdu BYTES] [--tls-cert PEM --tls-key PEM\n"
+            "                  [--tls-ca PEM]]\n"
             "\n"
             "Receive DICOM instances (C-STORE) and answer C-ECHO.  Each\n"
             "instance is stored as DIR/<study>/<series>/<sop>.dcm, indexed\n"
@@ -57,6 +58,9 @@ static void usage(FILE *out)
             "  --artim-timeout S     wait for A-ASSOCIATE-RQ / A-RELEASE-RP\n"
             "                        (PS3.8 ARTIM, default 30)\n"
             "  --max-pdu BYTES       maximum PDU length we accept\n"
+            "  --tls-cert PEM --tls-key PEM\n"
+            "                        DICOM over TLS (PS3.15 B.1)\n"
+            "  --tls-ca PEM          require client certificates from CA\n"
             "  -h, --help            this help\n");
 }
 
@@ -183,6 +187,7 @@ int nova_cmd_serve(int argc, char **argv)
     long port = -1, max_assoc = 32, idle_s = 300, artim_s = 30, max_pdu = 0;
     double complete_after = 60.0;
     const char *aet = NULL, *storage = NULL, *bind_addr = "0.0.0.0";
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     const char *allowed[MAX_ALLOWED];
     size_t n_allowed = 0;
     for (int i = 1; i < argc; i++) {
@@ -206,6 +211,12 @@ int nova_cmd_serve(int argc, char **argv)
             storage = v;
         else if (!strcmp(a, "--bind"))
             bind_addr = v;
+        else if (!strcmp(a, "--tls-cert"))
+            tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            tls_key = v;
+        else if (!strcmp(a, "--tls-ca"))
+            tls_ca = v;
         else if (!strcmp(a, "--allow-aet") && n_allowed < MAX_ALLOWED)
             allowed[n_allowed++] = v;
         else if (!strcmp(a, "--max-associations"))
@@ -234,6 +245,11 @@ int nova_cmd_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!tls_cert != !tls_key || (tls_ca && !tls_cert)) {
+        fprintf(stderr, "nova serve: --tls-cert and --tls-key go together "
+                        "(--tls-ca needs them)\n");
+        return 2;
+    }
     if (strlen(aet) > 16) {
         fprintf(stderr, "nova serve: AE title over 16 characters\n");
         return 2;
@@ -249,6 +265,15 @@ int nova_cmd_serve(int argc, char **argv)
     int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
 
     NovaError *error = NULL;
+    NovaTls *tls = NULL;
+    if (tls_cert) {
+        tls = nova_tls_create_server(&error, tls_cert, tls_key, tls_ca);
+        if (!tls) {
+            nova_app_print_error("serve", error);
+            nova_error_free(error);
+            return 1;
+        }
+    }
     NovaStoreOptions so;
     nova_store_options_init(&so);
     so.complete_after_s = complete_after;
@@ -258,6 +283,7 @@ int nova_cmd_serve(int argc, char **argv)
     if (!s.store) {
         nova_app_print_error("serve", error);
         nova_error_free(error);
+        nova_tls_destroy(tls);
         return 1;
     }
     pthread_mutex_init(&s.lock, NULL);
@@ -269,6 +295,7 @@ int nova_cmd_serve(int argc, char **argv)
     nova_net_options_init(&s.scp.net);
     s.scp.net.idle_timeout_ms = (int)idle_s * 1000;
     s.scp.net.artim_timeout_ms = (int)artim_s * 1000;
+    s.scp.net.tls = tls;
     if (max_pdu)
         s.scp.net.max_pdu_length = (uint32_t)max_pdu;
     s.scp.store = store_handler;
@@ -284,6 +311,7 @@ int nova_cmd_serve(int argc, char **argv)
         fprintf(stderr, "nova serve: bad --bind address %s\n", bind_addr);
         close(lfd);
         nova_store_close(s.store);
+        nova_tls_destroy(tls);
         return 2;
     }
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
@@ -293,15 +321,17 @@ int nova_cmd_serve(int argc, char **argv)
         if (lfd >= 0)
             close(lfd);
         nova_store_close(s.store);
+        nova_tls_destroy(tls);
         return 1;
     }
     socklen_t al = sizeof addr;
     getsockname(lfd, (struct sockaddr *)&addr, &al);
     int64_t n_st = 0, n_se = 0, n_in = 0;
     nova_store_counts(NULL, s.store, &n_st, &n_se, &n_in);
-    log_line("listening on %s:%u as %s, storage %s (index: %lld studies, "
+    log_line("listening on %s:%u%s as %s, storage %s (index: %lld studies, "
              "%lld series, %lld instances)",
-             bind_addr, ntohs(addr.sin_port), aet, storage, (long long)n_st,
+             bind_addr, ntohs(addr.sin_port), tls ? " (TLS)" : "", aet,
+             storage, (long long)n_st,
              (long long)n_se, (long long)n_in);
     printf("listening on %s:%u\n", bind_addr, ntohs(addr.sin_port));
     fflush(stdout);
@@ -366,6 +396,7 @@ int nova_cmd_serve(int argc, char **argv)
     log_line("stopped (index: %lld studies, %lld series, %lld instances)",
              (long long)n_st, (long long)n_se, (long long)n_in);
     nova_store_close(s.store);
+    nova_tls_destroy(tls);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.cond);
     if (sfd >= 0)

@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/tls_private.h"
 #include "nova/codec.h"
 #include "nova/net.h"
 
@@ -39,6 +40,7 @@ struct NovaAssociation {
     size_t pdu_size; /* body bytes of the current P-DATA-TF */
     size_t pdu_pos;  /* next unread PDV item in it */
     bool closed;
+    void *ssl; /* TLS session, NULL on plain TCP */
 };
 
 void nova_net_options_init(NovaNetOptions *o)
@@ -47,6 +49,7 @@ void nova_net_options_init(NovaNetOptions *o)
     o->idle_timeout_ms = 300000;
     o->max_pdu_length = NOVA_NET_DEFAULT_MAX_PDU;
     o->max_message_bytes = (size_t)2 << 30;
+    o->tls = NULL;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -77,6 +80,35 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf,
                             "%s: no data for %d ms while reading %s", a->peer,
                             timeout_ms, what);
             return -1;
+        }
+        if (a->ssl) {
+            /* Bytes TLS already decrypted are invisible to poll. */
+            bool again = false;
+            long k = 0;
+            struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
+            if (!nova__tls_pending(a->ssl)) {
+                int r = poll(&pfd, 1, left);
+                if (r <= 0)
+                    continue;
+            }
+            k = nova__tls_read(a->ssl, p + got, n - got, &again);
+            if (k < 0 && again)
+                continue;
+            if (k < 0) {
+                nova_error_set(error, NOVA_ERROR_IO, "network error",
+                               "%s: TLS read of %s failed", a->peer, what);
+                return -1;
+            }
+            if (k == 0) {
+                if (got == 0)
+                    return 0;
+                nova_error_set(error, NOVA_ERROR_PARSE, "connection closed",
+                               "%s: TLS closed after %zu of %zu bytes of %s",
+                               a->peer, got, n, what);
+                return -1;
+            }
+            got += (size_t)k;
+            continue;
         }
         struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
         int r = poll(&pfd, 1, left);
@@ -115,6 +147,13 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf,
 static bool send_all(NovaError **error, NovaAssociation *a, struct iovec *iov,
                      int n_iov)
 {
+    if (a->ssl) {
+        for (int i = 0; i < n_iov; i++)
+            if (!nova__tls_write(a->ssl, iov[i].iov_base, iov[i].iov_len))
+                return nova_error_set(error, NOVA_ERROR_IO, "network error",
+                                      "%s: TLS write failed", a->peer);
+        return true;
+    }
     double deadline =
         nova_time_now() + a->options.idle_timeout_ms / 1000.0;
     while (n_iov > 0) {
@@ -265,6 +304,20 @@ static NovaAssociation *assoc_new(NovaError **error, int fd,
         }
     }
     snprintf(a->peer, sizeof a->peer, "%s:%d", host, port);
+    if (a->options.tls) {
+        /* The handshake and every TLS record read/write are bounded by
+         * ARTIM on the socket itself (poll cannot see inside records). */
+        struct timeval tv = {.tv_sec = a->options.artim_timeout_ms / 1000,
+                             .tv_usec = (a->options.artim_timeout_ms % 1000) *
+                                        1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        a->ssl = nova__tls_wrap(error, a->options.tls, fd, a->peer);
+        if (!a->ssl) {
+            nova_free(a);
+            return NULL;
+        }
+    }
     return a;
 }
 
@@ -272,6 +325,7 @@ void nova_association_destroy(NovaAssociation *a)
 {
     if (!a)
         return;
+    nova__tls_close(a->ssl);
     if (a->fd >= 0)
         close(a->fd);
     nova_free(a->pdu);
