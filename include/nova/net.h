@@ -165,9 +165,9 @@ NovaTls *nova_tls_create_client(NovaError **error, const char *ca_pem,
 void nova_tls_destroy(NovaTls *tls);
 
 typedef struct {
-    int artim_timeout_ms;  /* association setup/release, default 30000 */
-    int idle_timeout_ms;   /* open association with no PDU, default 300000 */
-    uint32_t max_pdu_length; /* announced; default NOVA_NET_DEFAULT_MAX_PDU */
+    int artim_timeout_ms;     /* association setup/release, default 30000 */
+    int idle_timeout_ms;      /* open association with no PDU, default 300000 */
+    uint32_t max_pdu_length;  /* announced; default NOVA_NET_DEFAULT_MAX_PDU */
     size_t max_message_bytes; /* largest dataset accepted, default 2 GiB */
     NovaTls *tls;             /* NULL: plain TCP (borrowed) */
 } NovaNetOptions;
@@ -178,8 +178,8 @@ void nova_net_options_init(NovaNetOptions *options);
  * `request` and wait for the answer.  Returns the open association, or NULL
  * with an error that says whether the peer rejected (and why) or aborted.
  * The accepted contexts are in nova_association_info(). */
-NovaAssociation *nova_association_request(NovaError **error,
-                                          const char *host, int port,
+NovaAssociation *nova_association_request(NovaError **error, const char *host,
+                                          int port,
                                           const NovaAssociateInfo *request,
                                           const NovaNetOptions *options);
 /* The negotiated parameters: for a requester, the A-ASSOCIATE-AC; for an
@@ -188,9 +188,9 @@ NovaAssociation *nova_association_request(NovaError **error,
 const NovaAssociateInfo *nova_association_info(const NovaAssociation *assoc);
 /* The accepted context for an abstract syntax whose transfer syntax is
  * `ts` (NULL: any); NULL when none. */
-const NovaNetContext *nova_association_find_context(
-    const NovaAssociation *assoc, const char *abstract_syntax,
-    const char *ts);
+const NovaNetContext *
+nova_association_find_context(const NovaAssociation *assoc,
+                              const char *abstract_syntax, const char *ts);
 
 /* Send a DIMSE message on context `context_id`: the command set and, when
  * dataset != NULL, the dataset, fragmented into PDVs that fit the peer's
@@ -198,8 +198,7 @@ const NovaNetContext *nova_association_find_context(
 bool nova_association_send_message(NovaError **error, NovaAssociation *assoc,
                                    uint8_t context_id,
                                    const NovaDimseCommand *command,
-                                   const uint8_t *dataset,
-                                   size_t dataset_size);
+                                   const uint8_t *dataset, size_t dataset_size);
 
 /* What nova_association_receive_message got. */
 typedef enum {
@@ -212,13 +211,10 @@ typedef enum {
  * one follows, the dataset (caller frees *dataset with nova_free).  An
  * A-RELEASE-RQ is answered with an A-RELEASE-RP.  On a protocol violation
  * or timeout it sends an A-ABORT and returns false. */
-bool nova_association_receive_message(NovaError **error,
-                                      NovaAssociation *assoc,
-                                      NovaNetEvent *event,
-                                      uint8_t *context_id,
+bool nova_association_receive_message(NovaError **error, NovaAssociation *assoc,
+                                      NovaNetEvent *event, uint8_t *context_id,
                                       NovaDimseCommand *command,
-                                      uint8_t **dataset,
-                                      size_t *dataset_size);
+                                      uint8_t **dataset, size_t *dataset_size);
 
 /* Request release (A-RELEASE-RQ) and wait for the A-RELEASE-RP. */
 bool nova_association_release(NovaError **error, NovaAssociation *assoc);
@@ -241,8 +237,8 @@ typedef uint16_t (*NovaStoreHandler)(void *user, const char *calling_ae,
                                      char comment[65]);
 
 typedef struct {
-    const char *ae_title;          /* our AE title (called AE must match
-                                      unless accept_any_called_ae) */
+    const char *ae_title; /* our AE title (called AE must match
+                             unless accept_any_called_ae) */
     bool accept_any_called_ae;
     const char *const *allowed_calling_aes; /* NULL: any */
     size_t n_allowed_calling_aes;

@@ -60,15 +60,14 @@ void nova_store_close(NovaStore *store);
  * Study/Series Instance UIDs (A900), anything else (I/O, memory, index)
  * is a resource failure (A700).  *duplicate is set when the instance was
  * already stored (nothing is rewritten; success).  Thread-safe. */
-bool nova_store_put(NovaError **error, NovaStore *store,
-                    const char *calling_ae, const char *sop_class,
-                    const char *sop_instance, const char *transfer_syntax,
-                    const uint8_t *dataset, size_t size, bool *duplicate);
+bool nova_store_put(NovaError **error, NovaStore *store, const char *calling_ae,
+                    const char *sop_class, const char *sop_instance,
+                    const char *transfer_syntax, const uint8_t *dataset,
+                    size_t size, bool *duplicate);
 
 /* Index totals. */
-bool nova_store_counts(NovaError **error, NovaStore *store,
-                       int64_t *n_studies, int64_t *n_series,
-                       int64_t *n_instances);
+bool nova_store_counts(NovaError **error, NovaStore *store, int64_t *n_studies,
+                       int64_t *n_series, int64_t *n_instances);
 
 /* One completed series. */
 typedef struct {

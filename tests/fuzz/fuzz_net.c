@@ -5,8 +5,8 @@
  * hostile PDUs of tests/net/test_net.py, whole C-ECHO and C-STORE
  * conversations), replayed by tests/unit/test_net.c in `make check`.
  */
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fuzz_net_one.h"
 

@@ -21,8 +21,8 @@
 
 static uint16_t fuzz_net_store(void *user, const char *calling_ae,
                                const char *sop_class, const char *sop_instance,
-                               const char *ts, const uint8_t *data,
-                               size_t size, char comment[65])
+                               const char *ts, const uint8_t *data, size_t size,
+                               char comment[65])
 {
     (void)user, (void)calling_ae, (void)sop_class, (void)sop_instance;
     (void)ts, (void)comment;
@@ -40,11 +40,11 @@ static void fuzz_net_one(const uint8_t *data, size_t size)
     NovaError *error = NULL;
     if (data[0] == 0) {
         NovaAssociateInfo *info = nova_malloc(NULL, sizeof *info);
-        if (info && nova_net_parse_associate(&error, data + 1, size - 1,
-                                             info)) {
+        if (info &&
+            nova_net_parse_associate(&error, data + 1, size - 1, info)) {
             size_t n = 0;
-            uint8_t *pdu = nova_net_build_associate(
-                NULL, data[1] == 2 ? 2 : 1, info, &n);
+            uint8_t *pdu =
+                nova_net_build_associate(NULL, data[1] == 2 ? 2 : 1, info, &n);
             nova_free(pdu);
         }
         nova_free(info);

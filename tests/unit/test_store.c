@@ -67,8 +67,8 @@ static NovaErrorCode put(NovaStore *s, const char *sop, const uint8_t *ds,
 {
     NovaError *error = NULL;
     NovaErrorCode code = NOVA_ERROR_NONE;
-    if (!nova_store_put(&error, s, "TESTER", CT, sop, "1.2.840.10008.1.2.1",
-                        ds, n, dup))
+    if (!nova_store_put(&error, s, "TESTER", CT, sop, "1.2.840.10008.1.2.1", ds,
+                        n, dup))
         code = nova_error_code(error);
     nova_error_free(error);
     return code;
@@ -93,8 +93,7 @@ static void test_store_roundtrip(void)
     CHECK(!dup);
     char path[1024];
     snprintf(path, sizeof path, "%s/1.2.3/1.2.3.1/1.2.3.1.1.dcm", dir);
-    NovaDataset *back = nova_dataset_read_file(&error, path,
-                                               NOVA_READ_STRICT);
+    NovaDataset *back = nova_dataset_read_file(&error, path, NOVA_READ_STRICT);
     CHECK(back != NULL);
     char uid[65] = "";
     nova_dataset_get_string_value(&error, back, NOVA_TAG(0x0008, 0x0018), 0,

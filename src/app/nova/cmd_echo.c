@@ -92,8 +92,7 @@ int nova_cmd_echo(int argc, char **argv)
     snprintf(rq->calling_ae, sizeof rq->calling_ae, "%s", aet);
     rq->n_contexts = 1;
     rq->contexts[0].id = 1;
-    snprintf(rq->contexts[0].abstract_syntax, 65, "%s",
-             NOVA_UID_VERIFICATION);
+    snprintf(rq->contexts[0].abstract_syntax, 65, "%s", NOVA_UID_VERIFICATION);
     snprintf(rq->contexts[0].transfer_syntaxes[0], 65, "%s",
              NOVA_UID_IMPLICIT_LE);
     rq->contexts[0].n_transfer_syntaxes = 1;
@@ -118,9 +117,9 @@ int nova_cmd_echo(int argc, char **argv)
     nova_free(rq);
     int rc = 1;
     const NovaNetContext *ctx =
-        assoc ? nova_association_find_context(assoc, NOVA_UID_VERIFICATION,
-                                              NULL)
-              : NULL;
+        assoc
+            ? nova_association_find_context(assoc, NOVA_UID_VERIFICATION, NULL)
+            : NULL;
     if (assoc && !ctx)
         nova_error_set(&error, NOVA_ERROR_UNSUPPORTED, "echo failed",
                        "%s: the peer refused the Verification SOP class",
@@ -133,8 +132,7 @@ int nova_cmd_echo(int argc, char **argv)
     uint8_t ctx_id = 0, *data = NULL;
     size_t size = 0;
     if (ctx &&
-        nova_association_send_message(&error, assoc, ctx->id, &cmd, NULL,
-                                      0) &&
+        nova_association_send_message(&error, assoc, ctx->id, &cmd, NULL, 0) &&
         nova_association_receive_message(&error, assoc, &ev, &ctx_id, &rsp,
                                          &data, &size)) {
         nova_free(data);

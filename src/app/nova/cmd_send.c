@@ -42,7 +42,10 @@ static void usage(FILE *out)
             "warning status), 1 otherwise.\n");
 }
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -50,8 +53,8 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* Read a Part 10 file: the meta UIDs and where the dataset starts. */
-static uint8_t *read_part10(NovaError **error, const char *path,
-                            FileInfo *info, size_t *size, size_t *dataset_at)
+static uint8_t *read_part10(NovaError **error, const char *path, FileInfo *info,
+                            size_t *size, size_t *dataset_at)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -143,13 +146,13 @@ static bool add_path(NovaError **error, FileList *list, const char *path)
         struct dirent **names = NULL;
         int n = scandir(path, &names, NULL, alphasort);
         if (n < 0)
-            return nova_error_set(error, NOVA_ERROR_IO, "cannot list",
-                                  "%s: %s", path, strerror(errno));
+            return nova_error_set(error, NOVA_ERROR_IO, "cannot list", "%s: %s",
+                                  path, strerror(errno));
         bool ok = true;
         for (int i = 0; i < n; i++) {
             if (ok && names[i]->d_name[0] != '.') {
-                char *sub = nova_strdup_printf(error, "%s/%s", path,
-                                               names[i]->d_name);
+                char *sub =
+                    nova_strdup_printf(error, "%s/%s", path, names[i]->d_name);
                 ok = sub && add_path(error, list, sub);
                 nova_free(sub);
             }
@@ -175,8 +178,7 @@ static bool add_path(NovaError **error, FileList *list, const char *path)
     return true;
 }
 
-static bool split_host_port(const char *arg, char *host, size_t cap,
-                            int *port)
+static bool split_host_port(const char *arg, char *host, size_t cap, int *port)
 {
     const char *colon = strrchr(arg, ':');
     if (!colon || colon == arg || (size_t)(colon - arg) >= cap)
@@ -191,8 +193,8 @@ static bool split_host_port(const char *arg, char *host, size_t cap,
     return true;
 }
 
-static void add_context(NovaAssociateInfo *rq, const char *cls,
-                        const char *ts1, const char *ts2)
+static void add_context(NovaAssociateInfo *rq, const char *cls, const char *ts1,
+                        const char *ts2)
 {
     NovaNetContext *c = &rq->contexts[rq->n_contexts];
     memset(c, 0, sizeof *c);
@@ -307,8 +309,8 @@ int nova_cmd_send(int argc, char **argv)
         }
         bool known_class = false;
         for (size_t c = 0; c < rq->n_contexts; c++)
-            known_class |= !strcmp(rq->contexts[c].abstract_syntax,
-                                   fi->sop_class);
+            known_class |=
+                !strcmp(rq->contexts[c].abstract_syntax, fi->sop_class);
         size_t need = (known_class ? 0 : 1) +
                       (has_context(rq, fi->sop_class, fi->ts) ? 0 : 1);
         if (rq->n_contexts + need > NOVA_NET_MAX_CONTEXTS) {
@@ -380,23 +382,22 @@ int nova_cmd_send(int argc, char **argv)
         cmd.message_id = ++message_id;
         memcpy(cmd.affected_sop_class, fi->sop_class, 65);
         memcpy(cmd.affected_sop_instance, fi->sop_instance, 65);
-        bool sent = nova_association_send_message(&error, assoc, ctx->id,
-                                                  &cmd, data + at, size - at);
+        bool sent = nova_association_send_message(&error, assoc, ctx->id, &cmd,
+                                                  data + at, size - at);
         nova_free(data);
         NovaNetEvent ev = NOVA_NET_MESSAGE;
         uint8_t ctx_id = 0;
         NovaDimseCommand rsp;
         uint8_t *rsp_data = NULL;
         size_t rsp_size = 0;
-        if (!sent || !nova_association_receive_message(
-                         &error, assoc, &ev, &ctx_id, &rsp, &rsp_data,
-                         &rsp_size) ||
+        if (!sent ||
+            !nova_association_receive_message(&error, assoc, &ev, &ctx_id, &rsp,
+                                              &rsp_data, &rsp_size) ||
             ev != NOVA_NET_MESSAGE) {
             if (!error)
                 nova_error_set(&error, NOVA_ERROR_IO, "association ended",
                                "peer %s during C-STORE of %s",
-                               ev == NOVA_NET_ABORTED ? "aborted"
-                                                      : "released",
+                               ev == NOVA_NET_ABORTED ? "aborted" : "released",
                                fi->path);
             nova_app_print_error("send", error);
             nova_error_clear(&error);
@@ -421,12 +422,12 @@ int nova_cmd_send(int argc, char **argv)
         } else if ((rsp.status & 0xF000) == 0xB000 ||
                    rsp.status == NOVA_STATUS_ATTRIBUTE_VALUE_OOR) {
             n_warn++;
-            fprintf(stderr, "nova send: %s: warning status %04X %s\n",
-                    fi->path, rsp.status, rsp.error_comment);
+            fprintf(stderr, "nova send: %s: warning status %04X %s\n", fi->path,
+                    rsp.status, rsp.error_comment);
         } else {
             n_fail++;
-            fprintf(stderr, "nova send: %s: failure status %04X %s\n",
-                    fi->path, rsp.status, rsp.error_comment);
+            fprintf(stderr, "nova send: %s: failure status %04X %s\n", fi->path,
+                    rsp.status, rsp.error_comment);
         }
     }
     if (broken) {

@@ -33,35 +33,36 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: nova serve --dicom-port PORT --ae-title AET --storage DIR\n"
-            "                  [--bind ADDR] [--allow-aet AET]...\n"
-            "                  [--max-associations N] [--complete-after S]\n"
-            "                  [--idle-timeout S] [--artim-timeout S]\n"
-            "                  [--max-pdu BYTES] [--tls-cert PEM --tls-key PEM\n"
-            "                  [--tls-ca PEM]]\n"
-            "\n"
-            "Receive DICOM instances (C-STORE) and answer C-ECHO.  Each\n"
-            "instance is stored as DIR/<study>/<series>/<sop>.dcm, indexed\n"
-            "in DIR/index.sqlite, and acknowledged only once durable.\n"
-            "\n"
-            "options:\n"
-            "  --dicom-port PORT     TCP port (0: any free port, printed)\n"
-            "  --ae-title AET        our AE title (called AE must match)\n"
-            "  --storage DIR         where instances and the index go\n"
-            "  --bind ADDR           listen address (default 0.0.0.0)\n"
-            "  --allow-aet AET       accept only these calling AE titles\n"
-            "  --max-associations N  concurrent associations (default 32)\n"
-            "  --complete-after S    series complete after S s without a\n"
-            "                        new instance (default 60)\n"
-            "  --idle-timeout S      abort an idle association (default 300)\n"
-            "  --artim-timeout S     wait for A-ASSOCIATE-RQ / A-RELEASE-RP\n"
-            "                        (PS3.8 ARTIM, default 30)\n"
-            "  --max-pdu BYTES       maximum PDU length we accept\n"
-            "  --tls-cert PEM --tls-key PEM\n"
-            "                        DICOM over TLS (PS3.15 B.1)\n"
-            "  --tls-ca PEM          require client certificates from CA\n"
-            "  -h, --help            this help\n");
+    fprintf(
+        out,
+        "usage: nova serve --dicom-port PORT --ae-title AET --storage DIR\n"
+        "                  [--bind ADDR] [--allow-aet AET]...\n"
+        "                  [--max-associations N] [--complete-after S]\n"
+        "                  [--idle-timeout S] [--artim-timeout S]\n"
+        "                  [--max-pdu BYTES] [--tls-cert PEM --tls-key PEM\n"
+        "                  [--tls-ca PEM]]\n"
+        "\n"
+        "Receive DICOM instances (C-STORE) and answer C-ECHO.  Each\n"
+        "instance is stored as DIR/<study>/<series>/<sop>.dcm, indexed\n"
+        "in DIR/index.sqlite, and acknowledged only once durable.\n"
+        "\n"
+        "options:\n"
+        "  --dicom-port PORT     TCP port (0: any free port, printed)\n"
+        "  --ae-title AET        our AE title (called AE must match)\n"
+        "  --storage DIR         where instances and the index go\n"
+        "  --bind ADDR           listen address (default 0.0.0.0)\n"
+        "  --allow-aet AET       accept only these calling AE titles\n"
+        "  --max-associations N  concurrent associations (default 32)\n"
+        "  --complete-after S    series complete after S s without a\n"
+        "                        new instance (default 60)\n"
+        "  --idle-timeout S      abort an idle association (default 300)\n"
+        "  --artim-timeout S     wait for A-ASSOCIATE-RQ / A-RELEASE-RP\n"
+        "                        (PS3.8 ARTIM, default 30)\n"
+        "  --max-pdu BYTES       maximum PDU length we accept\n"
+        "  --tls-cert PEM --tls-key PEM\n"
+        "                        DICOM over TLS (PS3.15 B.1)\n"
+        "  --tls-ca PEM          require client certificates from CA\n"
+        "  -h, --help            this help\n");
 }
 
 typedef struct {
@@ -93,14 +94,14 @@ static void log_line(const char *format, ...)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ nova serve: %s\n",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, msg);
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec, ts.tv_nsec / 1000000, msg);
 }
 
 static uint16_t store_handler(void *user, const char *calling_ae,
                               const char *sop_class, const char *sop_instance,
-                              const char *ts, const uint8_t *data,
-                              size_t size, char comment[65])
+                              const char *ts, const uint8_t *data, size_t size,
+                              char comment[65])
 {
     Server *s = user;
     NovaError *error = NULL;
@@ -116,8 +117,8 @@ static uint16_t store_handler(void *user, const char *calling_ae,
     case NOVA_ERROR_INVALID: status = NOVA_STATUS_DATASET_MISMATCH; break;
     default: status = NOVA_STATUS_OUT_OF_RESOURCES; break;
     }
-    log_line("C-STORE %s from %s failed (%04X): %s", sop_instance,
-             calling_ae, status, nova_error_message(error));
+    log_line("C-STORE %s from %s failed (%04X): %s", sop_instance, calling_ae,
+             status, nova_error_message(error));
     snprintf(comment, 65, "%s", nova_error_message(error));
     nova_error_free(error);
     return status;
@@ -130,8 +131,8 @@ static void *association_main(void *arg)
     NovaError *error = NULL;
     NovaScpReport r;
     double t0 = nova_time_now();
-    bool ok = nova_scp_serve_association(&error, job->fd, &s->scp, job->busy,
-                                         &r);
+    bool ok =
+        nova_scp_serve_association(&error, job->fd, &s->scp, job->busy, &r);
     double ms = (nova_time_now() - t0) * 1000.0;
     const char *how = r.rejected  ? "rejected"
                       : r.aborted ? "aborted"
@@ -316,8 +317,8 @@ int nova_cmd_serve(int argc, char **argv)
     }
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
         listen(lfd, 128) != 0) {
-        fprintf(stderr, "nova serve: cannot listen on %s:%ld: %s\n",
-                bind_addr, port, strerror(errno));
+        fprintf(stderr, "nova serve: cannot listen on %s:%ld: %s\n", bind_addr,
+                port, strerror(errno));
         if (lfd >= 0)
             close(lfd);
         nova_store_close(s.store);
@@ -330,15 +331,13 @@ int nova_cmd_serve(int argc, char **argv)
     nova_store_counts(NULL, s.store, &n_st, &n_se, &n_in);
     log_line("listening on %s:%u%s as %s, storage %s (index: %lld studies, "
              "%lld series, %lld instances)",
-             bind_addr, ntohs(addr.sin_port), tls ? " (TLS)" : "", aet,
-             storage, (long long)n_st,
-             (long long)n_se, (long long)n_in);
+             bind_addr, ntohs(addr.sin_port), tls ? " (TLS)" : "", aet, storage,
+             (long long)n_st, (long long)n_se, (long long)n_in);
     printf("listening on %s:%u\n", bind_addr, ntohs(addr.sin_port));
     fflush(stdout);
 
     pthread_t events;
-    bool events_started =
-        pthread_create(&events, NULL, events_main, &s) == 0;
+    bool events_started = pthread_create(&events, NULL, events_main, &s) == 0;
     for (;;) {
         struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
                               {.fd = sfd, .events = POLLIN}};

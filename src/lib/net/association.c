@@ -67,8 +67,8 @@ static uint32_t be32(const uint8_t *p)
 
 /* Read exactly n bytes within timeout_ms.  Returns 1, 0 on a clean end of
  * stream before the first byte, -1 on error (set). */
-static int read_full(NovaError **error, NovaAssociation *a, void *buf,
-                     size_t n, int timeout_ms, const char *what)
+static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
+                     int timeout_ms, const char *what)
 {
     uint8_t *p = buf;
     size_t got = 0;
@@ -77,8 +77,8 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf,
         int left = (int)((deadline - nova_time_now()) * 1000.0);
         if (left <= 0) {
             nova_error_set(error, NOVA_ERROR_IO, "timeout",
-                            "%s: no data for %d ms while reading %s", a->peer,
-                            timeout_ms, what);
+                           "%s: no data for %d ms while reading %s", a->peer,
+                           timeout_ms, what);
             return -1;
         }
         if (a->ssl) {
@@ -116,7 +116,7 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf,
             continue;
         if (r < 0) {
             nova_error_set(error, NOVA_ERROR_IO, "network error",
-                            "%s: poll: %s", a->peer, strerror(errno));
+                           "%s: poll: %s", a->peer, strerror(errno));
             return -1;
         }
         if (r == 0)
@@ -126,17 +126,17 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf,
             continue;
         if (k < 0) {
             nova_error_set(error, NOVA_ERROR_IO, "network error",
-                            "%s: reading %s: %s", a->peer, what,
-                            strerror(errno));
+                           "%s: reading %s: %s", a->peer, what,
+                           strerror(errno));
             return -1;
         }
         if (k == 0) {
             if (got == 0)
                 return 0;
             nova_error_set(error, NOVA_ERROR_PARSE, "connection closed",
-                            "%s: connection closed after %zu of %zu bytes of "
-                            "%s",
-                            a->peer, got, n, what);
+                           "%s: connection closed after %zu of %zu bytes of "
+                           "%s",
+                           a->peer, got, n, what);
             return -1;
         }
         got += (size_t)k;
@@ -154,8 +154,7 @@ static bool send_all(NovaError **error, NovaAssociation *a, struct iovec *iov,
                                       "%s: TLS write failed", a->peer);
         return true;
     }
-    double deadline =
-        nova_time_now() + a->options.idle_timeout_ms / 1000.0;
+    double deadline = nova_time_now() + a->options.idle_timeout_ms / 1000.0;
     while (n_iov > 0) {
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
         ssize_t k = sendmsg(a->fd, &msg, MSG_NOSIGNAL);
@@ -166,14 +165,14 @@ static bool send_all(NovaError **error, NovaAssociation *a, struct iovec *iov,
             struct pollfd pfd = {.fd = a->fd, .events = POLLOUT};
             if (left <= 0 || poll(&pfd, 1, left) == 0) {
                 nova_error_set(error, NOVA_ERROR_IO, "timeout",
-                                "%s: peer does not read", a->peer);
+                               "%s: peer does not read", a->peer);
                 return false;
             }
             continue;
         }
         if (k < 0) {
             nova_error_set(error, NOVA_ERROR_IO, "network error",
-                            "%s: send: %s", a->peer, strerror(errno));
+                           "%s: send: %s", a->peer, strerror(errno));
             return false;
         }
         size_t done = (size_t)k;
@@ -212,18 +211,16 @@ static int read_pdu(NovaError **error, NovaAssociation *a, int timeout_ms,
     size_t limit;
     switch (h[0]) {
     case NOVA_PDU_ASSOCIATE_RQ:
-    case NOVA_PDU_ASSOCIATE_AC:
-        limit = 1u << 20;
-        break;
+    case NOVA_PDU_ASSOCIATE_AC: limit = 1u << 20; break;
     case NOVA_PDU_ASSOCIATE_RJ:
     case NOVA_PDU_RELEASE_RQ:
     case NOVA_PDU_RELEASE_RP:
     case NOVA_PDU_ABORT:
         if (len != 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: PDU type 0x%02x with length %u (must be 4, "
-                            "PS3.8 9.3)",
-                            a->peer, h[0], len);
+                           "%s: PDU type 0x%02x with length %u (must be 4, "
+                           "PS3.8 9.3)",
+                           a->peer, h[0], len);
             return -1;
         }
         limit = 4;
@@ -236,14 +233,14 @@ static int read_pdu(NovaError **error, NovaAssociation *a, int timeout_ms,
         break;
     default:
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "%s: unknown PDU type 0x%02x", a->peer, h[0]);
+                       "%s: unknown PDU type 0x%02x", a->peer, h[0]);
         return -1;
     }
     if (len > limit) {
         nova_error_set(error, NOVA_ERROR_RANGE, "bad PDU",
-                        "%s: PDU type 0x%02x of %u bytes exceeds the limit "
-                        "of %zu",
-                        a->peer, h[0], len, limit);
+                       "%s: PDU type 0x%02x of %u bytes exceeds the limit "
+                       "of %zu",
+                       a->peer, h[0], len, limit);
         return -1;
     }
     size_t need = (size_t)len + 6;
@@ -255,11 +252,11 @@ static int read_pdu(NovaError **error, NovaAssociation *a, int timeout_ms,
         a->pdu_cap = need;
     }
     memcpy(a->pdu, h, 6);
-    if (len > 0 && read_full(error, a, a->pdu + 6, len, timeout_ms,
-                             "a PDU body") != 1) {
+    if (len > 0 &&
+        read_full(error, a, a->pdu + 6, len, timeout_ms, "a PDU body") != 1) {
         if (!error || !*error)
             nova_error_set(error, NOVA_ERROR_PARSE, "connection closed",
-                            "%s: connection closed inside a PDU", a->peer);
+                           "%s: connection closed inside a PDU", a->peer);
         return -1;
     }
     *size = len;
@@ -308,8 +305,8 @@ static NovaAssociation *assoc_new(NovaError **error, int fd,
         /* The handshake and every TLS record read/write are bounded by
          * ARTIM on the socket itself (poll cannot see inside records). */
         struct timeval tv = {.tv_sec = a->options.artim_timeout_ms / 1000,
-                             .tv_usec = (a->options.artim_timeout_ms % 1000) *
-                                        1000};
+                             .tv_usec =
+                                 (a->options.artim_timeout_ms % 1000) * 1000};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         a->ssl = nova__tls_wrap(error, a->options.tls, fd, a->peer);
@@ -354,8 +351,7 @@ const NovaNetContext *nova_association_find_context(const NovaAssociation *a,
     return NULL;
 }
 
-static const NovaNetContext *context_by_id(const NovaAssociation *a,
-                                           uint8_t id)
+static const NovaNetContext *context_by_id(const NovaAssociation *a, uint8_t id)
 {
     for (size_t i = 0; i < a->info.n_contexts; i++)
         if (a->info.contexts[i].id == id &&
@@ -385,8 +381,8 @@ static const char *rj_text(uint8_t source, uint8_t reason)
     return "unknown";
 }
 
-NovaAssociation *nova_association_request(NovaError **error,
-                                          const char *host, int port,
+NovaAssociation *nova_association_request(NovaError **error, const char *host,
+                                          int port,
                                           const NovaAssociateInfo *request,
                                           const NovaNetOptions *options)
 {
@@ -396,8 +392,8 @@ NovaAssociation *nova_association_request(NovaError **error,
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, service, &hints, &res);
     if (gai != 0) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot resolve",
-                        "%s:%d: %s", host, port, gai_strerror(gai));
+        nova_error_set(error, NOVA_ERROR_IO, "cannot resolve", "%s:%d: %s",
+                       host, port, gai_strerror(gai));
         return NULL;
     }
     int fd = -1;
@@ -416,7 +412,7 @@ NovaAssociation *nova_association_request(NovaError **error,
     freeaddrinfo(res);
     if (fd < 0) {
         nova_error_set(error, NOVA_ERROR_IO, "cannot connect", "%s:%d: %s",
-                        host, port, strerror(saved));
+                       host, port, strerror(saved));
         return NULL;
     }
     NovaAssociation *a = assoc_new(error, fd, options);
@@ -430,8 +426,8 @@ NovaAssociation *nova_association_request(NovaError **error,
     *rq = *request;
     rq->max_pdu_length = a->options.max_pdu_length;
     size_t n = 0;
-    uint8_t *pdu = nova_net_build_associate(error, NOVA_PDU_ASSOCIATE_RQ, rq,
-                                            &n);
+    uint8_t *pdu =
+        nova_net_build_associate(error, NOVA_PDU_ASSOCIATE_RQ, rq, &n);
     bool sent = pdu && send_bytes(error, a, pdu, n);
     nova_free(pdu);
     if (!sent) {
@@ -443,25 +439,24 @@ NovaAssociation *nova_association_request(NovaError **error,
     int r = read_pdu(error, a, a->options.artim_timeout_ms, &type, &size);
     if (r == 0)
         nova_error_set(error, NOVA_ERROR_IO, "association failed",
-                        "%s: connection closed before A-ASSOCIATE-AC",
-                        a->peer);
+                       "%s: connection closed before A-ASSOCIATE-AC", a->peer);
     if (r <= 0) {
         nova_free(rq);
         goto fail;
     }
     if (type == NOVA_PDU_ASSOCIATE_RJ) {
         nova_error_set(error, NOVA_ERROR_IO, "association rejected",
-                        "%s: A-ASSOCIATE-RJ %s: %s", a->peer,
-                        a->pdu[7] == 1 ? "permanent" : "transient",
-                        rj_text(a->pdu[8], a->pdu[9]));
+                       "%s: A-ASSOCIATE-RJ %s: %s", a->peer,
+                       a->pdu[7] == 1 ? "permanent" : "transient",
+                       rj_text(a->pdu[8], a->pdu[9]));
         nova_free(rq);
         goto fail;
     }
     if (type == NOVA_PDU_ABORT) {
         nova_error_set(error, NOVA_ERROR_IO, "association aborted",
-                        "%s: A-ABORT (source %u, reason %u) instead of "
-                        "A-ASSOCIATE-AC",
-                        a->peer, a->pdu[8], a->pdu[9]);
+                       "%s: A-ABORT (source %u, reason %u) instead of "
+                       "A-ASSOCIATE-AC",
+                       a->peer, a->pdu[8], a->pdu[9]);
         a->closed = true;
         nova_free(rq);
         goto fail;
@@ -470,8 +465,8 @@ NovaAssociation *nova_association_request(NovaError **error,
         !nova_net_parse_associate(error, a->pdu, size + 6, &a->info)) {
         if (type != NOVA_PDU_ASSOCIATE_AC)
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: PDU type 0x%02x instead of A-ASSOCIATE-AC",
-                            a->peer, type);
+                           "%s: PDU type 0x%02x instead of A-ASSOCIATE-AC",
+                           a->peer, type);
         nova_association_abort(a, 2, 2);
         nova_free(rq);
         goto fail;
@@ -500,8 +495,7 @@ fail:
 bool nova_association_send_message(NovaError **error, NovaAssociation *a,
                                    uint8_t context_id,
                                    const NovaDimseCommand *command,
-                                   const uint8_t *dataset,
-                                   size_t dataset_size)
+                                   const uint8_t *dataset, size_t dataset_size)
 {
     NovaDimseCommand c = *command;
     c.data_set_type = dataset ? 0x0000 : NOVA_DIMSE_NO_DATASET;
@@ -533,9 +527,9 @@ bool nova_association_send_message(NovaError **error, NovaAssociation *a,
             h[10] = context_id;
             /* PS3.8 E.2: bit 0 command, bit 1 last fragment. */
             h[11] = (uint8_t)((part == 0 ? 1 : 0) | (last ? 2 : 0));
-            struct iovec iov[2] = {{.iov_base = h, .iov_len = 12},
-                                   {.iov_base = (void *)(data + pos),
-                                    .iov_len = n}};
+            struct iovec iov[2] = {
+                {.iov_base = h, .iov_len = 12},
+                {.iov_base = (void *)(data + pos), .iov_len = n}};
             ok = send_all(error, a, iov, n ? 2 : 1);
             pos += n;
         } while (ok && pos < size);
@@ -544,12 +538,12 @@ bool nova_association_send_message(NovaError **error, NovaAssociation *a,
     return ok;
 }
 
-static bool append(NovaError **error, uint8_t **buf, size_t *size,
-                   size_t *cap, const uint8_t *p, size_t n, size_t limit)
+static bool append(NovaError **error, uint8_t **buf, size_t *size, size_t *cap,
+                   const uint8_t *p, size_t n, size_t limit)
 {
     if (n > limit || *size > limit - n) {
         nova_error_set(error, NOVA_ERROR_RANGE, "message too large",
-                        "DIMSE message exceeds %zu bytes", limit);
+                       "DIMSE message exceeds %zu bytes", limit);
         return false;
     }
     if (*size + n > *cap) {
@@ -568,11 +562,9 @@ static bool append(NovaError **error, uint8_t **buf, size_t *size,
 }
 
 bool nova_association_receive_message(NovaError **error, NovaAssociation *a,
-                                      NovaNetEvent *event,
-                                      uint8_t *context_id,
+                                      NovaNetEvent *event, uint8_t *context_id,
                                       NovaDimseCommand *command,
-                                      uint8_t **dataset,
-                                      size_t *dataset_size)
+                                      uint8_t **dataset, size_t *dataset_size)
 {
     *dataset = NULL;
     *dataset_size = 0;
@@ -585,12 +577,12 @@ bool nova_association_receive_message(NovaError **error, NovaAssociation *a,
             uint8_t type = 0;
             size_t size = 0;
             a->pdu_pos = a->pdu_size = 0;
-            int r = read_pdu(error, a, a->options.idle_timeout_ms, &type,
-                             &size);
+            int r =
+                read_pdu(error, a, a->options.idle_timeout_ms, &type, &size);
             if (r == 0) {
                 nova_error_set(error, NOVA_ERROR_IO, "connection closed",
-                                "%s: connection closed without release",
-                                a->peer);
+                               "%s: connection closed without release",
+                               a->peer);
                 goto fail;
             }
             if (r < 0)
@@ -613,15 +605,15 @@ bool nova_association_receive_message(NovaError **error, NovaAssociation *a,
             }
             if (type != NOVA_PDU_P_DATA_TF) {
                 nova_error_set(error, NOVA_ERROR_PARSE, "unexpected PDU",
-                                "%s: PDU type 0x%02x %s", a->peer, type,
-                                stage || cmd_size ? "inside a DIMSE message"
-                                                  : "on an open association");
+                               "%s: PDU type 0x%02x %s", a->peer, type,
+                               stage || cmd_size ? "inside a DIMSE message"
+                                                 : "on an open association");
                 goto fail;
             }
             if (size < 6) {
                 nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                                "%s: P-DATA-TF of %zu bytes holds no PDV",
-                                a->peer, size);
+                               "%s: P-DATA-TF of %zu bytes holds no PDV",
+                               a->peer, size);
                 goto fail;
             }
             a->pdu_size = size + 6;
@@ -632,16 +624,16 @@ bool nova_association_receive_message(NovaError **error, NovaAssociation *a,
         size_t left = a->pdu_size - a->pdu_pos;
         if (left < 6) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: PDV item header truncated (%zu bytes left)",
-                            a->peer, left);
+                           "%s: PDV item header truncated (%zu bytes left)",
+                           a->peer, left);
             goto fail;
         }
         uint32_t len = be32(p);
         if (len < 2 || len > left - 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: PDV item length %u (%zu bytes left in the "
-                            "PDU)",
-                            a->peer, len, left - 4);
+                           "%s: PDV item length %u (%zu bytes left in the "
+                           "PDU)",
+                           a->peer, len, left - 4);
             goto fail;
         }
         uint8_t id = p[4], mch = p[5];
@@ -650,25 +642,25 @@ bool nova_association_receive_message(NovaError **error, NovaAssociation *a,
         a->pdu_pos += 4 + len;
         if (!context_by_id(a, id)) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: PDV on presentation context %u, which was "
-                            "not accepted",
-                            a->peer, id);
+                           "%s: PDV on presentation context %u, which was "
+                           "not accepted",
+                           a->peer, id);
             goto fail;
         }
         if (ctx >= 0 && id != ctx) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: fragment on context %u inside a message on "
-                            "context %d",
-                            a->peer, id, ctx);
+                           "%s: fragment on context %u inside a message on "
+                           "context %d",
+                           a->peer, id, ctx);
             goto fail;
         }
         ctx = id;
         bool is_cmd = mch & 1, last = (mch & 2) != 0;
         if (is_cmd != (stage == 0)) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s: %s fragment where a %s fragment was due",
-                            a->peer, is_cmd ? "command" : "dataset",
-                            stage == 0 ? "command" : "dataset");
+                           "%s: %s fragment where a %s fragment was due",
+                           a->peer, is_cmd ? "command" : "dataset",
+                           stage == 0 ? "command" : "dataset");
             goto fail;
         }
         if (stage == 0) {
@@ -719,15 +711,15 @@ bool nova_association_release(NovaError **error, NovaAssociation *a)
     if (r <= 0) {
         if (r == 0)
             nova_error_set(error, NOVA_ERROR_IO, "release failed",
-                            "%s: connection closed before A-RELEASE-RP",
-                            a->peer);
+                           "%s: connection closed before A-RELEASE-RP",
+                           a->peer);
         return false;
     }
     a->closed = true;
     if (type != NOVA_PDU_RELEASE_RP) {
         nova_error_set(error, NOVA_ERROR_PARSE, "release failed",
-                        "%s: PDU type 0x%02x instead of A-RELEASE-RP",
-                        a->peer, type);
+                       "%s: PDU type 0x%02x instead of A-RELEASE-RP", a->peer,
+                       type);
         return false;
     }
     return true;
@@ -746,8 +738,8 @@ bool nova_net_is_storage_sop_class(const char *uid)
 static void send_rj(NovaAssociation *a, uint8_t result, uint8_t source,
                     uint8_t reason)
 {
-    uint8_t p[10] = {NOVA_PDU_ASSOCIATE_RJ, 0, 0, 0, 0, 4, 0,
-                     result, source, reason};
+    uint8_t p[10] = {
+        NOVA_PDU_ASSOCIATE_RJ, 0, 0, 0, 0, 4, 0, result, source, reason};
     send_bytes(NULL, a, p, sizeof p);
     a->closed = true;
 }
@@ -811,23 +803,20 @@ static bool handle_message(NovaError **error, NovaAssociation *a,
             rsp.status = NOVA_STATUS_CANNOT_UNDERSTAND;
             snprintf(rsp.error_comment, sizeof rsp.error_comment,
                      "C-STORE-RQ without a dataset");
-        } else if (strcmp(ctx->abstract_syntax, cmd->affected_sop_class) !=
-                   0) {
+        } else if (strcmp(ctx->abstract_syntax, cmd->affected_sop_class) != 0) {
             /* PS3.7 9.1.1.1.1: the SOP class must match the context. */
             rsp.status = NOVA_STATUS_SOP_CLASS_NOT_SUPPORTED;
             snprintf(rsp.error_comment, sizeof rsp.error_comment,
-                     "SOP class differs from presentation context %u",
-                     ctx_id);
+                     "SOP class differs from presentation context %u", ctx_id);
         } else if (!cfg->store) {
             rsp.status = NOVA_STATUS_OUT_OF_RESOURCES;
             snprintf(rsp.error_comment, sizeof rsp.error_comment,
                      "no storage configured");
         } else {
-            rsp.status = cfg->store(cfg->store_user, a->info.calling_ae,
-                                    cmd->affected_sop_class,
-                                    cmd->affected_sop_instance,
-                                    ctx->transfer_syntaxes[0], data, size,
-                                    rsp.error_comment);
+            rsp.status = cfg->store(
+                cfg->store_user, a->info.calling_ae, cmd->affected_sop_class,
+                cmd->affected_sop_instance, ctx->transfer_syntaxes[0], data,
+                size, rsp.error_comment);
         }
         /* PS3.4 B.2.3: 0000 and Bxxx count as stored. */
         if (rsp.status == 0 || (rsp.status & 0xF000) == 0xB000)
@@ -836,8 +825,7 @@ static bool handle_message(NovaError **error, NovaAssociation *a,
             report->n_failed++;
     } else {
         nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unsupported command",
-                        "%s: DIMSE command 0x%04x", a->peer,
-                        cmd->command_field);
+                       "%s: DIMSE command 0x%04x", a->peer, cmd->command_field);
         nova_association_abort(a, 2, 0);
         return false;
     }
@@ -865,8 +853,7 @@ bool nova_scp_serve_association(NovaError **error, int fd,
     int r = read_pdu(error, a, a->options.artim_timeout_ms, &type, &size);
     if (r == 0) {
         nova_error_set(error, NOVA_ERROR_IO, "no association",
-                        "%s: connection closed before A-ASSOCIATE-RQ",
-                        a->peer);
+                       "%s: connection closed before A-ASSOCIATE-RQ", a->peer);
         goto done;
     }
     if (r < 0) {
@@ -876,8 +863,8 @@ bool nova_scp_serve_association(NovaError **error, int fd,
     }
     if (type != NOVA_PDU_ASSOCIATE_RQ) {
         nova_error_set(error, NOVA_ERROR_PARSE, "unexpected PDU",
-                        "%s: PDU type 0x%02x before A-ASSOCIATE-RQ", a->peer,
-                        type);
+                       "%s: PDU type 0x%02x before A-ASSOCIATE-RQ", a->peer,
+                       type);
         nova_association_abort(a, 2, 2);
         report->aborted = true;
         goto done;
@@ -897,8 +884,7 @@ bool nova_scp_serve_association(NovaError **error, int fd,
         ok = true;
         goto done;
     }
-    if (strcmp(info->application_context, NOVA_UID_APPLICATION_CONTEXT) !=
-        0) {
+    if (strcmp(info->application_context, NOVA_UID_APPLICATION_CONTEXT) != 0) {
         send_rj(a, 1, 1, 2);
         report->rejected = true;
         ok = true;
@@ -914,8 +900,8 @@ bool nova_scp_serve_association(NovaError **error, int fd,
     if (cfg->allowed_calling_aes) {
         bool allowed = false;
         for (size_t i = 0; i < cfg->n_allowed_calling_aes; i++)
-            allowed |= strcmp(cfg->allowed_calling_aes[i],
-                              info->calling_ae) == 0;
+            allowed |=
+                strcmp(cfg->allowed_calling_aes[i], info->calling_ae) == 0;
         if (!allowed) {
             send_rj(a, 1, 1, 3);
             report->rejected = true;
@@ -975,8 +961,8 @@ bool nova_scp_serve_association(NovaError **error, int fd,
         NovaDimseCommand cmd;
         uint8_t *data = NULL;
         size_t data_size = 0;
-        if (!nova_association_receive_message(error, a, &ev, &ctx, &cmd,
-                                              &data, &data_size)) {
+        if (!nova_association_receive_message(error, a, &ev, &ctx, &cmd, &data,
+                                              &data_size)) {
             report->aborted = true;
             goto done;
         }
@@ -989,8 +975,8 @@ bool nova_scp_serve_association(NovaError **error, int fd,
             ok = true;
             goto done;
         }
-        bool handled = handle_message(error, a, cfg, ctx, &cmd, data,
-                                      data_size, report);
+        bool handled =
+            handle_message(error, a, cfg, ctx, &cmd, data, data_size, report);
         nova_free(data);
         if (!handled) {
             report->aborted = true;

@@ -13,7 +13,10 @@
 
 #include "nova/net.h"
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
@@ -42,15 +45,15 @@ static bool copy_uid(NovaError **error, char out[65], const uint8_t *p,
         n--;
     if (n > 64) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "%s at offset %zu: UID of %zu characters (max 64)",
-                        what, offset, n);
+                       "%s at offset %zu: UID of %zu characters (max 64)", what,
+                       offset, n);
         return false;
     }
     for (size_t i = 0; i < n; i++) {
         if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '.')) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "%s at offset %zu: UID holds byte 0x%02x", what,
-                            offset, p[i]);
+                           "%s at offset %zu: UID holds byte 0x%02x", what,
+                           offset, p[i]);
             return false;
         }
     }
@@ -79,9 +82,9 @@ static bool parse_context(NovaError **error, const uint8_t *p, size_t n,
     memset(ctx, 0, sizeof *ctx);
     if (n < 4) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "presentation context item at offset %zu: length %zu "
-                        "under 4",
-                        base, n);
+                       "presentation context item at offset %zu: length %zu "
+                       "under 4",
+                       base, n);
         return false;
     }
     ctx->id = p[0];
@@ -90,17 +93,17 @@ static bool parse_context(NovaError **error, const uint8_t *p, size_t n,
     while (pos < n) {
         if (n - pos < 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "sub-item header at offset %zu truncated",
-                            base + pos);
+                           "sub-item header at offset %zu truncated",
+                           base + pos);
             return false;
         }
         uint8_t type = p[pos];
         size_t len = be16(p + pos + 2);
         if (len > n - pos - 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "sub-item 0x%02x at offset %zu: length %zu "
-                            "exceeds the remaining %zu bytes",
-                            type, base + pos, len, n - pos - 4);
+                           "sub-item 0x%02x at offset %zu: length %zu "
+                           "exceeds the remaining %zu bytes",
+                           type, base + pos, len, n - pos - 4);
             return false;
         }
         const uint8_t *v = p + pos + 4;
@@ -111,9 +114,9 @@ static bool parse_context(NovaError **error, const uint8_t *p, size_t n,
         } else if (type == 0x40) {
             if (ctx->n_transfer_syntaxes >= NOVA_NET_MAX_TS_PER_CONTEXT) {
                 nova_error_set(error, NOVA_ERROR_RANGE, "bad PDU",
-                                "presentation context %u at offset %zu: more "
-                                "than %d transfer syntaxes",
-                                ctx->id, base, NOVA_NET_MAX_TS_PER_CONTEXT);
+                               "presentation context %u at offset %zu: more "
+                               "than %d transfer syntaxes",
+                               ctx->id, base, NOVA_NET_MAX_TS_PER_CONTEXT);
                 return false;
             }
             if (!copy_uid(error,
@@ -134,18 +137,18 @@ static bool parse_user_info(NovaError **error, const uint8_t *p, size_t n,
     while (pos < n) {
         if (n - pos < 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "user information sub-item at offset %zu "
-                            "truncated",
-                            base + pos);
+                           "user information sub-item at offset %zu "
+                           "truncated",
+                           base + pos);
             return false;
         }
         uint8_t type = p[pos];
         size_t len = be16(p + pos + 2);
         if (len > n - pos - 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "user information sub-item 0x%02x at offset "
-                            "%zu: length %zu exceeds the remaining %zu bytes",
-                            type, base + pos, len, n - pos - 4);
+                           "user information sub-item 0x%02x at offset "
+                           "%zu: length %zu exceeds the remaining %zu bytes",
+                           type, base + pos, len, n - pos - 4);
             return false;
         }
         const uint8_t *v = p + pos + 4;
@@ -153,9 +156,9 @@ static bool parse_user_info(NovaError **error, const uint8_t *p, size_t n,
         case 0x51: /* PS3.8 D.1 maximum length */
             if (len != 4) {
                 nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                                "maximum length sub-item at offset %zu: "
-                                "length %zu, not 4",
-                                base + pos, len);
+                               "maximum length sub-item at offset %zu: "
+                               "length %zu, not 4",
+                               base + pos, len);
                 return false;
             }
             out->max_pdu_length = be32(v);
@@ -177,18 +180,18 @@ static bool parse_user_info(NovaError **error, const uint8_t *p, size_t n,
             if (!is_ac) {
                 if (len < 4) {
                     nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                                    "user identity sub-item at offset %zu: "
-                                    "length %zu under 4",
-                                    base + pos, len);
+                                   "user identity sub-item at offset %zu: "
+                                   "length %zu under 4",
+                                   base + pos, len);
                     return false;
                 }
                 size_t primary = be16(v + 2);
                 if (primary + 4 + 2 > len ||
                     be16(v + 4 + primary) + primary + 6 > len) {
                     nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                                    "user identity sub-item at offset %zu: "
-                                    "field lengths exceed the sub-item",
-                                    base + pos);
+                                   "user identity sub-item at offset %zu: "
+                                   "field lengths exceed the sub-item",
+                                   base + pos);
                     return false;
                 }
                 out->user_identity_offered = true;
@@ -200,16 +203,15 @@ static bool parse_user_info(NovaError **error, const uint8_t *p, size_t n,
             if (is_ac) {
                 if (len < 2 || (size_t)be16(v) + 2 > len) {
                     nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                                    "user identity response at offset %zu: "
-                                    "bad length",
-                                    base + pos);
+                                   "user identity response at offset %zu: "
+                                   "bad length",
+                                   base + pos);
                     return false;
                 }
                 out->user_identity_response_requested = true;
             }
             break;
-        default: /* role selection, extended negotiation...: not used */
-            break;
+        default: /* role selection, extended negotiation...: not used */ break;
         }
         pos += 4 + len;
     }
@@ -222,30 +224,29 @@ bool nova_net_parse_associate(NovaError **error, const uint8_t *pdu,
     memset(out, 0, sizeof *out);
     if (size < 74) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "A-ASSOCIATE PDU of %zu bytes (fixed part is 74)",
-                        size);
+                       "A-ASSOCIATE PDU of %zu bytes (fixed part is 74)", size);
         return false;
     }
     uint8_t type = pdu[0];
     if (type != NOVA_PDU_ASSOCIATE_RQ && type != NOVA_PDU_ASSOCIATE_AC) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "PDU type 0x%02x is not A-ASSOCIATE-RQ/AC", type);
+                       "PDU type 0x%02x is not A-ASSOCIATE-RQ/AC", type);
         return false;
     }
     bool is_ac = type == NOVA_PDU_ASSOCIATE_AC;
     uint32_t length = be32(pdu + 2);
     if ((size_t)length != size - 6) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                        "A-ASSOCIATE PDU length field %u, but %zu bytes "
-                        "follow the header",
-                        length, size - 6);
+                       "A-ASSOCIATE PDU length field %u, but %zu bytes "
+                       "follow the header",
+                       length, size - 6);
         return false;
     }
     /* PS3.8 9.3.2: protocol version bit 0 must be set. */
     if ((be16(pdu + 6) & 1) == 0) {
         nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "bad PDU",
-                        "protocol version 0x%04x does not include version 1",
-                        be16(pdu + 6));
+                       "protocol version 0x%04x does not include version 1",
+                       be16(pdu + 6));
         return false;
     }
     copy_ae(out->called_ae, pdu + 10);
@@ -255,16 +256,16 @@ bool nova_net_parse_associate(NovaError **error, const uint8_t *pdu,
     while (pos < size) {
         if (size - pos < 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "item header at offset %zu truncated", pos);
+                           "item header at offset %zu truncated", pos);
             return false;
         }
         uint8_t item = pdu[pos];
         size_t len = be16(pdu + pos + 2);
         if (len > size - pos - 4) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad PDU",
-                            "item 0x%02x at offset %zu: length %zu exceeds "
-                            "the remaining %zu bytes",
-                            item, pos, len, size - pos - 4);
+                           "item 0x%02x at offset %zu: length %zu exceeds "
+                           "the remaining %zu bytes",
+                           item, pos, len, size - pos - 4);
             return false;
         }
         const uint8_t *v = pdu + pos + 4;
@@ -276,8 +277,8 @@ bool nova_net_parse_associate(NovaError **error, const uint8_t *pdu,
         } else if ((item == 0x20 && !is_ac) || (item == 0x21 && is_ac)) {
             if (out->n_contexts >= NOVA_NET_MAX_CONTEXTS) {
                 nova_error_set(error, NOVA_ERROR_RANGE, "bad PDU",
-                                "more than %d presentation contexts",
-                                NOVA_NET_MAX_CONTEXTS);
+                               "more than %d presentation contexts",
+                               NOVA_NET_MAX_CONTEXTS);
                 return false;
             }
             if (!parse_context(error, v, len, pos + 4, is_ac,
@@ -431,7 +432,10 @@ uint8_t *nova_net_build_associate(NovaError **error, uint8_t type,
 
 /* ------------------------------------------------------- command sets */
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -460,7 +464,7 @@ bool nova_dimse_parse_command(NovaError **error, const uint8_t *bytes,
     while (pos < size) {
         if (size - pos < 8) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad command set",
-                            "element header at offset %zu truncated", pos);
+                           "element header at offset %zu truncated", pos);
             return false;
         }
         uint16_t group = le16(bytes + pos);
@@ -468,16 +472,16 @@ bool nova_dimse_parse_command(NovaError **error, const uint8_t *bytes,
         uint32_t len = le32(bytes + pos + 4);
         if (group != 0x0000) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad command set",
-                            "element (%04x,%04x) at offset %zu is outside "
-                            "group 0000",
-                            group, elem, pos);
+                           "element (%04x,%04x) at offset %zu is outside "
+                           "group 0000",
+                           group, elem, pos);
             return false;
         }
         if (len > size - pos - 8) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad command set",
-                            "element (0000,%04x) at offset %zu: length %u "
-                            "exceeds the remaining %zu bytes",
-                            elem, pos, len, size - pos - 8);
+                           "element (0000,%04x) at offset %zu: length %u "
+                           "exceeds the remaining %zu bytes",
+                           elem, pos, len, size - pos - 8);
             return false;
         }
         const uint8_t *v = bytes + pos + 8;
@@ -486,9 +490,9 @@ bool nova_dimse_parse_command(NovaError **error, const uint8_t *bytes,
                   elem == 0x1031;
         if (us && len != 2) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad command set",
-                            "element (0000,%04x) at offset %zu: US of "
-                            "length %u",
-                            elem, pos, len);
+                           "element (0000,%04x) at offset %zu: US of "
+                           "length %u",
+                           elem, pos, len);
             return false;
         }
         if (elem == 0x0000) {
@@ -571,8 +575,7 @@ static void cmd_us(NovaError **error, Buf *b, uint16_t elem, uint16_t v)
     cmd_put(error, b, elem, x, 2, 0);
 }
 
-uint8_t *nova_dimse_encode_command(NovaError **error,
-                                   const NovaDimseCommand *c,
+uint8_t *nova_dimse_encode_command(NovaError **error, const NovaDimseCommand *c,
                                    size_t *size_out)
 {
     Buf b = {0};
@@ -594,8 +597,8 @@ uint8_t *nova_dimse_encode_command(NovaError **error,
     if (rsp)
         cmd_us(error, &b, 0x0900, c->status);
     if (rsp && c->error_comment[0])
-        cmd_put(error, &b, 0x0902, c->error_comment,
-                strlen(c->error_comment), ' ');
+        cmd_put(error, &b, 0x0902, c->error_comment, strlen(c->error_comment),
+                ' ');
     if (c->affected_sop_instance[0])
         cmd_put(error, &b, 0x1000, c->affected_sop_instance,
                 strlen(c->affected_sop_instance), 0);

@@ -24,8 +24,8 @@ static NovaTls *tls_fail(NovaError **error, NovaTls *t, const char *what,
     if (e)
         ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
-    nova_error_set(error, NOVA_ERROR_IO, "TLS setup failed", "%s%s%s: %s",
-                   what, file ? " " : "", file ? file : "",
+    nova_error_set(error, NOVA_ERROR_IO, "TLS setup failed", "%s%s%s: %s", what,
+                   file ? " " : "", file ? file : "",
                    buf[0] ? buf : "unknown OpenSSL error");
     nova_tls_destroy(t);
     return NULL;
@@ -74,10 +74,8 @@ NovaTls *nova_tls_create_server(NovaError **error, const char *cert_pem,
     if (ca_pem) {
         if (SSL_CTX_load_verify_locations(t->ctx, ca_pem, NULL) != 1)
             return tls_fail(error, t, "CA file", ca_pem);
-        SSL_CTX_set_verify(t->ctx,
-                           SSL_VERIFY_PEER |
-                               SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           NULL);
+        SSL_CTX_set_verify(
+            t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
     return t;
 }
@@ -108,8 +106,7 @@ void nova_tls_destroy(NovaTls *t)
     nova_free(t);
 }
 
-void *nova__tls_wrap(NovaError **error, NovaTls *t, int fd,
-                     const char *peer)
+void *nova__tls_wrap(NovaError **error, NovaTls *t, int fd, const char *peer)
 {
     SSL *ssl = SSL_new(t->ctx);
     if (!ssl || SSL_set_fd(ssl, fd) != 1) {
@@ -126,11 +123,9 @@ void *nova__tls_wrap(NovaError **error, NovaTls *t, int fd,
         ERR_clear_error();
         long v = SSL_get_verify_result(ssl);
         nova_error_set(error, NOVA_ERROR_IO, "TLS handshake failed",
-                       "%s: %s%s%s", peer,
-                       buf[0] ? buf : "connection closed",
+                       "%s: %s%s%s", peer, buf[0] ? buf : "connection closed",
                        v != X509_V_OK ? "; certificate: " : "",
-                       v != X509_V_OK ? X509_verify_cert_error_string(v)
-                                      : "");
+                       v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
         SSL_free(ssl);
         return NULL;
     }
@@ -170,7 +165,10 @@ bool nova__tls_write(void *ssl, const void *buf, size_t n)
     return true;
 }
 
-bool nova__tls_pending(void *ssl) { return SSL_pending(ssl) > 0; }
+bool nova__tls_pending(void *ssl)
+{
+    return SSL_pending(ssl) > 0;
+}
 
 void nova__tls_close(void *ssl)
 {

@@ -14,8 +14,7 @@
 
 /* Handshake on fd (accept for a server context, connect for a client);
  * NULL with an error naming the peer and the reason. */
-void *nova__tls_wrap(NovaError **error, NovaTls *tls, int fd,
-                     const char *peer);
+void *nova__tls_wrap(NovaError **error, NovaTls *tls, int fd, const char *peer);
 /* Bytes read, 0 at a clean TLS close, -1 on error (*again when it is
  * worth polling and retrying). */
 long nova__tls_read(void *ssl, void *buf, size_t n, bool *again);

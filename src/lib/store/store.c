@@ -133,7 +133,7 @@ struct NovaStore {
     /* Timer thread. */
     pthread_t thread;
     bool thread_started;
-    bool stopping; /* under q_lock */
+    bool stopping;        /* under q_lock */
     uint64_t tmp_counter; /* under db_lock */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
@@ -224,10 +224,9 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
     char *db_path = nova_strdup_printf(error, "%s/index.sqlite", dir);
     if (!db_path)
         goto fail;
-    int rc = sqlite3_open_v2(db_path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        db_path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     nova_free(db_path);
     if (rc != SQLITE_OK) {
         db_fail(error, s, "open");
@@ -237,8 +236,7 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
     char *msg = NULL;
     if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         nova_error_set(error, NOVA_ERROR_IO, "index error",
-                       "%s/index.sqlite: schema: %s", dir,
-                       msg ? msg : "?");
+                       "%s/index.sqlite: schema: %s", dir, msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
@@ -344,8 +342,8 @@ static uint8_t *build_part10(NovaError **error, const NovaStore *s,
     static const uint8_t version[2] = {0, 1};
     pos += meta_element(f + pos, 0x0001, "OB", version, 2);
     pos += meta_element(f + pos, 0x0002, "UI", sop_class, strlen(sop_class));
-    pos += meta_element(f + pos, 0x0003, "UI", sop_instance,
-                        strlen(sop_instance));
+    pos +=
+        meta_element(f + pos, 0x0003, "UI", sop_instance, strlen(sop_instance));
     pos += meta_element(f + pos, 0x0010, "UI", ts, strlen(ts));
     const char *cls = s->options.implementation_class_uid;
     pos += meta_element(f + pos, 0x0012, "UI", cls, strlen(cls));
@@ -354,8 +352,8 @@ static uint8_t *build_part10(NovaError **error, const NovaStore *s,
     pos += meta_element(f + pos, 0x0013, "SH", ver, vn > 16 ? 16 : vn);
     size_t an = strlen(calling_ae);
     if (an > 0)
-        pos += meta_element(f + pos, 0x0016, "AE", calling_ae,
-                            an > 16 ? 16 : an);
+        pos +=
+            meta_element(f + pos, 0x0016, "AE", calling_ae, an > 16 ? 16 : an);
     uint32_t gl = (uint32_t)(pos - 144);
     uint8_t glv[4] = {(uint8_t)gl, (uint8_t)(gl >> 8), (uint8_t)(gl >> 16),
                       (uint8_t)(gl >> 24)};
@@ -370,8 +368,8 @@ static bool write_durable(NovaError **error, const char *tmp,
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
-                              "%s: %s", tmp, strerror(errno));
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s: %s",
+                              tmp, strerror(errno));
     size_t done = 0;
     while (done < size) {
         ssize_t k = write(fd, data + done, size - done);
@@ -444,9 +442,9 @@ static int complete_due(NovaError **error, NovaStore *s, double now)
     int n = 0;
     sqlite3_stmt *st = s->st[ST_DUE];
     sqlite3_bind_double(st, 1, now);
-    sqlite3_bind_double(st, 2, s->options.complete_after_s > 0
-                                   ? s->options.complete_after_s
-                                   : 0);
+    sqlite3_bind_double(
+        st, 2,
+        s->options.complete_after_s > 0 ? s->options.complete_after_s : 0);
     int rc;
     while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         NovaSeriesCompletion *c = &found[n++];
@@ -471,9 +469,9 @@ static int complete_due(NovaError **error, NovaStore *s, double now)
         if (!step_done(error, s, u, "mark series complete"))
             return -1;
         push_event(s, &found[i]);
-        nova_log(NOVA_LOG_INFO,
-                 "series %s complete (%s): %lld instances", found[i].series_uid,
-                 found[i].reason, (long long)found[i].n_instances);
+        nova_log(NOVA_LOG_INFO, "series %s complete (%s): %lld instances",
+                 found[i].series_uid, found[i].reason,
+                 (long long)found[i].n_instances);
     }
     return n;
 }
@@ -553,8 +551,8 @@ bool nova_store_wait_completed(NovaStore *s, int timeout_ms,
  * row fails alone) and wakes their threads.  Each thread still answers its
  * sender only after its own row is committed. */
 struct IndexRow {
-    const char *study, *series, *patient, *modality, *sop_instance,
-        *sop_class, *ts, *rel_path, *calling_ae;
+    const char *study, *series, *patient, *modality, *sop_instance, *sop_class,
+        *ts, *rel_path, *calling_ae;
     int64_t size;
     bool have_declared;
     int64_t declared;
@@ -563,8 +561,7 @@ struct IndexRow {
     IndexRow *next;
 };
 
-static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r,
-                       double now)
+static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r, double now)
 {
     sqlite3_stmt **st = s->st;
     bind_text(st[ST_INSERT_STUDY], 1, r->study);
@@ -634,9 +631,9 @@ static void commit_batch(NovaStore *s, IndexRow *batch)
         step_done(NULL, s, s->st[ST_ROLLBACK], "rollback");
         for (IndexRow *r = batch; r; r = r->next) {
             if (r->ok || !r->error)
-                nova_error_set(&r->error, NOVA_ERROR_IO, "index error",
-                               "%s", error ? nova_error_message(error)
-                                           : "transaction failed");
+                nova_error_set(&r->error, NOVA_ERROR_IO, "index error", "%s",
+                               error ? nova_error_message(error)
+                                     : "transaction failed");
             r->ok = false;
         }
     }
@@ -675,8 +672,8 @@ static void index_commit(NovaStore *s, IndexRow *row)
 
 /* ------------------------------------------------------------- put */
 
-static bool dataset_uid(NovaError **error, const NovaDataset *ds,
-                        uint32_t tag, const char *name, char out[65])
+static bool dataset_uid(NovaError **error, const NovaDataset *ds, uint32_t tag,
+                        const char *name, char out[65])
 {
     NovaError *e = NULL;
     if (!nova_dataset_get_string_value(&e, ds, tag, 0, out, 65) ||
@@ -701,9 +698,9 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         return nova_error_set(error, NOVA_ERROR_INVALID, "bad command",
                               "transfer syntax UID not valid");
     size_t fsize = 0;
-    uint8_t *file = build_part10(error, s, calling_ae ? calling_ae : "",
-                                 sop_class, sop_instance, ts, dataset, size,
-                                 &fsize);
+    uint8_t *file =
+        build_part10(error, s, calling_ae ? calling_ae : "", sop_class,
+                     sop_instance, ts, dataset, size, &fsize);
     if (!file)
         return false;
     char study[65], series[65], inst[65], cls[65], modality[17] = "",
@@ -715,8 +712,7 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
     bool ok = ds != NULL;
     if (!ok) {
         /* The dataset does not parse in its transfer syntax. */
-        if (error && *error &&
-            nova_error_code(*error) != NOVA_ERROR_NOMEM) {
+        if (error && *error && nova_error_code(*error) != NOVA_ERROR_NOMEM) {
             NovaError *wrapped = NULL;
             nova_error_set(&wrapped, NOVA_ERROR_PARSE, "cannot understand",
                            "%s", nova_error_message(*error));
@@ -727,8 +723,7 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
     ok = ok && dataset_uid(error, ds, TAG_SOP_CLASS, "SOP Class UID", cls) &&
          dataset_uid(error, ds, TAG_SOP_INSTANCE, "SOP Instance UID", inst) &&
          dataset_uid(error, ds, TAG_STUDY_UID, "Study Instance UID", study) &&
-         dataset_uid(error, ds, TAG_SERIES_UID, "Series Instance UID",
-                     series);
+         dataset_uid(error, ds, TAG_SERIES_UID, "Series Instance UID", series);
     if (ok && (strcmp(cls, sop_class) != 0 || strcmp(inst, sop_instance))) {
         nova_error_set(error, NOVA_ERROR_INVALID, "dataset mismatch",
                        "dataset SOP Class/Instance %s / %s differ from the "
@@ -741,10 +736,10 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
                                       sizeof modality);
         nova_dataset_get_string_value(NULL, ds, TAG_PATIENT_ID, 0, patient,
                                       sizeof patient);
-        have_declared = nova_dataset_has(ds, TAG_SERIES_RELATED) &&
-                        nova_dataset_get_int(NULL, ds, TAG_SERIES_RELATED, 0,
-                                             &declared) &&
-                        declared > 0;
+        have_declared =
+            nova_dataset_has(ds, TAG_SERIES_RELATED) &&
+            nova_dataset_get_int(NULL, ds, TAG_SERIES_RELATED, 0, &declared) &&
+            declared > 0;
     }
     nova_dataset_destroy(ds);
     if (!ok) {
@@ -790,13 +785,18 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
     }
     ok = ok && fsync_dir(error, series_dir);
     if (ok) {
-        IndexRow row = {
-            .study = study, .series = series, .patient = patient,
-            .modality = modality, .sop_instance = sop_instance,
-            .sop_class = sop_class, .ts = ts,
-            .rel_path = path + strlen(s->dir) + 1, .calling_ae = calling_ae,
-            .size = (int64_t)fsize, .have_declared = have_declared,
-            .declared = declared};
+        IndexRow row = {.study = study,
+                        .series = series,
+                        .patient = patient,
+                        .modality = modality,
+                        .sop_instance = sop_instance,
+                        .sop_class = sop_class,
+                        .ts = ts,
+                        .rel_path = path + strlen(s->dir) + 1,
+                        .calling_ae = calling_ae,
+                        .size = (int64_t)fsize,
+                        .have_declared = have_declared,
+                        .declared = declared};
         index_commit(s, &row);
         ok = row.ok;
         if (!ok) {
