@@ -811,6 +811,43 @@ def main():
     case("kill -9 mid-load: every acknowledged instance on disk and "
          "indexed, no partial file", t_kill9)
 
+    def t_sigterm_drain():
+        # SIGTERM while a storescu association is sending: the server stops
+        # listening but lets that association finish, then exits 0.
+        ddir = os.path.join(tmp, "drain")
+        os.makedirs(ddir)
+        study, series = generate_uid(), generate_uid()
+        paths = []
+        for i in range(40):
+            q = os.path.join(ddir, "d%02d.dcm" % i)
+            make_instance(q, study, series, i + 1, rng, size=64)
+            paths.append(q)
+        dstore = os.path.join(tmp, "drain-store")
+        srv, dport = start_serve(dstore, os.path.join(tmp, "drain.log"))
+        sender = subprocess.Popen(["storescu", "-aec", "NOVA", "127.0.0.1",
+                                   str(dport)] + paths,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        end = time.time() + 20
+        while time.time() < end:
+            try:
+                if index(dstore, "SELECT count(*) FROM instances")[0][0]:
+                    break
+            except sqlite3.Error:
+                pass
+            time.sleep(0.005)
+        srv.send_signal(signal.SIGTERM)
+        _, err = sender.communicate(timeout=60)
+        check(sender.returncode == 0, "storescu: %s" % err)
+        check(srv.wait(timeout=30) == 0, "server exit code")
+        n = index(dstore, "SELECT count(*) FROM instances")[0][0]
+        check(n == 40, "%d of 40 stored" % n)
+        with open(os.path.join(tmp, "drain.log")) as f:
+            check("stopping: waiting for 1 association(s)" in f.read(),
+                  "SIGTERM did not arrive during the association")
+    case("SIGTERM during an association: it finishes, then exit 0",
+         t_sigterm_drain)
+
     def t_restart():
         rc = stop(serve)
         check(rc == 0, "SIGTERM exit code %r" % rc)
