@@ -23,7 +23,15 @@ compressed with DCMTK (dcmcjpeg JPEG lossless, dcmcrle RLE).
   rejected; user identity negotiation is answered where asked;
 - hostile PDUs (wrong lengths, truncated, out-of-order, oversized, unknown
   types): each association gets an A-ABORT, and the server still serves;
-- SIGTERM ends the server with exit 0; a restart reads the same index.
+- ARTIM and idle timeouts abort; --max-associations rejects the extra one;
+- Orthanc (Debian, temporary configuration): `nova send` to it, and it
+  forwards to `nova serve` through its own modality configuration;
+- DICOM over TLS with mutual certificates (storescu, nova echo, nova send
+  to storescp in TLS mode);
+- kill -9 in the middle of two storescu senders, restart: every instance
+  whose sender got success is indexed, on disk and equal; no partial file;
+- SIGTERM lets a running association finish; exit 0; a restart reads the
+  same index.
 """
 import os
 import select
