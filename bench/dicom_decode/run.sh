@@ -65,8 +65,15 @@ for name in native jpeg-lossless jpeg-ls rle j2k; do
   gd=$("$bin/bench_gdcm" "$dir" "$threads" "$runs" 2>/dev/null || true)
   get() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
   t_n=$(get median_s "$nv"); t_d=$(get median_s "$dc"); t_g=$(get median_s "$gd")
+  # A tool that failed on any file (DCMTK 3.6.7 has no JPEG 2000 decoder)
+  # gets no time.
+  [ "$(get failures "$dc")" = 0 ] || { t_d=; }
+  [ "$(get failures "$gd")" = 0 ] || { t_g=; }
+  [ "$(get failures "$nv")" = 0 ] || { t_n=; }
   u_n=$(get cpu_s "$nv"); u_d=$(get cpu_s "$dc"); u_g=$(get cpu_s "$gd")
+  [ -n "$t_d" ] || u_d=; [ -n "$t_g" ] || u_g=; [ -n "$t_n" ] || u_n=
   c_n=$(get checksum "$nv"); c_d=$(get checksum "$dc"); c_g=$(get checksum "$gd")
+  [ -n "$t_d" ] || c_d=$c_n  # a failed peer is not compared
   same=$([ "$c_n" = "$c_d" ] && [ "$c_n" = "$c_g" ] && echo equal || \
          echo "nova=$c_n dcmtk=$c_d gdcm=$c_g")
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a>0 && b>0) printf "%.2fx", a/b; else print "-" }'; }
