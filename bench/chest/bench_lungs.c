@@ -61,8 +61,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("# phantom %s %zux%zux%zu built in %.2f s; %d threads\n",
-           nova_phantom_kind_name(po.kind), po.dims[0], po.dims[1],
-           po.dims[2], nova_time_now() - t0, threads);
+           nova_phantom_kind_name(po.kind), po.dims[0], po.dims[1], po.dims[2],
+           nova_time_now() - t0, threads);
     const NovaVolume *ct = nova_phantom_get_ct(ph);
     double *total = calloc((size_t)reps, sizeof *total);
     NovaLungResult *r = NULL;
@@ -74,10 +74,11 @@ int main(int argc, char **argv)
         r = nova_chest_segment_lungs(&err, pool, ct, NULL);
         total[i] = nova_time_now() - s;
         getrusage(RUSAGE_SELF, &u1);
-        double cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec) +
-                     1e-6 * (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec) +
-                     (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
-                     1e-6 * (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+        double cpu =
+            (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec) +
+            1e-6 * (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec) +
+            (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+            1e-6 * (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
         if (!r) {
             fprintf(stderr, "segment: %s\n", nova_error_message(err));
             return 1;

@@ -33,22 +33,22 @@ typedef enum {
 const char *nova_lesion_kind_name(NovaLesionKind type);
 
 typedef struct {
-    int id;                  /* 1-based, by decreasing volume */
-    NovaLesionKind type;   
+    int id; /* 1-based, by decreasing volume */
+    NovaLesionKind type;
     size_t voxels;
     double volume_ml;
     double mean_hu;
-    double high_fraction;    /* share of voxels above -200 HU */
-    int lung;                /* NOVA_LUNG_RIGHT / NOVA_LUNG_LEFT (majority) */
-    int third;               /* NovaZoneThird (majority) */
+    double high_fraction; /* share of voxels above -200 HU */
+    int lung;             /* NOVA_LUNG_RIGHT / NOVA_LUNG_LEFT (majority) */
+    int third;            /* NovaZoneThird (majority) */
     double peripheral_fraction; /* share of voxels in the outer third */
     double posterior_fraction;  /* share behind the lung's mid-coronal plane */
-    double centroid_mm[3];   /* LPS */
+    double centroid_mm[3];      /* LPS */
     size_t bbox_min[3], bbox_max[3]; /* voxel indices, inclusive */
-    size_t key_slice;        /* axial index k of the largest cross-section */
-    double sphericity;       /* 0..1, from voxel count and surface faces */
-    double max_diameter_mm;  /* largest bounding extent */
-    bool cavitated;          /* encloses air (below -900 HU) */
+    size_t key_slice;       /* axial index k of the largest cross-section */
+    double sphericity;      /* 0..1, from voxel count and surface faces */
+    double max_diameter_mm; /* largest bounding extent */
+    bool cavitated;         /* encloses air (below -900 HU) */
 } NovaLesion;
 
 typedef struct {
@@ -65,16 +65,16 @@ void nova_lesion_options_init(NovaLesionOptions *options);
 
 /* The findings radiologists use (DOMAIN.md, Simpson et al. 2020). */
 typedef struct {
-    bool any_opacity;          /* PO at least 0.5 % or a lesion of 1 ml */
+    bool any_opacity; /* PO at least 0.5 % or a lesion of 1 ml */
     bool bilateral;
     bool peripheral_predominant;
     bool lower_predominant;
     bool posterior_predominant;
-    int foci;                  /* lesions of at least 0.5 ml */
-    int rounded_ggo;           /* GGO lesions with sphericity >= 0.55 */
+    int foci;                    /* lesions of at least 0.5 ml */
+    int rounded_ggo;             /* GGO lesions with sphericity >= 0.55 */
     double ggo_to_consolidation; /* GGO volume / consolidation volume */
-    bool lobar_consolidation;  /* one consolidation filling most of a zone */
-    int discrete_nodules;      /* small, round, solid lesions */
+    bool lobar_consolidation;    /* one consolidation filling most of a zone */
+    int discrete_nodules;        /* small, round, solid lesions */
     bool cavitation;
     bool pleural_effusion;
     bool effusion_assessed;
@@ -109,17 +109,17 @@ const NovaLesion *nova_analysis_get_lesion(const NovaAnalysis *analysis,
 NovaVolume *nova_analysis_get_lesion_mask(const NovaAnalysis *analysis);
 
 typedef struct {
-    double lung_ml[3];         /* both, right, left */
+    double lung_ml[3]; /* both, right, left */
     double lesion_ml[3];
-    double high_ml[3];         /* lesion voxels above -200 HU */
-    double po[3], pho[3];      /* percent of lung volume */
+    double high_ml[3];    /* lesion voxels above -200 HU */
+    double po[3], pho[3]; /* percent of lung volume */
     /* per zone third: [lung 0 right / 1 left][third] */
     double zone_lung_ml[2][3];
     double zone_lesion_ml[2][3];
     double zone_po[2][3];
     double zone_pho[2][3];
-    int zone_score[2][3];      /* Pan et al. bins, 0..5 */
-    int severity_score;        /* sum over the six zones, 0..30 */
+    int zone_score[2][3];        /* Pan et al. bins, 0..5 */
+    int severity_score;          /* sum over the six zones, 0..30 */
     const char *severity_scheme; /* "six-zone" (no lobes yet) */
     /* lung HU histogram: bins of 10 HU from -1030 to +100 */
     size_t histogram[113];

@@ -45,11 +45,11 @@ typedef enum {
  * Peripheral is the outer third of the lung's depth in each axial slice: the
  * in-plane distance to the nearest non-lung voxel below one third of the
  * largest such distance in that slice of that lung. */
-#define NOVA_ZONE_CODE(lung, third, peripheral)                              \
-    (1 + ((lung) - 1) * 6 + (third) * 2 + ((peripheral) ? 1 : 0))
-#define NOVA_ZONE_LUNG(code) (((code) - 1) / 6 + 1)
-#define NOVA_ZONE_THIRD(code) ((((code) - 1) % 6) / 2)
-#define NOVA_ZONE_PERIPHERAL(code) (((code) - 1) % 2)
+#define NOVA_ZONE_CODE(lung, third, peripheral)                                \
+    (1 + ((lung)-1) * 6 + (third)*2 + ((peripheral) ? 1 : 0))
+#define NOVA_ZONE_LUNG(code) (((code)-1) / 6 + 1)
+#define NOVA_ZONE_THIRD(code) ((((code)-1) % 6) / 2)
+#define NOVA_ZONE_PERIPHERAL(code) (((code)-1) % 2)
 #define NOVA_ZONE_COUNT 12
 
 /* Flags: what the segmentation saw and what it could not do. */
@@ -110,8 +110,7 @@ NovaVolume *nova_lung_result_get_labels(const NovaLungResult *result);
 NovaVolume *nova_lung_result_get_zones(const NovaLungResult *result);
 /* Volume in ml of NOVA_LUNG_RIGHT, NOVA_LUNG_LEFT or NOVA_LUNG_AIRWAY;
  * NOVA_LUNG_NONE gives both lungs together. */
-double nova_lung_result_get_volume_ml(const NovaLungResult *result,
-                                      int label);
+double nova_lung_result_get_volume_ml(const NovaLungResult *result, int label);
 /* Volume in ml of one zone code (1..NOVA_ZONE_COUNT). */
 double nova_lung_result_get_zone_volume_ml(const NovaLungResult *result,
                                            int zone_code);

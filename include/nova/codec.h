@@ -26,14 +26,14 @@ extern "C" {
 #endif
 
 typedef enum {
-    NOVA_CODEC_NATIVE = 0,     /* uncompressed */
-    NOVA_CODEC_RLE,            /* RLE Lossless (PS3.5 G) - own code */
-    NOVA_CODEC_JPEG_BASELINE,  /* process 1 - libjpeg-turbo */
-    NOVA_CODEC_JPEG_EXTENDED,  /* processes 2 and 4 (8-bit only) */
-    NOVA_CODEC_JPEG_LOSSLESS,  /* process 14 and 14 SV1 - own code */
-    NOVA_CODEC_JPEG_LS,        /* lossless and near-lossless - CharLS */
-    NOVA_CODEC_JPEG2000,       /* lossless and lossy - OpenJPEG */
-    NOVA_CODEC_UNSUPPORTED     /* known syntax Nova cannot decode */
+    NOVA_CODEC_NATIVE = 0,    /* uncompressed */
+    NOVA_CODEC_RLE,           /* RLE Lossless (PS3.5 G) - own code */
+    NOVA_CODEC_JPEG_BASELINE, /* process 1 - libjpeg-turbo */
+    NOVA_CODEC_JPEG_EXTENDED, /* processes 2 and 4 (8-bit only) */
+    NOVA_CODEC_JPEG_LOSSLESS, /* process 14 and 14 SV1 - own code */
+    NOVA_CODEC_JPEG_LS,       /* lossless and near-lossless - CharLS */
+    NOVA_CODEC_JPEG2000,      /* lossless and lossy - OpenJPEG */
+    NOVA_CODEC_UNSUPPORTED    /* known syntax Nova cannot decode */
 } NovaCodecKind;
 
 typedef struct {
@@ -73,7 +73,7 @@ const char *nova_photometric_name(NovaPhotometric p);
 typedef struct {
     uint32_t rows;
     uint32_t columns;
-    uint32_t frames;               /* Number of Frames, 1 when absent */
+    uint32_t frames; /* Number of Frames, 1 when absent */
     uint16_t samples_per_pixel;
     uint16_t bits_allocated;
     uint16_t bits_stored;

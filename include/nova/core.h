@@ -49,8 +49,8 @@ typedef struct NovaError NovaError;
  */
 bool nova_error_set(NovaError **error, NovaErrorCode code, const char *summary,
                     const char *format, ...) NOVA_PRINTF(4, 5);
-bool nova_error_setv(NovaError **error, NovaErrorCode code,
-                     const char *summary, const char *format, va_list ap);
+bool nova_error_setv(NovaError **error, NovaErrorCode code, const char *summary,
+                     const char *format, va_list ap);
 
 /* Prepend context to an existing error's message ("file x.dcm: ").  Does
  * nothing when error or *error is NULL. */

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define NOVA_TAG(group, element)                                              \
+#define NOVA_TAG(group, element)                                               \
     ((uint32_t)(((uint32_t)(group) << 16) | (uint32_t)(element)))
 #define NOVA_TAG_GROUP(tag) ((uint16_t)((tag) >> 16))
 #define NOVA_TAG_ELEMENT(tag) ((uint16_t)((tag)&0xFFFF))
@@ -51,12 +51,40 @@ extern "C" {
 
 typedef enum {
     NOVA_VR_NONE = 0, /* unknown VR (implicit dataset, tag not in dictionary) */
-    NOVA_VR_AE, NOVA_VR_AS, NOVA_VR_AT, NOVA_VR_CS, NOVA_VR_DA, NOVA_VR_DS,
-    NOVA_VR_DT, NOVA_VR_FD, NOVA_VR_FL, NOVA_VR_IS, NOVA_VR_LO, NOVA_VR_LT,
-    NOVA_VR_OB, NOVA_VR_OD, NOVA_VR_OF, NOVA_VR_OL, NOVA_VR_OV, NOVA_VR_OW,
-    NOVA_VR_PN, NOVA_VR_SH, NOVA_VR_SL, NOVA_VR_SQ, NOVA_VR_SS, NOVA_VR_ST,
-    NOVA_VR_SV, NOVA_VR_TM, NOVA_VR_UC, NOVA_VR_UI, NOVA_VR_UL, NOVA_VR_UN,
-    NOVA_VR_UR, NOVA_VR_US, NOVA_VR_UT, NOVA_VR_UV,
+    NOVA_VR_AE,
+    NOVA_VR_AS,
+    NOVA_VR_AT,
+    NOVA_VR_CS,
+    NOVA_VR_DA,
+    NOVA_VR_DS,
+    NOVA_VR_DT,
+    NOVA_VR_FD,
+    NOVA_VR_FL,
+    NOVA_VR_IS,
+    NOVA_VR_LO,
+    NOVA_VR_LT,
+    NOVA_VR_OB,
+    NOVA_VR_OD,
+    NOVA_VR_OF,
+    NOVA_VR_OL,
+    NOVA_VR_OV,
+    NOVA_VR_OW,
+    NOVA_VR_PN,
+    NOVA_VR_SH,
+    NOVA_VR_SL,
+    NOVA_VR_SQ,
+    NOVA_VR_SS,
+    NOVA_VR_ST,
+    NOVA_VR_SV,
+    NOVA_VR_TM,
+    NOVA_VR_UC,
+    NOVA_VR_UI,
+    NOVA_VR_UL,
+    NOVA_VR_UN,
+    NOVA_VR_UR,
+    NOVA_VR_US,
+    NOVA_VR_UT,
+    NOVA_VR_UV,
     NOVA_VR_COUNT
 } NovaVR;
 
@@ -72,11 +100,11 @@ bool nova_vr_is_string(NovaVR vr);
 
 /* One data element of PS3.6 (generated at build time). Plain static data. */
 typedef struct {
-    uint32_t tag;      /* with the repeating-group bits as 0 (e.g. 60xx) */
-    uint32_t mask;     /* bits of tag that must match (0xFF00FFFF for 60xx) */
-    NovaVR vr;         /* the first VR where PS3.6 lists several */
+    uint32_t tag;        /* with the repeating-group bits as 0 (e.g. 60xx) */
+    uint32_t mask;       /* bits of tag that must match (0xFF00FFFF for 60xx) */
+    NovaVR vr;           /* the first VR where PS3.6 lists several */
     const char *vr_text; /* as PS3.6 lists it: "US or SS" */
-    const char *vm;    /* "1", "1-n", "3" ... */
+    const char *vm;      /* "1", "1-n", "3" ... */
     const char *keyword;
     const char *name;
     bool retired;
@@ -127,8 +155,8 @@ void nova_dataset_destroy(NovaDataset *ds);
 const char *nova_dataset_get_source_name(const NovaDataset *ds);
 /* The transfer syntax of the dataset (after the meta group), never NULL for
  * a root dataset that parsed. Borrowed, static. */
-const NovaTransferSyntax *nova_dataset_get_transfer_syntax(
-    const NovaDataset *ds);
+const NovaTransferSyntax *
+nova_dataset_get_transfer_syntax(const NovaDataset *ds);
 /* True when the file had a 128-byte preamble and "DICM". */
 bool nova_dataset_has_preamble(const NovaDataset *ds);
 
@@ -158,9 +186,8 @@ bool nova_dataset_has(const NovaDataset *ds, uint32_t tag);
  * (valid while it lives).  Not for SQ or encapsulated pixel data.  NULL with
  * NOVA_ERROR_NOT_FOUND when absent (a zero-length value returns a non-NULL
  * pointer and *length 0).  Loads deferred pixel data (see thread safety). */
-const uint8_t *nova_dataset_get_bytes(NovaError **error,
-                                      const NovaDataset *ds, uint32_t tag,
-                                      size_t *length);
+const uint8_t *nova_dataset_get_bytes(NovaError **error, const NovaDataset *ds,
+                                      uint32_t tag, size_t *length);
 
 /* Number of values: backslash-separated for strings, length / size for
  * binary VRs, items for SQ.  0 when absent or empty. */

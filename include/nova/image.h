@@ -50,9 +50,9 @@ NovaImage *nova_image_from_cut(NovaError **error, const NovaVolume *hu,
 void nova_image_draw_outline(NovaImage *image, const NovaVolume *mask,
                              NovaCut cut, size_t index, uint8_t label,
                              const uint8_t color[3]);
-void nova_image_draw_fill(NovaImage *image, const NovaVolume *mask,
-                          NovaCut cut, size_t index, uint8_t label,
-                          const uint8_t color[3], double alpha);
+void nova_image_draw_fill(NovaImage *image, const NovaVolume *mask, NovaCut cut,
+                          size_t index, uint8_t label, const uint8_t color[3],
+                          double alpha);
 
 /* Write an 8-bit RGB PNG; or encode it into memory (*png allocated with
  * nova_malloc, caller frees). */

@@ -38,10 +38,9 @@ void nova_imgproc_threshold_i16(NovaPool *pool, const int16_t *src, size_t n,
  * Union-find over voxel indices: each thread scans a slab of z-slices, the
  * slab borders are merged, then labels are flattened.  Errors: INVALID for a
  * connectivity other than 6 or 26, RANGE for more than 2^31 - 1 voxels. */
-bool nova_imgproc_label(NovaError **error, NovaPool *pool,
-                        const uint8_t *mask, const size_t dims[3],
-                        int connectivity, uint32_t *labels,
-                        uint32_t *n_labels);
+bool nova_imgproc_label(NovaError **error, NovaPool *pool, const uint8_t *mask,
+                        const size_t dims[3], int connectivity,
+                        uint32_t *labels, uint32_t *n_labels);
 
 /* Voxel count of each label: sizes[0..n_labels] (caller-allocated, n_labels
  * + 1 entries; sizes[0] counts background). */
@@ -56,10 +55,10 @@ void nova_imgproc_label_sizes(const uint32_t *labels, size_t n,
  * such voxel.  Only voxels inside the grid count (nothing is assumed beyond
  * its faces).  With per_slice, distances are 2D within each z-slice.
  * Errors: NOMEM. */
-bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool,
-                         const uint8_t *mask, const size_t dims[3],
-                         const double spacing_mm[3], bool target_nonzero,
-                         bool per_slice, float *dist_sq_mm2);
+bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool, const uint8_t *mask,
+                         const size_t dims[3], const double spacing_mm[3],
+                         bool target_nonzero, bool per_slice,
+                         float *dist_sq_mm2);
 
 typedef enum {
     NOVA_MORPH_DILATE = 0,
@@ -74,8 +73,9 @@ typedef enum {
  * keeps voxels within radius of the foreground, erosion keeps voxels farther
  * than radius from the background.  Voxels outside the grid are background
  * (as scipy.ndimage's default border_value=0): erosion eats in from the
- * faces, and a closing does not grow into them.  dst (0/1) may equal src.  Work is limited to the foreground's
- * bounding box grown by the radius.  Errors: NOMEM, INVALID (radius < 0). */
+ * faces, and a closing does not grow into them.  dst (0/1) may equal src.  Work
+ * is limited to the foreground's bounding box grown by the radius.  Errors:
+ * NOMEM, INVALID (radius < 0). */
 bool nova_imgproc_morph(NovaError **error, NovaPool *pool, NovaMorphOp op,
                         const uint8_t *src, const size_t dims[3],
                         const double spacing_mm[3], double radius_mm,

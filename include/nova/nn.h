@@ -154,14 +154,14 @@ const NovaNnTensor *nova_nn_session_get_output(const NovaNnSession *session,
                                                int i);
 
 typedef struct {
-    int n_nodes;         /* nodes left to run after the passes */
-    int n_nodes_loaded;  /* nodes in the model */
-    int n_folded;        /* nodes evaluated at compile time */
-    int n_fused;         /* BatchNorm, activations and Adds merged */
-    int n_dnnl;          /* nodes run by oneDNN */
-    double flops;        /* multiply-adds x2 of Conv/ConvTranspose/Gemm/MatMul */
-    size_t arena_bytes;  /* activations arena */
-    size_t weight_bytes; /* constants the session keeps */
+    int n_nodes;        /* nodes left to run after the passes */
+    int n_nodes_loaded; /* nodes in the model */
+    int n_folded;       /* nodes evaluated at compile time */
+    int n_fused;        /* BatchNorm, activations and Adds merged */
+    int n_dnnl;         /* nodes run by oneDNN */
+    double flops;       /* multiply-adds x2 of Conv/ConvTranspose/Gemm/MatMul */
+    size_t arena_bytes; /* activations arena */
+    size_t weight_bytes;  /* constants the session keeps */
     size_t scratch_bytes; /* per-node scratch (im2col, oneDNN) */
 } NovaNnStats;
 

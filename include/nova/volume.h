@@ -32,9 +32,9 @@ size_t nova_dtype_size(NovaDtype dtype);
 const char *nova_dtype_name(NovaDtype dtype);
 
 typedef struct {
-    double origin[3];     /* mm, LPS, centre of voxel (0,0,0) */
-    double spacing[3];    /* mm between voxel centres along i, j, k */
-    double direction[9];  /* row-major 3x3, columns are the axis directions */
+    double origin[3];    /* mm, LPS, centre of voxel (0,0,0) */
+    double spacing[3];   /* mm between voxel centres along i, j, k */
+    double direction[9]; /* row-major 3x3, columns are the axis directions */
 } NovaGeometry;
 
 /* Identity direction, unit spacing, zero origin. */
@@ -60,8 +60,7 @@ NovaDtype nova_volume_get_dtype(const NovaVolume *volume);
 void nova_volume_get_dims(const NovaVolume *volume, size_t dims[3]);
 size_t nova_volume_get_voxel_count(const NovaVolume *volume);
 const NovaGeometry *nova_volume_get_geometry(const NovaVolume *volume);
-void nova_volume_set_geometry(NovaVolume *volume,
-                              const NovaGeometry *geometry);
+void nova_volume_set_geometry(NovaVolume *volume, const NovaGeometry *geometry);
 /* The voxel array (64-byte aligned), borrowed. */
 void *nova_volume_get_data(NovaVolume *volume);
 const void *nova_volume_get_const_data(const NovaVolume *volume);
@@ -139,36 +138,36 @@ const char *nova_orientation_name(NovaOrientation orientation);
 /* One stack: what a reader needs to pick a series.  Plain data.  Numbers
  * that the headers do not give are 0 (text: empty). */
 typedef struct {
-    size_t study_index;  /* into nova_scan_get_study */
+    size_t study_index; /* into nova_scan_get_study */
     char study_uid[NOVA_FINGERPRINT_TEXT];
     char series_uid[NOVA_FINGERPRINT_TEXT];
     char frame_of_reference_uid[NOVA_FINGERPRINT_TEXT];
     int64_t series_number;
     char series_description[NOVA_FINGERPRINT_TEXT];
     char modality[NOVA_FINGERPRINT_TEXT];
-    char body_part[NOVA_FINGERPRINT_TEXT];     /* (0018,0015) */
-    char kernel[NOVA_FINGERPRINT_TEXT];        /* (0018,1210), values "\" */
+    char body_part[NOVA_FINGERPRINT_TEXT];      /* (0018,0015) */
+    char kernel[NOVA_FINGERPRINT_TEXT];         /* (0018,1210), values "\" */
     char contrast_agent[NOVA_FINGERPRINT_TEXT]; /* (0018,0010) */
-    bool contrast;            /* a contrast agent is named */
-    char image_type[NOVA_FINGERPRINT_TEXT];    /* (0008,0008) as written */
-    bool original;            /* Image Type value 1 ORIGINAL */
-    bool derived;             /* Image Type value 1 DERIVED */
-    bool localizer;           /* LOCALIZER in Image Type, or 1-2 slices of a
-                                 scout */
-    bool multiframe;          /* slices come from multi-frame files */
+    bool contrast;                              /* a contrast agent is named */
+    char image_type[NOVA_FINGERPRINT_TEXT];     /* (0008,0008) as written */
+    bool original;   /* Image Type value 1 ORIGINAL */
+    bool derived;    /* Image Type value 1 DERIVED */
+    bool localizer;  /* LOCALIZER in Image Type, or 1-2 slices of a
+                        scout */
+    bool multiframe; /* slices come from multi-frame files */
     NovaOrientation orientation;
     double row_direction[3], column_direction[3], normal[3]; /* LPS */
     uint32_t rows, columns;
     double pixel_spacing_mm[2]; /* row spacing (between rows), column */
-    size_t slice_count;       /* slices in the stack, duplicates included */
+    size_t slice_count;         /* slices in the stack, duplicates included */
     size_t file_count;
     double slice_thickness_mm;
-    double slice_spacing_mm;  /* median distance between slice positions */
-    double z_coverage_mm;     /* first to last slice centre along normal */
-    size_t duplicate_slices;  /* positions present more than once */
-    size_t missing_slices;    /* gaps of about k spacings count k - 1 */
-    bool uneven_spacing;      /* some gap off the median beyond tolerance */
-    double tilt_deg;          /* angle between the stack axis and normal */
+    double slice_spacing_mm; /* median distance between slice positions */
+    double z_coverage_mm;    /* first to last slice centre along normal */
+    size_t duplicate_slices; /* positions present more than once */
+    size_t missing_slices;   /* gaps of about k spacings count k - 1 */
+    bool uneven_spacing;     /* some gap off the median beyond tolerance */
+    double tilt_deg;         /* angle between the stack axis and normal */
     char transfer_syntax[NOVA_FINGERPRINT_TEXT];
 } NovaStackFingerprint;
 
@@ -206,8 +205,7 @@ size_t nova_scan_get_study_count(const NovaScan *scan);
 const NovaStudyInfo *nova_scan_get_study(const NovaScan *scan, size_t i);
 /* Stacks ordered by study, then series number, then series UID. */
 size_t nova_scan_get_stack_count(const NovaScan *scan);
-const NovaStackFingerprint *nova_scan_get_stack(const NovaScan *scan,
-                                                size_t i);
+const NovaStackFingerprint *nova_scan_get_stack(const NovaScan *scan, size_t i);
 
 /* The chest rule.  Candidates: CT stacks that are not localizers and have
  * at least NOVA_CHEST_MIN_SLICES slices; axial before oblique (coronal and
@@ -255,15 +253,15 @@ void nova_load_options_init(NovaLoadOptions *options);
 
 /* What loading did. Plain data. */
 typedef struct {
-    size_t slices_read;      /* slices decoded */
+    size_t slices_read; /* slices decoded */
     size_t duplicates_dropped;
     size_t missing_slices;
     bool resampled_spacing;
     bool corrected_tilt;
     double tilt_deg;
     double min_gap_mm, max_gap_mm;
-    size_t padding_voxels;   /* set to -1024 from Pixel Padding Value */
-    char warnings[512];      /* sentences, empty when clean */
+    size_t padding_voxels; /* set to -1024 from Pixel Padding Value */
+    char warnings[512];    /* sentences, empty when clean */
 } NovaLoadReport;
 
 /* Build the HU volume of a stack: slices ordered by the projection of

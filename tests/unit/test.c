@@ -56,8 +56,7 @@ const char *test_data_dir(void)
     if (dir[0])
         return dir;
     const char *env = getenv("NOVA_DATA_DIR");
-    const char *candidates[] = {env, NOVA_SOURCE_DIR "/../shared/data",
-                                NULL};
+    const char *candidates[] = {env, NOVA_SOURCE_DIR "/../shared/data", NULL};
     for (int i = 0; i < 2; i++) {
         struct stat st;
         if (candidates[i] && stat(candidates[i], &st) == 0 &&

@@ -37,48 +37,48 @@ const char *test_tmp_dir(void);
 
 #define RUN(fn) test_run(#fn, fn)
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);               \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                 \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                   \
-    do {                                                                     \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                \
-        if (va_ != vb_)                                                      \
-            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b,  \
-                      va_, vb_);                                             \
+#define CHECK_EQ_INT(a, b)                                                     \
+    do {                                                                       \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                  \
+        if (va_ != vb_)                                                        \
+            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b,    \
+                      va_, vb_);                                               \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                \
-    do {                                                                     \
-        double va_ = (double)(a), vb_ = (double)(b);                         \
-        if (!(va_ - vb_ <= (tol) && vb_ - va_ <= (tol)))                     \
-            test_fail(__FILE__, __LINE__, "%s ~ %s: %.9g vs %.9g (tol %g)",  \
-                      #a, #b, va_, vb_, (double)(tol));                      \
+#define CHECK_NEAR(a, b, tol)                                                  \
+    do {                                                                       \
+        double va_ = (double)(a), vb_ = (double)(b);                           \
+        if (!(va_ - vb_ <= (tol) && vb_ - va_ <= (tol)))                       \
+            test_fail(__FILE__, __LINE__, "%s ~ %s: %.9g vs %.9g (tol %g)",    \
+                      #a, #b, va_, vb_, (double)(tol));                        \
     } while (0)
 
-#define CHECK_STR(a, b)                                                      \
-    do {                                                                     \
-        const char *sa_ = (a), *sb_ = (b);                                   \
-        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                           \
-            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a,  \
-                      #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");       \
+#define CHECK_STR(a, b)                                                        \
+    do {                                                                       \
+        const char *sa_ = (a), *sb_ = (b);                                     \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                             \
+            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a,    \
+                      #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");         \
     } while (0)
 
 /* CHECK that a NovaError ** call succeeded, printing the error if not. */
-#define CHECK_OK(err)                                                        \
-    do {                                                                     \
-        if ((err) != NULL)                                                   \
-            test_fail(__FILE__, __LINE__, "unexpected error: %s: %s",       \
-                      nova_error_summary(err), nova_error_message(err));     \
+#define CHECK_OK(err)                                                          \
+    do {                                                                       \
+        if ((err) != NULL)                                                     \
+            test_fail(__FILE__, __LINE__, "unexpected error: %s: %s",          \
+                      nova_error_summary(err), nova_error_message(err));       \
     } while (0)
 
-#define SKIP(...)                                                            \
-    do {                                                                     \
-        snprintf(test_skip_reason, sizeof test_skip_reason, __VA_ARGS__);    \
-        longjmp(test_skip_jump, 1);                                          \
+#define SKIP(...)                                                              \
+    do {                                                                       \
+        snprintf(test_skip_reason, sizeof test_skip_reason, __VA_ARGS__);      \
+        longjmp(test_skip_jump, 1);                                            \
     } while (0)
 
 #endif

@@ -3,9 +3,9 @@
  * whose truth is known (src/lib/phantom): lung Dice, lesion volume and
  * Dice, PO of a normal chest, and the category of each kind.
  */
-#include "nova/nova.h"
 #include "nova/analysis.h"
 #include "nova/chest.h"
+#include "nova/nova.h"
 #include "nova/phantom.h"
 #include "test.h"
 
@@ -45,8 +45,8 @@ static bool run_kind(NovaPhantomKind kind, uint64_t seed, size_t size,
     if (ok) {
         const uint8_t *truth =
             nova_volume_get_const_data(nova_phantom_get_labels(ph));
-        const uint8_t *lab = nova_volume_get_const_data(
-            nova_lung_result_get_labels(lungs));
+        const uint8_t *lab =
+            nova_volume_get_const_data(nova_lung_result_get_labels(lungs));
         const uint8_t *les =
             nova_volume_get_const_data(nova_analysis_get_lesion_mask(an));
         size_t n = nova_volume_get_voxel_count(ct);
@@ -54,8 +54,8 @@ static bool run_kind(NovaPhantomKind kind, uint64_t seed, size_t size,
         for (size_t i = 0; i < n; i++) {
             /* Truth lung: lobes, vessels inside them and lesions; the
              * airway label is not lung. */
-            bool t_lung = truth[i] != NOVA_LABEL_NONE &&
-                          truth[i] != NOVA_LABEL_AIRWAY;
+            bool t_lung =
+                truth[i] != NOVA_LABEL_NONE && truth[i] != NOVA_LABEL_AIRWAY;
             bool o_lung = lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
             lt += t_lung;
             lo += o_lung;

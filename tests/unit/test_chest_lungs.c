@@ -55,7 +55,8 @@ static double centroid_x(const NovaVolume *labels, uint8_t l)
                 }
     if (!n)
         return NAN;
-    double idx[3] = {s[0] / (double)n, s[1] / (double)n, s[2] / (double)n}, w[3];
+    double idx[3] = {s[0] / (double)n, s[1] / (double)n, s[2] / (double)n},
+           w[3];
     nova_geometry_index_to_world(nova_volume_get_geometry(labels), idx, w);
     return w[0];
 }
@@ -75,11 +76,12 @@ static double zone_agreement(const NovaLungResult *r)
     for (size_t i = 0; i < n; i++)
         if (lab[i] == 1 || lab[i] == 2) {
             long k = (long)(i / plane);
-            if (k < kmin[lab[i]]) kmin[lab[i]] = k;
-            if (k > kmax[lab[i]]) kmax[lab[i]] = k;
+            if (k < kmin[lab[i]])
+                kmin[lab[i]] = k;
+            if (k > kmax[lab[i]])
+                kmax[lab[i]] = k;
         }
-    bool top_high =
-        nova_volume_get_geometry(labels)->direction[8] >= 0;
+    bool top_high = nova_volume_get_geometry(labels)->direction[8] >= 0;
     size_t agree = 0, total = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t l = lab[i];
@@ -138,8 +140,7 @@ static void check_peripheral(const NovaLungResult *r)
                     if (xx < 0 || yy < 0 || xx >= (long)d[0] ||
                         yy >= (long)d[1])
                         continue;
-                    if (lab[z * plane + (size_t)yy * d[0] + (size_t)xx] !=
-                        l) {
+                    if (lab[z * plane + (size_t)yy * d[0] + (size_t)xx] != l) {
                         double e = sqrt((double)(dx * dx + dy * dy));
                         if (e < best)
                             best = e;
@@ -206,8 +207,8 @@ static void test_cip_ct64(void)
     double vox_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
     double ref_ml = (double)b * vox_ml;
     double got_ml = nova_lung_result_get_volume_ml(r, NOVA_LUNG_NONE);
-    printf("# cip-ct64: Dice %.4f, volume %.1f ml vs %.1f ml reference\n",
-           dice, got_ml, ref_ml);
+    printf("# cip-ct64: Dice %.4f, volume %.1f ml vs %.1f ml reference\n", dice,
+           got_ml, ref_ml);
     CHECK(dice >= 0.95);
     CHECK(fabs(got_ml - ref_ml) <= 0.05 * ref_ml);
     CHECK_NEAR(got_ml, (double)a * vox_ml, 1e-6 * got_ml);
@@ -245,9 +246,8 @@ static void test_cip_ct64(void)
            trachea_found, trachea);
     CHECK(trachea_found * 2 >= trachea);
     unsigned flags = nova_lung_result_get_flags(r);
-    CHECK_EQ_INT(flags & (NOVA_LUNG_FLAG_NO_TRACHEA |
-                          NOVA_LUNG_FLAG_NO_LEFT | NOVA_LUNG_FLAG_NO_RIGHT |
-                          NOVA_LUNG_FLAG_CROP_SIDE |
+    CHECK_EQ_INT(flags & (NOVA_LUNG_FLAG_NO_TRACHEA | NOVA_LUNG_FLAG_NO_LEFT |
+                          NOVA_LUNG_FLAG_NO_RIGHT | NOVA_LUNG_FLAG_CROP_SIDE |
                           NOVA_LUNG_FLAG_NOT_SEPARATED),
                  0);
 
@@ -256,14 +256,13 @@ static void test_cip_ct64(void)
 
     /* One thread gives the same result. */
     NovaLungResult *r1 = nova_chest_segment_lungs(&err, NULL, ct, NULL);
-    CHECK(r1 && memcmp(nova_volume_get_const_data(
-                           nova_lung_result_get_labels(r1)),
-                       lab, n) == 0);
-    CHECK(r1 && memcmp(nova_volume_get_const_data(
-                           nova_lung_result_get_zones(r1)),
-                       nova_volume_get_const_data(
-                           nova_lung_result_get_zones(r)),
-                       n) == 0);
+    CHECK(r1 &&
+          memcmp(nova_volume_get_const_data(nova_lung_result_get_labels(r1)),
+                 lab, n) == 0);
+    CHECK(r1 &&
+          memcmp(nova_volume_get_const_data(nova_lung_result_get_zones(r1)),
+                 nova_volume_get_const_data(nova_lung_result_get_zones(r)),
+                 n) == 0);
     nova_lung_result_destroy(r1);
     nova_lung_result_destroy(r);
     nova_pool_destroy(pool);
@@ -274,7 +273,8 @@ static void test_cip_ct64(void)
 
 static void test_totalseg_abdomen(void)
 {
-    NovaVolume *ct = read_or_skip("chest-ct/totalseg-example/example_ct.nii.gz");
+    NovaVolume *ct =
+        read_or_skip("chest-ct/totalseg-example/example_ct.nii.gz");
     NovaVolume *seg =
         read_or_skip("chest-ct/totalseg-example/example_seg.nii.gz");
     size_t dc[3], ds[3];
@@ -344,8 +344,8 @@ static void test_totalseg_dicom(void)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s",
              test_data_path("chest-ct/totalseg-example/dicom"));
-    NovaVolume *seg = read_or_skip(
-        "chest-ct/totalseg-example/example_seg_dicom.nii.gz");
+    NovaVolume *seg =
+        read_or_skip("chest-ct/totalseg-example/example_seg_dicom.nii.gz");
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
     NovaVolume *ct = nova_volume_read_dicom(&err, dir, NULL, pool);
@@ -375,8 +375,8 @@ static void test_totalseg_dicom(void)
                 for (size_t i = 0; i < dc[0]; i++) {
                     size_t v = (k * dc[1] + j) * dc[0] + i;
                     uint8_t s = sp[(k * dc[1] + (dc[1] - 1 - j)) * dc[0] + i];
-                    bool is_lung = lab[v] == NOVA_LUNG_RIGHT ||
-                                   lab[v] == NOVA_LUNG_LEFT;
+                    bool is_lung =
+                        lab[v] == NOVA_LUNG_RIGHT || lab[v] == NOVA_LUNG_LEFT;
                     bool is_organ = s == 1 || s == 5 || s == 6;
                     lung += is_lung;
                     organ += is_organ;
@@ -459,8 +459,8 @@ static void test_ibsi_crop(void)
 
 struct phantom {
     NovaVolume *ct;
-    uint8_t *truth;   /* 1 right, 2 left, 3 trachea/bronchi, 0 else */
-    uint8_t *lesion;  /* the pleural lesion's voxels inside the lung */
+    uint8_t *truth;  /* 1 right, 2 left, 3 trachea/bronchi, 0 else */
+    uint8_t *lesion; /* the pleural lesion's voxels inside the lung */
 };
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
@@ -478,8 +478,7 @@ static double noise(void)
     return s * sqrt(3.0);
 }
 
-static double seg_dist2(const double p[3], const double a[3],
-                        const double b[3])
+static double seg_dist2(const double p[3], const double a[3], const double b[3])
 {
     double ab[3], ap[3], t = 0, l2 = 0;
     for (int i = 0; i < 3; i++) {
@@ -503,7 +502,7 @@ static double seg_dist2(const double p[3], const double a[3],
  * carina, bronchi into each lung, vessels, a 16 mm lesion against the right
  * lung's lateral wall.  Identity direction, z up (superior). */
 static struct phantom make_phantom_at(double sxy, double sz, double sigma_hu,
-                                     double lung_dx)
+                                      double lung_dx)
 {
     struct phantom p;
     size_t d[3] = {(size_t)(360 / sxy), (size_t)(300 / sxy),
@@ -521,8 +520,8 @@ static struct phantom make_phantom_at(double sxy, double sz, double sigma_hu,
     int16_t *hu = nova_volume_get_data(p.ct);
     double cx = 180, cy = 150;
     double carina[3] = {cx, cy - 20, 190}, top[3] = {cx, cy - 20, 260};
-    double bro_r[3] = {cx - 55, cy - 10, 150}, bro_l[3] = {cx + 55, cy - 10,
-                                                            150};
+    double bro_r[3] = {cx - 55, cy - 10, 150},
+           bro_l[3] = {cx + 55, cy - 10, 150};
     double lesion_c[3] = {cx - 75 - 62, cy, 110};
     for (size_t k = 0; k < d[2]; k++)
         for (size_t j = 0; j < d[1]; j++)
@@ -540,8 +539,7 @@ static struct phantom make_phantom_at(double sxy, double sz, double sigma_hu,
                     if (qx * qx + qy * qy + qz * qz <= 1) {
                         value = -850;
                         /* Where the lungs touch, the midline divides. */
-                        t = (uint8_t)(t ? (w[0] < cx ? 1 : 2)
-                                        : (side ? 2 : 1));
+                        t = (uint8_t)(t ? (w[0] < cx ? 1 : 2) : (side ? 2 : 1));
                     }
                 }
                 /* Vessels: tubes inside each lung. */
@@ -714,10 +712,10 @@ static void test_single_slice_and_crop(void)
         double s = 1 - (20.0 / 110) * (20.0 / 110);
         double area_mm2 = M_PI * 62 * 95 * s;
         double want_ml = area_mm2 * 2.5 / 1000;
-        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_LEFT),
-                   want_ml, 0.06 * want_ml);
-        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_RIGHT),
-                   want_ml, 0.06 * want_ml);
+        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_LEFT), want_ml,
+                   0.06 * want_ml);
+        CHECK_NEAR(nova_lung_result_get_volume_ml(r, NOVA_LUNG_RIGHT), want_ml,
+                   0.06 * want_ml);
         nova_lung_result_destroy(r);
     }
     nova_volume_unref(slice);

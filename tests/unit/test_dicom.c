@@ -41,8 +41,7 @@ static int oracle(const char *path, const uint32_t *tags, int n,
                        "else str(v)))\n' '%s'",
                        path);
     for (int i = 0; i < n; i++)
-        pos += snprintf(cmd + pos, sizeof cmd - (size_t)pos, " %08X",
-                        tags[i]);
+        pos += snprintf(cmd + pos, sizeof cmd - (size_t)pos, " %08X", tags[i]);
     FILE *f = popen(cmd, "r");
     if (!f)
         SKIP("cannot run python");
@@ -107,8 +106,10 @@ static void compare_strings(const char *name, const uint32_t *tags, int n)
             b = atof(expect[i]);
             CHECK_NEAR(a, b, 1e-6 * (b < 0 ? -b : b) + 1e-9);
         } else if (s && strcmp(s, expect[i]) != 0) {
-            test_fail(__FILE__, __LINE__, "%s (%08X): nova \"%s\" pydicom "
-                      "\"%s\"", name, tags[i], s, expect[i]);
+            test_fail(__FILE__, __LINE__,
+                      "%s (%08X): nova \"%s\" pydicom "
+                      "\"%s\"",
+                      name, tags[i], s, expect[i]);
         }
         nova_free(s);
     }
@@ -141,8 +142,7 @@ static void test_values_deflate(void)
     const uint32_t tags[] = {0x00100010, 0x00280010, 0x00280011, 0x00080016};
     compare_strings("image_dfl.dcm", tags, 4);
     NovaError *err = NULL;
-    NovaDataset *ds =
-        nova_dataset_read_file(&err, pyfile("image_dfl.dcm"), 0);
+    NovaDataset *ds = nova_dataset_read_file(&err, pyfile("image_dfl.dcm"), 0);
     CHECK_OK(err);
     if (ds) {
         CHECK(nova_dataset_get_transfer_syntax(ds)->deflated);
@@ -313,8 +313,8 @@ static void test_truncation_errors(void)
     int errors = 0;
     for (size_t cut = 0; cut < size; cut += 7) {
         NovaError *err = NULL;
-        NovaDataset *ds = nova_dataset_read_memory(&err, bytes, cut,
-                                                   "cut.dcm", NOVA_READ_BORROW);
+        NovaDataset *ds = nova_dataset_read_memory(&err, bytes, cut, "cut.dcm",
+                                                   NOVA_READ_BORROW);
         if (!ds) {
             errors++;
             const char *m = nova_error_message(err);
@@ -358,10 +358,10 @@ static void test_deep_nesting(void)
 static void test_absurd_length(void)
 {
     /* Implicit VR: (0010,0010) with length 0xFFFFFFF0. */
-    const uint8_t b[] = {0x08, 0x00, 0x05, 0x00, 0x0A, 0x00, 0x00, 0x00,
-                         'I',  'S',  'O',  '_',  'I',  'R',  ' ',  '1',
-                         '0',  '0',  0x10, 0x00, 0x10, 0x00, 0xF0, 0xFF,
-                         0xFF, 0xFF, 'A',  'B'};
+    const uint8_t b[] = {0x08, 0x00, 0x05, 0x00, 0x0A, 0x00, 0x00,
+                         0x00, 'I',  'S',  'O',  '_',  'I',  'R',
+                         ' ',  '1',  '0',  '0',  0x10, 0x00, 0x10,
+                         0x00, 0xF0, 0xFF, 0xFF, 0xFF, 'A',  'B'};
     NovaError *err = NULL;
     NovaDataset *ds = nova_dataset_read_memory(&err, b, sizeof b, "abs.dcm",
                                                NOVA_READ_BORROW);

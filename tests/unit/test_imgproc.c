@@ -82,8 +82,8 @@ static void test_label_vs_flood_fill(void)
     NovaError *err = NULL;
     NovaPool *pool3 = nova_pool_create(&err, 3);
     CHECK_OK(err);
-    const size_t shapes[][3] = {{13, 11, 9}, {1, 1, 1}, {40, 3, 2},
-                                {7, 9, 17}, {5, 5, 1}};
+    const size_t shapes[][3] = {
+        {13, 11, 9}, {1, 1, 1}, {40, 3, 2}, {7, 9, 17}, {5, 5, 1}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (unsigned pct = 20; pct <= 60; pct += 20)
             for (int conn = 6; conn <= 26; conn += 20) {
@@ -197,10 +197,9 @@ static void test_edt_vs_brute_force(void)
                     CHECK_OK(err);
                     size_t bad = 0;
                     for (size_t i = 0; i < n; i++) {
-                        bool ok = isinf(ref[i])
-                                      ? isinf(a[i])
-                                      : fabs(a[i] - ref[i]) <=
-                                            1e-5 * (1 + ref[i]);
+                        bool ok = isinf(ref[i]) ? isinf(a[i])
+                                                : fabs(a[i] - ref[i]) <=
+                                                      1e-5 * (1 + ref[i]);
                         bad += !ok;
                     }
                     CHECK_EQ_INT(bad, 0);
@@ -215,9 +214,8 @@ static void test_edt_vs_brute_force(void)
 
 /* Brute force morphology: visit every voxel of the ball; voxels outside
  * the grid are background. */
-static void brute_morph(const uint8_t *m, const size_t d[3],
-                        const double sp[3], double r, bool dilate,
-                        uint8_t *out)
+static void brute_morph(const uint8_t *m, const size_t d[3], const double sp[3],
+                        double r, bool dilate, uint8_t *out)
 {
     double r2 = r * r * (1 + 1e-6) + 1e-12;
     long R[3];
@@ -245,9 +243,9 @@ static void brute_morph(const uint8_t *m, const size_t d[3],
                                     hit = false;
                                 continue;
                             }
-                            uint8_t v = m[((size_t)zz * d[1] + (size_t)yy) *
-                                              d[0] +
-                                          (size_t)xx];
+                            uint8_t v =
+                                m[((size_t)zz * d[1] + (size_t)yy) * d[0] +
+                                  (size_t)xx];
                             if (dilate && v)
                                 hit = true;
                             if (!dilate && !v)
@@ -286,8 +284,8 @@ static void test_morph_vs_brute_force(void)
                     brute_morph(m, d, sp, r, true, tmp);
                     brute_morph(tmp, d, sp, r, false, ref);
                 }
-                CHECK(nova_imgproc_morph(&err, pool, (NovaMorphOp)op, m, d,
-                                         sp, r, false, got));
+                CHECK(nova_imgproc_morph(&err, pool, (NovaMorphOp)op, m, d, sp,
+                                         r, false, got));
                 CHECK_OK(err);
                 size_t diff = 0;
                 for (size_t i = 0; i < n; i++)
@@ -301,8 +299,8 @@ static void test_morph_vs_brute_force(void)
             memcpy(tmp, m, n);
             CHECK(nova_imgproc_morph(&err, NULL, NOVA_MORPH_CLOSE, tmp, d, sp,
                                      r, false, tmp));
-            CHECK(nova_imgproc_morph(&err, pool, NOVA_MORPH_CLOSE, m, d, sp,
-                                     r, false, got));
+            CHECK(nova_imgproc_morph(&err, pool, NOVA_MORPH_CLOSE, m, d, sp, r,
+                                     false, got));
             CHECK(memcmp(tmp, got, n) == 0);
             free(m);
             free(ref);
@@ -351,8 +349,8 @@ static void test_fill_holes(void)
         uint8_t *outside = calloc(nl + 1, 1);
         for (size_t i = 0; i < n; i++) {
             size_t x = i % d[0], y = i / d[0] % d[1], z = i / (d[0] * d[1]);
-            if (x == 0 || y == 0 || z == 0 || x == d[0] - 1 ||
-                y == d[1] - 1 || z == d[2] - 1)
+            if (x == 0 || y == 0 || z == 0 || x == d[0] - 1 || y == d[1] - 1 ||
+                z == d[2] - 1)
                 outside[lab[i]] = 1;
         }
         for (size_t i = 0; i < n; i++)
@@ -438,17 +436,23 @@ static void test_gaussian_vs_direct(void)
                     for (int dy = -R[1]; dy <= R[1]; dy++)
                         for (int dx = -R[0]; dx <= R[0]; dx++) {
                             long xx = x + dx, yy = y + dy, zz = z + dz;
-                            xx = xx < 0 ? 0 : xx >= (long)d[0] ? (long)d[0] - 1 : xx;
-                            yy = yy < 0 ? 0 : yy >= (long)d[1] ? (long)d[1] - 1 : yy;
-                            zz = zz < 0 ? 0 : zz >= (long)d[2] ? (long)d[2] - 1 : zz;
+                            xx = xx < 0             ? 0
+                                 : xx >= (long)d[0] ? (long)d[0] - 1
+                                                    : xx;
+                            yy = yy < 0             ? 0
+                                 : yy >= (long)d[1] ? (long)d[1] - 1
+                                                    : yy;
+                            zz = zz < 0             ? 0
+                                 : zz >= (long)d[2] ? (long)d[2] - 1
+                                                    : zz;
                             acc += k[0][dx + R[0]] * k[1][dy + R[1]] *
                                    k[2][dz + R[2]] *
                                    src[((size_t)zz * d[1] + (size_t)yy) * d[0] +
                                        (size_t)xx];
                         }
-                double e = fabs(acc - got[((size_t)z * d[1] + (size_t)y) *
-                                              d[0] +
-                                          (size_t)x]);
+                double e = fabs(
+                    acc -
+                    got[((size_t)z * d[1] + (size_t)y) * d[0] + (size_t)x]);
                 if (e > max_err)
                     max_err = e;
             }
@@ -487,8 +491,8 @@ static void test_resample(void)
             }
     size_t out_d[3] = {40, 20, 12};
     double out_sp[3] = {0.5, 1.0, 2.0};
-    NovaVolume *r = nova_imgproc_resample(&err, pool, v, out_d, out_sp,
-                                          NOVA_INTERP_LINEAR);
+    NovaVolume *r =
+        nova_imgproc_resample(&err, pool, v, out_d, out_sp, NOVA_INTERP_LINEAR);
     CHECK_OK(err);
     const NovaGeometry *rg = nova_volume_get_geometry(r);
     /* Same box: origin moves by half a voxel of each grid. */
@@ -505,9 +509,8 @@ static void test_resample(void)
                 nova_geometry_index_to_world(rg, idx, w);
                 nova_geometry_world_to_index(&g, w, ii);
                 /* Inside the input's centre box the function is exact. */
-                if (ii[0] < 0 || ii[1] < 0 || ii[2] < 0 ||
-                    ii[0] > in[0] - 1 || ii[1] > in[1] - 1 ||
-                    ii[2] > in[2] - 1)
+                if (ii[0] < 0 || ii[1] < 0 || ii[2] < 0 || ii[0] > in[0] - 1 ||
+                    ii[1] > in[1] - 1 || ii[2] > in[2] - 1)
                     continue;
                 double want = 2 * w[0] - 3 * w[1] + 0.5 * w[2];
                 double e = fabs(want - q[(z * out_d[1] + y) * out_d[0] + x]);
@@ -529,8 +532,8 @@ static void test_resample(void)
         mp[i] = (uint8_t)(rnd() % 3);
     size_t up[3] = {16, 12, 8};
     double up_sp[3] = {0.5, 0.5, 0.5};
-    NovaVolume *mu = nova_imgproc_resample(&err, NULL, m, up, up_sp,
-                                           NOVA_INTERP_NEAREST);
+    NovaVolume *mu =
+        nova_imgproc_resample(&err, NULL, m, up, up_sp, NOVA_INTERP_NEAREST);
     const uint8_t *mup = nova_volume_get_const_data(mu);
     size_t bad = 0;
     for (size_t z = 0; z < 8; z++)
@@ -571,21 +574,24 @@ static void test_scipy_oracle(void)
     fwrite(m, 1, n, f);
     fwrite(img, 4, n, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 -c \""
-             "import numpy as np, scipy.ndimage as nd\n"
-             "s=(%zu,%zu,%zu); n=%zu; sp=(%g,%g,%g)\n"
-             "raw=open('%s','rb').read()\n"
-             "m=np.frombuffer(raw[:n],np.uint8).reshape(s)\n"
-             "img=np.frombuffer(raw[n:],np.float32).reshape(s).astype(np.float64)\n"
-             "_,n6=nd.label(m,nd.generate_binary_structure(3,1))\n"
-             "_,n26=nd.label(m,nd.generate_binary_structure(3,3))\n"
-             "e=nd.distance_transform_edt(m,sampling=sp)**2\n"
-             "g=nd.gaussian_filter(img,[1.3/x for x in sp],mode='nearest',truncate=3.0)\n"
-             "o=open('%s','wb'); o.write(np.array([n6,n26],np.uint32).tobytes())\n"
-             "o.write(e.astype(np.float64).tobytes()); o.write(g.astype(np.float64).tobytes())\n"
-             "\"",
-             d[2], d[1], d[0], n, sp[2], sp[1], sp[0], in_path, out_path);
+    snprintf(
+        cmd, sizeof cmd,
+        "/usr/bin/python3 -c \""
+        "import numpy as np, scipy.ndimage as nd\n"
+        "s=(%zu,%zu,%zu); n=%zu; sp=(%g,%g,%g)\n"
+        "raw=open('%s','rb').read()\n"
+        "m=np.frombuffer(raw[:n],np.uint8).reshape(s)\n"
+        "img=np.frombuffer(raw[n:],np.float32).reshape(s).astype(np.float64)\n"
+        "_,n6=nd.label(m,nd.generate_binary_structure(3,1))\n"
+        "_,n26=nd.label(m,nd.generate_binary_structure(3,3))\n"
+        "e=nd.distance_transform_edt(m,sampling=sp)**2\n"
+        "g=nd.gaussian_filter(img,[1.3/x for x in "
+        "sp],mode='nearest',truncate=3.0)\n"
+        "o=open('%s','wb'); o.write(np.array([n6,n26],np.uint32).tobytes())\n"
+        "o.write(e.astype(np.float64).tobytes()); "
+        "o.write(g.astype(np.float64).tobytes())\n"
+        "\"",
+        d[2], d[1], d[0], n, sp[2], sp[1], sp[0], in_path, out_path);
     CHECK_EQ_INT(system(cmd), 0);
     f = fopen(out_path, "rb");
     CHECK(f != NULL);

@@ -44,8 +44,7 @@ static NovaNnTensor *read_pb(const char *dir, const char *kind, int i)
     NovaError *err = NULL;
     NovaNnTensor *t = nova_nn_tensor_read_pb(&err, path);
     if (!t) {
-        test_fail(__FILE__, __LINE__, "%s: %s", path,
-                  nova_error_message(err));
+        test_fail(__FILE__, __LINE__, "%s: %s", path, nova_error_message(err));
         nova_error_free(err);
     }
     return t;
@@ -78,13 +77,13 @@ static void compare(const char *what, const NovaNnTensor *got,
     for (int d = 0; same && d < got->rank; d++)
         same = got->dims[d] == want->dims[d];
     if (!same) {
-        test_fail(__FILE__, __LINE__, "%s: shape differs (rank %d vs %d)",
-                  what, got->rank, want->rank);
+        test_fail(__FILE__, __LINE__, "%s: shape differs (rank %d vs %d)", what,
+                  got->rank, want->rank);
         return;
     }
     size_t n = nova_nn_tensor_count(want);
-    bool is_float = want->dtype == NOVA_NN_FLOAT32 ||
-                    want->dtype == NOVA_NN_FLOAT64;
+    bool is_float =
+        want->dtype == NOVA_NN_FLOAT32 || want->dtype == NOVA_NN_FLOAT64;
     int reported = 0;
     for (size_t i = 0; i < n; i++) {
         double a = num(got, i), b = num(want, i);
@@ -95,8 +94,8 @@ static void compare(const char *what, const NovaNnTensor *got,
         else
             ok = a == b;
         if (!ok && reported++ < 3)
-            test_fail(__FILE__, __LINE__, "%s[%zu]: got %.9g, want %.9g",
-                      what, i, a, b);
+            test_fail(__FILE__, __LINE__, "%s[%zu]: got %.9g, want %.9g", what,
+                      i, a, b);
     }
 }
 

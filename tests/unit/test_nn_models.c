@@ -127,7 +127,7 @@ int main(int argc, char **argv)
     NovaError *err = NULL;
     pool = nova_pool_create(&err, 2);
     static const char *names[] = {"resnet50", "densenet121", "unet2d_r231",
-                                  "unet3d", "cls3d", "segresnet"};
+                                  "unet3d",   "cls3d",       "segresnet"};
     const char *only = getenv("NN_MODEL_FILTER");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (only && !strstr(names[i], only))

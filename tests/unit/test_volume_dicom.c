@@ -79,8 +79,8 @@ static NovaVolume *load_chosen(NovaScan *scan, const NovaLoadOptions *opt,
 
 /* Every voxel against 7k + x + 20y - 500; pixel (0,0) is -1024 where the
  * scenario stored the padding value there. */
-static void check_pattern(const NovaVolume *v, size_t nx, size_t ny,
-                          size_t nz, bool padding)
+static void check_pattern(const NovaVolume *v, size_t nx, size_t ny, size_t nz,
+                          bool padding)
 {
     size_t dims[3];
     nova_volume_get_dims(v, dims);
@@ -168,9 +168,9 @@ static void test_ibsi_phantom_equals_nifti(void)
     snprintf(dicom, sizeof dicom, "%s",
              test_data_path("chest-ct/ibsi-ct-phantom/dicom/image"));
     char nii[1024];
-    snprintf(nii, sizeof nii, "%s",
-             test_data_path(
-                 "chest-ct/ibsi-ct-phantom/nifti/image/phantom.nii.gz"));
+    snprintf(
+        nii, sizeof nii, "%s",
+        test_data_path("chest-ct/ibsi-ct-phantom/nifti/image/phantom.nii.gz"));
     NovaError *err = NULL;
     NovaVolume *ref = nova_volume_read(&err, nii);
     CHECK_OK(err);
@@ -287,8 +287,8 @@ static void test_two_series_choice_and_override(void)
         char uid[NOVA_FINGERPRINT_TEXT];
         snprintf(uid, sizeof uid, "%s", other->series_uid);
         size_t chosen = 99;
-        CHECK(nova_scan_choose(&err, scan, uid, &chosen, reason,
-                               sizeof reason));
+        CHECK(
+            nova_scan_choose(&err, scan, uid, &chosen, reason, sizeof reason));
         CHECK_EQ_INT(chosen, 1 - stack);
         CHECK(strstr(reason, "requested") != NULL);
         CHECK(!nova_scan_choose(&err, scan, "1.2.3.4", &chosen, NULL, 0));
@@ -452,8 +452,8 @@ static void test_gantry_tilt(void)
                     continue;
                 double want = 7.0 * k + i + 20.0 * j - 500;
                 checked++;
-                if (fabs(d[(k * dims[1] + y) * dims[0] + x] - want) > 0.5 +
-                                                                    1e-6 &&
+                if (fabs(d[(k * dims[1] + y) * dims[0] + x] - want) >
+                        0.5 + 1e-6 &&
                     bad++ < 3)
                     test_fail(__FILE__, __LINE__,
                               "voxel (%zu,%zu,%zu): %d, want %.2f", x, y, k,

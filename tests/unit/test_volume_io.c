@@ -78,8 +78,7 @@ static double voxel(const NovaVolume *v, size_t i)
 /* Compare a volume with a reference: shape, every voxel exactly (as
  * float64; float32 volumes against the float32 rounding), and the
  * index-to-world affine within tol mm. */
-static void check_against_ref(const NovaVolume *v, const Ref *ref,
-                              double tol)
+static void check_against_ref(const NovaVolume *v, const Ref *ref, double tol)
 {
     size_t dims[3];
     nova_volume_get_dims(v, dims);
@@ -96,9 +95,10 @@ static void check_against_ref(const NovaVolume *v, const Ref *ref,
             first_bad = i;
     }
     if (bad)
-        test_fail(__FILE__, __LINE__, "%zu voxels differ; first at %zu: %g "
-                  "vs %g", bad, first_bad, voxel(v, first_bad),
-                  ref->data[first_bad]);
+        test_fail(__FILE__, __LINE__,
+                  "%zu voxels differ; first at %zu: %g "
+                  "vs %g",
+                  bad, first_bad, voxel(v, first_bad), ref->data[first_bad]);
     /* Columns of the affine: world(e_c) - world(0); last: world(0). */
     const NovaGeometry *g = nova_volume_get_geometry(v);
     double zero[3] = {0, 0, 0}, w0[3];
@@ -162,8 +162,8 @@ static void test_nrrd_lung_mask(void)
     for (size_t i = 0; i < nova_volume_get_voxel_count(v); i++)
         n += m[i] != 0;
     const NovaGeometry *g = nova_volume_get_geometry(v);
-    double litres = (double)n * g->spacing[0] * g->spacing[1] *
-                    g->spacing[2] / 1e6;
+    double litres =
+        (double)n * g->spacing[0] * g->spacing[1] * g->spacing[2] / 1e6;
     CHECK_NEAR(litres, 4.55, 0.005);
     nova_volume_unref(v);
 }
@@ -262,8 +262,8 @@ static void roundtrip(NovaDtype dtype, const char *name)
         nova_volume_get_dims(back, bd);
         CHECK(memcmp(bd, dims, sizeof bd) == 0);
         CHECK(memcmp(nova_volume_get_const_data(back), d,
-                     nova_volume_get_voxel_count(v) *
-                         nova_dtype_size(dtype)) == 0);
+                     nova_volume_get_voxel_count(v) * nova_dtype_size(dtype)) ==
+              0);
         const NovaGeometry *bg = nova_volume_get_geometry(back);
         for (int i = 0; i < 3; i++) {
             CHECK_NEAR(bg->origin[i], g.origin[i], 1e-4);
@@ -446,7 +446,6 @@ static void test_broken_files(void)
     expect_error(path, NOVA_ERROR_UNSUPPORTED, "neither NIfTI-1 nor NRRD");
 }
 
-
 static uint8_t *slurp(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
@@ -506,8 +505,8 @@ static void test_memory_and_mutations(void)
             /* A stored (uncompressed) gzip member written by hand keeps
              * the test free of another compressor: RFC 1952 header, one
              * final stored deflate block (RFC 1951 3.2.4), CRC32, ISIZE. */
-            static const uint8_t gzhead[10] = {0x1f, 0x8b, 8, 0, 0, 0,
-                                               0,    0,    0, 3};
+            static const uint8_t gzhead[10] = {0x1f, 0x8b, 8, 0, 0,
+                                               0,    0,    0, 0, 3};
             memcpy(body, gzhead, 10);
             body[10] = 1;
             body[11] = 240;

@@ -95,8 +95,8 @@ static bool pick_stack(NovaError **error, const NovaScan *scan,
             best = i;
     }
     if (best == SIZE_MAX) {
-        nova_error_set(error, NOVA_ERROR_NOT_FOUND, "no CT series",
-                       "%s", nova_error_message(err));
+        nova_error_set(error, NOVA_ERROR_NOT_FOUND, "no CT series", "%s",
+                       nova_error_message(err));
         nova_error_free(err);
         return false;
     }

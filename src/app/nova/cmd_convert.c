@@ -88,8 +88,9 @@ int nova_cmd_convert(int argc, char **argv)
     size_t olen = strlen(output);
     if (!((olen >= 4 && strcasecmp(output + olen - 4, ".nii") == 0) ||
           (olen >= 7 && strcasecmp(output + olen - 7, ".nii.gz") == 0))) {
-        fprintf(stderr, "nova convert: output '%s' must end in .nii or "
-                        ".nii.gz\n",
+        fprintf(stderr,
+                "nova convert: output '%s' must end in .nii or "
+                ".nii.gz\n",
                 output);
         free(paths);
         return 2;

@@ -45,23 +45,36 @@ static void json_stack(NovaJson *j, size_t index,
                        const NovaStackFingerprint *fp, bool chosen)
 {
     nova_json_begin_object(j);
-    nova_json_key(j, "index"); nova_json_uint(j, index);
-    nova_json_key(j, "chosen"); nova_json_bool(j, chosen);
-    nova_json_key(j, "series_uid"); nova_json_string(j, fp->series_uid);
-    nova_json_key(j, "series_number"); nova_json_int(j, fp->series_number);
+    nova_json_key(j, "index");
+    nova_json_uint(j, index);
+    nova_json_key(j, "chosen");
+    nova_json_bool(j, chosen);
+    nova_json_key(j, "series_uid");
+    nova_json_string(j, fp->series_uid);
+    nova_json_key(j, "series_number");
+    nova_json_int(j, fp->series_number);
     nova_json_key(j, "series_description");
     nova_json_string(j, fp->series_description);
-    nova_json_key(j, "modality"); nova_json_string(j, fp->modality);
-    nova_json_key(j, "body_part"); nova_json_string(j, fp->body_part);
+    nova_json_key(j, "modality");
+    nova_json_string(j, fp->modality);
+    nova_json_key(j, "body_part");
+    nova_json_string(j, fp->body_part);
     nova_json_key(j, "orientation");
     nova_json_string(j, nova_orientation_name(fp->orientation));
-    nova_json_key(j, "image_type"); nova_json_string(j, fp->image_type);
-    nova_json_key(j, "image_kind"); nova_json_string(j, image_kind(fp));
-    nova_json_key(j, "slice_count"); nova_json_uint(j, fp->slice_count);
-    nova_json_key(j, "file_count"); nova_json_uint(j, fp->file_count);
-    nova_json_key(j, "multiframe"); nova_json_bool(j, fp->multiframe);
-    nova_json_key(j, "rows"); nova_json_uint(j, fp->rows);
-    nova_json_key(j, "columns"); nova_json_uint(j, fp->columns);
+    nova_json_key(j, "image_type");
+    nova_json_string(j, fp->image_type);
+    nova_json_key(j, "image_kind");
+    nova_json_string(j, image_kind(fp));
+    nova_json_key(j, "slice_count");
+    nova_json_uint(j, fp->slice_count);
+    nova_json_key(j, "file_count");
+    nova_json_uint(j, fp->file_count);
+    nova_json_key(j, "multiframe");
+    nova_json_bool(j, fp->multiframe);
+    nova_json_key(j, "rows");
+    nova_json_uint(j, fp->rows);
+    nova_json_key(j, "columns");
+    nova_json_uint(j, fp->columns);
     nova_json_key(j, "pixel_spacing_mm");
     nova_json_begin_array(j);
     nova_json_double(j, fp->pixel_spacing_mm[0]);
@@ -71,15 +84,22 @@ static void json_stack(NovaJson *j, size_t index,
     nova_json_double(j, fp->slice_thickness_mm);
     nova_json_key(j, "slice_spacing_mm");
     nova_json_double(j, fp->slice_spacing_mm);
-    nova_json_key(j, "z_coverage_mm"); nova_json_double(j, fp->z_coverage_mm);
-    nova_json_key(j, "kernel"); nova_json_string(j, fp->kernel);
-    nova_json_key(j, "contrast"); nova_json_bool(j, fp->contrast);
-    nova_json_key(j, "contrast_agent"); nova_json_string(j, fp->contrast_agent);
-    nova_json_key(j, "missing_slices"); nova_json_uint(j, fp->missing_slices);
+    nova_json_key(j, "z_coverage_mm");
+    nova_json_double(j, fp->z_coverage_mm);
+    nova_json_key(j, "kernel");
+    nova_json_string(j, fp->kernel);
+    nova_json_key(j, "contrast");
+    nova_json_bool(j, fp->contrast);
+    nova_json_key(j, "contrast_agent");
+    nova_json_string(j, fp->contrast_agent);
+    nova_json_key(j, "missing_slices");
+    nova_json_uint(j, fp->missing_slices);
     nova_json_key(j, "duplicate_slices");
     nova_json_uint(j, fp->duplicate_slices);
-    nova_json_key(j, "uneven_spacing"); nova_json_bool(j, fp->uneven_spacing);
-    nova_json_key(j, "tilt_deg"); nova_json_double(j, fp->tilt_deg);
+    nova_json_key(j, "uneven_spacing");
+    nova_json_bool(j, fp->uneven_spacing);
+    nova_json_key(j, "tilt_deg");
+    nova_json_double(j, fp->tilt_deg);
     nova_json_key(j, "transfer_syntax");
     nova_json_string(j, fp->transfer_syntax);
     nova_json_end_object(j);
@@ -147,8 +167,7 @@ int nova_cmd_info(int argc, char **argv)
     }
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 0);
-    NovaScan *scan = pool ? nova_scan_create(&err, paths, n_paths, pool)
-                          : NULL;
+    NovaScan *scan = pool ? nova_scan_create(&err, paths, n_paths, pool) : NULL;
     free(paths);
     if (!scan) {
         nova_app_print_error("info", err);
@@ -189,7 +208,8 @@ int nova_cmd_info(int argc, char **argv)
         for (size_t s = 0; s < nova_scan_get_study_count(scan); s++) {
             const NovaStudyInfo *st = nova_scan_get_study(scan, s);
             nova_json_begin_object(j);
-            nova_json_key(j, "study_uid"); nova_json_string(j, st->study_uid);
+            nova_json_key(j, "study_uid");
+            nova_json_string(j, st->study_uid);
             nova_json_key(j, "patient_id");
             nova_json_string(j, st->patient_id);
             nova_json_key(j, "patient_name");
@@ -216,12 +236,15 @@ int nova_cmd_info(int argc, char **argv)
         nova_json_key(j, "choice");
         nova_json_begin_object(j);
         if (chosen != SIZE_MAX) {
-            nova_json_key(j, "stack"); nova_json_uint(j, chosen);
+            nova_json_key(j, "stack");
+            nova_json_uint(j, chosen);
             nova_json_key(j, "series_uid");
             nova_json_string(j, nova_scan_get_stack(scan, chosen)->series_uid);
-            nova_json_key(j, "reason"); nova_json_string(j, reason);
+            nova_json_key(j, "reason");
+            nova_json_string(j, reason);
         } else {
-            nova_json_key(j, "stack"); nova_json_null(j);
+            nova_json_key(j, "stack");
+            nova_json_null(j);
             nova_json_key(j, "error");
             nova_json_string(j, nova_error_message(choice_err));
         }
@@ -235,8 +258,7 @@ int nova_cmd_info(int argc, char **argv)
     } else {
         printf("%zu files: %zu DICOM images, %zu skipped (not DICOM or "
                "unreadable), %zu DICOM without an image\n",
-               nova_scan_get_files_seen(scan),
-               nova_scan_get_image_files(scan),
+               nova_scan_get_files_seen(scan), nova_scan_get_image_files(scan),
                nova_scan_get_skipped_files(scan),
                nova_scan_get_non_image_files(scan));
         for (size_t s = 0; s < nova_scan_get_study_count(scan); s++) {

@@ -72,9 +72,7 @@ static NovaNnTensor *read_volume(NovaError **error, const char *path)
             for (size_t i = 0; i < n; i++)
                 dst[i] = ((const int16_t *)src)[i];
             break;
-        default:
-            memcpy(dst, src, n * sizeof(float));
-            break;
+        default: memcpy(dst, src, n * sizeof(float)); break;
         }
     }
     nova_volume_unref(v);
@@ -266,8 +264,8 @@ int nova_cmd_nn(int argc, char **argv)
         ms[i] = (nova_time_now() - t0) * 1e3;
     }
     qsort(ms, (size_t)runs, sizeof *ms, compare_double);
-    double median = runs % 2 ? ms[runs / 2]
-                             : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
+    double median =
+        runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
     NovaNnStats st;
     nova_nn_session_get_stats(s, &st);
     double gflops = st.flops / (median * 1e-3) / 1e9;

@@ -21,16 +21,18 @@ void nova_app_print_error(const char *command, const struct NovaError *error);
 /* The command table, NULL-terminated (main.c). */
 extern const NovaCommand nova_commands[];
 
-#define NOVA_COMMAND_LIST(X)                                                  \
-    X(analyze, "the main job: lungs, lesions, scores and a report")        \
-    X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")      \
-    X(nn, "run or time an ONNX model (nn run / nn bench)")                  \
+#define NOVA_COMMAND_LIST(X)                                                   \
+    X(analyze, "the main job: lungs, lesions, scores and a report")            \
+    X(dump, "the dataset as text, DICOM JSON (--json) or raw pixels")          \
+    X(nn, "run or time an ONNX model (nn run / nn bench)")                     \
     X(info, "studies, series, stack fingerprints and the series analyze uses") \
-    X(convert, "a DICOM series (or volume file) to NIfTI in HU")           \
-    X(radiomics, "IBSI radiomics features of an image and a mask, or a cohort")       \
-    X(phantom, "a synthetic chest CT study with ground truth (labels, volumes)") \
-    X(serve, "DICOM storage node: receive studies (C-STORE), durable store") \
-    X(send, "send DICOM files to a peer (C-STORE), one association") \
+    X(convert, "a DICOM series (or volume file) to NIfTI in HU")               \
+    X(radiomics,                                                               \
+      "IBSI radiomics features of an image and a mask, or a cohort")           \
+    X(phantom,                                                                 \
+      "a synthetic chest CT study with ground truth (labels, volumes)")        \
+    X(serve, "DICOM storage node: receive studies (C-STORE), durable store")   \
+    X(send, "send DICOM files to a peer (C-STORE), one association")           \
     X(echo, "check a DICOM peer (C-ECHO)")
 
 #define NOVA_DECLARE_COMMAND(name, summary) int nova_cmd_##name(int, char **);

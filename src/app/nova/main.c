@@ -8,8 +8,8 @@
 #include <string.h>
 
 #define NOVA_TABLE_ENTRY(name, summary) {#name, summary, nova_cmd_##name},
-const NovaCommand nova_commands[] = {NOVA_COMMAND_LIST(NOVA_TABLE_ENTRY){
-    NULL, NULL, NULL}};
+const NovaCommand nova_commands[] = {
+    NOVA_COMMAND_LIST(NOVA_TABLE_ENTRY){NULL, NULL, NULL}};
 
 void nova_app_print_error(const char *command, const struct NovaError *error)
 {

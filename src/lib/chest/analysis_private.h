@@ -30,8 +30,8 @@ struct NovaAnalysis {
     double seconds_lesions, seconds_measures, seconds_assessment;
 };
 
-bool nova__find_lesions(NovaError **error, NovaPool *pool,
-                        const NovaVolume *hu, const NovaLungResult *lungs,
+bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
+                        const NovaLungResult *lungs,
                         const NovaLesionOptions *options, NovaAnalysis *an);
 bool nova__measure(NovaError **error, const NovaVolume *hu,
                    const NovaLungResult *lungs,

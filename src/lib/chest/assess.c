@@ -63,7 +63,8 @@ static bool parse_model(NovaError **error, const char *text, const char *name,
                                   line_no);
         *eq = '\0';
         char *key = s, *value = eq + 1;
-        for (char *e = key + strlen(key); e > key && isspace((unsigned char)e[-1]);)
+        for (char *e = key + strlen(key);
+             e > key && isspace((unsigned char)e[-1]);)
             *--e = '\0';
         while (isspace((unsigned char)*value))
             value++;
@@ -82,8 +83,7 @@ static bool parse_model(NovaError **error, const char *text, const char *name,
             errno = 0;
             double v = strtod(value, &end);
             if (*end || errno || !(v >= 0 && v <= 1))
-                return nova_error_set(error, NOVA_ERROR_PARSE,
-                                      "bad model file",
+                return nova_error_set(error, NOVA_ERROR_PARSE, "bad model file",
                                       "%s: line %d: %s must be a probability "
                                       "between 0 and 1, not \"%s\"",
                                       name, line_no, key, value);
@@ -128,8 +128,7 @@ static bool load_model(NovaError **error, const char *path,
     return parse_model(error, buf, path, m);
 }
 
-static void reason(NovaAnalysis *an, const char *format, ...)
-    NOVA_PRINTF(2, 3);
+static void reason(NovaAnalysis *an, const char *format, ...) NOVA_PRINTF(2, 3);
 
 static void reason(NovaAnalysis *an, const char *format, ...)
 {
@@ -184,8 +183,8 @@ static void assess(NovaAnalysis *an)
         lower += m->zone_lesion_ml[s][NOVA_ZONE_LOWER];
     }
     f->any_opacity = m->po[0] >= 0.5 || big_lesion;
-    f->bilateral = side_ml[NOVA_LUNG_RIGHT] >= 0.5 &&
-                   side_ml[NOVA_LUNG_LEFT] >= 0.5;
+    f->bilateral =
+        side_ml[NOVA_LUNG_RIGHT] >= 0.5 && side_ml[NOVA_LUNG_LEFT] >= 0.5;
     f->peripheral_predominant = total > 0 && peripheral / total >= 0.6;
     f->posterior_predominant = total > 0 && posterior / total >= 0.6;
     f->lower_predominant = lower > upper && lower > 0;
@@ -204,8 +203,9 @@ static void assess(NovaAnalysis *an)
                (f->rounded_ggo >= 2 && f->foci >= 2 && ggo_dominant)) {
         an->rsna = NOVA_RSNA_TYPICAL;
         if (f->bilateral && f->peripheral_predominant)
-            reason(an, "Bilateral, peripheral-predominant ground-glass "
-                       "opacity (%.0f %% of lesion volume peripheral).",
+            reason(an,
+                   "Bilateral, peripheral-predominant ground-glass "
+                   "opacity (%.0f %% of lesion volume peripheral).",
                    100 * peripheral / total);
         if (f->rounded_ggo >= 2)
             reason(an, "Multifocal rounded ground glass (%d rounded foci).",
@@ -219,8 +219,9 @@ static void assess(NovaAnalysis *an)
                f->cavitation) {
         an->rsna = NOVA_RSNA_ATYPICAL;
         if (f->lobar_consolidation)
-            reason(an, "Lobar or segmental consolidation without ground "
-                       "glass (GGO/consolidation %.2f).",
+            reason(an,
+                   "Lobar or segmental consolidation without ground "
+                   "glass (GGO/consolidation %.2f).",
                    f->ggo_to_consolidation);
         if (f->discrete_nodules > 0)
             reason(an, "%d discrete nodule(s).", f->discrete_nodules);

@@ -62,12 +62,18 @@ static bool lung_bbox(const uint8_t *lab, const size_t d[3], size_t lo[3],
                 uint8_t l = lab[i];
                 if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
                     continue;
-                if (x < lo[0]) lo[0] = x;
-                if (x > hi[0]) hi[0] = x;
-                if (y < lo[1]) lo[1] = y;
-                if (y > hi[1]) hi[1] = y;
-                if (z < lo[2]) lo[2] = z;
-                if (z > hi[2]) hi[2] = z;
+                if (x < lo[0])
+                    lo[0] = x;
+                if (x > hi[0])
+                    hi[0] = x;
+                if (y < lo[1])
+                    lo[1] = y;
+                if (y > hi[1])
+                    hi[1] = y;
+                if (z < lo[2])
+                    lo[2] = z;
+                if (z > hi[2])
+                    hi[2] = z;
             }
     return lo[0] != SIZE_MAX;
 }
@@ -75,9 +81,9 @@ static bool lung_bbox(const uint8_t *lab, const size_t d[3], size_t lo[3],
 typedef struct {
     const int16_t *hu;
     const uint8_t *lab;
-    size_t d[3];      /* full volume */
-    size_t lo[3];     /* crop origin */
-    size_t c[3];      /* crop dims */
+    size_t d[3];  /* full volume */
+    size_t lo[3]; /* crop origin */
+    size_t c[3];  /* crop dims */
 } CandCtx;
 
 /* Grey opening by a box: a running minimum then a running maximum along
@@ -188,8 +194,8 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
     int16_t *out = ((void **)ctx)[1];
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < c->c[1]; y++) {
-            size_t gi = ((c->lo[2] + z) * c->d[1] + c->lo[1] + y) * c->d[0] +
-                        c->lo[0];
+            size_t gi =
+                ((c->lo[2] + z) * c->d[1] + c->lo[1] + y) * c->d[0] + c->lo[0];
             int16_t *o = out + (z * c->c[1] + y) * c->c[0];
             for (size_t x = 0; x < c->c[0]; x++) {
                 uint8_t l = c->lab[gi + x];
@@ -228,9 +234,10 @@ static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
      * the two lungs.  A dense region reaching a medial edge touches it. */
     for (size_t z = 0; z < c[2]; z++)
         for (size_t y = 0; y < c[1]; y++) {
-            const uint8_t *row = cc->lab + ((cc->lo[2] + z) * cc->d[1] +
-                                            cc->lo[1] + y) * cc->d[0] +
-                                 cc->lo[0];
+            const uint8_t *row =
+                cc->lab +
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             long rmin = -1, rmax = -1, lmin = -1, lmax = -1;
             for (size_t x = 0; x < c[0]; x++) {
                 if (row[x] == NOVA_LUNG_RIGHT) {
@@ -331,9 +338,9 @@ static int compare_volume(const void *a, const void *b)
     return x->voxels < y->voxels ? 1 : x->voxels > y->voxels ? -1 : 0;
 }
 
-bool nova__find_lesions(NovaError **error, NovaPool *pool,
-                        const NovaVolume *hu, const NovaLungResult *lungs,
-                        const NovaLesionOptions *o, NovaAnalysis *an)
+bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
+                        const NovaLungResult *lungs, const NovaLesionOptions *o,
+                        NovaAnalysis *an)
 {
     size_t d[3];
     nova_volume_get_dims(hu, d);
@@ -381,8 +388,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
     if (ok) {
         for (size_t z = 0, i = 0; z < cc.c[2]; z++)
             for (size_t y = 0; y < cc.c[1]; y++) {
-                size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
-                            cc.lo[0];
+                size_t gi =
+                    ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] + cc.lo[0];
                 for (size_t x = 0; x < cc.c[0]; x++, i++) {
                     uint8_t l = lab[gi + x];
                     cand[i] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) &&
@@ -397,8 +404,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
     uint8_t *kept = cand;
     uint32_t n_labels = 0;
     if (ok)
-        ok = nova_imgproc_label(error, pool, kept, cc.c, 26, labels,
-                                &n_labels);
+        ok = nova_imgproc_label(error, pool, kept, cc.c, 26, labels, &n_labels);
     Acc *acc = NULL;
     if (ok && n_labels > 0) {
         acc = nova_calloc(error, (size_t)n_labels + 1, sizeof *acc);
@@ -443,8 +449,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
                 if (!l)
                     continue;
                 Acc *a = &acc[l];
-                size_t gx = cc.lo[0] + x, gy = cc.lo[1] + y,
-                       gz = cc.lo[2] + z;
+                size_t gx = cc.lo[0] + x, gy = cc.lo[1] + y, gz = cc.lo[2] + z;
                 size_t gi = (gz * d[1] + gy) * d[0] + gx;
                 int16_t v = vox[gi];
                 a->voxels++;
@@ -459,8 +464,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
                     a->thirds[NOVA_ZONE_THIRD(zones[gi])]++;
                     a->peripheral += NOVA_ZONE_PERIPHERAL(zones[gi]);
                 }
-                double wy = wy_i * (double)gx + wy_j * (double)gy +
-                            wy_k * (double)gz;
+                double wy =
+                    wy_i * (double)gx + wy_j * (double)gy + wy_k * (double)gz;
                 if ((side == 1 || side == 2) && wy > lung_y_mid[side])
                     a->posterior++;
                 a->sum_idx[0] += (double)gx;
@@ -474,11 +479,16 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
                         a->bbox_max[ax] = p[ax];
                 }
                 /* exposed faces, for the surface area */
-                if (x == 0 || labels[i - 1] != l) a->faces++;
-                if (x + 1 == cc.c[0] || labels[i + 1] != l) a->faces++;
-                if (y == 0 || labels[i - cc.c[0]] != l) a->faces++;
-                if (y + 1 == cc.c[1] || labels[i + cc.c[0]] != l) a->faces++;
-                if (z == 0 || labels[i - cc.c[0] * cc.c[1]] != l) a->faces++;
+                if (x == 0 || labels[i - 1] != l)
+                    a->faces++;
+                if (x + 1 == cc.c[0] || labels[i + 1] != l)
+                    a->faces++;
+                if (y == 0 || labels[i - cc.c[0]] != l)
+                    a->faces++;
+                if (y + 1 == cc.c[1] || labels[i + cc.c[0]] != l)
+                    a->faces++;
+                if (z == 0 || labels[i - cc.c[0] * cc.c[1]] != l)
+                    a->faces++;
                 if (z + 1 == cc.c[2] || labels[i + cc.c[0] * cc.c[1]] != l)
                     a->faces++;
             }
@@ -500,9 +510,10 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
     /* Face area: mean of the three face areas weighted by how many faces
      * of each orientation a region has would be exact; the mean face area is
      * a close approximation for near-isotropic voxels. */
-    double face_mm2 = (g->spacing[0] * g->spacing[1] +
-                       g->spacing[1] * g->spacing[2] +
-                       g->spacing[0] * g->spacing[2]) / 3.0;
+    double face_mm2 =
+        (g->spacing[0] * g->spacing[1] + g->spacing[1] * g->spacing[2] +
+         g->spacing[0] * g->spacing[2]) /
+        3.0;
     size_t k = 0;
     for (uint32_t l = 1; l <= n_labels; l++) {
         Acc *a = &acc[l];
@@ -523,8 +534,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
             if (a->thirds[t] > a->thirds[third])
                 third = t;
         les->third = third;
-        les->peripheral_fraction =
-            (double)a->peripheral / (double)a->voxels;
+        les->peripheral_fraction = (double)a->peripheral / (double)a->voxels;
         les->posterior_fraction = (double)a->posterior / (double)a->voxels;
         double cidx[3];
         for (int ax = 0; ax < 3; ax++) {
@@ -550,8 +560,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool,
     an->lesion_count = keep;
 
     /* Key slice: the axial slice with the largest cross-section. */
-    size_t *area_k = keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k)
-                          : NULL;
+    size_t *area_k =
+        keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
     uint8_t *mask = nova_volume_get_data(an->lesion_mask);
     i = 0;
     for (size_t z = 0; z < cc.c[2]; z++)
@@ -651,12 +661,10 @@ bool nova__measure(NovaError **error, const NovaVolume *hu,
         for (int t = 0; t < 3; t++) {
             m->zone_lung_ml[s][t] = (double)zl[s][t] * voxel_ml;
             m->zone_lesion_ml[s][t] = (double)zles[s][t] * voxel_ml;
-            m->zone_po[s][t] = zl[s][t] ? 100.0 * (double)zles[s][t] /
-                                              (double)zl[s][t]
-                                        : 0;
-            m->zone_pho[s][t] = zl[s][t] ? 100.0 * (double)zhigh[s][t] /
-                                               (double)zl[s][t]
-                                         : 0;
+            m->zone_po[s][t] =
+                zl[s][t] ? 100.0 * (double)zles[s][t] / (double)zl[s][t] : 0;
+            m->zone_pho[s][t] =
+                zl[s][t] ? 100.0 * (double)zhigh[s][t] / (double)zl[s][t] : 0;
             m->zone_score[s][t] = pan_score(m->zone_po[s][t]);
             m->severity_score += m->zone_score[s][t];
         }
@@ -665,10 +673,10 @@ bool nova__measure(NovaError **error, const NovaVolume *hu,
     m->lesion_ml[0] = m->lesion_ml[1] + m->lesion_ml[2];
     m->high_ml[0] = m->high_ml[1] + m->high_ml[2];
     for (int s = 0; s < 3; s++) {
-        m->po[s] = m->lung_ml[s] > 0 ? 100.0 * m->lesion_ml[s] / m->lung_ml[s]
-                                     : 0;
-        m->pho[s] = m->lung_ml[s] > 0 ? 100.0 * m->high_ml[s] / m->lung_ml[s]
-                                      : 0;
+        m->po[s] =
+            m->lung_ml[s] > 0 ? 100.0 * m->lesion_ml[s] / m->lung_ml[s] : 0;
+        m->pho[s] =
+            m->lung_ml[s] > 0 ? 100.0 * m->high_ml[s] / m->lung_ml[s] : 0;
     }
     m->severity_scheme = "six-zone";
     for (size_t l = 0; l < an->lesion_count; l++) {

@@ -84,14 +84,14 @@ void nova__lung_warn(NovaLungResult *r, const char *format, ...)
 /* ------------------------------------------------------------ coarse grid */
 
 struct coarse {
-    size_t in[3];  /* full grid */
-    size_t d[3];   /* coarse grid */
-    size_t f[3];   /* block size */
+    size_t in[3]; /* full grid */
+    size_t d[3];  /* coarse grid */
+    size_t f[3];  /* block size */
     size_t n;
-    double sp[3];  /* coarse spacing, mm */
-    int16_t *hu;   /* block means */
-    uint8_t *cls;  /* CLS_* */
-    uint8_t *lab;  /* NOVA_LUNG_* */
+    double sp[3]; /* coarse spacing, mm */
+    int16_t *hu;  /* block means */
+    uint8_t *cls; /* CLS_* */
+    uint8_t *lab; /* NOVA_LUNG_* */
 };
 
 struct down_ctx {
@@ -137,9 +137,8 @@ static void down_slices(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
-static bool make_coarse(NovaError **error, NovaPool *pool,
-                        const NovaVolume *hu, const NovaLungOptions *o,
-                        struct coarse *c)
+static bool make_coarse(NovaError **error, NovaPool *pool, const NovaVolume *hu,
+                        const NovaLungOptions *o, struct coarse *c)
 {
     nova_volume_get_dims(hu, c->in);
     const NovaGeometry *g = nova_volume_get_geometry(hu);
@@ -167,8 +166,8 @@ static bool make_coarse(NovaError **error, NovaPool *pool,
     x.acc = nova_calloc(error, (size_t)T, sizeof *x.acc);
     bool ok = x.acc != NULL;
     for (int t = 0; ok && t < T; t++) {
-        x.acc[t] = nova_malloc_array(error, c->in[0] * c->d[1],
-                                     sizeof(int32_t));
+        x.acc[t] =
+            nova_malloc_array(error, c->in[0] * c->d[1], sizeof(int32_t));
         ok = x.acc[t] != NULL;
     }
     if (ok)
@@ -326,10 +325,14 @@ static uint32_t slice_components(NovaError **error, const struct coarse *c,
         p->cx += (double)x;
         p->cy += (double)y;
         p->sum_hu += hu[i];
-        if (x < p->x0) p->x0 = x;
-        if (x > p->x1) p->x1 = x;
-        if (y < p->y0) p->y0 = y;
-        if (y > p->y1) p->y1 = y;
+        if (x < p->x0)
+            p->x0 = x;
+        if (x > p->x1)
+            p->x1 = x;
+        if (y < p->y0)
+            p->y0 = y;
+        if (y > p->y1)
+            p->y1 = y;
         if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
             p->edge = true;
     }
@@ -352,8 +355,10 @@ static bool body_extent_x(const struct coarse *c, size_t z, double *centre,
         for (size_t x = 0; x < nx; x++) {
             size_t i = (z * ny + y) * nx + x;
             if (c->cls[i] != CLS_OUTSIDE && c->hu[i] > -500) {
-                if (x < lo) lo = x;
-                if (x > hi) hi = x;
+                if (x < lo)
+                    lo = x;
+                if (x > hi)
+                    hi = x;
             }
         }
     if (lo > hi)
@@ -381,7 +386,7 @@ static bool find_airway(NovaError **error, NovaPool *pool,
     if (!m2d || !prev || !next || !l2d || !airway)
         goto done;
 
-    /* Slices from superior to inferior: index s -> z. */
+        /* Slices from superior to inferior: index s -> z. */
 #define Z_OF(s) (sup_step > 0 ? nz - 1 - (s) : (s))
     size_t top = SIZE_MAX;
     for (size_t s = 0; s < nz && top == SIZE_MAX; s++) {
@@ -410,8 +415,8 @@ static bool find_airway(NovaError **error, NovaPool *pool,
         for (size_t i = 0; i < c->n; i++)
             if (air_labels[i] > max_label)
                 max_label = air_labels[i];
-        size_t *sizes = nova_calloc(error, (size_t)max_label + 1,
-                                    sizeof *sizes);
+        size_t *sizes =
+            nova_calloc(error, (size_t)max_label + 1, sizeof *sizes);
         if (!sizes)
             goto done;
         for (size_t i = 0; i < c->n; i++)
@@ -441,8 +446,8 @@ static bool find_airway(NovaError **error, NovaPool *pool,
             double off = fabs(sc[l].cx - bc);
             bool in_main = false;
             for (size_t i = 0; i < plane && !in_main; i++)
-                in_main = l2d[i] == l &&
-                          air_labels[z * plane + i] == main_region;
+                in_main =
+                    l2d[i] == l && air_labels[z * plane + i] == main_region;
             if (!in_main || area < 30 || area > 800 || sc[l].edge ||
                 w > 3 * h || h > 3 * w || off > 0.15 * bw ||
                 sc[l].sum_hu / (double)sc[l].count > o->airway_hu - 20)
@@ -496,8 +501,8 @@ static bool find_airway(NovaError **error, NovaPool *pool,
             for (long dy = -1; dy <= 1 && !touch[l]; dy++)
                 for (long dx = -1; dx <= 1; dx++) {
                     long xx = (long)x + dx, yy = (long)y + dy;
-                    if (xx >= 0 && yy >= 0 && xx < (long)nx &&
-                        yy < (long)ny && prev[(size_t)yy * nx + (size_t)xx]) {
+                    if (xx >= 0 && yy >= 0 && xx < (long)nx && yy < (long)ny &&
+                        prev[(size_t)yy * nx + (size_t)xx]) {
                         touch[l] = 1;
                         break;
                     }
@@ -593,12 +598,18 @@ static bool geodesic_grow(NovaError **error, const size_t d[3],
         size_t x = v % nx, y = v / nx % d[1], z = v / plane;
         size_t nb[6];
         int k = 0;
-        if (x > 0) nb[k++] = v - 1;
-        if (x + 1 < nx) nb[k++] = v + 1;
-        if (y > 0) nb[k++] = v - nx;
-        if (y + 1 < d[1]) nb[k++] = v + nx;
-        if (z > 0) nb[k++] = v - plane;
-        if (z + 1 < d[2]) nb[k++] = v + plane;
+        if (x > 0)
+            nb[k++] = v - 1;
+        if (x + 1 < nx)
+            nb[k++] = v + 1;
+        if (y > 0)
+            nb[k++] = v - nx;
+        if (y + 1 < d[1])
+            nb[k++] = v + nx;
+        if (z > 0)
+            nb[k++] = v - plane;
+        if (z + 1 < d[2])
+            nb[k++] = v + plane;
         for (int j = 0; j < k; j++)
             if (mask[nb[j]] && !seed[nb[j]]) {
                 seed[nb[j]] = seed[v];
@@ -654,8 +665,7 @@ static bool split_region(NovaError **error, NovaPool *pool,
                 b = l;
             }
         }
-        bool good = b && sizes[b] * 5 >= sizes[a] / 2 &&
-                    sizes[b] * 10 >= total;
+        bool good = b && sizes[b] * 5 >= sizes[a] / 2 && sizes[b] * 10 >= total;
         nova_free(sizes);
         if (!good)
             continue;
@@ -676,9 +686,8 @@ done:
 
 /* Find the lungs among the candidates left after the airway; writes
  * NOVA_LUNG_RIGHT / LEFT into c->lab. */
-static bool find_lungs(NovaError **error, NovaPool *pool,
-                       const NovaGeometry *g, struct coarse *c,
-                       uint32_t *labels, NovaLungResult *r)
+static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
+                       struct coarse *c, uint32_t *labels, NovaLungResult *r)
 {
     uint8_t *m = nova_malloc(error, c->n);
     uint8_t *split = NULL;
@@ -716,8 +725,8 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
     double body_sum[3] = {0, 0, 0};
     size_t body_n = 0;
     for (size_t i = 0; i < c->n; i++)
-        if (c->cls[i] != CLS_OUTSIDE && (c->hu[i] > -500 || c->cls[i] ==
-                                                                CLS_CAND)) {
+        if (c->cls[i] != CLS_OUTSIDE &&
+            (c->hu[i] > -500 || c->cls[i] == CLS_CAND)) {
             body_sum[0] += (double)(i % nx);
             body_sum[1] += (double)(i / nx % ny);
             body_sum[2] += (double)(i / (nx * ny));
@@ -725,7 +734,8 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
         }
     double body_ci[3], body_w[3];
     for (int a = 0; a < 3; a++)
-        body_ci[a] = body_n ? body_sum[a] / (double)body_n : 0.5 * (double)c->d[a];
+        body_ci[a] =
+            body_n ? body_sum[a] / (double)body_n : 0.5 * (double)c->d[a];
     coarse_to_world(c, g, body_ci, body_w);
 
     struct region *sorted = nova_malloc_array(error, nl, sizeof *sorted);
@@ -734,9 +744,8 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
     memcpy(sorted, reg + 1, nl * sizeof *sorted);
     qsort(sorted, nl, sizeof *sorted, cmp_region);
     uint32_t first = sorted[0].label;
-    uint32_t second = nl > 1 && sorted[1].count * 10 >= sorted[0].count
-                          ? sorted[1].label
-                          : 0;
+    uint32_t second =
+        nl > 1 && sorted[1].count * 10 >= sorted[0].count ? sorted[1].label : 0;
     size_t big = sorted[0].count;
     nova_free(sorted);
 
@@ -835,8 +844,10 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                 for (size_t i = 0; i < c->n; i++)
                     if (labels[i] == first) {
                         size_t xx = i % nx;
-                        if (xx < rx0) rx0 = xx;
-                        if (xx > rx1) rx1 = xx;
+                        if (xx < rx0)
+                            rx0 = xx;
+                        if (xx > rx1)
+                            rx1 = xx;
                     }
                 for (size_t row = 0; row < ny * c->d[2]; row++) {
                     const uint32_t *lr = labels + row * nx;
@@ -853,8 +864,8 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                 }
                 /* +i runs towards +x (patient left) when direction[0] > 0. */
                 bool plus_i_is_left = g->direction[0] >= 0;
-                bool one_sided = lo_side > 3 * hi_side + 10 ||
-                                 hi_side > 3 * lo_side + 10;
+                bool one_sided =
+                    lo_side > 3 * hi_side + 10 || hi_side > 3 * lo_side + 10;
                 /* Body centre as a coarse i index (for the cut below). */
                 double body_i = 0;
                 {
@@ -864,8 +875,7 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                 }
                 size_t below = 0;
                 for (size_t i = 0; i < c->n; i++)
-                    below += labels[i] == first &&
-                             (double)(i % nx) < body_i;
+                    below += labels[i] == first && (double)(i % nx) < body_i;
                 double frac = (double)below / (double)reg[first].count;
                 if (!one_sided && frac > 0.2 && frac < 0.8 && nx > 8) {
                     /* Both sides of the body's midline and air beyond both
@@ -880,7 +890,8 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                                        "where narrowest near the midline");
                     size_t band = (size_t)(40.0 / c->sp[0]);
                     size_t b0 = body_i > (double)band
-                                    ? (size_t)(body_i - (double)band) : 0;
+                                    ? (size_t)(body_i - (double)band)
+                                    : 0;
                     size_t b1 = (size_t)(body_i + (double)band);
                     if (b1 > nx - 1)
                         b1 = nx - 1;
@@ -905,10 +916,10 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
                         for (size_t i = zz * plane; i < (zz + 1) * plane; i++)
                             if (labels[i] == first) {
                                 bool low = i % nx < cut;
-                                bool is_left = low ? !plus_i_is_left
-                                                   : plus_i_is_left;
-                                c->lab[i] = is_left ? NOVA_LUNG_LEFT
-                                                    : NOVA_LUNG_RIGHT;
+                                bool is_left =
+                                    low ? !plus_i_is_left : plus_i_is_left;
+                                c->lab[i] =
+                                    is_left ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
                             }
                     }
                     nova_free(hist);
@@ -937,8 +948,10 @@ static bool find_lungs(NovaError **error, NovaPool *pool,
         if (labels[i] && (labels[i] == first || labels[i] == second)) {
             size_t p[3] = {i % nx, i / nx % ny, i / (nx * ny)};
             for (int a = 0; a < 3; a++) {
-                if (p[a] < lo[a]) lo[a] = p[a];
-                if (p[a] > hi[a]) hi[a] = p[a];
+                if (p[a] < lo[a])
+                    lo[a] = p[a];
+                if (p[a] > hi[a])
+                    hi[a] = p[a];
             }
         }
     /* Smaller regions (lung cut off by the airway removal, a lobe behind a
@@ -1024,12 +1037,11 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             outside[i] = c->cls[i] == CLS_OUTSIDE;
-        ok = nova_imgproc_edt_sq(error, pool, outside, c->d, c->sp, true,
-                                 true, skin);
+        ok = nova_imgproc_edt_sq(error, pool, outside, c->d, c->sp, true, true,
+                                 skin);
     }
     double depth2 = o->pleural_depth_mm * o->pleural_depth_mm;
-    for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT;
-         lung++) {
+    for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
         for (size_t i = 0; i < c->n; i++)
             m[i] = c->lab[i] == lung;
         ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d, c->sp,
@@ -1084,16 +1096,16 @@ struct refine_ctx {
     const struct coarse *c;
     const int16_t *hu;
     uint8_t *labels, *zones;
-    const uint8_t *code;     /* per coarse voxel: label | REFINE_AIR */
-    const uint8_t *periph;   /* per coarse voxel */
+    const uint8_t *code;   /* per coarse voxel: label | REFINE_AIR */
+    const uint8_t *periph; /* per coarse voxel */
     int16_t air_hu;
     size_t *x_to_cx;
-    long kmin[3], kmax[3];   /* full-grid slice extent per lung */
+    long kmin[3], kmax[3]; /* full-grid slice extent per lung */
     bool top_is_high;
-    size_t (*counts)[4];     /* per thread */
+    size_t (*counts)[4]; /* per thread */
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
-    uint8_t **row_buf;       /* per thread: 2 * nx template bytes */
-    size_t **border_buf;     /* per thread: border block starts */
+    uint8_t **row_buf;   /* per thread: 2 * nx template bytes */
+    size_t **border_buf; /* per thread: border block starts */
 };
 
 static int third_of(const struct refine_ctx *x, int lung, long k)
@@ -1190,8 +1202,8 @@ static bool peripheral_map(NovaError **error, NovaPool *pool,
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             m[i] = c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
-        ok = nova_imgproc_edt_sq(error, pool, m, c->d, c->sp, false, true,
-                                 dist);
+        ok =
+            nova_imgproc_edt_sq(error, pool, m, c->d, c->sp, false, true, dist);
     }
     for (size_t z = 0; ok && z < c->d[2]; z++) {
         float dmax[3] = {0, 0, 0};
@@ -1234,8 +1246,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         goto done;
     for (int t = 0; t < T; t++) {
         x.row_buf[t] = nova_malloc_array(error, c->in[0], 2);
-        x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1,
-                                            sizeof(size_t));
+        x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1, sizeof(size_t));
         if (!x.row_buf[t] || !x.border_buf[t])
             goto done;
     }
@@ -1259,12 +1270,18 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         size_t xx = i % nx, yy = i / nx % ny, zz = i / plane;
         size_t nb[6];
         int k = 0;
-        if (xx > 0) nb[k++] = i - 1;
-        if (xx + 1 < nx) nb[k++] = i + 1;
-        if (yy > 0) nb[k++] = i - nx;
-        if (yy + 1 < ny) nb[k++] = i + nx;
-        if (zz > 0) nb[k++] = i - plane;
-        if (zz + 1 < nz) nb[k++] = i + plane;
+        if (xx > 0)
+            nb[k++] = i - 1;
+        if (xx + 1 < nx)
+            nb[k++] = i + 1;
+        if (yy > 0)
+            nb[k++] = i - nx;
+        if (yy + 1 < ny)
+            nb[k++] = i + nx;
+        if (zz > 0)
+            nb[k++] = i - plane;
+        if (zz + 1 < nz)
+            nb[k++] = i + plane;
         uint8_t other = 0;
         for (int j = 0; j < k; j++)
             if (c->lab[nb[j]] != l) {
@@ -1277,8 +1294,8 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             for (int j = 0; j < k; j++)
                 border |= c->lab[nb[j]] != l;
             code[i] = l | (border && c->hu[i] < o->air_hu ? REFINE_AIR : 0);
-        } else if (l == 0 && (other == NOVA_LUNG_RIGHT ||
-                              other == NOVA_LUNG_LEFT) &&
+        } else if (l == 0 &&
+                   (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT) &&
                    c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
             code[i] = other | REFINE_AIR;
         } else {
@@ -1301,8 +1318,10 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         long hi = lo + (long)c->f[2] - 1;
         if (hi > (long)c->in[2] - 1)
             hi = (long)c->in[2] - 1;
-        if (lo < x.kmin[l]) x.kmin[l] = lo;
-        if (hi > x.kmax[l]) x.kmax[l] = hi;
+        if (lo < x.kmin[l])
+            x.kmin[l] = lo;
+        if (hi > x.kmax[l])
+            x.kmax[l] = hi;
     }
     x.top_is_high = g->direction[8] >= 0;
     x.c = c;
@@ -1344,8 +1363,8 @@ static void report_extent(const struct coarse *c, bool top_is_high,
                           NovaLungResult *r)
 {
     size_t nx = c->d[0], ny = c->d[1], nz = c->d[2];
-    bool side = false, low = false, high = false, any[3] = {false, false,
-                                                            false};
+    bool side = false, low = false, high = false,
+         any[3] = {false, false, false};
     for (size_t i = 0; i < c->n; i++) {
         uint8_t l = c->lab[i];
         if (l != 1 && l != 2)
@@ -1419,11 +1438,11 @@ NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
     uint32_t *labels = NULL;
     bool ok = false;
     double t = nova_time_now(), t_zones = 0;
-#define LAP(stage)                                                           \
-    do {                                                                     \
-        double now_ = nova_time_now();                                       \
-        r->seconds[stage] = now_ - t;                                        \
-        t = now_;                                                            \
+#define LAP(stage)                                                             \
+    do {                                                                       \
+        double now_ = nova_time_now();                                         \
+        r->seconds[stage] = now_ - t;                                          \
+        t = now_;                                                              \
     } while (0)
     if (!make_coarse(error, pool, hu, &o, &c))
         goto done;

@@ -18,8 +18,8 @@ static const NovaTransferSyntax syntaxes[] = {
      false, NOVA_CODEC_NATIVE},
     {"1.2.840.10008.1.2.5", "RLE Lossless", true, false, false, true, false,
      NOVA_CODEC_RLE},
-    {"1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)", true, false,
-     false, true, true, NOVA_CODEC_JPEG_BASELINE},
+    {"1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)", true, false, false,
+     true, true, NOVA_CODEC_JPEG_BASELINE},
     {"1.2.840.10008.1.2.4.51", "JPEG Extended (Process 2 & 4)", true, false,
      false, true, true, NOVA_CODEC_JPEG_EXTENDED},
     {"1.2.840.10008.1.2.4.57", "JPEG Lossless, Non-Hierarchical (Process 14)",
@@ -39,14 +39,14 @@ static const NovaTransferSyntax syntaxes[] = {
     {"1.2.840.10008.1.2.4.201", "High-Throughput JPEG 2000 (Lossless Only)",
      true, false, false, true, false, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.202",
-     "High-Throughput JPEG 2000 with RPCL Options (Lossless Only)", true,
-     false, false, true, false, NOVA_CODEC_UNSUPPORTED},
-    {"1.2.840.10008.1.2.4.203", "High-Throughput JPEG 2000", true, false,
-     false, true, true, NOVA_CODEC_UNSUPPORTED},
+     "High-Throughput JPEG 2000 with RPCL Options (Lossless Only)", true, false,
+     false, true, false, NOVA_CODEC_UNSUPPORTED},
+    {"1.2.840.10008.1.2.4.203", "High-Throughput JPEG 2000", true, false, false,
+     true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.100", "MPEG2 Main Profile / Main Level", true, false,
      false, true, true, NOVA_CODEC_UNSUPPORTED},
-    {"1.2.840.10008.1.2.4.101", "MPEG2 Main Profile / High Level", true,
-     false, false, true, true, NOVA_CODEC_UNSUPPORTED},
+    {"1.2.840.10008.1.2.4.101", "MPEG2 Main Profile / High Level", true, false,
+     false, true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.102", "MPEG-4 AVC/H.264 High Profile", true, false,
      false, true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.103", "MPEG-4 AVC/H.264 BD-compatible High Profile",
@@ -61,8 +61,8 @@ static const NovaTransferSyntax syntaxes[] = {
      true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.108", "HEVC/H.265 Main 10 Profile", true, false,
      false, true, true, NOVA_CODEC_UNSUPPORTED},
-    {"1.2.840.10008.1.2.4.52", "JPEG Extended (Process 3 & 5) (Retired)",
-     true, false, false, true, true, NOVA_CODEC_UNSUPPORTED},
+    {"1.2.840.10008.1.2.4.52", "JPEG Extended (Process 3 & 5) (Retired)", true,
+     false, false, true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.53",
      "JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8) (Retired)",
      true, false, false, true, true, NOVA_CODEC_UNSUPPORTED},
@@ -70,8 +70,8 @@ static const NovaTransferSyntax syntaxes[] = {
      "JPEG Full Progression, Non-Hierarchical (Process 10 & 12) (Retired)",
      true, false, false, true, true, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.92",
-     "JPEG 2000 Part 2 Multi-component Image Compression (Lossless Only)",
-     true, false, false, true, false, NOVA_CODEC_UNSUPPORTED},
+     "JPEG 2000 Part 2 Multi-component Image Compression (Lossless Only)", true,
+     false, false, true, false, NOVA_CODEC_UNSUPPORTED},
     {"1.2.840.10008.1.2.4.93",
      "JPEG 2000 Part 2 Multi-component Image Compression", true, false, false,
      true, true, NOVA_CODEC_UNSUPPORTED},
@@ -153,8 +153,7 @@ bool nova_image_info_validate(NovaError **error, const NovaImageInfo *info)
     else if (info->bits_allocated != 1 && info->bits_allocated != 8 &&
              info->bits_allocated != 16 && info->bits_allocated != 32)
         why = "Bits Allocated is not 1, 8, 16 or 32";
-    else if (info->bits_stored == 0 ||
-             info->bits_stored > info->bits_allocated)
+    else if (info->bits_stored == 0 || info->bits_stored > info->bits_allocated)
         why = "Bits Stored is zero or exceeds Bits Allocated";
     else if (info->samples_per_pixel != 1 && info->samples_per_pixel != 3)
         why = "Samples per Pixel is not 1 or 3";

@@ -36,8 +36,8 @@ static char *vformat(const char *format, va_list ap)
 static struct NovaError oom_error = {NOVA_ERROR_NOMEM, "out of memory",
                                      "out of memory while reporting an error"};
 
-bool nova_error_setv(NovaError **error, NovaErrorCode code,
-                     const char *summary, const char *format, va_list ap)
+bool nova_error_setv(NovaError **error, NovaErrorCode code, const char *summary,
+                     const char *format, va_list ap)
 {
     if (error == NULL || *error != NULL)
         return false;

@@ -29,7 +29,7 @@ NovaElement *nova__dataset_lookup(const NovaDataset *ds, uint32_t tag)
             hi = mid;
     }
     return lo < ds->count && ds->elements[lo].tag == tag ? &ds->elements[lo]
-                                                        : NULL;
+                                                         : NULL;
 }
 
 const char *nova_dataset_get_source_name(const NovaDataset *ds)
@@ -37,8 +37,8 @@ const char *nova_dataset_get_source_name(const NovaDataset *ds)
     return ds->root->name;
 }
 
-const NovaTransferSyntax *nova_dataset_get_transfer_syntax(
-    const NovaDataset *ds)
+const NovaTransferSyntax *
+nova_dataset_get_transfer_syntax(const NovaDataset *ds)
 {
     return &ds->root->ts;
 }
@@ -91,9 +91,8 @@ bool nova_dataset_has(const NovaDataset *ds, uint32_t tag)
 static bool not_found(NovaError **error, const NovaDataset *ds, uint32_t tag)
 {
     return nova_error_set(error, NOVA_ERROR_NOT_FOUND, "element absent",
-                          "%s: element (%04X,%04X) is absent",
-                          ds->root->name, NOVA_TAG_GROUP(tag),
-                          NOVA_TAG_ELEMENT(tag));
+                          "%s: element (%04X,%04X) is absent", ds->root->name,
+                          NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
 }
 
 /* Value bytes of a plain element (not SQ, not encapsulated). */
@@ -135,12 +134,22 @@ const uint8_t *nova_dataset_get_bytes(NovaError **error, const NovaDataset *ds,
 static size_t binary_size(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_US: case NOVA_VR_SS: case NOVA_VR_OW: return 2;
-    case NOVA_VR_UL: case NOVA_VR_SL: case NOVA_VR_FL: case NOVA_VR_OF:
-    case NOVA_VR_OL: case NOVA_VR_AT: return 4;
-    case NOVA_VR_FD: case NOVA_VR_OD: case NOVA_VR_SV: case NOVA_VR_UV:
+    case NOVA_VR_US:
+    case NOVA_VR_SS:
+    case NOVA_VR_OW: return 2;
+    case NOVA_VR_UL:
+    case NOVA_VR_SL:
+    case NOVA_VR_FL:
+    case NOVA_VR_OF:
+    case NOVA_VR_OL:
+    case NOVA_VR_AT: return 4;
+    case NOVA_VR_FD:
+    case NOVA_VR_OD:
+    case NOVA_VR_SV:
+    case NOVA_VR_UV:
     case NOVA_VR_OV: return 8;
-    case NOVA_VR_OB: case NOVA_VR_UN: return 1;
+    case NOVA_VR_OB:
+    case NOVA_VR_UN: return 1;
     default: return 0;
     }
 }
@@ -205,8 +214,8 @@ const char *nova_dataset_get_charset(const NovaDataset *ds)
     return NULL;
 }
 
-static size_t format_binary(char *out, size_t size, NovaVR vr,
-                            const uint8_t *v, size_t len, bool big)
+static size_t format_binary(char *out, size_t size, NovaVR vr, const uint8_t *v,
+                            size_t len, bool big)
 {
     size_t esize = binary_size(vr), pos = 0;
     if (!esize || vr == NOVA_VR_OB || vr == NOVA_VR_UN)
@@ -215,13 +224,15 @@ static size_t format_binary(char *out, size_t size, NovaVR vr,
         char item[64];
         const uint8_t *p = v + i;
         switch (vr) {
-        case NOVA_VR_US: case NOVA_VR_OW:
+        case NOVA_VR_US:
+        case NOVA_VR_OW:
             snprintf(item, sizeof item, "%u", nova__get_u16(p, big));
             break;
         case NOVA_VR_SS:
             snprintf(item, sizeof item, "%d", (int16_t)nova__get_u16(p, big));
             break;
-        case NOVA_VR_UL: case NOVA_VR_OL:
+        case NOVA_VR_UL:
+        case NOVA_VR_OL:
             snprintf(item, sizeof item, "%" PRIu32, nova__get_u32(p, big));
             break;
         case NOVA_VR_SL:
@@ -232,14 +243,18 @@ static size_t format_binary(char *out, size_t size, NovaVR vr,
             snprintf(item, sizeof item, "(%04X,%04X)", nova__get_u16(p, big),
                      nova__get_u16(p + 2, big));
             break;
-        case NOVA_VR_FL: case NOVA_VR_OF: {
+        case NOVA_VR_FL:
+        case NOVA_VR_OF: {
             uint32_t u = nova__get_u32(p, big);
             float f;
             memcpy(&f, &u, 4);
             snprintf(item, sizeof item, "%.9g", (double)f);
             break;
         }
-        case NOVA_VR_FD: case NOVA_VR_OD: case NOVA_VR_SV: case NOVA_VR_UV:
+        case NOVA_VR_FD:
+        case NOVA_VR_OD:
+        case NOVA_VR_SV:
+        case NOVA_VR_UV:
         case NOVA_VR_OV: {
             uint64_t u = big ? ((uint64_t)nova__get_u32(p, true) << 32 |
                                 nova__get_u32(p + 4, true))
@@ -256,8 +271,7 @@ static size_t format_binary(char *out, size_t size, NovaVR vr,
             }
             break;
         }
-        default:
-            snprintf(item, sizeof item, "%u", p[0]);
+        default: snprintf(item, sizeof item, "%u", p[0]);
         }
         size_t n = strlen(item);
         if (out && pos + (pos ? 1 : 0) + n + 1 <= size) {
@@ -284,12 +298,14 @@ char *nova_dataset_get_string(NovaError **error, const NovaDataset *ds,
         trim(e->vr, &v, &len);
         const char *charset = NULL;
         switch (e->vr) {
-        case NOVA_VR_SH: case NOVA_VR_LO: case NOVA_VR_ST: case NOVA_VR_LT:
-        case NOVA_VR_UC: case NOVA_VR_UT: case NOVA_VR_PN:
-            charset = nova_dataset_get_charset(ds);
-            break;
-        default:
-            break;
+        case NOVA_VR_SH:
+        case NOVA_VR_LO:
+        case NOVA_VR_ST:
+        case NOVA_VR_LT:
+        case NOVA_VR_UC:
+        case NOVA_VR_UT:
+        case NOVA_VR_PN: charset = nova_dataset_get_charset(ds); break;
+        default: break;
         }
         return nova__charset_to_utf8(error, charset, e->vr, v, len);
     }
@@ -308,9 +324,9 @@ char *nova_dataset_get_string(NovaError **error, const NovaDataset *ds,
 }
 
 /* Locate value `index` of a backslash-separated string, trimmed. */
-static bool string_value(NovaError **error, const NovaDataset *ds,
-                         uint32_t tag, size_t index, const uint8_t **out,
-                         size_t *out_len, const NovaElement **elem)
+static bool string_value(NovaError **error, const NovaDataset *ds, uint32_t tag,
+                         size_t index, const uint8_t **out, size_t *out_len,
+                         const NovaElement **elem)
 {
     const NovaElement *e;
     size_t len;
@@ -331,9 +347,8 @@ static bool string_value(NovaError **error, const NovaDataset *ds,
             if (!bs)
                 return nova_error_set(
                     error, NOVA_ERROR_RANGE, "no such value",
-                    "%s: element (%04X,%04X) has no value %zu",
-                    ds->root->name, NOVA_TAG_GROUP(tag),
-                    NOVA_TAG_ELEMENT(tag), index + 1);
+                    "%s: element (%04X,%04X) has no value %zu", ds->root->name,
+                    NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag), index + 1);
             start = bs + 1;
         }
         const uint8_t *bs = memchr(start, '\\', (size_t)(end - start));
@@ -438,15 +453,18 @@ static bool number(NovaError **error, const NovaDataset *ds, uint32_t tag,
     bool big = ds->big_endian;
     *is_int = true;
     switch (e->vr) {
-    case NOVA_VR_US: case NOVA_VR_OW: *i = nova__get_u16(p, big); break;
+    case NOVA_VR_US:
+    case NOVA_VR_OW: *i = nova__get_u16(p, big); break;
     case NOVA_VR_SS: *i = (int16_t)nova__get_u16(p, big); break;
-    case NOVA_VR_UL: case NOVA_VR_OL: *i = nova__get_u32(p, big); break;
+    case NOVA_VR_UL:
+    case NOVA_VR_OL: *i = nova__get_u32(p, big); break;
     case NOVA_VR_SL: *i = (int32_t)nova__get_u32(p, big); break;
     case NOVA_VR_AT:
         *i = (int64_t)((uint32_t)nova__get_u16(p, big) << 16 |
                        nova__get_u16(p + 2, big));
         break;
-    case NOVA_VR_FL: case NOVA_VR_OF: {
+    case NOVA_VR_FL:
+    case NOVA_VR_OF: {
         uint32_t u = nova__get_u32(p, big);
         float f;
         memcpy(&f, &u, 4);

@@ -41,19 +41,19 @@ typedef struct {
     size_t map_size; /* for BUFFER_MMAP */
 
     char *name;
-    char *path;      /* set for file sources (header-only reloads) */
+    char *path; /* set for file sources (header-only reloads) */
     NovaReadFn read_fn;
     void *read_user;
-    int fd;          /* open while reading progressively, else -1 */
+    int fd; /* open while reading progressively, else -1 */
     bool eof;
     unsigned flags;
 
     bool preamble;
     NovaTransferSyntax ts; /* copy; uid points into ts_uid */
     char ts_uid[68];
-    bool pixels_loaded;    /* header-only: rest of source read */
+    bool pixels_loaded;           /* header-only: rest of source read */
     uint64_t pixel_header_offset; /* offset of the Pixel Data tag */
-    pthread_mutex_t lock;  /* serialises loading deferred pixel data */
+    pthread_mutex_t lock;         /* serialises loading deferred pixel data */
 } NovaRoot;
 
 struct NovaDataset {

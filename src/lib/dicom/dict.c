@@ -12,9 +12,14 @@
 
 #include <string.h>
 
-static const NovaDictEntry group_length = {
-    0x00000000u, 0x0000FFFFu, NOVA_VR_UL, "UL", "1",
-    "GenericGroupLength", "Generic Group Length", false};
+static const NovaDictEntry group_length = {0x00000000u,
+                                           0x0000FFFFu,
+                                           NOVA_VR_UL,
+                                           "UL",
+                                           "1",
+                                           "GenericGroupLength",
+                                           "Generic Group Length",
+                                           false};
 
 const NovaDictEntry *nova_dict_lookup_tag(uint32_t tag)
 {
@@ -46,7 +51,8 @@ const NovaDictEntry *nova_dict_lookup_keyword(const char *keyword)
     size_t lo = 0, hi = nova__dict_total_count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const NovaDictEntry *e = &nova__dict_entries[nova__dict_by_keyword[mid]];
+        const NovaDictEntry *e =
+            &nova__dict_entries[nova__dict_by_keyword[mid]];
         int c = strcmp(e->keyword, keyword);
         if (c == 0)
             return e;

@@ -101,11 +101,10 @@ static bool source_fill(NovaError **error, NovaRoot *r, size_t end)
             n = 0;
         }
         if (n < 0)
-            return nova_error_set(error, NOVA_ERROR_IO, "read failed",
-                                  "%s: read failed at offset %zu: %s",
-                                  r->name, r->size,
-                                  r->read_fn ? "callback error"
-                                             : strerror(errno));
+            return nova_error_set(
+                error, NOVA_ERROR_IO, "read failed",
+                "%s: read failed at offset %zu: %s", r->name, r->size,
+                r->read_fn ? "callback error" : strerror(errno));
         if (n == 0)
             r->eof = true;
         r->size += (size_t)n;
@@ -187,13 +186,20 @@ static bool is_long_vr(NovaVR vr)
     /* PS3.5 Table 7.1-1: VRs with a 2-byte reserved field and 4-byte
      * length in explicit VR encoding. */
     switch (vr) {
-    case NOVA_VR_OB: case NOVA_VR_OD: case NOVA_VR_OF: case NOVA_VR_OL:
-    case NOVA_VR_OV: case NOVA_VR_OW: case NOVA_VR_SQ: case NOVA_VR_SV:
-    case NOVA_VR_UC: case NOVA_VR_UN: case NOVA_VR_UR: case NOVA_VR_UT:
-    case NOVA_VR_UV:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_OB:
+    case NOVA_VR_OD:
+    case NOVA_VR_OF:
+    case NOVA_VR_OL:
+    case NOVA_VR_OV:
+    case NOVA_VR_OW:
+    case NOVA_VR_SQ:
+    case NOVA_VR_SV:
+    case NOVA_VR_UC:
+    case NOVA_VR_UN:
+    case NOVA_VR_UR:
+    case NOVA_VR_UT:
+    case NOVA_VR_UV: return true;
+    default: return false;
     }
 }
 
@@ -240,13 +246,12 @@ static NovaVR implicit_vr_in(const NovaDataset *ds, uint32_t tag,
 }
 
 static bool parse_items(Parser *p, NovaDataset *ds, NovaElement *e,
-                        uint64_t *pos, uint64_t end, bool explicit_vr,
-                        bool big, int depth);
+                        uint64_t *pos, uint64_t end, bool explicit_vr, bool big,
+                        int depth);
 static bool remember_charset(Parser *p, NovaDataset *ds);
 static void sort_elements(NovaDataset *ds);
 static bool elements_sorted(const NovaDataset *ds);
-static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos,
-                            bool big);
+static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos, bool big);
 
 /*
  * Parse elements from *pos.  `end` is the end of a defined-length
@@ -266,8 +271,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
         uint64_t at = *pos;
         if (end != UINT64_MAX && at >= end) {
             if (in_item_undefined)
-                return fail(p, at, "item of undefined length has no Item "
-                                   "Delimitation before its container ends");
+                return fail(p, at,
+                            "item of undefined length has no Item "
+                            "Delimitation before its container ends");
             break;
         }
         bool io;
@@ -275,11 +281,13 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
             if (io)
                 return false;
             if (in_item_undefined)
-                return fail(p, at, "item of undefined length ends without "
-                                   "an Item Delimitation (FFFE,E00D)");
+                return fail(p, at,
+                            "item of undefined length ends without "
+                            "an Item Delimitation (FFFE,E00D)");
             if (end != UINT64_MAX)
-                return fail(p, at, "dataset ends before its declared "
-                                   "length (%llu)",
+                return fail(p, at,
+                            "dataset ends before its declared "
+                            "length (%llu)",
                             (unsigned long long)end);
             break; /* clean end of the top-level dataset */
         }
@@ -317,8 +325,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
                  * datasets; when the bytes are no VR, fall back to the
                  * dictionary with a 4-byte length (as DCMTK does). */
                 if (h[4] >= 'A' && h[4] <= 'Z' && h[5] >= 'A' && h[5] <= 'Z')
-                    return fail(p, at, "element (%04X,%04X): unknown VR "
-                                       "\"%c%c\"",
+                    return fail(p, at,
+                                "element (%04X,%04X): unknown VR "
+                                "\"%c%c\"",
                                 group, elem, h[4], h[5]);
                 vr = implicit_vr(tag);
                 length = nova__get_u32(h + 4, big);
@@ -372,8 +381,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
                 items_explicit = false;
                 items_big = false;
             } else if (e.vr != NOVA_VR_SQ && explicit_vr) {
-                return fail(p, at, "element (%04X,%04X) VR %s has undefined "
-                                   "length",
+                return fail(p, at,
+                            "element (%04X,%04X) VR %s has undefined "
+                            "length",
                             group, elem, nova_vr_name(e.vr));
             }
             e.vr = NOVA_VR_SQ;
@@ -389,8 +399,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
 
         uint64_t value_end = value_at + length;
         if (end != UINT64_MAX && value_end > end)
-            return fail(p, at, "element (%04X,%04X) length %u exceeds its "
-                               "container by %llu bytes",
+            return fail(p, at,
+                        "element (%04X,%04X) length %u exceeds its "
+                        "container by %llu bytes",
                         group, elem, length,
                         (unsigned long long)(value_end - end));
 
@@ -423,8 +434,9 @@ static bool parse_dataset(Parser *p, NovaDataset *ds, uint64_t *pos,
             if (io)
                 return false;
             uint64_t remain = r->size > value_at ? r->size - value_at : 0;
-            return fail(p, at, "truncated: element (%04X,%04X) length %u "
-                               "exceeds the %llu bytes that remain",
+            return fail(p, at,
+                        "truncated: element (%04X,%04X) length %u "
+                        "exceeds the %llu bytes that remain",
                         group, elem, length, (unsigned long long)remain);
         }
         if (!add_element(p, ds, &e))
@@ -485,14 +497,14 @@ static void sort_elements(NovaDataset *ds)
 }
 
 static bool parse_items(Parser *p, NovaDataset *parent, NovaElement *e,
-                        uint64_t *pos, uint64_t end, bool explicit_vr,
-                        bool big, int depth)
+                        uint64_t *pos, uint64_t end, bool explicit_vr, bool big,
+                        int depth)
 {
     NovaRoot *r = p->root;
     if (depth + 1 > NOVA_DICOM_MAX_DEPTH)
         return fail(p, *pos, "sequence (%04X,%04X) nested deeper than %d",
-                     NOVA_TAG_GROUP(e->tag), NOVA_TAG_ELEMENT(e->tag),
-                     NOVA_DICOM_MAX_DEPTH);
+                    NOVA_TAG_GROUP(e->tag), NOVA_TAG_ELEMENT(e->tag),
+                    NOVA_DICOM_MAX_DEPTH);
     uint32_t cap = 0;
     for (;;) {
         uint64_t at = *pos;
@@ -506,16 +518,18 @@ static bool parse_items(Parser *p, NovaDataset *parent, NovaElement *e,
         uint32_t tag = NOVA_TAG(group, elem);
         if (tag == NOVA_TAG_SEQUENCE_DELIMITATION) {
             if (end != UINT64_MAX)
-                return fail(p, at, "Sequence Delimitation in a sequence of "
-                                   "defined length");
+                return fail(p, at,
+                            "Sequence Delimitation in a sequence of "
+                            "defined length");
             *pos = at + 8;
             return true;
         }
         if (tag != NOVA_TAG_ITEM)
-            return fail(p, at, "expected an Item (FFFE,E000) in sequence "
-                               "(%04X,%04X), found (%04X,%04X)",
-                        NOVA_TAG_GROUP(e->tag), NOVA_TAG_ELEMENT(e->tag),
-                        group, elem);
+            return fail(p, at,
+                        "expected an Item (FFFE,E000) in sequence "
+                        "(%04X,%04X), found (%04X,%04X)",
+                        NOVA_TAG_GROUP(e->tag), NOVA_TAG_ELEMENT(e->tag), group,
+                        elem);
         if (e->count == cap) {
             uint32_t ncap = cap ? cap * 2 : 4;
             if (ncap > (1u << 30))
@@ -551,15 +565,15 @@ static bool parse_items(Parser *p, NovaDataset *parent, NovaElement *e,
         }
     }
     if (end == UINT64_MAX)
-        return fail(p, *pos, "sequence of undefined length has no Sequence "
-                             "Delimitation");
+        return fail(p, *pos,
+                    "sequence of undefined length has no Sequence "
+                    "Delimitation");
     return true;
 }
 
 /* Encapsulated Pixel Data (PS3.5 A.4): items until the Sequence
  * Delimitation; the first item is the Basic Offset Table. */
-static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos,
-                            bool big)
+static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos, bool big)
 {
     NovaRoot *r = p->root;
     uint32_t cap = 0;
@@ -576,8 +590,9 @@ static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos,
             break;
         }
         if (tag != NOVA_TAG_ITEM)
-            return fail(p, at, "expected a pixel data fragment (FFFE,E000), "
-                               "found (%04X,%04X)",
+            return fail(p, at,
+                        "expected a pixel data fragment (FFFE,E000), "
+                        "found (%04X,%04X)",
                         group, elem);
         if (len == NOVA_UNDEFINED_LENGTH)
             return fail(p, at, "pixel data fragment of undefined length");
@@ -600,8 +615,9 @@ static bool parse_fragments(Parser *p, NovaElement *e, uint64_t *pos,
         *pos = at + 8 + (uint64_t)len;
     }
     if (e->count == 0)
-        return fail(p, e->offset, "encapsulated Pixel Data has no Basic "
-                                  "Offset Table item");
+        return fail(p, e->offset,
+                    "encapsulated Pixel Data has no Basic "
+                    "Offset Table item");
     return true;
 }
 
@@ -623,9 +639,9 @@ static bool set_transfer_syntax(Parser *p, const char *uid, size_t len)
         /* PS3.5 10: every transfer syntax other than the implicit default
          * and the retired big endian one is explicit VR little endian, so
          * an unknown one still parses; its pixels will not decode. */
-        r->ts = (NovaTransferSyntax){NULL, "unknown transfer syntax", true,
-                                     false, false, true, false,
-                                     NOVA_CODEC_UNSUPPORTED};
+        r->ts = (NovaTransferSyntax){
+            NULL,  "unknown transfer syntax", true, false, false, true,
+            false, NOVA_CODEC_UNSUPPORTED};
     }
     r->ts.uid = r->ts_uid;
     return true;
@@ -642,7 +658,8 @@ static void guess_encoding(NovaRoot *r, uint64_t at, bool *explicit_vr,
     if (r->size < at + 8)
         return;
     const uint8_t *h = r->data + at;
-    bool vr_letters = nova_vr_from_chars((char)h[4], (char)h[5]) != NOVA_VR_NONE;
+    bool vr_letters =
+        nova_vr_from_chars((char)h[4], (char)h[5]) != NOVA_VR_NONE;
     uint16_t le_group = nova__get_u16(h, false);
     uint16_t be_group = nova__get_u16(h, true);
     if (le_group > 0x00FF && be_group <= 0x00FF) {
@@ -688,8 +705,9 @@ static bool inflate_dataset(Parser *p, uint64_t start)
             if (out_cap > ((size_t)1 << 34)) {
                 inflateEnd(&z);
                 nova_free(out);
-                return fail(p, start, "deflated dataset inflates to more "
-                                      "than 16 GiB");
+                return fail(p, start,
+                            "deflated dataset inflates to more "
+                            "than 16 GiB");
             }
             uint8_t *n = nova_realloc(p->error, out, out_cap * 2);
             if (!n) {
@@ -701,9 +719,9 @@ static bool inflate_dataset(Parser *p, uint64_t start)
             out_cap *= 2;
         }
         z.next_out = out + out_len;
-        z.avail_out = (uInt)(out_cap - out_len > UINT32_MAX
-                                 ? UINT32_MAX
-                                 : out_cap - out_len);
+        z.avail_out =
+            (uInt)(out_cap - out_len > UINT32_MAX ? UINT32_MAX
+                                                  : out_cap - out_len);
         uInt before = z.avail_out;
         zr = inflate(&z, Z_NO_FLUSH);
         out_len += before - z.avail_out;
@@ -806,7 +824,8 @@ static NovaDataset *parse_root(Parser *p)
             if (!parse_dataset(p, ds, &pos, pos + hdr + len, false, 0))
                 goto fail;
         }
-        NovaElement *tse = nova__dataset_lookup(ds, NOVA_TAG_TRANSFER_SYNTAX_UID);
+        NovaElement *tse =
+            nova__dataset_lookup(ds, NOVA_TAG_TRANSFER_SYNTAX_UID);
         if (tse && tse->length > 0) {
             set_transfer_syntax(p, (const char *)r->data + tse->offset,
                                 tse->length);
@@ -831,9 +850,10 @@ static NovaDataset *parse_root(Parser *p)
         uint16_t g_le = nova__get_u16(r->data + pos, false);
         uint16_t g_be = nova__get_u16(r->data + pos, true);
         if (g_le > 0x0100 && g_be > 0x0100) {
-            fail(p, pos, "not a DICOM file: no preamble, no File Meta "
-                         "Information, and the first bytes are no "
-                         "plausible element (%04X,%04X)",
+            fail(p, pos,
+                 "not a DICOM file: no preamble, no File Meta "
+                 "Information, and the first bytes are no "
+                 "plausible element (%04X,%04X)",
                  g_le, nova__get_u16(r->data + pos + 2, false));
             goto fail;
         }
@@ -848,7 +868,8 @@ static NovaDataset *parse_root(Parser *p)
     ds->big_endian = r->ts.big_endian;
     if (!parse_dataset(p, ds, &pos, UINT64_MAX, false, 0))
         goto fail;
-    if (!(r->flags & NOVA_READ_HEADER_ONLY) || !nova__dataset_lookup(ds, NOVA_TAG_PIXEL_DATA))
+    if (!(r->flags & NOVA_READ_HEADER_ONLY) ||
+        !nova__dataset_lookup(ds, NOVA_TAG_PIXEL_DATA))
         r->pixels_loaded = true;
     return ds;
 fail:
@@ -924,8 +945,8 @@ NovaDataset *nova_dataset_read_file(NovaError **error, const char *path,
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
-                       path, strerror(errno));
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s", path,
+                       strerror(errno));
         root_free(r);
         return NULL;
     }
@@ -940,9 +961,8 @@ NovaDataset *nova_dataset_read_file(NovaError **error, const char *path,
     if (!(flags & NOVA_READ_HEADER_ONLY) && st.st_size > 0) {
         /* Whole file: map it (one copy of pixel data, into the caller's
          * array, at decode time). */
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
-                       fd,
-                       0);
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ,
+                       MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m != MAP_FAILED) {
             r->data = m;
             r->size = (size_t)st.st_size;

@@ -29,15 +29,14 @@ static bool get_u16(NovaError **error, const NovaDataset *ds, uint32_t tag,
                     uint16_t *out, bool required, uint16_t fallback)
 {
     int64_t v;
-    if (!nova_dataset_has(ds, tag) ||
-        nova_dataset_get_vm(ds, tag) == 0) {
+    if (!nova_dataset_has(ds, tag) || nova_dataset_get_vm(ds, tag) == 0) {
         if (required)
             return nova_error_set(error, NOVA_ERROR_INVALID, "invalid image",
                                   "%s: offset %llu: required element "
                                   "(%04X,%04X) is absent or empty",
                                   nova_dataset_get_source_name(ds),
-                                  element_offset(ds, tag),
-                                  NOVA_TAG_GROUP(tag), NOVA_TAG_ELEMENT(tag));
+                                  element_offset(ds, tag), NOVA_TAG_GROUP(tag),
+                                  NOVA_TAG_ELEMENT(tag));
         *out = fallback;
         return true;
     }
@@ -75,8 +74,8 @@ bool nova_dataset_get_image_info(NovaError **error, const NovaDataset *ds,
                  false, 1) ||
         !get_u16(error, ds, NOVA_TAG(0x0028, 0x0100), &info->bits_allocated,
                  true, 0) ||
-        !get_u16(error, ds, NOVA_TAG(0x0028, 0x0101), &info->bits_stored,
-                 false, info->bits_allocated) ||
+        !get_u16(error, ds, NOVA_TAG(0x0028, 0x0101), &info->bits_stored, false,
+                 info->bits_allocated) ||
         !get_u16(error, ds, NOVA_TAG(0x0028, 0x0102), &info->high_bit, false,
                  (uint16_t)(info->bits_stored ? info->bits_stored - 1 : 0)) ||
         !get_u16(error, ds, NOVA_TAG(0x0028, 0x0103),
@@ -192,8 +191,8 @@ static bool frame_fragments(NovaError **error, const NovaDataset *ds,
         const uint8_t *t = data + bot->offset;
         start_rel = nova__get_u32(t + (size_t)frame * 4, ds->big_endian);
         if (frame + 1 < frames)
-            end_rel = nova__get_u32(t + (size_t)(frame + 1) * 4,
-                                    ds->big_endian);
+            end_rel =
+                nova__get_u32(t + (size_t)(frame + 1) * 4, ds->big_endian);
         use_table = true;
     }
     if (use_table) {
@@ -340,12 +339,12 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
     size_t frame_bytes = nova_image_frame_bytes(&info);
     if (out_size < frame_bytes)
         return nova_error_set(error, NOVA_ERROR_RANGE, "buffer too small",
-                              "%s: frame needs %zu bytes, buffer has %zu",
-                              name, frame_bytes, out_size);
+                              "%s: frame needs %zu bytes, buffer has %zu", name,
+                              frame_bytes, out_size);
     if (frame >= info.frames)
         return nova_error_set(error, NOVA_ERROR_RANGE, "no such frame",
-                              "%s: frame %u requested, the image has %u",
-                              name, frame + 1, info.frames);
+                              "%s: frame %u requested, the image has %u", name,
+                              frame + 1, info.frames);
     const NovaTransferSyntax *ts = nova_dataset_get_transfer_syntax(ds);
     const NovaElement *e = pixel_element(error, ds);
     if (!e)
@@ -359,8 +358,7 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
             return nova_error_set(error, NOVA_ERROR_PARSE, "invalid DICOM",
                                   "%s: offset %llu: encapsulated Pixel Data "
                                   "in the native transfer syntax %s",
-                                  name, (unsigned long long)e->offset,
-                                  ts->uid);
+                                  name, (unsigned long long)e->offset, ts->uid);
         if (!nova_dataset_get_frame_bytes(error, ds, frame, &src, &len,
                                           &must_free))
             return false;
@@ -379,8 +377,8 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
         native.codec = NOVA_CODEC_NATIVE;
         native.encapsulated = false;
         const uint8_t *value = ds->root->data + e->offset;
-        uint64_t samples = (uint64_t)info.rows * info.columns *
-                           info.samples_per_pixel;
+        uint64_t samples =
+            (uint64_t)info.rows * info.columns * info.samples_per_pixel;
         if (info.bits_allocated == 1) {
             /* PS3.5 8.1.1: only OW in big endian holds its bits in 16-bit
              * words; OB is a byte stream in every transfer syntax. */
@@ -409,9 +407,8 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
             size_t avail = (size_t)(last_byte - first_bit / 8);
             for (size_t i = 0; i < nbytes; i++) {
                 unsigned lo = src[i] >> shift;
-                unsigned hi = i + 1 < avail ? (unsigned)src[i + 1]
-                                                  << (8 - shift)
-                                            : 0;
+                unsigned hi =
+                    i + 1 < avail ? (unsigned)src[i + 1] << (8 - shift) : 0;
                 tmp[i] = (uint8_t)(lo | hi);
             }
             ok = nova_codec_decode(error, &native, &info, tmp, nbytes, out,
@@ -435,7 +432,8 @@ bool nova_dataset_decode_frame(NovaError **error, const NovaDataset *ds,
                                frame_bytes, out, out_size);
     }
     if (!ok)
-        nova_error_prefix(error, "%s: frame %u (Pixel Data at offset %llu): ",
-                          name, frame + 1, (unsigned long long)e->offset);
+        nova_error_prefix(error,
+                          "%s: frame %u (Pixel Data at offset %llu): ", name,
+                          frame + 1, (unsigned long long)e->offset);
     return ok;
 }

@@ -24,13 +24,23 @@ NovaVR nova_vr_from_chars(char c0, char c1)
 bool nova_vr_is_string(NovaVR vr)
 {
     switch (vr) {
-    case NOVA_VR_AE: case NOVA_VR_AS: case NOVA_VR_CS: case NOVA_VR_DA:
-    case NOVA_VR_DS: case NOVA_VR_DT: case NOVA_VR_IS: case NOVA_VR_LO:
-    case NOVA_VR_LT: case NOVA_VR_PN: case NOVA_VR_SH: case NOVA_VR_ST:
-    case NOVA_VR_TM: case NOVA_VR_UC: case NOVA_VR_UI: case NOVA_VR_UR:
-    case NOVA_VR_UT:
-        return true;
-    default:
-        return false;
+    case NOVA_VR_AE:
+    case NOVA_VR_AS:
+    case NOVA_VR_CS:
+    case NOVA_VR_DA:
+    case NOVA_VR_DS:
+    case NOVA_VR_DT:
+    case NOVA_VR_IS:
+    case NOVA_VR_LO:
+    case NOVA_VR_LT:
+    case NOVA_VR_PN:
+    case NOVA_VR_SH:
+    case NOVA_VR_ST:
+    case NOVA_VR_TM:
+    case NOVA_VR_UC:
+    case NOVA_VR_UI:
+    case NOVA_VR_UR:
+    case NOVA_VR_UT: return true;
+    default: return false;
     }
 }

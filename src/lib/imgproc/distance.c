@@ -54,7 +54,8 @@ static void envelope_1d(const struct line_buf *b, size_t n, double spacing)
         for (;;) {
             size_t p = v[k];
             double xp = (double)p * spacing;
-            double s = ((f[q] + xq * xq) - (f[p] + xp * xp)) / (2.0 * (xq - xp));
+            double s =
+                ((f[q] + xq * xq) - (f[p] + xp * xp)) / (2.0 * (xq - xp));
             if (s <= z[k]) {
                 if (k == 0) {
                     v[0] = q;
@@ -171,10 +172,10 @@ static void pass_z(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
-bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool,
-                         const uint8_t *mask, const size_t dims[3],
-                         const double spacing_mm[3], bool target_nonzero,
-                         bool per_slice, float *dist_sq_mm2)
+bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool, const uint8_t *mask,
+                         const size_t dims[3], const double spacing_mm[3],
+                         bool target_nonzero, bool per_slice,
+                         float *dist_sq_mm2)
 {
     size_t nx = dims[0], ny = dims[1], nz = dims[2];
     if (nx == 0 || ny == 0 || nz == 0)
@@ -183,9 +184,15 @@ bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool,
     size_t max_len = nx > ny ? nx : ny;
     if (nz > max_len)
         max_len = nz;
-    struct edt_ctx c = {mask, dist_sq_mm2, nx, ny, nz,
+    struct edt_ctx c = {mask,
+                        dist_sq_mm2,
+                        nx,
+                        ny,
+                        nz,
                         {spacing_mm[0], spacing_mm[1], spacing_mm[2]},
-                        target_nonzero, NULL, NULL};
+                        target_nonzero,
+                        NULL,
+                        NULL};
     bool ok = false;
     c.bufs = nova_calloc(error, (size_t)T, sizeof *c.bufs);
     c.tmp = nova_calloc(error, (size_t)T, sizeof *c.tmp);
@@ -247,12 +254,18 @@ static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
             size_t x1 = nx;
             while (!row[x1 - 1])
                 x1--;
-            if (x0 < lo[0]) lo[0] = x0;
-            if (x1 > hi[0]) hi[0] = x1;
-            if (y < lo[1]) lo[1] = y;
-            if (y + 1 > hi[1]) hi[1] = y + 1;
-            if (z < lo[2]) lo[2] = z;
-            if (z + 1 > hi[2]) hi[2] = z + 1;
+            if (x0 < lo[0])
+                lo[0] = x0;
+            if (x1 > hi[0])
+                hi[0] = x1;
+            if (y < lo[1])
+                lo[1] = y;
+            if (y + 1 > hi[1])
+                hi[1] = y + 1;
+            if (z < lo[2])
+                lo[2] = z;
+            if (z + 1 > hi[2])
+                hi[2] = z + 1;
         }
     return hi[0] > 0;
 }
@@ -309,21 +322,20 @@ static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
     for (size_t z = 0; z < bd[2]; z++)
         for (size_t y = 0; y < bd[1]; y++) {
             long gz = (long)z + plo[2], gy = (long)y + plo[1];
-            if (gz < 0 || gy < 0 || gz >= (long)dims[2] ||
-                gy >= (long)dims[1])
+            if (gz < 0 || gy < 0 || gz >= (long)dims[2] || gy >= (long)dims[1])
                 continue;
             memcpy(box + (z * bd[1] + y) * bd[0] + row_off,
                    src + ((size_t)gz * dims[1] + (size_t)gy) * dims[0] +
                        (size_t)gx0,
                    row_len);
         }
-    bool ok = nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice,
-                                  dist);
+    bool ok =
+        nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice, dist);
     if (ok) {
         double r2 = radius_mm * radius_mm * (1.0 + RADIUS_SLACK) + 1e-12;
         for (size_t i = 0; i < bn; i++)
-            box[i] = dilate ? (uint8_t)(dist[i] <= r2)
-                            : (uint8_t)(dist[i] > r2);
+            box[i] =
+                dilate ? (uint8_t)(dist[i] <= r2) : (uint8_t)(dist[i] > r2);
         memset(dst, 0, n);
         for (size_t z = 0; z < bd[2]; z++)
             for (size_t y = 0; y < bd[1]; y++) {
@@ -355,18 +367,18 @@ bool nova_imgproc_morph(NovaError **error, NovaPool *pool, NovaMorphOp op,
         return morph_once(error, pool, true, src, dims, spacing_mm, radius_mm,
                           per_slice, dst);
     case NOVA_MORPH_ERODE:
-        return morph_once(error, pool, false, src, dims, spacing_mm,
-                          radius_mm, per_slice, dst);
+        return morph_once(error, pool, false, src, dims, spacing_mm, radius_mm,
+                          per_slice, dst);
     case NOVA_MORPH_OPEN:
-        return morph_once(error, pool, false, src, dims, spacing_mm,
-                          radius_mm, per_slice, dst) &&
+        return morph_once(error, pool, false, src, dims, spacing_mm, radius_mm,
+                          per_slice, dst) &&
                morph_once(error, pool, true, dst, dims, spacing_mm, radius_mm,
                           per_slice, dst);
     case NOVA_MORPH_CLOSE:
         return morph_once(error, pool, true, src, dims, spacing_mm, radius_mm,
                           per_slice, dst) &&
-               morph_once(error, pool, false, dst, dims, spacing_mm,
-                          radius_mm, per_slice, dst);
+               morph_once(error, pool, false, dst, dims, spacing_mm, radius_mm,
+                          per_slice, dst);
     }
     return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
                           "morphology operation %d", (int)op);
@@ -410,10 +422,14 @@ static void fill_slices(void *vctx, size_t begin, size_t end, int thread)
             size_t x = i % nx, y = i / nx;
             size_t nb[4];
             int k = 0;
-            if (x > 0) nb[k++] = i - 1;
-            if (x + 1 < nx) nb[k++] = i + 1;
-            if (y > 0) nb[k++] = i - nx;
-            if (y + 1 < ny) nb[k++] = i + nx;
+            if (x > 0)
+                nb[k++] = i - 1;
+            if (x + 1 < nx)
+                nb[k++] = i + 1;
+            if (y > 0)
+                nb[k++] = i - nx;
+            if (y + 1 < ny)
+                nb[k++] = i + nx;
             for (int j = 0; j < k; j++)
                 if (d[nb[j]] == 0) {
                     d[nb[j]] = 2;

@@ -20,7 +20,7 @@ struct gauss_ctx {
     size_t nx, ny, nz;
     const float *kernel[3];
     int radius[3];
-    float **line; /* per thread: max(nx, ny, nz) + 2 * max radius */
+    float **line;  /* per thread: max(nx, ny, nz) + 2 * max radius */
     float **block; /* per thread: nx * nz for the z pass */
 };
 
@@ -107,8 +107,7 @@ bool nova_imgproc_gaussian(NovaError **error, NovaPool *pool, const float *src,
     if (n == 0 || sigma_mm == 0)
         return true;
     int T = pool ? nova_pool_get_threads(pool) : 1;
-    struct gauss_ctx c = {dst, dims[0], dims[1], dims[2], {0}, {0}, NULL,
-                          NULL};
+    struct gauss_ctx c = {dst, dims[0], dims[1], dims[2], {0}, {0}, NULL, NULL};
     float *kernels[3] = {NULL, NULL, NULL};
     size_t max_len = 0;
     int max_r = 0;
@@ -169,8 +168,8 @@ done:
 /* ------------------------------------------------------------ resampling */
 
 struct axis_table {
-    size_t *i0;  /* nearest index, or lower index for linear */
-    float *w;    /* weight of i0 + 1 for linear */
+    size_t *i0; /* nearest index, or lower index for linear */
+    float *w;   /* weight of i0 + 1 for linear */
 };
 
 struct resample_ctx {
@@ -185,12 +184,9 @@ struct resample_ctx {
 static double sample(const struct resample_ctx *c, size_t i)
 {
     switch (c->dtype) {
-    case NOVA_DTYPE_UINT8:
-        return ((const uint8_t *)c->src)[i];
-    case NOVA_DTYPE_INT16:
-        return ((const int16_t *)c->src)[i];
-    default:
-        return ((const float *)c->src)[i];
+    case NOVA_DTYPE_UINT8: return ((const uint8_t *)c->src)[i];
+    case NOVA_DTYPE_INT16: return ((const int16_t *)c->src)[i];
+    default: return ((const float *)c->src)[i];
     }
 }
 
@@ -201,12 +197,11 @@ static void put(const struct resample_ctx *c, size_t i, double v)
         ((uint8_t *)c->dst)[i] = (uint8_t)lrint(v < 0 ? 0 : v > 255 ? 255 : v);
         break;
     case NOVA_DTYPE_INT16:
-        ((int16_t *)c->dst)[i] =
-            (int16_t)lrint(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+        ((int16_t *)c->dst)[i] = (int16_t)lrint(v < -32768  ? -32768
+                                                : v > 32767 ? 32767
+                                                            : v);
         break;
-    default:
-        ((float *)c->dst)[i] = (float)v;
-        break;
+    default: ((float *)c->dst)[i] = (float)v; break;
     }
 }
 
@@ -238,14 +233,14 @@ static void resample_slices(void *vctx, size_t begin, size_t end, int thread)
             for (size_t x = 0; x < c->out[0]; x++) {
                 size_t x0 = c->ax[0].i0[x], x1 = x0 + (inx > 1);
                 double wx = c->ax[0].w[x];
-                double a = sample(c, r00 + x0) * (1 - wx) +
-                           sample(c, r00 + x1) * wx;
-                double b = sample(c, r01 + x0) * (1 - wx) +
-                           sample(c, r01 + x1) * wx;
-                double cc = sample(c, r10 + x0) * (1 - wx) +
-                            sample(c, r10 + x1) * wx;
-                double d = sample(c, r11 + x0) * (1 - wx) +
-                           sample(c, r11 + x1) * wx;
+                double a =
+                    sample(c, r00 + x0) * (1 - wx) + sample(c, r00 + x1) * wx;
+                double b =
+                    sample(c, r01 + x0) * (1 - wx) + sample(c, r01 + x1) * wx;
+                double cc =
+                    sample(c, r10 + x0) * (1 - wx) + sample(c, r10 + x1) * wx;
+                double d =
+                    sample(c, r11 + x0) * (1 - wx) + sample(c, r11 + x1) * wx;
                 double lo = a * (1 - wy) + b * wy, hi = cc * (1 - wy) + d * wy;
                 put(c, o + x, lo * (1 - wz) + hi * wz);
             }
@@ -254,8 +249,7 @@ static void resample_slices(void *vctx, size_t begin, size_t end, int thread)
 
 NovaVolume *nova_imgproc_resample(NovaError **error, NovaPool *pool,
                                   const NovaVolume *src, const size_t dims[3],
-                                  const double spacing_mm[3],
-                                  NovaInterp interp)
+                                  const double spacing_mm[3], NovaInterp interp)
 {
     size_t in[3];
     nova_volume_get_dims(src, in);

@@ -226,18 +226,16 @@ static void pass3c(void *vctx, size_t begin, size_t end, int thread)
         c->labels[v] &= ~ROOT_MARK;
 }
 
-bool nova_imgproc_label(NovaError **error, NovaPool *pool,
-                        const uint8_t *mask, const size_t dims[3],
-                        int connectivity, uint32_t *labels,
-                        uint32_t *n_labels)
+bool nova_imgproc_label(NovaError **error, NovaPool *pool, const uint8_t *mask,
+                        const size_t dims[3], int connectivity,
+                        uint32_t *labels, uint32_t *n_labels)
 {
     if (connectivity != 6 && connectivity != 26)
         return nova_error_set(error, NOVA_ERROR_INVALID, "invalid argument",
-                              "connectivity %d: must be 6 or 26",
-                              connectivity);
+                              "connectivity %d: must be 6 or 26", connectivity);
     size_t n;
-    if (!nova_size_mul(dims[0], dims[1], &n) || !nova_size_mul(n, dims[2], &n)
-        || n >= (size_t)ROOT_MARK)
+    if (!nova_size_mul(dims[0], dims[1], &n) ||
+        !nova_size_mul(n, dims[2], &n) || n >= (size_t)ROOT_MARK)
         return nova_error_set(error, NOVA_ERROR_RANGE, "too large",
                               "labelling %zux%zux%zu voxels: at most 2^31 - 1",
                               dims[0], dims[1], dims[2]);
@@ -251,8 +249,8 @@ bool nova_imgproc_label(NovaError **error, NovaPool *pool,
     size_t *root_counts = nova_calloc(error, n_slabs, sizeof *root_counts);
     if (!root_counts)
         return false;
-    struct label_ctx c = {mask,     labels,       dims[0], dims[1],
-                          dims[2],  connectivity, n_slabs, root_counts};
+    struct label_ctx c = {mask,    labels,       dims[0], dims[1],
+                          dims[2], connectivity, n_slabs, root_counts};
     nova_pool_parallel_for(pool, n_slabs, pass1, &c);
 
     /* Merge each slab's first slice with the slice before it. */

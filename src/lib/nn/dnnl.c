@@ -36,8 +36,14 @@ struct NnDnnl {
 enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
 
 typedef enum {
-    KIND_CONV, KIND_DECONV, KIND_POOL, KIND_IP, KIND_BNORM, KIND_CONCAT,
-    KIND_ELTWISE, KIND_BINARY
+    KIND_CONV,
+    KIND_DECONV,
+    KIND_POOL,
+    KIND_IP,
+    KIND_BNORM,
+    KIND_CONCAT,
+    KIND_ELTWISE,
+    KIND_BINARY
 } Kind;
 
 /* One run-time input copy: reorder from the tensor's layout into the
@@ -54,12 +60,12 @@ typedef struct {
     int n_args;
     dnnl_exec_arg_t args[MAX_ARGS];
     /* What each arg's handle is at run time. */
-    int arg_value[MAX_ARGS];      /* value index, or -1 */
-    long arg_scratch[MAX_ARGS];   /* scratch offset, or -1 */
-    void *arg_const[MAX_ARGS];    /* fixed pointer, or NULL */
+    int arg_value[MAX_ARGS];    /* value index, or -1 */
+    long arg_scratch[MAX_ARGS]; /* scratch offset, or -1 */
+    void *arg_const[MAX_ARGS];  /* fixed pointer, or NULL */
     InCopy copies[MAX_ARGS];
     int n_copies;
-    int copy_value[MAX_ARGS];     /* the value each copy reads */
+    int copy_value[MAX_ARGS]; /* the value each copy reads */
     /* Residual: reorder the residual tensor into dst before the sum. */
     dnnl_primitive_t res_reorder;
     dnnl_memory_t res_from, res_to;
@@ -75,8 +81,8 @@ typedef struct {
     int n_mems;
 } DnnlNode;
 
-static bool dnnl_check(NovaError **error, const NnNode *node,
-                       dnnl_status_t st, const char *what)
+static bool dnnl_check(NovaError **error, const NnNode *node, dnnl_status_t st,
+                       const char *what)
 {
     if (st == dnnl_success)
         return true;
@@ -93,8 +99,8 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
     /* Before anything runs (weights are reordered while compiling). */
     omp_set_num_threads(d->n_threads);
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&d->stream, d->engine,
-                           dnnl_stream_default_flags) != dnnl_success) {
+        dnnl_stream_create(&d->stream, d->engine, dnnl_stream_default_flags) !=
+            dnnl_success) {
         nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "oneDNN unavailable",
                        "cannot create a oneDNN CPU engine");
         nova__nn_dnnl_destroy(d);
@@ -166,7 +172,10 @@ static bool eltwise_alg(NnActivation act, float *alpha, float *beta,
                         dnnl_alg_kind_t *alg)
 {
     switch (act) {
-    case NN_ACT_RELU: *alg = dnnl_eltwise_relu; *alpha = 0; return true;
+    case NN_ACT_RELU:
+        *alg = dnnl_eltwise_relu;
+        *alpha = 0;
+        return true;
     case NN_ACT_LEAKY_RELU: *alg = dnnl_eltwise_relu; return true;
     case NN_ACT_SIGMOID: *alg = dnnl_eltwise_logistic; return true;
     case NN_ACT_TANH: *alg = dnnl_eltwise_tanh; return true;
@@ -181,13 +190,16 @@ static NnActivation act_of_node(const NnNode *n, float *alpha, float *beta,
 {
     *alpha = 0;
     *beta = 0;
-    if (is(n, "Relu")) return NN_ACT_RELU;
+    if (is(n, "Relu"))
+        return NN_ACT_RELU;
     if (is(n, "LeakyRelu")) {
         *alpha = nova__nn_attr_float(n, "alpha", 0.01f);
         return NN_ACT_LEAKY_RELU;
     }
-    if (is(n, "Sigmoid")) return NN_ACT_SIGMOID;
-    if (is(n, "Tanh")) return NN_ACT_TANH;
+    if (is(n, "Sigmoid"))
+        return NN_ACT_SIGMOID;
+    if (is(n, "Tanh"))
+        return NN_ACT_TANH;
     if (is(n, "Elu")) {
         *alpha = nova__nn_attr_float(n, "alpha", 1.0f);
         return NN_ACT_ELU;
@@ -204,8 +216,10 @@ static NnActivation act_of_node(const NnNode *n, float *alpha, float *beta,
             *(k == 1 ? alpha : beta) = *(float *)v->data;
         }
         /* oneDNN's clip takes finite bounds. */
-        if (isinf(*alpha)) *alpha = -FLT_MAX;
-        if (isinf(*beta)) *beta = FLT_MAX;
+        if (isinf(*alpha))
+            *alpha = -FLT_MAX;
+        if (isinf(*beta))
+            *beta = FLT_MAX;
         return NN_ACT_CLIP;
     }
     return NN_ACT_NONE;
@@ -273,15 +287,14 @@ static bool claimable(NnGraph *g, const NnNode *n)
          * computed from the data (oneDNN's forward_training form: mean and
          * biased variance per channel over N x spatial). */
         return x->rank >= 3 && x->rank <= 5 && x->dims[0] == 1 &&
-               const_f32(g, n, 1) && const_f32(g, n, 2) &&
-               n->residual < 0 && n->act == NN_ACT_NONE;
+               const_f32(g, n, 1) && const_f32(g, n, 2) && n->residual < 0 &&
+               n->act == NN_ACT_NONE;
     }
     if (is(n, "Concat")) {
         int64_t axis = nova__nn_attr_int(n, "axis", 0);
         if (axis < 0)
             axis += x->rank;
-        if (axis != 1 || x->rank < 3 || x->rank > 5 ||
-            n->n_inputs > MAX_CONCAT)
+        if (axis != 1 || x->rank < 3 || x->rank > 5 || n->n_inputs > MAX_CONCAT)
             return false;
         for (int k = 0; k < n->n_inputs; k++)
             if (!data_f32(g, n, k))
@@ -349,8 +362,8 @@ static bool make_reorder(Build *b, const dnnl_memory_desc_t *from,
     return *mfrom && *mto;
 }
 
-static bool add_arg(Build *b, int arg, const dnnl_memory_desc_t *md,
-                    int value, long scratch, void *fixed)
+static bool add_arg(Build *b, int arg, const dnnl_memory_desc_t *md, int value,
+                    long scratch, void *fixed)
 {
     DnnlNode *dn = b->dn;
     if (dn->n_args >= MAX_ARGS)
@@ -523,13 +536,13 @@ static bool build_conv(Build *b, bool keep)
         s *= w->dims[2 + i];
     }
     if (!deconv) {
-        ws[k0 + 1] = ksz;          /* I */
-        ws[k0] = I * ksz;          /* O */
+        ws[k0 + 1] = ksz; /* I */
+        ws[k0] = I * ksz; /* O */
         if (G > 1)
             ws[0] = O * I * ksz;
     } else {
-        ws[k0] = ksz;              /* O (within group) */
-        ws[k0 + 1] = O * ksz;      /* I */
+        ws[k0] = ksz;         /* O (within group) */
+        ws[k0 + 1] = O * ksz; /* I */
         if (G > 1)
             ws[0] = I * O * ksz;
     }
@@ -556,16 +569,14 @@ static bool build_conv(Build *b, bool keep)
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
             bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
         if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &cd, attr, b->d->engine,
-                                            NULL);
+            st = dnnl_primitive_desc_create(&pd, &cd, attr, b->d->engine, NULL);
     } else {
         dnnl_deconvolution_desc_t dd;
         st = dnnl_dilated_deconvolution_forward_desc_init(
-            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src,
-            &wei, bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
+            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src, &wei,
+            bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
         if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &dd, attr, b->d->engine,
-                                            NULL);
+            st = dnnl_primitive_desc_create(&pd, &dd, attr, b->d->engine, NULL);
     }
     dnnl_primitive_attr_destroy(attr);
     if (!dnnl_check(b->error, n, st, deconv ? "deconvolution" : "convolution"))
@@ -612,7 +623,7 @@ static bool build_pool(Build *b, bool keep)
             int64_t ek = p->dil[i] * (p->k[i] - 1) + 1;
             pr[i] = (p->out[i] - 1) * p->stride[i] + ek - p->in[i] - p->pb[i];
         }
-        alg = p->is_max ? dnnl_pooling_max
+        alg = p->is_max              ? dnnl_pooling_max
               : p->count_include_pad ? dnnl_pooling_avg_include_padding
                                      : dnnl_pooling_avg_exclude_padding;
     }
@@ -654,8 +665,7 @@ static bool build_ip(Build *b, bool keep)
     dnnl_dims_t wst = {p->tb ? (dnnl_dim_t)p->K : 1,
                        p->tb ? 1 : (dnnl_dim_t)p->N};
     dnnl_memory_desc_init_by_strides(&wplain, 2, wdims, dnnl_f32, wst);
-    dnnl_memory_desc_init_by_tag(&wei, 2, wdims, dnnl_f32,
-                                 dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei, 2, wdims, dnnl_f32, dnnl_format_tag_any);
     if (c) {
         dnnl_dims_t bd = {(dnnl_dim_t)p->N};
         dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
@@ -723,12 +733,11 @@ static bool build_bnorm(Build *b, bool keep)
         long mean_off = (long)b->scratch;
         b->scratch += 2 * vbytes;
         ok = add_arg(b, DNNL_ARG_MEAN, &vec, -1, mean_off, NULL) &&
-             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1,
-                     mean_off + (long)vbytes, NULL);
+             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, mean_off + (long)vbytes,
+                     NULL);
     } else if (ok) {
         ok = add_arg(b, DNNL_ARG_MEAN, &vec, -1, -1, nn_in(g, n, 3)->data) &&
-             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1,
-                     nn_in(g, n, 4)->data);
+             add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1, nn_in(g, n, 4)->data);
     }
     ok = ok && add_dst(b, dst_q, keep) && finish(b, pd);
     dnnl_primitive_desc_destroy(pd);
@@ -747,8 +756,8 @@ static bool build_concat(Build *b, bool keep)
     any_md(&dst, y->rank, y->dims);
     dnnl_primitive_attr_t attr = make_attr(b, false, NN_ACT_NONE, 0, 0);
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_concat_primitive_desc_create(
-        &pd, &dst, k, 1, srcs, attr, b->d->engine);
+    dnnl_status_t st = dnnl_concat_primitive_desc_create(&pd, &dst, k, 1, srcs,
+                                                         attr, b->d->engine);
     dnnl_primitive_attr_destroy(attr);
     if (!dnnl_check(b->error, n, st, "concat"))
         return false;
@@ -801,8 +810,8 @@ static bool build_binary(Build *b, bool keep)
     dnnl_binary_desc_t bd;
     /* The second source is reordered to the first's layout if needed. */
     (void)s1;
-    dnnl_status_t st = dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s0,
-                                             &dst);
+    dnnl_status_t st =
+        dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s0, &dst);
     dnnl_primitive_attr_t attr =
         make_attr(b, false, n->act, n->act_alpha, n->act_beta);
     dnnl_primitive_desc_t pd = NULL;
@@ -868,8 +877,7 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_pool(&b, kp);
         else if (is(n, "Gemm"))
             ok = build_ip(&b, kp);
-        else if (is(n, "BatchNormalization") ||
-                 is(n, "InstanceNormalization"))
+        else if (is(n, "BatchNormalization") || is(n, "InstanceNormalization"))
             ok = build_bnorm(&b, kp);
         else if (is(n, "Concat"))
             ok = build_concat(&b, kp);

@@ -21,11 +21,7 @@
 #define NN_MAX_DIM ((int64_t)1 << 31)
 #define NN_MAX_ELEMENTS ((int64_t)1 << 32)
 
-typedef enum {
-    NN_VALUE_TEMP = 0,
-    NN_VALUE_INPUT,
-    NN_VALUE_CONST
-} NnValueKind;
+typedef enum { NN_VALUE_TEMP = 0, NN_VALUE_INPUT, NN_VALUE_CONST } NnValueKind;
 
 typedef struct {
     char *name;
@@ -38,12 +34,12 @@ typedef struct {
     void *data;     /* CONST: its elements */
     bool owns_data; /* data freed with the graph */
     /* compile-time bookkeeping */
-    int producer;   /* node index or -1 */
-    int n_uses;     /* consuming nodes still alive */
-    int last_use;   /* index in run order of the last reader */
-    size_t offset;  /* TEMP and INPUT: arena offset */
+    int producer;  /* node index or -1 */
+    int n_uses;    /* consuming nodes still alive */
+    int last_use;  /* index in run order of the last reader */
+    size_t offset; /* TEMP and INPUT: arena offset */
     size_t nbytes;
-    void *dnnl_md;  /* oneDNN blocked layout when produced by oneDNN */
+    void *dnnl_md; /* oneDNN blocked layout when produced by oneDNN */
 } NnValue;
 
 typedef enum {
@@ -63,7 +59,7 @@ typedef struct {
     char *s;
     int64_t *ints;
     float *floats;
-    size_t n;          /* count of ints or floats */
+    size_t n; /* count of ints or floats */
     NovaNnTensor *tensor;
 } NnAttr;
 
@@ -84,7 +80,7 @@ typedef struct {
     char *op_type;
     const struct NnOpDef *def;
     int n_inputs, n_outputs;
-    int *inputs;  /* value indices, -1 for an omitted optional input */
+    int *inputs; /* value indices, -1 for an omitted optional input */
     int *outputs;
     NnAttr *attrs;
     int n_attrs;
@@ -92,10 +88,10 @@ typedef struct {
     /* Fused epilogue (the passes): out = act(op(x) [+ residual]). */
     NnActivation act;
     float act_alpha, act_beta;
-    int residual;        /* value index or -1: added before act */
+    int residual;          /* value index or -1: added before act */
     bool residual_inplace; /* oneDNN sums into the residual's own buffer */
     bool concat_inplace;   /* inputs already sit in the output: no-op */
-    bool act_before_sum; /* unused by the passes; kept false */
+    bool act_before_sum;   /* unused by the passes; kept false */
     /* Per-op parameters computed by the shape function. */
     void *params;
     size_t scratch_bytes; /* per-run scratch the kernel needs */
@@ -218,9 +214,8 @@ static inline NnValue *nn_in(NnGraph *g, const NnNode *n, int i)
 
 static inline NnValue *nn_out(NnGraph *g, const NnNode *n, int i)
 {
-    return (i < n->n_outputs && n->outputs[i] >= 0)
-               ? &g->values[n->outputs[i]]
-               : NULL;
+    return (i < n->n_outputs && n->outputs[i] >= 0) ? &g->values[n->outputs[i]]
+                                                    : NULL;
 }
 
 /* Where a value's elements are during a run. */
@@ -261,9 +256,9 @@ void nova__nn_apply_act(float *x, size_t n, NnActivation act, float alpha,
 /* sgemm: C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major with
  * leading dimensions; parallel over the pool when given.  Reference path. */
 void nova__nn_sgemm(NovaPool *pool, bool trans_a, bool trans_b, size_t M,
-                    size_t N, size_t K, float alpha, const float *A,
-                    size_t lda, const float *B, size_t ldb, float beta,
-                    float *C, size_t ldc);
+                    size_t N, size_t K, float alpha, const float *A, size_t lda,
+                    const float *B, size_t ldb, float beta, float *C,
+                    size_t ldc);
 
 /* FLOPs of one node (Conv, ConvTranspose, Gemm, MatMul), 0 otherwise. */
 double nova__nn_node_flops(NnGraph *g, const NnNode *node);

@@ -130,8 +130,8 @@ NovaNnTensor *nova_nn_npy_read_memory(NovaError **error, const void *data,
     size_t avail = size - hstart - hlen;
     if (avail / esize < count) {
         nova_error_set(error, NOVA_ERROR_PARSE, "bad npy file",
-                       "%s: %zu data bytes for %zu elements of %zu bytes",
-                       name, avail, count, esize);
+                       "%s: %zu data bytes for %zu elements of %zu bytes", name,
+                       avail, count, esize);
         nova_nn_tensor_free(t);
         t = NULL;
         goto done;
@@ -188,14 +188,14 @@ bool nova_nn_npy_write(NovaError **error, const char *path,
     case NOVA_NN_UINT8: descr = "|u1"; break;
     case NOVA_NN_BOOL: descr = "|b1"; break;
     default:
-        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                              "unsupported type", "%s: cannot write %s", path,
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unsupported type",
+                              "%s: cannot write %s", path,
                               nova_nn_dtype_name(t->dtype));
     }
     char hdr[256];
-    int n = snprintf(hdr, sizeof hdr,
-                     "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                     descr);
+    int n =
+        snprintf(hdr, sizeof hdr,
+                 "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < t->rank; i++)
         n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%lld%s",
                       (long long)t->dims[i],
@@ -211,8 +211,16 @@ bool nova_nn_npy_write(NovaError **error, const char *path,
     if (!f)
         return nova_error_set(error, NOVA_ERROR_IO, "cannot write file",
                               "%s: %s", path, strerror(errno));
-    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                       (uint8_t)(n & 0xff), (uint8_t)(n >> 8)};
+    uint8_t pre[10] = {0x93,
+                       'N',
+                       'U',
+                       'M',
+                       'P',
+                       'Y',
+                       1,
+                       0,
+                       (uint8_t)(n & 0xff),
+                       (uint8_t)(n >> 8)};
     size_t nbytes = nova_nn_tensor_count(t) * nova_nn_dtype_size(t->dtype);
     bool ok = fwrite(pre, 1, 10, f) == 10 &&
               fwrite(hdr, 1, (size_t)n, f) == (size_t)n &&

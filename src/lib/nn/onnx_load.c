@@ -252,22 +252,17 @@ size_t nova_nn_dtype_size(NovaNnDtype dtype)
     switch (dtype) {
     case NOVA_NN_FLOAT32:
     case NOVA_NN_INT32:
-    case NOVA_NN_UINT32:
-        return 4;
+    case NOVA_NN_UINT32: return 4;
     case NOVA_NN_UINT8:
     case NOVA_NN_INT8:
-    case NOVA_NN_BOOL:
-        return 1;
+    case NOVA_NN_BOOL: return 1;
     case NOVA_NN_UINT16:
     case NOVA_NN_INT16:
-    case NOVA_NN_FLOAT16:
-        return 2;
+    case NOVA_NN_FLOAT16: return 2;
     case NOVA_NN_INT64:
     case NOVA_NN_FLOAT64:
-    case NOVA_NN_UINT64:
-        return 8;
-    default:
-        return 0;
+    case NOVA_NN_UINT64: return 8;
+    default: return 0;
     }
 }
 
@@ -357,8 +352,8 @@ static void pb_free(void *data, void *ptr)
     nova_free(ptr);
 }
 
-static bool read_whole_file(NovaError **error, const char *path,
-                            uint8_t **data, size_t *size)
+static bool read_whole_file(NovaError **error, const char *path, uint8_t **data,
+                            size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -415,8 +410,8 @@ static bool read_external(NovaError **error, const Onnx__TensorProto *p,
             length = strtoll(v, NULL, 10);
     }
     if (!base_dir)
-        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                              "external data", "tensor '%s': external data "
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "external data",
+                              "tensor '%s': external data "
                               "needs a model loaded from a file",
                               p->name ? p->name : "");
     if (!location || location[0] == '/' || strstr(location, ".."))
@@ -446,8 +441,7 @@ static bool read_external(NovaError **error, const Onnx__TensorProto *p,
     return ok;
 }
 
-bool nova__nn_tensor_from_proto(NovaError **error,
-                                const Onnx__TensorProto *p,
+bool nova__nn_tensor_from_proto(NovaError **error, const Onnx__TensorProto *p,
                                 const char *base_dir, NovaNnTensor *out)
 {
     const char *name = p->name ? p->name : "";
@@ -455,8 +449,7 @@ bool nova__nn_tensor_from_proto(NovaError **error,
     NovaNnDtype dtype = (NovaNnDtype)p->data_type;
     size_t esize = nova_nn_dtype_size(dtype);
     if (esize == 0)
-        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                              "unsupported type",
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unsupported type",
                               "tensor '%s': data type %d is not supported",
                               name, (int)p->data_type);
     if (p->n_dims > NOVA_NN_MAX_RANK)
@@ -662,9 +655,7 @@ static bool convert_attr(NovaError **error, const Onnx__AttributeProto *a,
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
         dst->f = a->f;
         return true;
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
-        dst->i = a->i;
-        return true;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: dst->i = a->i; return true;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
         dst->s = nova_strndup(error, (const char *)a->s.data, a->s.len);
         return dst->s != NULL;
@@ -769,23 +760,39 @@ static const char *old_form_refused(const NnNode *node, int64_t opset)
     static const struct {
         const char *op;
         int64_t since;
-    } changed[] = {{"Pad", 11}, {"Clip", 11}, {"Slice", 10}, {"Resize", 11},
-                   {"Conv", 1}, {"GlobalAveragePool", 1},
-                   {"GlobalMaxPool", 1}, {"Elu", 6}, {"Relu", 6},
-                   {"LeakyRelu", 6}, {"Sigmoid", 6}, {"Tanh", 6},
-                   {"InstanceNormalization", 6}, {"Softmax", 1},
-                   {"Transpose", 1}, {"Flatten", 1}, {"Concat", 4},
-                   {"Reshape", 5}, {"Gather", 1}, {"Shape", 1},
-                   {"Squeeze", 1}, {"Unsqueeze", 1}, {"Split", 2},
-                   {"Identity", 1}, {"MaxPool", 1}, {"AveragePool", 7}};
+    } changed[] = {{"Pad", 11},
+                   {"Clip", 11},
+                   {"Slice", 10},
+                   {"Resize", 11},
+                   {"Conv", 1},
+                   {"GlobalAveragePool", 1},
+                   {"GlobalMaxPool", 1},
+                   {"Elu", 6},
+                   {"Relu", 6},
+                   {"LeakyRelu", 6},
+                   {"Sigmoid", 6},
+                   {"Tanh", 6},
+                   {"InstanceNormalization", 6},
+                   {"Softmax", 1},
+                   {"Transpose", 1},
+                   {"Flatten", 1},
+                   {"Concat", 4},
+                   {"Reshape", 5},
+                   {"Gather", 1},
+                   {"Shape", 1},
+                   {"Squeeze", 1},
+                   {"Unsqueeze", 1},
+                   {"Split", 2},
+                   {"Identity", 1},
+                   {"MaxPool", 1},
+                   {"AveragePool", 7}};
     int64_t since = 7;
     for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++)
         if (strcmp(node->op_type, changed[i].op) == 0)
             since = changed[i].since;
     if (opset < since)
         return "this op's form before that opset is not supported";
-    if (strcmp(node->op_type, "Upsample") == 0 &&
-        nova__nn_attr(node, "scales"))
+    if (strcmp(node->op_type, "Upsample") == 0 && nova__nn_attr(node, "scales"))
         return "Upsample-7 (scales attribute) is not supported";
     return NULL;
 }
@@ -806,8 +813,8 @@ static bool sort_nodes(NovaError **error, NnGraph *g)
     int n_edges = 0;
     for (int i = 0; i < n; i++)
         n_edges += g->nodes[i].n_inputs;
-    int *cons = nova_malloc_array(error, (size_t)(n_edges ? n_edges : 1),
-                                  sizeof(int));
+    int *cons =
+        nova_malloc_array(error, (size_t)(n_edges ? n_edges : 1), sizeof(int));
     bool ok = false;
     if (!pending || !order || !ready || !sorted || !start || !cons)
         goto done;
@@ -822,8 +829,8 @@ static bool sort_nodes(NovaError **error, NnGraph *g)
     for (int v = 0; v < g->n_values; v++)
         start[v + 1] += start[v];
     {
-        int *fill = nova_malloc_array(error, (size_t)g->n_values + 1,
-                                      sizeof(int));
+        int *fill =
+            nova_malloc_array(error, (size_t)g->n_values + 1, sizeof(int));
         if (!fill)
             goto done;
         memcpy(fill, start, ((size_t)g->n_values + 1) * sizeof(int));
@@ -894,8 +901,7 @@ static bool value_info_shape(NovaError **error, const Onnx__ValueInfoProto *vi,
     const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
     v->dtype = (NovaNnDtype)tt->elem_type;
     if (nova_nn_dtype_size(v->dtype) == 0)
-        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                              "unsupported type",
+        return nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "unsupported type",
                               "'%s': element type %d is not supported", name,
                               (int)tt->elem_type);
     if (!tt->shape) {
@@ -1035,8 +1041,7 @@ static bool build_graph(NovaError **error, NnGraph *g,
                          : nova_strdup_printf(error, "#%zu", i);
         node->op_type = nova_strdup(error, op_type);
         node->inputs = nova_malloc_array(error, np->n_input + 1, sizeof(int));
-        node->outputs =
-            nova_malloc_array(error, np->n_output + 1, sizeof(int));
+        node->outputs = nova_malloc_array(error, np->n_output + 1, sizeof(int));
         if (!node->name || !node->op_type || !node->inputs || !node->outputs)
             goto done;
         const char *domain = np->domain ? np->domain : "";
@@ -1046,8 +1051,7 @@ static bool build_graph(NovaError **error, NnGraph *g,
             goto done;
         }
         if (np->n_attribute > 0) {
-            node->attrs =
-                nova_calloc(error, np->n_attribute, sizeof(NnAttr));
+            node->attrs = nova_calloc(error, np->n_attribute, sizeof(NnAttr));
             if (!node->attrs)
                 goto done;
         }
@@ -1064,8 +1068,7 @@ static bool build_graph(NovaError **error, NnGraph *g,
             node->def = nova__nn_find_op(op_type);
             if (!node->def) {
                 nova__nn_node_error(error, node, NOVA_ERROR_UNSUPPORTED,
-                                    "unknown or unsupported op '%s'",
-                                    op_type);
+                                    "unknown or unsupported op '%s'", op_type);
                 goto done;
             }
             const char *why = old_form_refused(node, g->opset);
@@ -1079,14 +1082,13 @@ static bool build_graph(NovaError **error, NnGraph *g,
                 (int)np->n_input > node->def->max_inputs ||
                 (int)np->n_output < node->def->min_outputs ||
                 (int)np->n_output > node->def->max_outputs) {
-                nova__nn_node_error(error, node, NOVA_ERROR_INVALID,
-                                    "%zu inputs and %zu outputs; %s takes "
-                                    "%d-%d inputs and %d-%d outputs",
-                                    np->n_input, np->n_output, op_type,
-                                    node->def->min_inputs,
-                                    node->def->max_inputs,
-                                    node->def->min_outputs,
-                                    node->def->max_outputs);
+                nova__nn_node_error(
+                    error, node, NOVA_ERROR_INVALID,
+                    "%zu inputs and %zu outputs; %s takes "
+                    "%d-%d inputs and %d-%d outputs",
+                    np->n_input, np->n_output, op_type, node->def->min_inputs,
+                    node->def->max_inputs, node->def->min_outputs,
+                    node->def->max_outputs);
                 goto done;
             }
         }
@@ -1107,8 +1109,7 @@ static bool build_graph(NovaError **error, NnGraph *g,
                 NnValue *val = &g->values[v];
                 if (val->producer >= 0 || val->kind != NN_VALUE_TEMP) {
                     nova__nn_node_error(error, node, NOVA_ERROR_PARSE,
-                                        "output '%s' is already defined",
-                                        name);
+                                        "output '%s' is already defined", name);
                     goto done;
                 }
                 val->producer = g->n_nodes - 1;
@@ -1185,22 +1186,22 @@ static NovaNnModel *load(NovaError **error, const uint8_t *data, size_t size,
     NovaNnModel *model = nova_calloc(error, 1, sizeof *model);
     if (model)
         model->graph = nova__nn_graph_create(error, name);
-    bool ok = model && model->graph &&
-              build_graph(error, model->graph, m, base_dir);
+    bool ok =
+        model && model->graph && build_graph(error, model->graph, m, base_dir);
     onnx__model_proto__free_unpacked(m, &pb_allocator);
     if (ok) {
         NnGraph *g = model->graph;
-        model->inputs = nova_calloc(error, (size_t)g->n_inputs + 1,
-                                    sizeof(NovaNnTensor));
-        model->outputs = nova_calloc(error, (size_t)g->n_outputs + 1,
-                                     sizeof(NovaNnTensor));
+        model->inputs =
+            nova_calloc(error, (size_t)g->n_inputs + 1, sizeof(NovaNnTensor));
+        model->outputs =
+            nova_calloc(error, (size_t)g->n_outputs + 1, sizeof(NovaNnTensor));
         ok = model->inputs && model->outputs;
         for (int i = 0; ok && i < g->n_inputs + g->n_outputs; i++) {
             bool is_in = i < g->n_inputs;
             const NnValue *v =
                 &g->values[is_in ? g->inputs[i] : g->outputs[i - g->n_inputs]];
-            NovaNnTensor *t = is_in ? &model->inputs[i]
-                                    : &model->outputs[i - g->n_inputs];
+            NovaNnTensor *t =
+                is_in ? &model->inputs[i] : &model->outputs[i - g->n_inputs];
             t->name = v->name;
             t->dtype = v->dtype;
             t->rank = v->rank < 0 ? 0 : v->rank;

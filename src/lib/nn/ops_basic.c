@@ -25,8 +25,10 @@ static bool need_f32(NovaError **error, NnGraph *g, NnNode *node, int i)
 {
     NnValue *v = nn_in(g, node, i);
     if (v && v->dtype != NOVA_NN_FLOAT32)
-        return ERR(NOVA_ERROR_UNSUPPORTED, "input %d is %s; only float32 is "
-                   "supported", i, nova_nn_dtype_name(v->dtype));
+        return ERR(NOVA_ERROR_UNSUPPORTED,
+                   "input %d is %s; only float32 is "
+                   "supported",
+                   i, nova_nn_dtype_name(v->dtype));
     return true;
 }
 
@@ -55,8 +57,10 @@ static bool broadcast_shape(NovaError **error, NnNode *node, const NnValue *a,
         int64_t da = ia >= 0 ? a->dims[ia] : 1;
         int64_t db = ib >= 0 ? b->dims[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return ERR(NOVA_ERROR_INVALID, "shapes do not broadcast: dim %d "
-                       "is %lld vs %lld", i, (long long)da, (long long)db);
+            return ERR(NOVA_ERROR_INVALID,
+                       "shapes do not broadcast: dim %d "
+                       "is %lld vs %lld",
+                       i, (long long)da, (long long)db);
         bc->dims[i] = da == 1 ? db : da;
         bc->sa[i] = da == 1 ? 0 : st_a;
         bc->sb[i] = db == 1 ? 0 : st_b;
@@ -75,11 +79,16 @@ typedef struct {
 
 static BinOp bin_op_of(const char *t)
 {
-    if (!strcmp(t, "Add")) return BIN_ADD;
-    if (!strcmp(t, "Sub")) return BIN_SUB;
-    if (!strcmp(t, "Mul")) return BIN_MUL;
-    if (!strcmp(t, "Div")) return BIN_DIV;
-    if (!strcmp(t, "Pow")) return BIN_POW;
+    if (!strcmp(t, "Add"))
+        return BIN_ADD;
+    if (!strcmp(t, "Sub"))
+        return BIN_SUB;
+    if (!strcmp(t, "Mul"))
+        return BIN_MUL;
+    if (!strcmp(t, "Div"))
+        return BIN_DIV;
+    if (!strcmp(t, "Pow"))
+        return BIN_POW;
     return BIN_PRELU;
 }
 
@@ -90,13 +99,13 @@ static bool infer_binary(NovaError **error, NnGraph *g, NnNode *node)
         return ERR(NOVA_ERROR_INVALID, "two inputs are required");
     BinOp op = bin_op_of(node->op_type);
     bool ints = a->dtype == NOVA_NN_INT64 || a->dtype == NOVA_NN_INT32;
-    if (a->dtype != b->dtype ||
-        !(a->dtype == NOVA_NN_FLOAT32 ||
-          (ints && (op == BIN_ADD || op == BIN_SUB || op == BIN_MUL ||
-                    op == BIN_DIV))))
-        return ERR(NOVA_ERROR_UNSUPPORTED, "types %s and %s are not "
-                   "supported", nova_nn_dtype_name(a->dtype),
-                   nova_nn_dtype_name(b->dtype));
+    if (a->dtype != b->dtype || !(a->dtype == NOVA_NN_FLOAT32 ||
+                                  (ints && (op == BIN_ADD || op == BIN_SUB ||
+                                            op == BIN_MUL || op == BIN_DIV))))
+        return ERR(NOVA_ERROR_UNSUPPORTED,
+                   "types %s and %s are not "
+                   "supported",
+                   nova_nn_dtype_name(a->dtype), nova_nn_dtype_name(b->dtype));
     BinParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
@@ -209,9 +218,26 @@ static void run_binary(NnExec *ex, NnNode *node)
 /* ------------------------------------------------------------ unary */
 
 typedef enum {
-    UN_RELU, UN_LEAKY, UN_SIGMOID, UN_TANH, UN_ELU, UN_GELU, UN_GELU_TANH,
-    UN_ERF, UN_SQRT, UN_EXP, UN_NEG, UN_ABS, UN_RECIPROCAL, UN_CLIP,
-    UN_IDENTITY, UN_SOFTPLUS, UN_HARDSIGMOID, UN_SELU, UN_LOG, UN_FLOOR,
+    UN_RELU,
+    UN_LEAKY,
+    UN_SIGMOID,
+    UN_TANH,
+    UN_ELU,
+    UN_GELU,
+    UN_GELU_TANH,
+    UN_ERF,
+    UN_SQRT,
+    UN_EXP,
+    UN_NEG,
+    UN_ABS,
+    UN_RECIPROCAL,
+    UN_CLIP,
+    UN_IDENTITY,
+    UN_SOFTPLUS,
+    UN_HARDSIGMOID,
+    UN_SELU,
+    UN_LOG,
+    UN_FLOOR,
     UN_CEIL
 } UnOp;
 
@@ -230,34 +256,52 @@ static bool infer_unary(NovaError **error, NnGraph *g, NnNode *node)
     if (!p)
         return false;
     p->alpha = nova__nn_attr_float(node, "alpha", 0.0f);
-    if (!strcmp(t, "Relu")) p->op = UN_RELU;
+    if (!strcmp(t, "Relu"))
+        p->op = UN_RELU;
     else if (!strcmp(t, "LeakyRelu")) {
         p->op = UN_LEAKY;
         p->alpha = nova__nn_attr_float(node, "alpha", 0.01f);
-    } else if (!strcmp(t, "Sigmoid")) p->op = UN_SIGMOID;
-    else if (!strcmp(t, "Tanh")) p->op = UN_TANH;
+    } else if (!strcmp(t, "Sigmoid"))
+        p->op = UN_SIGMOID;
+    else if (!strcmp(t, "Tanh"))
+        p->op = UN_TANH;
     else if (!strcmp(t, "Elu")) {
         p->op = UN_ELU;
         p->alpha = nova__nn_attr_float(node, "alpha", 1.0f);
     } else if (!strcmp(t, "Selu")) {
         p->op = UN_SELU;
-        p->alpha = nova__nn_attr_float(node, "alpha", 1.67326319217681884765625f);
-        p->gamma = nova__nn_attr_float(node, "gamma", 1.05070102214813232421875f);
+        p->alpha =
+            nova__nn_attr_float(node, "alpha", 1.67326319217681884765625f);
+        p->gamma =
+            nova__nn_attr_float(node, "gamma", 1.05070102214813232421875f);
     } else if (!strcmp(t, "Gelu")) {
         const char *ap = nova__nn_attr_string(node, "approximate", "none");
-        if (!strcmp(ap, "tanh")) p->op = UN_GELU_TANH;
-        else if (!strcmp(ap, "none")) p->op = UN_GELU;
-        else return ERR(NOVA_ERROR_UNSUPPORTED, "approximate '%s'", ap);
-    } else if (!strcmp(t, "Erf")) p->op = UN_ERF;
-    else if (!strcmp(t, "Sqrt")) p->op = UN_SQRT;
-    else if (!strcmp(t, "Exp")) p->op = UN_EXP;
-    else if (!strcmp(t, "Log")) p->op = UN_LOG;
-    else if (!strcmp(t, "Neg")) p->op = UN_NEG;
-    else if (!strcmp(t, "Abs")) p->op = UN_ABS;
-    else if (!strcmp(t, "Floor")) p->op = UN_FLOOR;
-    else if (!strcmp(t, "Ceil")) p->op = UN_CEIL;
-    else if (!strcmp(t, "Reciprocal")) p->op = UN_RECIPROCAL;
-    else if (!strcmp(t, "Softplus")) p->op = UN_SOFTPLUS;
+        if (!strcmp(ap, "tanh"))
+            p->op = UN_GELU_TANH;
+        else if (!strcmp(ap, "none"))
+            p->op = UN_GELU;
+        else
+            return ERR(NOVA_ERROR_UNSUPPORTED, "approximate '%s'", ap);
+    } else if (!strcmp(t, "Erf"))
+        p->op = UN_ERF;
+    else if (!strcmp(t, "Sqrt"))
+        p->op = UN_SQRT;
+    else if (!strcmp(t, "Exp"))
+        p->op = UN_EXP;
+    else if (!strcmp(t, "Log"))
+        p->op = UN_LOG;
+    else if (!strcmp(t, "Neg"))
+        p->op = UN_NEG;
+    else if (!strcmp(t, "Abs"))
+        p->op = UN_ABS;
+    else if (!strcmp(t, "Floor"))
+        p->op = UN_FLOOR;
+    else if (!strcmp(t, "Ceil"))
+        p->op = UN_CEIL;
+    else if (!strcmp(t, "Reciprocal"))
+        p->op = UN_RECIPROCAL;
+    else if (!strcmp(t, "Softplus"))
+        p->op = UN_SOFTPLUS;
     else if (!strcmp(t, "HardSigmoid")) {
         p->op = UN_HARDSIGMOID;
         p->alpha = nova__nn_attr_float(node, "alpha", 0.2f);
@@ -268,7 +312,7 @@ static bool infer_unary(NovaError **error, NnGraph *g, NnNode *node)
             NnValue *v = nn_in(g, node, k);
             if (v && (v->dtype != NOVA_NN_FLOAT32 || nn_value_count(v) != 1))
                 return ERR(NOVA_ERROR_INVALID, "min/max must be float32 "
-                           "scalars");
+                                               "scalars");
         }
     } else {
         p->op = UN_IDENTITY; /* Identity, Dropout */
@@ -277,7 +321,8 @@ static bool infer_unary(NovaError **error, NnGraph *g, NnNode *node)
         NnValue *tm = nn_in(g, node, 2);
         if (tm && (tm->kind != NN_VALUE_CONST || tm->dtype != NOVA_NN_BOOL ||
                    *(uint8_t *)tm->data != 0))
-            return ERR(NOVA_ERROR_UNSUPPORTED, "training_mode must be a "
+            return ERR(NOVA_ERROR_UNSUPPORTED,
+                       "training_mode must be a "
                        "constant false (inference only)");
         if (!nova__nn_set_shape(error, g, node, 1, NOVA_NN_BOOL, x->rank,
                                 x->dims))
@@ -314,12 +359,14 @@ static void unary_range(void *vctx, size_t begin, size_t end, int thread)
         case UN_TANH: r = tanhf(v); break;
         case UN_ELU: r = v >= 0.0f ? v : p->alpha * (expf(v) - 1.0f); break;
         case UN_SELU:
-            r = v > 0.0f ? p->gamma * v : p->gamma * p->alpha * (expf(v) - 1.0f);
+            r = v > 0.0f ? p->gamma * v
+                         : p->gamma * p->alpha * (expf(v) - 1.0f);
             break;
         case UN_GELU: r = gelu(v); break;
         case UN_GELU_TANH:
-            r = 0.5f * v * (1.0f + tanhf(0.7978845608028654f *
-                                         (v + 0.044715f * v * v * v)));
+            r = 0.5f * v *
+                (1.0f +
+                 tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
             break;
         case UN_ERF: r = erff(v); break;
         case UN_SQRT: r = sqrtf(v); break;
@@ -346,8 +393,7 @@ static void unary_range(void *vctx, size_t begin, size_t end, int thread)
 static void run_unary(NnExec *ex, NnNode *node)
 {
     RunCtx c = {ex, node};
-    nova_pool_parallel_for(ex->pool,
-                           nn_value_count(nn_out(ex->graph, node, 0)),
+    nova_pool_parallel_for(ex->pool, nn_value_count(nn_out(ex->graph, node, 0)),
                            unary_range, &c);
 }
 
@@ -390,8 +436,10 @@ static bool infer_reshape(NovaError **error, NnGraph *g, NnNode *node)
     for (int i = 0; i < n; i++) {
         if (shape[i] == 0 && !allowzero) {
             if (i >= x->rank)
-                return ERR(NOVA_ERROR_INVALID, "0 at dim %d beyond input "
-                           "rank", i);
+                return ERR(NOVA_ERROR_INVALID,
+                           "0 at dim %d beyond input "
+                           "rank",
+                           i);
             shape[i] = x->dims[i];
         }
         if (shape[i] == -1) {
@@ -407,14 +455,16 @@ static bool infer_reshape(NovaError **error, NnGraph *g, NnNode *node)
     }
     if (infer_at >= 0) {
         if (known == 0 || total % known)
-            return ERR(NOVA_ERROR_INVALID, "cannot infer -1: %zu elements "
-                       "into blocks of %zu", total, known);
+            return ERR(NOVA_ERROR_INVALID,
+                       "cannot infer -1: %zu elements "
+                       "into blocks of %zu",
+                       total, known);
         shape[infer_at] = (int64_t)(total / known);
         known *= (size_t)shape[infer_at];
     }
     if (known != total)
-        return ERR(NOVA_ERROR_INVALID, "reshape of %zu elements to %zu",
-                   total, known);
+        return ERR(NOVA_ERROR_INVALID, "reshape of %zu elements to %zu", total,
+                   known);
     return nova__nn_set_shape(error, g, node, 0, x->dtype, n, shape);
 }
 
@@ -430,8 +480,8 @@ static bool infer_flatten(NovaError **error, NnGraph *g, NnNode *node)
 }
 
 /* Squeeze/Unsqueeze axes: attribute before opset 13, input from 13. */
-static bool get_axes(NovaError **error, NnGraph *g, NnNode *node,
-                     int64_t *axes, int *n)
+static bool get_axes(NovaError **error, NnGraph *g, NnNode *node, int64_t *axes,
+                     int *n)
 {
     const NnAttr *a = nova__nn_attr_ints(node, "axes");
     if (a && a->type == NN_ATTR_INTS) {
@@ -455,8 +505,10 @@ static bool infer_squeeze(NovaError **error, NnGraph *g, NnNode *node)
     for (int i = 0; i < n; i++) {
         int ax = norm_axis(axes[i], x->rank);
         if (ax < 0 || ax >= x->rank || x->dims[ax] != 1)
-            return ERR(NOVA_ERROR_INVALID, "axis %lld is not a dim of size "
-                       "1", (long long)axes[i]);
+            return ERR(NOVA_ERROR_INVALID,
+                       "axis %lld is not a dim of size "
+                       "1",
+                       (long long)axes[i]);
         drop[ax] = true;
     }
     for (int i = 0; i < x->rank; i++)
@@ -496,8 +548,10 @@ static bool infer_shape_op(NovaError **error, NnGraph *g, NnNode *node)
     int r = x->rank;
     int64_t start = nova__nn_attr_int(node, "start", 0);
     int64_t end = nova__nn_attr_int(node, "end", r);
-    if (start < 0) start += r;
-    if (end < 0) end += r;
+    if (start < 0)
+        start += r;
+    if (end < 0)
+        end += r;
     start = start < 0 ? 0 : (start > r ? r : start);
     end = end < 0 ? 0 : (end > r ? r : end);
     int64_t len = end > start ? end - start : 0;
@@ -514,7 +568,9 @@ static bool infer_shape_op(NovaError **error, NnGraph *g, NnNode *node)
     return true;
 }
 
-static void run_nothing(NnExec *ex, NnNode *node) {}
+static void run_nothing(NnExec *ex, NnNode *node)
+{
+}
 
 /* ------------------------------------------------------------ Concat */
 
@@ -540,9 +596,10 @@ static bool infer_concat(NovaError **error, NnGraph *g, NnNode *node)
             return ERR(NOVA_ERROR_INVALID, "input %d rank/type differ", k);
         for (int i = 0; i < x->rank; i++)
             if (i != axis && v->dims[i] != x->dims[i])
-                return ERR(NOVA_ERROR_INVALID, "input %d dim %d is %lld, "
-                           "expected %lld", k, i, (long long)v->dims[i],
-                           (long long)x->dims[i]);
+                return ERR(NOVA_ERROR_INVALID,
+                           "input %d dim %d is %lld, "
+                           "expected %lld",
+                           k, i, (long long)v->dims[i], (long long)x->dims[i]);
         d[axis] += v->dims[axis];
     }
     AxisParams *p = params_alloc(error, node, sizeof *p);
@@ -607,8 +664,10 @@ static bool infer_split(NovaError **error, NnGraph *g, NnNode *node)
         /* Split-13: equal parts; the last may be smaller (Split-18). */
         int64_t each = (len + parts - 1) / parts;
         if (len % parts)
-            return ERR(NOVA_ERROR_INVALID, "dim %lld does not split into %lld "
-                       "equal parts", (long long)len, (long long)parts);
+            return ERR(NOVA_ERROR_INVALID,
+                       "dim %lld does not split into %lld "
+                       "equal parts",
+                       (long long)len, (long long)parts);
         for (int i = 0; i < parts; i++)
             p->sizes[i] = each;
         n = (int)parts;
@@ -672,8 +731,8 @@ static bool infer_transpose(NovaError **error, NnGraph *g, NnNode *node)
     bool seen[NOVA_NN_MAX_RANK] = {false};
     int64_t d[NOVA_NN_MAX_RANK];
     if (a && a->n != (size_t)x->rank)
-        return ERR(NOVA_ERROR_INVALID, "perm has %zu entries for rank %d",
-                   a->n, x->rank);
+        return ERR(NOVA_ERROR_INVALID, "perm has %zu entries for rank %d", a->n,
+                   x->rank);
     for (int i = 0; i < x->rank; i++) {
         int64_t q = a ? a->ints[i] : x->rank - 1 - i;
         if (q < 0 || q >= x->rank || seen[q])
@@ -730,14 +789,15 @@ static bool infer_slice(NovaError **error, NnGraph *g, NnNode *node)
     int64_t starts[NOVA_NN_MAX_RANK], ends[NOVA_NN_MAX_RANK],
         axes[NOVA_NN_MAX_RANK], steps[NOVA_NN_MAX_RANK];
     int ns, ne, na, nst;
-    if (!nova__nn_const_ints(error, g, node, 1, starts, NOVA_NN_MAX_RANK, &ns) ||
+    if (!nova__nn_const_ints(error, g, node, 1, starts, NOVA_NN_MAX_RANK,
+                             &ns) ||
         !nova__nn_const_ints(error, g, node, 2, ends, NOVA_NN_MAX_RANK, &ne) ||
         !nova__nn_const_ints(error, g, node, 3, axes, NOVA_NN_MAX_RANK, &na) ||
         !nova__nn_const_ints(error, g, node, 4, steps, NOVA_NN_MAX_RANK, &nst))
         return false;
     if (ns != ne || (na && na != ns) || (nst && nst != ns))
         return ERR(NOVA_ERROR_INVALID, "starts/ends/axes/steps lengths "
-                   "differ");
+                                       "differ");
     SliceParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
@@ -756,14 +816,18 @@ static bool infer_slice(NovaError **error, NnGraph *g, NnNode *node)
             return ERR(NOVA_ERROR_INVALID, "step %lld", (long long)step);
         /* Starts and ends are clamped to the dim below; keep the
          * arithmetic on them in range first. */
-        starts[i] = starts[i] < -NN_MAX_DIM ? -NN_MAX_DIM - 1
-                    : starts[i] > NN_MAX_DIM ? NN_MAX_DIM + 1 : starts[i];
-        ends[i] = ends[i] < -NN_MAX_DIM ? -NN_MAX_DIM - 1
-                  : ends[i] > NN_MAX_DIM ? NN_MAX_DIM + 1 : ends[i];
+        starts[i] = starts[i] < -NN_MAX_DIM  ? -NN_MAX_DIM - 1
+                    : starts[i] > NN_MAX_DIM ? NN_MAX_DIM + 1
+                                             : starts[i];
+        ends[i] = ends[i] < -NN_MAX_DIM  ? -NN_MAX_DIM - 1
+                  : ends[i] > NN_MAX_DIM ? NN_MAX_DIM + 1
+                                         : ends[i];
         int64_t dim = x->dims[ax], s = starts[i], e = ends[i];
         /* Slice-13 clamping rules. */
-        if (s < 0) s += dim;
-        if (e < 0) e += dim;
+        if (s < 0)
+            s += dim;
+        if (e < 0)
+            e += dim;
         if (step > 0) {
             s = s < 0 ? 0 : (s > dim ? dim : s);
             e = e < 0 ? 0 : (e > dim ? dim : e);
@@ -829,8 +893,10 @@ static bool infer_gather(NovaError **error, NnGraph *g, NnNode *node)
             int64_t v = ind->dtype == NOVA_NN_INT64 ? ((int64_t *)ind->data)[i]
                                                     : ((int32_t *)ind->data)[i];
             if (v < -x->dims[axis] || v >= x->dims[axis])
-                return ERR(NOVA_ERROR_RANGE, "index %lld out of range for "
-                           "dim %lld", (long long)v, (long long)x->dims[axis]);
+                return ERR(NOVA_ERROR_RANGE,
+                           "index %lld out of range for "
+                           "dim %lld",
+                           (long long)v, (long long)x->dims[axis]);
         }
     }
     AxisParams *p = params_alloc(error, node, sizeof *p);
@@ -854,8 +920,8 @@ static void run_gather(NnExec *ex, NnNode *node)
     const AxisParams *p = node->params;
     NnValue *x = nn_in(ex->graph, node, 0), *ind = nn_in(ex->graph, node, 1);
     size_t outer = nn_count(x->dims, p->axis);
-    size_t inner = nn_count(x->dims + p->axis + 1, x->rank - p->axis - 1) *
-                   p->esize;
+    size_t inner =
+        nn_count(x->dims + p->axis + 1, x->rank - p->axis - 1) * p->esize;
     int64_t dim = x->dims[p->axis];
     size_t ni = nn_value_count(ind);
     const uint8_t *in = nn_ptr(ex, node->inputs[0]);
@@ -891,8 +957,10 @@ static bool infer_pad(NovaError **error, NnGraph *g, NnNode *node)
     if (!p)
         return false;
     const char *mode = nova__nn_attr_string(node, "mode", "constant");
-    p->mode = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "reflect") ? 1
-              : !strcmp(mode, "edge")   ? 2 : -1;
+    p->mode = !strcmp(mode, "constant")  ? 0
+              : !strcmp(mode, "reflect") ? 1
+              : !strcmp(mode, "edge")    ? 2
+                                         : -1;
     if (p->mode < 0)
         return ERR(NOVA_ERROR_UNSUPPORTED, "mode '%s'", mode);
     int n;
@@ -909,7 +977,7 @@ static bool infer_pad(NovaError **error, NnGraph *g, NnNode *node)
     if (cv) {
         if (cv->kind != NN_VALUE_CONST || cv->dtype != x->dtype)
             return ERR(NOVA_ERROR_UNSUPPORTED, "constant_value must be a "
-                       "constant of the input type");
+                                               "constant of the input type");
         if (x->dtype == NOVA_NN_FLOAT32)
             p->value = *(float *)cv->data;
         else if (x->dtype == NOVA_NN_INT64)
@@ -926,8 +994,8 @@ static bool infer_pad(NovaError **error, NnGraph *g, NnNode *node)
         d[i] = x->dims[i] + p->pads[i] + p->pads[i + x->rank];
         if (d[i] < 0)
             return ERR(NOVA_ERROR_INVALID, "negative output dim");
-        if (p->mode == 1 && (p->pads[i] >= x->dims[i] ||
-                             p->pads[i + x->rank] >= x->dims[i]))
+        if (p->mode == 1 &&
+            (p->pads[i] >= x->dims[i] || p->pads[i + x->rank] >= x->dims[i]))
             return ERR(NOVA_ERROR_INVALID, "reflect pad larger than dim");
         if (p->mode != 0 && x->dims[i] == 0 && d[i] > 0)
             return ERR(NOVA_ERROR_INVALID, "cannot pad an empty dim");
@@ -993,7 +1061,7 @@ static bool infer_cast(NovaError **error, NnGraph *g, NnNode *node)
     NnValue *x = nn_in(g, node, 0);
     NovaNnDtype to = (NovaNnDtype)nova__nn_attr_int(node, "to", 0);
     NovaNnDtype ok[] = {NOVA_NN_FLOAT32, NOVA_NN_INT64, NOVA_NN_INT32,
-                        NOVA_NN_FLOAT64, NOVA_NN_BOOL, NOVA_NN_UINT8,
+                        NOVA_NN_FLOAT64, NOVA_NN_BOOL,  NOVA_NN_UINT8,
                         NOVA_NN_INT8};
     bool from_ok = false, to_ok = false;
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -1123,8 +1191,7 @@ static const NnOpDef ops[] = {
     {"ConvTranspose", 2, 3, 1, 1, nova__nn_infer_conv_transpose,
      nova__nn_run_conv_transpose, false},
     {"MaxPool", 1, 1, 1, 2, nova__nn_infer_pool, nova__nn_run_pool, false},
-    {"AveragePool", 1, 1, 1, 1, nova__nn_infer_pool, nova__nn_run_pool,
-     false},
+    {"AveragePool", 1, 1, 1, 1, nova__nn_infer_pool, nova__nn_run_pool, false},
     {"GlobalAveragePool", 1, 1, 1, 1, nova__nn_infer_global_pool,
      nova__nn_run_global_pool, false},
     {"GlobalMaxPool", 1, 1, 1, 1, nova__nn_infer_global_pool,
@@ -1149,8 +1216,7 @@ static const NnOpDef ops[] = {
      false},
     {"ArgMax", 1, 1, 1, 1, nova__nn_infer_argmax, nova__nn_run_argmax, false},
     {"Resize", 1, 4, 1, 1, nova__nn_infer_resize, nova__nn_run_resize, false},
-    {"Upsample", 2, 2, 1, 1, nova__nn_infer_resize, nova__nn_run_resize,
-     false},
+    {"Upsample", 2, 2, 1, 1, nova__nn_infer_resize, nova__nn_run_resize, false},
 };
 
 const NnOpDef *nova__nn_find_op(const char *op_type)

@@ -27,8 +27,10 @@ static bool need_f32(NovaError **error, NnGraph *g, NnNode *node, int i)
 {
     NnValue *v = nn_in(g, node, i);
     if (v && v->dtype != NOVA_NN_FLOAT32)
-        return ERR(NOVA_ERROR_UNSUPPORTED, "input %d is %s; only float32 is "
-                   "supported", i, nova_nn_dtype_name(v->dtype));
+        return ERR(NOVA_ERROR_UNSUPPORTED,
+                   "input %d is %s; only float32 is "
+                   "supported",
+                   i, nova_nn_dtype_name(v->dtype));
     return true;
 }
 
@@ -148,14 +150,14 @@ static void gemm_range(void *vctx, size_t begin, size_t end, int thread)
 }
 
 void nova__nn_sgemm(NovaPool *pool, bool trans_a, bool trans_b, size_t M,
-                    size_t N, size_t K, float alpha, const float *A,
-                    size_t lda, const float *B, size_t ldb, float beta,
-                    float *C, size_t ldc)
+                    size_t N, size_t K, float alpha, const float *A, size_t lda,
+                    const float *B, size_t ldb, float beta, float *C,
+                    size_t ldc)
 {
     if (M == 0 || N == 0)
         return;
-    GemmCtx c = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C,
-                 lda, ldb, ldc, M >= N};
+    GemmCtx c = {trans_a, trans_b, M, N,   K,   alpha, beta,
+                 A,       B,       C, lda, ldb, ldc,   M >= N};
     if (!pool || (double)M * N * K < 65536.0)
         gemm_range(&c, 0, c.split_rows ? M : N, 0);
     else
@@ -241,9 +243,10 @@ static bool window_attrs(NovaError **error, NnNode *node, WinParams *p,
         }
         int64_t span = in + p->pb[i] + p->pe[i] - ek;
         if (span < 0)
-            return ERR(NOVA_ERROR_INVALID, "kernel %lld (dilated) is larger "
-                       "than padded input %lld at dim %d", (long long)ek,
-                       (long long)(in + p->pb[i] + p->pe[i]), i);
+            return ERR(NOVA_ERROR_INVALID,
+                       "kernel %lld (dilated) is larger "
+                       "than padded input %lld at dim %d",
+                       (long long)ek, (long long)(in + p->pb[i] + p->pe[i]), i);
         int64_t out = span / s + 1;
         if (ceil_mode) {
             out = (span + s - 1) / s + 1;
@@ -282,8 +285,10 @@ bool nova__nn_infer_conv(NovaError **error, NnGraph *g, NnNode *node)
         !need_f32(error, g, node, 2))
         return false;
     if (x->rank < 3 || x->rank > 5 || w->rank != x->rank)
-        return ERR(NOVA_ERROR_INVALID, "X rank %d and W rank %d: need 3-5 "
-                   "(1D-3D) and equal", x->rank, w->rank);
+        return ERR(NOVA_ERROR_INVALID,
+                   "X rank %d and W rank %d: need 3-5 "
+                   "(1D-3D) and equal",
+                   x->rank, w->rank);
     WinParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
@@ -294,8 +299,10 @@ bool nova__nn_infer_conv(NovaError **error, NnGraph *g, NnNode *node)
     p->group = nova__nn_attr_int(node, "group", 1);
     if (p->group <= 0 || p->C % p->group || p->M % p->group ||
         w->dims[1] != p->C / p->group)
-        return ERR(NOVA_ERROR_INVALID, "channels: X has %lld, W is %lldx%lld, "
-                   "group %lld", (long long)p->C, (long long)w->dims[0],
+        return ERR(NOVA_ERROR_INVALID,
+                   "channels: X has %lld, W is %lldx%lld, "
+                   "group %lld",
+                   (long long)p->C, (long long)w->dims[0],
                    (long long)w->dims[1], (long long)p->group);
     if (b && (b->rank != 1 || b->dims[0] != p->M))
         return ERR(NOVA_ERROR_INVALID, "bias must have %lld elements",
@@ -344,8 +351,8 @@ static bool conv_is_pointwise(const WinParams *p)
 
 /* im2col for output positions [p0, p0+np) of channels [c0, c0+cg):
  * col[(c*K + kk) * np + j]. */
-static void im2col(const WinParams *p, const float *x, int64_t c0,
-                   int64_t cg, size_t p0, size_t np, float *col)
+static void im2col(const WinParams *p, const float *x, int64_t c0, int64_t cg,
+                   size_t p0, size_t np, float *col)
 {
     size_t K = p->ksize;
     for (int64_t c = 0; c < cg; c++) {
@@ -366,8 +373,7 @@ static void im2col(const WinParams *p, const float *x, int64_t c0,
                 int64_t ix = ox * p->stride[2] - p->pb[2] + kx * p->dil[2];
                 dst[j] = (iz >= 0 && iz < p->in[0] && iy >= 0 &&
                           iy < p->in[1] && ix >= 0 && ix < p->in[2])
-                             ? xc[((size_t)iz * (size_t)p->in[1] +
-                                   (size_t)iy) *
+                             ? xc[((size_t)iz * (size_t)p->in[1] + (size_t)iy) *
                                       (size_t)p->in[2] +
                                   (size_t)ix]
                              : 0.0f;
@@ -436,8 +442,8 @@ static void conv_items(void *vctx, size_t begin, size_t end, int thread)
         size_t m0 = mb * p->mblock;
         if ((int64_t)m0 >= mg)
             continue;
-        size_t mcount = (size_t)mg - m0 < p->mblock ? (size_t)mg - m0
-                                                    : p->mblock;
+        size_t mcount =
+            (size_t)mg - m0 < p->mblock ? (size_t)mg - m0 : p->mblock;
         const float *xn = x + (size_t)n * (size_t)p->C * p->insp;
         const float *B;
         size_t ldb;
@@ -451,8 +457,8 @@ static void conv_items(void *vctx, size_t begin, size_t end, int thread)
         }
         size_t mabs = (size_t)(gi * mg) + m0;
         float *yt = y + ((size_t)n * (size_t)p->M + mabs) * p->outsp + p0;
-        nova__nn_sgemm(NULL, false, false, mcount, np, ck, 1.0f,
-                       w + mabs * ck, ck, B, ldb, 0.0f, yt, p->outsp);
+        nova__nn_sgemm(NULL, false, false, mcount, np, ck, 1.0f, w + mabs * ck,
+                       ck, B, ldb, 0.0f, yt, p->outsp);
         if (bias)
             for (size_t m = 0; m < mcount; m++) {
                 float bv = bias[mabs + m];
@@ -474,10 +480,8 @@ void nova__nn_run_conv(NnExec *ex, NnNode *node)
 
 /* ------------------------------------------------------------ ConvTranspose */
 
-bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g,
-                                   NnNode *node);
-bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g,
-                                   NnNode *node)
+bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g, NnNode *node);
+bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g, NnNode *node)
 {
     NnValue *x = nn_in(g, node, 0), *w = nn_in(g, node, 1),
             *b = nn_in(g, node, 2);
@@ -495,9 +499,10 @@ bool nova__nn_infer_conv_transpose(NovaError **error, NnGraph *g,
     p->C = x->dims[1];
     p->group = nova__nn_attr_int(node, "group", 1);
     if (p->group <= 0 || w->dims[0] != p->C || p->C % p->group)
-        return ERR(NOVA_ERROR_INVALID, "W dim 0 (%lld) must equal channels "
-                   "(%lld), divisible by group", (long long)w->dims[0],
-                   (long long)p->C);
+        return ERR(NOVA_ERROR_INVALID,
+                   "W dim 0 (%lld) must equal channels "
+                   "(%lld), divisible by group",
+                   (long long)w->dims[0], (long long)p->C);
     p->M = w->dims[1] * p->group;
     if (b && (b->rank != 1 || b->dims[0] != p->M))
         return ERR(NOVA_ERROR_INVALID, "bias must have %lld elements",
@@ -602,9 +607,8 @@ void nova__nn_run_conv_transpose(NnExec *ex, NnNode *node)
 {
     WinParams q = shifted(node->params);
     const float *x = nn_f32(ex, node, 0), *w = nn_f32(ex, node, 1);
-    const float *bias = node->n_inputs > 2 && node->inputs[2] >= 0
-                            ? nn_f32(ex, node, 2)
-                            : NULL;
+    const float *bias =
+        node->n_inputs > 2 && node->inputs[2] >= 0 ? nn_f32(ex, node, 2) : NULL;
     float *y = nn_f32_out(ex, node, 0);
     float *col = (float *)ex->scratch;
     int64_t cg = q.C / q.group, mg = q.M / q.group;
@@ -640,7 +644,7 @@ bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node)
         return ERR(NOVA_ERROR_INVALID, "X rank %d; need 3-5", x->rank);
     if (node->n_outputs > 1 && node->outputs[1] >= 0)
         return ERR(NOVA_ERROR_UNSUPPORTED, "the Indices output is not "
-                   "supported");
+                                           "supported");
     WinParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
@@ -648,8 +652,7 @@ bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node)
     p->N = x->dims[0];
     p->C = p->M = x->dims[1];
     p->is_max = !strcmp(node->op_type, "MaxPool");
-    p->count_include_pad =
-        nova__nn_attr_int(node, "count_include_pad", 0) != 0;
+    p->count_include_pad = nova__nn_attr_int(node, "count_include_pad", 0) != 0;
     const NnAttr *ks = nova__nn_attr_ints(node, "kernel_shape");
     if (!ks || ks->n != (size_t)p->nsp)
         return ERR(NOVA_ERROR_INVALID, "kernel_shape must have %d entries",
@@ -685,11 +688,11 @@ static void pool_planes(void *vctx, size_t begin, size_t end, int thread)
                     float acc = p->is_max ? -INFINITY : 0.0f;
                     size_t count = 0;
                     for (int64_t kz = 0; kz < p->k[0]; kz++) {
-                        int64_t iz = oz * p->stride[0] - p->pb[0] +
-                                     kz * p->dil[0];
+                        int64_t iz =
+                            oz * p->stride[0] - p->pb[0] + kz * p->dil[0];
                         for (int64_t ky = 0; ky < p->k[1]; ky++) {
-                            int64_t iy = oy * p->stride[1] - p->pb[1] +
-                                         ky * p->dil[1];
+                            int64_t iy =
+                                oy * p->stride[1] - p->pb[1] + ky * p->dil[1];
                             for (int64_t kx = 0; kx < p->k[2]; kx++) {
                                 int64_t ix = ox * p->stride[2] - p->pb[2] +
                                              kx * p->dil[2];
@@ -719,8 +722,8 @@ static void pool_planes(void *vctx, size_t begin, size_t end, int thread)
                             }
                         }
                     }
-                    yp[o] = p->is_max ? acc : (count ? acc / (float)count
-                                                     : 0.0f);
+                    yp[o] =
+                        p->is_max ? acc : (count ? acc / (float)count : 0.0f);
                 }
     }
 }
@@ -832,9 +835,8 @@ void nova__nn_run_gemm(NnExec *ex, NnNode *node)
 {
     const GemmParams *p = node->params;
     float *y = nn_f32_out(ex, node, 0);
-    const float *c = node->n_inputs > 2 && node->inputs[2] >= 0
-                         ? nn_f32(ex, node, 2)
-                         : NULL;
+    const float *c =
+        node->n_inputs > 2 && node->inputs[2] >= 0 ? nn_f32(ex, node, 2) : NULL;
     float beta = 0.0f;
     if (c && p->beta != 0.0f) {
         for (size_t i = 0; i < p->M; i++)
@@ -845,8 +847,8 @@ void nova__nn_run_gemm(NnExec *ex, NnNode *node)
     }
     NnValue *a = nn_in(ex->graph, node, 0), *b = nn_in(ex->graph, node, 1);
     nova__nn_sgemm(ex->pool, p->ta, p->tb, p->M, p->N, p->K, p->alpha,
-                   nn_f32(ex, node, 0), (size_t)a->dims[1],
-                   nn_f32(ex, node, 1), (size_t)b->dims[1], beta, y, p->N);
+                   nn_f32(ex, node, 0), (size_t)a->dims[1], nn_f32(ex, node, 1),
+                   (size_t)b->dims[1], beta, y, p->N);
 }
 
 /* ------------------------------------------------------------ MatMul */
@@ -940,12 +942,14 @@ bool nova__nn_infer_batchnorm(NovaError **error, NnGraph *g, NnNode *node)
     if (nova__nn_attr_int(node, "training_mode", 0) != 0 ||
         (node->n_outputs > 1 && node->outputs[1] >= 0))
         return ERR(NOVA_ERROR_UNSUPPORTED, "training mode is not supported "
-                   "(inference only)");
+                                           "(inference only)");
     for (int k = 1; k < 5; k++) {
         NnValue *v = nn_in(g, node, k);
         if (v->rank != 1 || v->dims[0] != x->dims[1])
-            return ERR(NOVA_ERROR_INVALID, "input %d must have %lld "
-                       "elements", k, (long long)x->dims[1]);
+            return ERR(NOVA_ERROR_INVALID,
+                       "input %d must have %lld "
+                       "elements",
+                       k, (long long)x->dims[1]);
     }
     return nova__nn_set_shape(error, g, node, 0, NOVA_NN_FLOAT32, x->rank,
                               x->dims);
@@ -1006,14 +1010,18 @@ bool nova__nn_infer_instancenorm(NovaError **error, NnGraph *g, NnNode *node)
     if (!strcmp(node->op_type, "GroupNormalization")) {
         G = nova__nn_attr_int(node, "num_groups", 0);
         if (G <= 0 || C % G)
-            return ERR(NOVA_ERROR_INVALID, "num_groups %lld does not divide "
-                       "%lld channels", (long long)G, (long long)C);
+            return ERR(NOVA_ERROR_INVALID,
+                       "num_groups %lld does not divide "
+                       "%lld channels",
+                       (long long)G, (long long)C);
     }
     for (int k = 1; k < 3; k++) {
         NnValue *v = nn_in(g, node, k);
         if (v->rank != 1 || (v->dims[0] != C && v->dims[0] != G))
-            return ERR(NOVA_ERROR_INVALID, "input %d must have %lld "
-                       "elements", k, (long long)C);
+            return ERR(NOVA_ERROR_INVALID,
+                       "input %d must have %lld "
+                       "elements",
+                       k, (long long)C);
     }
     NormCtx *p = params_alloc(error, node, sizeof *p);
     if (!p)
@@ -1182,8 +1190,7 @@ bool nova__nn_infer_reduce(NovaError **error, NnGraph *g, NnNode *node)
         memcpy(axes, a->ints, a->n * 8);
     } else if (nn_in(g, node, 1)) {
         /* ReduceSum-13 takes axes as an input. */
-        if (!nova__nn_const_ints(error, g, node, 1, axes, NOVA_NN_MAX_RANK,
-                                 &n))
+        if (!nova__nn_const_ints(error, g, node, 1, axes, NOVA_NN_MAX_RANK, &n))
             return false;
     }
     bool keep = nova__nn_attr_int(node, "keepdims", 1) != 0;
@@ -1331,8 +1338,7 @@ static int64_t nearest(double x, const char *mode)
         return (int64_t)ceil(x);
     double f = floor(x);
     if (x - f == 0.5)
-        return !strcmp(mode, "round_prefer_ceil") ? (int64_t)f + 1
-                                                  : (int64_t)f;
+        return !strcmp(mode, "round_prefer_ceil") ? (int64_t)f + 1 : (int64_t)f;
     return (int64_t)floor(x + 0.5);
 }
 
@@ -1342,18 +1348,20 @@ bool nova__nn_infer_resize(NovaError **error, NnGraph *g, NnNode *node)
     NnValue *x = nn_in(g, node, 0);
     bool upsample = !strcmp(node->op_type, "Upsample");
     const char *mode = nova__nn_attr_string(node, "mode", "nearest");
-    const char *ctm = upsample ? "asymmetric"
-                               : nova__nn_attr_string(
-                                     node, "coordinate_transformation_mode",
-                                     "half_pixel");
+    const char *ctm =
+        upsample ? "asymmetric"
+                 : nova__nn_attr_string(node, "coordinate_transformation_mode",
+                                        "half_pixel");
     const char *nmode = upsample ? "floor"
                                  : nova__nn_attr_string(node, "nearest_mode",
                                                         "round_prefer_floor");
     bool linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear") ||
                   !strcmp(mode, "trilinear");
     if (!linear && strcmp(mode, "nearest") != 0)
-        return ERR(NOVA_ERROR_UNSUPPORTED, "mode '%s' (nearest and linear "
-                   "are supported)", mode);
+        return ERR(NOVA_ERROR_UNSUPPORTED,
+                   "mode '%s' (nearest and linear "
+                   "are supported)",
+                   mode);
     if (x->dtype != NOVA_NN_FLOAT32)
         return ERR(NOVA_ERROR_UNSUPPORTED, "type %s",
                    nova_nn_dtype_name(x->dtype));
@@ -1372,8 +1380,10 @@ bool nova__nn_infer_resize(NovaError **error, NnGraph *g, NnNode *node)
     if (rv && nn_value_count(rv) > 0 && !strcmp(ctm, "tf_crop_and_resize")) {
         if (rv->kind != NN_VALUE_CONST || rv->dtype != NOVA_NN_FLOAT32 ||
             nn_value_count(rv) != 2 * (size_t)r)
-            return ERR(NOVA_ERROR_UNSUPPORTED, "roi must be a constant of %d "
-                       "floats", 2 * r);
+            return ERR(NOVA_ERROR_UNSUPPORTED,
+                       "roi must be a constant of %d "
+                       "floats",
+                       2 * r);
         memcpy(roi, rv->data, 2 * (size_t)r * sizeof(float));
     }
     if (zv && nn_value_count(zv) > 0) {
@@ -1387,8 +1397,10 @@ bool nova__nn_infer_resize(NovaError **error, NnGraph *g, NnNode *node)
     } else if (sv && nn_value_count(sv) > 0) {
         if (sv->kind != NN_VALUE_CONST || sv->dtype != NOVA_NN_FLOAT32 ||
             nn_value_count(sv) != (size_t)r)
-            return ERR(NOVA_ERROR_UNSUPPORTED, "scales must be a constant of "
-                       "%d floats", r);
+            return ERR(NOVA_ERROR_UNSUPPORTED,
+                       "scales must be a constant of "
+                       "%d floats",
+                       r);
         for (int i = 0; i < r; i++) {
             scales[i] = ((float *)sv->data)[i];
             if (!(scales[i] > 0.0) || scales[i] > 1e6)
@@ -1403,9 +1415,9 @@ bool nova__nn_infer_resize(NovaError **error, NnGraph *g, NnNode *node)
     size_t entries = 0;
     for (int i = 0; i < r; i++)
         entries += (size_t)out[i];
-    ResizeParams *p = params_alloc(error, node, sizeof *p + entries *
-                                                  (2 * sizeof(int64_t) +
-                                                   sizeof(float)));
+    ResizeParams *p = params_alloc(
+        error, node,
+        sizeof *p + entries * (2 * sizeof(int64_t) + sizeof(float)));
     if (!p)
         return false;
     p->rank = r;
@@ -1430,17 +1442,17 @@ bool nova__nn_infer_resize(NovaError **error, NnGraph *g, NnNode *node)
             else if (!strcmp(ctm, "pytorch_half_pixel"))
                 xo = len_out > 1 ? (o + 0.5) / s - 0.5 : 0.0;
             else if (!strcmp(ctm, "align_corners"))
-                xo = len_out == 1 ? 0.0
-                                  : (double)o * (double)(in - 1) /
-                                        (len_out - 1);
+                xo = len_out == 1
+                         ? 0.0
+                         : (double)o * (double)(in - 1) / (len_out - 1);
             else if (!strcmp(ctm, "asymmetric"))
                 xo = o / s;
             else if (!strcmp(ctm, "tf_half_pixel_for_nn"))
                 xo = (o + 0.5) / s;
             else if (!strcmp(ctm, "tf_crop_and_resize")) {
                 double st = roi[d], en = roi[d + r];
-                xo = len_out > 1 ? st * (in - 1) + o * (en - st) * (in - 1) /
-                                                       (len_out - 1)
+                xo = len_out > 1 ? st * (in - 1) +
+                                       o * (en - st) * (in - 1) / (len_out - 1)
                                  : 0.5 * (st + en) * (in - 1);
                 if (xo < 0 || xo > in - 1) {
                     p->i0[e] = 0;
@@ -1578,9 +1590,11 @@ static void resize_rows(void *vctx, size_t begin, size_t end, int thread)
         int64_t yy = (int64_t)(row % (size_t)oy);
         const float *ip = in + plane * (size_t)(iz * iy * ix);
         float *op = out + row * (size_t)ox;
-        int64_t z0 = r == 5 ? p->i0[ez + zz] : 0, z1 = r == 5 ? p->i1[ez + zz] : 0;
+        int64_t z0 = r == 5 ? p->i0[ez + zz] : 0,
+                z1 = r == 5 ? p->i1[ez + zz] : 0;
         float wz = r == 5 ? p->w[ez + zz] : 0.0f;
-        int64_t y0 = r >= 4 ? p->i0[ey + yy] : 0, y1 = r >= 4 ? p->i1[ey + yy] : 0;
+        int64_t y0 = r >= 4 ? p->i0[ey + yy] : 0,
+                y1 = r >= 4 ? p->i1[ey + yy] : 0;
         float wy = r >= 4 ? p->w[ey + yy] : 0.0f;
         const float *r00 = ip + (z0 * iy + y0) * ix;
         if (!p->linear) {

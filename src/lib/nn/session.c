@@ -120,8 +120,7 @@ void nova__nn_apply_act(float *x, size_t n, NnActivation act, float alpha,
                         float beta)
 {
     switch (act) {
-    case NN_ACT_NONE:
-        break;
+    case NN_ACT_NONE: break;
     case NN_ACT_RELU:
         for (size_t i = 0; i < n; i++)
             x[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -168,8 +167,7 @@ static bool apply_input_options(NovaError **error, NnGraph *g,
             if (t->name && strcmp(g->values[g->inputs[i]].name, t->name) == 0)
                 slot = i;
         if (slot < 0)
-            return nova_error_set(error, NOVA_ERROR_NOT_FOUND,
-                                  "no such input",
+            return nova_error_set(error, NOVA_ERROR_NOT_FOUND, "no such input",
                                   "option input '%s' is not a graph input",
                                   t->name ? t->name : "(null)");
         NnValue *v = &g->values[g->inputs[slot]];
@@ -181,8 +179,7 @@ static bool apply_input_options(NovaError **error, NnGraph *g,
         for (int d = 0; d < t->rank; d++)
             if (t->dims[d] < 0 || t->dims[d] > NN_MAX_DIM ||
                 (v->rank >= 0 && v->dims[d] >= 0 && v->dims[d] != t->dims[d]))
-                return nova_error_set(error, NOVA_ERROR_INVALID,
-                                      "wrong shape",
+                return nova_error_set(error, NOVA_ERROR_INVALID, "wrong shape",
                                       "input '%s' dim %d: model says %lld, "
                                       "option gives %lld",
                                       v->name, d, (long long)v->dims[d],
@@ -196,8 +193,8 @@ static bool apply_input_options(NovaError **error, NnGraph *g,
                                       "input '%s' is %s, option gives %s",
                                       v->name, nova_nn_dtype_name(v->dtype),
                                       nova_nn_dtype_name(t->dtype));
-            size_t nbytes = nova_nn_tensor_count(t) *
-                            nova_nn_dtype_size(t->dtype);
+            size_t nbytes =
+                nova_nn_tensor_count(t) * nova_nn_dtype_size(t->dtype);
             v->data = nova_malloc(error, nbytes ? nbytes : 1);
             if (!v->data)
                 return false;
@@ -339,8 +336,8 @@ static bool is_const_f32(NnGraph *g, const NnNode *n, int i)
 }
 
 /* New owned constant value holding a copy of src's layout. */
-static int new_const(NovaError **error, NnGraph *g, const char *name,
-                     int like, size_t count)
+static int new_const(NovaError **error, NnGraph *g, const char *name, int like,
+                     size_t count)
 {
     char buf[300];
     snprintf(buf, sizeof buf, "%s:folded", name);
@@ -376,8 +373,8 @@ static bool fold_batchnorm(NovaError **error, NovaNnSession *s)
              !is_const_f32(g, conv, 2)))
             continue;
         NnNode *bn = sole_consumer(g, conv->outputs[0]);
-        if (!is_op(bn, "BatchNormalization") || bn->inputs[0] != conv->outputs[0] ||
-            bn->n_outputs > 1)
+        if (!is_op(bn, "BatchNormalization") ||
+            bn->inputs[0] != conv->outputs[0] || bn->n_outputs > 1)
             continue;
         bool consts = true;
         for (int k = 1; k < 5; k++)
@@ -392,8 +389,8 @@ static bool fold_batchnorm(NovaError **error, NovaNnSession *s)
         const float *mean = nn_in(g, bn, 3)->data;
         const float *var = nn_in(g, bn, 4)->data;
         float eps = nova__nn_attr_float(bn, "epsilon", 1e-5f);
-        int nw = new_const(error, g, w->name, conv->inputs[1],
-                           nn_value_count(w));
+        int nw =
+            new_const(error, g, w->name, conv->inputs[1], nn_value_count(w));
         if (nw < 0)
             return false;
         int nb = new_const(error, g, bn->name, bn->inputs[2], (size_t)m);
@@ -564,8 +561,8 @@ static bool fuse_groupnorm(NovaError **error, NovaNnSession *s)
 }
 
 /* Activation nodes that fold into a Conv/Gemm epilogue. */
-static bool act_of(NnGraph *g, const NnNode *n, NnActivation *act,
-                   float *alpha, float *beta)
+static bool act_of(NnGraph *g, const NnNode *n, NnActivation *act, float *alpha,
+                   float *beta)
 {
     if (is_op(n, "Relu")) {
         *act = NN_ACT_RELU;
@@ -613,15 +610,15 @@ static bool fuse_epilogues(NovaNnSession *s)
         NnNode *c = sole_consumer(g, n->outputs[0]);
         if (is_op(n, "Conv") && is_op(c, "Add") && n->residual < 0 &&
             n->act == NN_ACT_NONE) {
-            int other = c->inputs[0] == n->outputs[0] ? c->inputs[1]
-                                                      : c->inputs[0];
+            int other =
+                c->inputs[0] == n->outputs[0] ? c->inputs[1] : c->inputs[0];
             NnValue *ov = &g->values[other];
             NnValue *cv = &g->values[n->outputs[0]];
             if (other >= 0 && other != n->outputs[0] &&
                 ov->kind != NN_VALUE_CONST && ov->rank == cv->rank &&
                 ov->dtype == NOVA_NN_FLOAT32 &&
-                memcmp(ov->dims, cv->dims, sizeof(int64_t) * (size_t)cv->rank) ==
-                    0) {
+                memcmp(ov->dims, cv->dims,
+                       sizeof(int64_t) * (size_t)cv->rank) == 0) {
                 /* The residual must be computed before this node runs:
                  * in topological order its producer precedes the Add; it
                  * must also precede the Conv. */
@@ -639,7 +636,8 @@ static bool fuse_epilogues(NovaNnSession *s)
         NnActivation act;
         float alpha = 0, beta = 0;
         if (n->act == NN_ACT_NONE && c && c->n_inputs >= 1 &&
-            c->inputs[0] == n->outputs[0] && act_of(g, c, &act, &alpha, &beta)) {
+            c->inputs[0] == n->outputs[0] &&
+            act_of(g, c, &act, &alpha, &beta)) {
             n->act = act;
             n->act_alpha = alpha;
             n->act_beta = beta;
@@ -736,8 +734,8 @@ static bool plan_memory(NovaError **error, NovaNnSession *s)
         block_of[v] = -1;
         NnValue *val = &g->values[v];
         if (val->kind != NN_VALUE_CONST && val->shape_known) {
-            size_t nbytes = nn_value_count(val) *
-                            nova_nn_dtype_size(val->dtype);
+            size_t nbytes =
+                nn_value_count(val) * nova_nn_dtype_size(val->dtype);
             if (val->nbytes < nbytes)
                 val->nbytes = nbytes; /* oneDNN may have asked for more */
         }
@@ -940,18 +938,17 @@ done:
 static bool make_views(NovaError **error, NovaNnSession *s)
 {
     NnGraph *g = s->g;
-    s->inputs = nova_calloc(error, (size_t)g->n_inputs + 1,
-                            sizeof(NovaNnTensor));
-    s->outputs = nova_calloc(error, (size_t)g->n_outputs + 1,
-                             sizeof(NovaNnTensor));
+    s->inputs =
+        nova_calloc(error, (size_t)g->n_inputs + 1, sizeof(NovaNnTensor));
+    s->outputs =
+        nova_calloc(error, (size_t)g->n_outputs + 1, sizeof(NovaNnTensor));
     if (!s->inputs || !s->outputs)
         return false;
     for (int i = 0; i < g->n_inputs + g->n_outputs; i++) {
         bool is_in = i < g->n_inputs;
         NnValue *v =
             &g->values[is_in ? g->inputs[i] : g->outputs[i - g->n_inputs]];
-        NovaNnTensor *t =
-            is_in ? &s->inputs[i] : &s->outputs[i - g->n_inputs];
+        NovaNnTensor *t = is_in ? &s->inputs[i] : &s->outputs[i - g->n_inputs];
         t->name = v->name;
         t->dtype = v->dtype;
         t->rank = v->rank;
@@ -977,9 +974,9 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
     s->kernels = options->kernels;
     s->pool = options->pool;
     if (options->profile) {
-        s->node_seconds = nova_calloc(
-            error, (size_t)nova__nn_model_graph(model)->n_nodes + 1,
-            sizeof(double));
+        s->node_seconds =
+            nova_calloc(error, (size_t)nova__nn_model_graph(model)->n_nodes + 1,
+                        sizeof(double));
         if (!s->node_seconds)
             goto fail;
     }
@@ -1022,7 +1019,8 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
         s->stats.n_dnnl += n->use_dnnl;
     }
     s->scratch_bytes = scratch;
-    s->arena = nova_malloc_aligned(error, 64, s->arena_bytes ? s->arena_bytes : 64);
+    s->arena =
+        nova_malloc_aligned(error, 64, s->arena_bytes ? s->arena_bytes : 64);
     if (!s->arena)
         goto fail;
     memset(s->arena, 0, s->arena_bytes);
@@ -1080,8 +1078,7 @@ static void epilogue_range(void *ctx, size_t begin, size_t end, int thread)
     if (c->res)
         for (size_t i = begin; i < end; i++)
             c->out[i] += c->res[i];
-    nova__nn_apply_act(c->out + begin, end - begin, c->act, c->alpha,
-                       c->beta);
+    nova__nn_apply_act(c->out + begin, end - begin, c->act, c->alpha, c->beta);
 }
 
 bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
@@ -1090,8 +1087,8 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
     NnGraph *g = s->g;
     if (n_inputs != g->n_inputs)
         return nova_error_set(error, NOVA_ERROR_INVALID, "wrong inputs",
-                              "model %s takes %d inputs, got %d",
-                              g->model_name, g->n_inputs, n_inputs);
+                              "model %s takes %d inputs, got %d", g->model_name,
+                              g->n_inputs, n_inputs);
     for (int i = 0; i < n_inputs; i++) {
         const NovaNnTensor *t = &inputs[i];
         int slot = i;
@@ -1101,10 +1098,9 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
                 if (strcmp(g->values[g->inputs[k]].name, t->name) == 0)
                     slot = k;
             if (slot < 0)
-                return nova_error_set(error, NOVA_ERROR_NOT_FOUND,
-                                      "no such input",
-                                      "model %s has no input '%s'",
-                                      g->model_name, t->name);
+                return nova_error_set(
+                    error, NOVA_ERROR_NOT_FOUND, "no such input",
+                    "model %s has no input '%s'", g->model_name, t->name);
         }
         NnValue *v = &g->values[g->inputs[slot]];
         bool same = t->dtype == v->dtype && t->rank == v->rank && t->data;
@@ -1116,8 +1112,8 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
                 snprintf(want + strlen(want), sizeof want - strlen(want),
                          "%s%lld", d ? "x" : "", (long long)v->dims[d]);
             for (int d = 0; d < t->rank && d < NOVA_NN_MAX_RANK; d++)
-                snprintf(got + strlen(got), sizeof got - strlen(got),
-                         "%s%lld", d ? "x" : "", (long long)t->dims[d]);
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld",
+                         d ? "x" : "", (long long)t->dims[d]);
             return nova_error_set(error, NOVA_ERROR_INVALID, "wrong input",
                                   "model %s input '%s': expected %s [%s], "
                                   "got %s [%s]",
@@ -1146,8 +1142,7 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
         n->def->run(&ex, n);
         if (n->residual >= 0 || n->act != NN_ACT_NONE) {
             EpilogueCtx c = {nn_ptr(&ex, n->outputs[0]),
-                             n->residual >= 0 ? nn_ptr(&ex, n->residual)
-                                              : NULL,
+                             n->residual >= 0 ? nn_ptr(&ex, n->residual) : NULL,
                              n->act, n->act_alpha, n->act_beta};
             nova_pool_parallel_for(s->pool,
                                    nn_value_count(&g->values[n->outputs[0]]),
@@ -1203,8 +1198,8 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
                 rows[i] = rows[j];
                 rows[j] = tmp;
             }
-    fprintf(out, "%-24s %-5s %6s %10s %6s\n", "op", "path", "nodes",
-            "ms/run", "share");
+    fprintf(out, "%-24s %-5s %6s %10s %6s\n", "op", "path", "nodes", "ms/run",
+            "share");
     for (int i = 0; i < n_rows; i++)
         fprintf(out, "%-24s %-5s %6d %10.3f %5.1f%%\n", rows[i].op,
                 rows[i].dnnl ? "dnnl" : "ref", rows[i].count,

@@ -13,8 +13,7 @@
 #include <png.h>
 #include <string.h>
 
-NovaImage *nova_image_create(NovaError **error, uint32_t width,
-                             uint32_t height)
+NovaImage *nova_image_create(NovaError **error, uint32_t width, uint32_t height)
 {
     size_t n;
     if (width == 0 || height == 0 || width > 65535 || height > 65535 ||
@@ -52,16 +51,27 @@ typedef struct {
     uint32_t width, height;
 } CutMap;
 
-static void cut_map(const NovaVolume *v, NovaCut cut, double scale,
-                    CutMap *m)
+static void cut_map(const NovaVolume *v, NovaCut cut, double scale, CutMap *m)
 {
     size_t dims[3];
     nova_volume_get_dims(v, dims);
     const NovaGeometry *g = nova_volume_get_geometry(v);
     switch (cut) {
-    case NOVA_CUT_AXIAL: m->h_axis = 0; m->v_axis = 1; m->fixed_axis = 2; break;
-    case NOVA_CUT_CORONAL: m->h_axis = 0; m->v_axis = 2; m->fixed_axis = 1; break;
-    default: m->h_axis = 1; m->v_axis = 2; m->fixed_axis = 0; break;
+    case NOVA_CUT_AXIAL:
+        m->h_axis = 0;
+        m->v_axis = 1;
+        m->fixed_axis = 2;
+        break;
+    case NOVA_CUT_CORONAL:
+        m->h_axis = 0;
+        m->v_axis = 2;
+        m->fixed_axis = 1;
+        break;
+    default:
+        m->h_axis = 1;
+        m->v_axis = 2;
+        m->fixed_axis = 0;
+        break;
     }
     m->n_h = dims[m->h_axis];
     m->n_v = dims[m->v_axis];
@@ -176,8 +186,8 @@ static bool in_label(const NovaVolume *mask, const size_t dims[3],
     return label ? value == label : value != 0;
 }
 
-static bool mask_fits(const NovaImage *img, const NovaVolume *mask,
-                      NovaCut cut, size_t index, CutMap *m, size_t dims[3])
+static bool mask_fits(const NovaImage *img, const NovaVolume *mask, NovaCut cut,
+                      size_t index, CutMap *m, size_t dims[3])
 {
     if (nova_volume_get_dtype(mask) != NOVA_DTYPE_UINT8)
         return false;

@@ -21,7 +21,7 @@
 #define MAX_KEY_SLICES 4
 
 typedef struct {
-    char name[64];       /* file name under overlays/ */
+    char name[64]; /* file name under overlays/ */
     char caption[128];
     uint8_t *png;
     size_t png_size;
@@ -53,12 +53,10 @@ static bool make_dir(NovaError **error, const char *path)
         buf[i] = '\0';
         struct stat st;
         if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return nova_error_set(error, NOVA_ERROR_IO,
-                                  "cannot create folder", "%s: %s", buf,
-                                  strerror(errno));
+            return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
+                                  "%s: %s", buf, strerror(errno));
         if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return nova_error_set(error, NOVA_ERROR_IO,
-                                  "cannot create folder",
+            return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
                                   "%s exists and is not a folder", buf);
         buf[i] = c;
     }
@@ -115,8 +113,8 @@ static bool make_overlays(NovaError **error, const NovaReportInput *in,
     nova_volume_get_dims(in->hu, d);
     size_t slices[MAX_KEY_SLICES];
     size_t n = 0;
-    size_t lesions = in->analysis ? nova_analysis_get_lesion_count(in->analysis)
-                                  : 0;
+    size_t lesions =
+        in->analysis ? nova_analysis_get_lesion_count(in->analysis) : 0;
     for (size_t i = 0; i < lesions && n < MAX_KEY_SLICES - 1; i++) {
         size_t k = nova_analysis_get_lesion(in->analysis, i)->key_slice;
         bool seen = false;
@@ -344,9 +342,8 @@ static void write_json(NovaJson *j, const NovaReportInput *in,
         nova_json_begin_array(j);
         unsigned f = nova_lung_result_get_flags(in->lungs);
         static const char *flag_names[8] = {
-            "no_right_lung", "no_left_lung", "no_trachea",
-            "cropped_side",  "cropped_top",  "cropped_bottom",
-            "single_slice",  "not_separated"};
+            "no_right_lung", "no_left_lung",   "no_trachea",   "cropped_side",
+            "cropped_top",   "cropped_bottom", "single_slice", "not_separated"};
         for (int b = 0; b < 8; b++)
             if (f & (1u << b))
                 nova_json_string(j, flag_names[b]);
@@ -584,31 +581,36 @@ static void html_histogram(FILE *f, const NovaMeasures *m)
     for (int b = 0; b < 113; b++)
         if (m->histogram[b] > peak)
             peak = m->histogram[b];
-    fputs("<svg viewBox=\"0 0 600 220\" width=\"600\" height=\"220\" "
-          "role=\"img\" aria-label=\"Lung HU histogram\">\n"
-          "<rect x=\"0\" y=\"0\" width=\"600\" height=\"220\" fill=\"#111\"/>\n",
-          f);
+    fputs(
+        "<svg viewBox=\"0 0 600 220\" width=\"600\" height=\"220\" "
+        "role=\"img\" aria-label=\"Lung HU histogram\">\n"
+        "<rect x=\"0\" y=\"0\" width=\"600\" height=\"220\" fill=\"#111\"/>\n",
+        f);
     /* Opacity bands behind the bars: GGO and consolidation (DOMAIN.md). */
     double x_ggo = 40 + (-750.0 + 1030) / 1130 * 540;
     double x_high = 40 + (-200.0 + 1030) / 1130 * 540;
     double x_max = 40 + (100.0 + 1030) / 1130 * 540;
-    fprintf(f, "<rect x=\"%.1f\" y=\"10\" width=\"%.1f\" height=\"180\" "
-               "fill=\"#443c00\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"10\" width=\"%.1f\" height=\"180\" "
+            "fill=\"#443c00\"/>\n",
             x_ggo, x_high - x_ggo);
-    fprintf(f, "<rect x=\"%.1f\" y=\"10\" width=\"%.1f\" height=\"180\" "
-               "fill=\"#4a1010\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"10\" width=\"%.1f\" height=\"180\" "
+            "fill=\"#4a1010\"/>\n",
             x_high, x_max - x_high);
     for (int b = 0; b < 113; b++) {
         double h = 180.0 * (double)m->histogram[b] / (double)peak;
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"4.4\" height=\"%.1f\" "
-                   "fill=\"#7fc8ff\"/>\n",
+        fprintf(f,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"4.4\" height=\"%.1f\" "
+                "fill=\"#7fc8ff\"/>\n",
                 40 + b * 540.0 / 113, 190 - h, h);
     }
     const int ticks[] = {-1000, -750, -500, -200, 0};
     for (size_t t = 0; t < sizeof ticks / sizeof *ticks; t++) {
         double x = 40 + (ticks[t] + 1030.0) / 1130 * 540;
-        fprintf(f, "<text x=\"%.1f\" y=\"210\" fill=\"#ccc\" font-size=\"11\" "
-                   "text-anchor=\"middle\">%d</text>\n",
+        fprintf(f,
+                "<text x=\"%.1f\" y=\"210\" fill=\"#ccc\" font-size=\"11\" "
+                "text-anchor=\"middle\">%d</text>\n",
                 x, ticks[t]);
     }
     fputs("<text x=\"590\" y=\"210\" fill=\"#ccc\" font-size=\"11\" "
@@ -655,7 +657,8 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
         html_text(f, in->study->study_description);
     }
     if (in->stack) {
-        fprintf(f, " &middot; series %lld ", (long long)in->stack->series_number);
+        fprintf(f, " &middot; series %lld ",
+                (long long)in->stack->series_number);
         html_text(f, in->stack->series_description);
         fprintf(f, " (%zu slices, %.2f mm)", in->stack->slice_count,
                 in->stack->slice_spacing_mm);
@@ -674,16 +677,19 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
                 nova_rsna_category_name(nova_analysis_get_rsna(an)));
         fprintf(f, "<div class=\"card\">CO-RADS<b>%d</b></div>\n",
                 nova_analysis_get_corads(an));
-        fprintf(f, "<div class=\"card\">COVID-19 probability<b>%.0f %%</b>"
-                   "</div>\n",
+        fprintf(f,
+                "<div class=\"card\">COVID-19 probability<b>%.0f %%</b>"
+                "</div>\n",
                 100 * nova_analysis_get_probability(an));
         fprintf(f, "<div class=\"card\">Opacity (PO)<b>%.1f %%</b></div>\n",
                 m->po[0]);
-        fprintf(f, "<div class=\"card\">High opacity (PHO)<b>%.1f %%</b>"
-                   "</div>\n",
+        fprintf(f,
+                "<div class=\"card\">High opacity (PHO)<b>%.1f %%</b>"
+                "</div>\n",
                 m->pho[0]);
-        fprintf(f, "<div class=\"card\">Severity score<b>%d / 30</b>"
-                   "</div>\n</div>\n",
+        fprintf(f,
+                "<div class=\"card\">Severity score<b>%d / 30</b>"
+                "</div>\n</div>\n",
                 m->severity_score);
         fputs("<h2>Findings</h2>\n<ul>\n", f);
         for (size_t i = 0; i < nova_analysis_get_reason_count(an); i++) {
@@ -692,14 +698,16 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
             fputs("</li>\n", f);
         }
         const NovaFindings *fd = nova_analysis_get_findings(an);
-        fprintf(f, "<li>%d focus/foci of at least 0.5 ml; GGO %.1f ml, "
-                   "consolidation %.1f ml.</li>\n",
+        fprintf(f,
+                "<li>%d focus/foci of at least 0.5 ml; GGO %.1f ml, "
+                "consolidation %.1f ml.</li>\n",
                 fd->foci, m->ggo_ml, m->consolidation_ml);
         fputs("<li>Pleural effusion: not assessed by this version.</li>\n"
               "</ul>\n",
               f);
-        fprintf(f, "<p class=\"note\">Probability model %s %s (CO-RADS "
-                   "level to pooled COVID-19 frequency, Kwee et al. 2021).</p>\n",
+        fprintf(f,
+                "<p class=\"note\">Probability model %s %s (CO-RADS "
+                "level to pooled COVID-19 frequency, Kwee et al. 2021).</p>\n",
                 nova_analysis_get_model_id(an),
                 nova_analysis_get_model_version(an));
 
@@ -710,13 +718,15 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
         static const char *sides[2] = {"right", "left"};
         for (int s = 0; s < 2; s++)
             for (int t = 0; t < 3; t++)
-                fprintf(f, "<tr><td>%s %s</td><td>%.1f</td><td>%.1f</td>"
-                           "<td>%.1f</td><td>%.1f</td><td>%d</td></tr>\n",
+                fprintf(f,
+                        "<tr><td>%s %s</td><td>%.1f</td><td>%.1f</td>"
+                        "<td>%.1f</td><td>%.1f</td><td>%d</td></tr>\n",
                         sides[s], third_name(t), m->zone_lung_ml[s][t],
                         m->zone_lesion_ml[s][t], m->zone_po[s][t],
                         m->zone_pho[s][t], m->zone_score[s][t]);
-        fprintf(f, "<tr><th>both lungs</th><th>%.1f</th><th>%.1f</th>"
-                   "<th>%.1f</th><th>%.1f</th><th>%d</th></tr></table>\n",
+        fprintf(f,
+                "<tr><th>both lungs</th><th>%.1f</th><th>%.1f</th>"
+                "<th>%.1f</th><th>%.1f</th><th>%d</th></tr></table>\n",
                 m->lung_ml[0], m->lesion_ml[0], m->po[0], m->pho[0],
                 m->severity_score);
 
@@ -729,9 +739,10 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
                   f);
             for (size_t i = 0; i < nl && i < 30; i++) {
                 const NovaLesion *l = nova_analysis_get_lesion(an, i);
-                fprintf(f, "<tr><td>%d</td><td>%s</td><td>%.2f</td>"
-                           "<td>%.0f</td><td>%s</td><td>%s</td>"
-                           "<td>%.0f %%</td><td>%zu</td></tr>\n",
+                fprintf(f,
+                        "<tr><td>%d</td><td>%s</td><td>%.2f</td>"
+                        "<td>%.0f</td><td>%s</td><td>%s</td>"
+                        "<td>%.0f %%</td><td>%zu</td></tr>\n",
                         l->id, nova_lesion_kind_name(l->type), l->volume_ml,
                         l->mean_hu,
                         l->lung == NOVA_LUNG_LEFT ? "left" : "right",
@@ -740,8 +751,9 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
             }
             fputs("</table>\n", f);
             if (nl > 30)
-                fprintf(f, "<p class=\"note\">%zu smaller lesions are in "
-                           "result.json.</p>\n",
+                fprintf(f,
+                        "<p class=\"note\">%zu smaller lesions are in "
+                        "result.json.</p>\n",
                         nl - 30);
         }
     }
@@ -780,8 +792,9 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
     for (size_t i = 0; i < in->timing_count; i++)
         fprintf(f, "%s %.0f ms%s", in->timing_names[i], in->timing_ms[i],
                 i + 1 < in->timing_count ? " &middot; " : "");
-    fprintf(f, "</p>\n<p class=\"note\">Nova %s, pipeline %s %s.</p>\n"
-               "</body></html>\n",
+    fprintf(f,
+            "</p>\n<p class=\"note\">Nova %s, pipeline %s %s.</p>\n"
+            "</body></html>\n",
             nova_version(), NOVA_CHEST_PIPELINE_ID,
             NOVA_CHEST_PIPELINE_VERSION);
     if (fclose(f) != 0)
@@ -839,9 +852,8 @@ bool nova_report_write(NovaError **error, const NovaReportInput *in,
                 nova_json_destroy(j);
             }
             if (fclose(f) != 0 && ok)
-                ok = nova_error_set(error, NOVA_ERROR_IO,
-                                    "cannot write result", "%s: %s", path,
-                                    strerror(errno));
+                ok = nova_error_set(error, NOVA_ERROR_IO, "cannot write result",
+                                    "%s: %s", path, strerror(errno));
         }
     }
     free_overlays(&ov);

@@ -14,9 +14,9 @@
  * from the offset the scan recorded (no second parse, no mmap: unmapping
  * in a threaded process costs TLB shootdowns).  Compressed frames are
  * decoded into their place; other bit depths go through one scratch frame
- * per thread, allocated before the loop.  Single-frame files are opened (mmap) and closed inside
- * the task; multi-frame files are opened once and shared (reads of a fully
- * read dataset are thread safe, nova/dicom.h).
+ * per thread, allocated before the loop.  Single-frame files are opened (mmap)
+ * and closed inside the task; multi-frame files are opened once and shared
+ * (reads of a fully read dataset are thread safe, nova/dicom.h).
  */
 #include "scan_private.h"
 #include "volume_private.h"
@@ -24,13 +24,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <unistd.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DUPLICATE_MM 0.01
 #define HU_PADDING (-1024)
@@ -50,19 +50,19 @@ typedef struct {
     const NovaScan *scan;
     const ScanSlice **slices; /* kept, sorted */
     size_t n;
-    int16_t *dst;             /* n slices of rows x columns */
-    size_t plane;             /* rows x columns */
+    int16_t *dst; /* n slices of rows x columns */
+    size_t plane; /* rows x columns */
     uint32_t rows, columns;
     /* Tilt: in-plane shift of each slice, pixels (x, y). */
     double *shift;
-    NovaDataset **shared;     /* per file: open multi-frame datasets */
-    uint8_t **shared_buf;     /* per file: zip member bytes they borrow */
-    void **scratch;           /* per thread: one decoded frame */
-    int16_t **tilt_buf;       /* per thread: one slice */
-    zip_t ***za;              /* per thread, per archive */
+    NovaDataset **shared; /* per file: open multi-frame datasets */
+    uint8_t **shared_buf; /* per file: zip member bytes they borrow */
+    void **scratch;       /* per thread: one decoded frame */
+    int16_t **tilt_buf;   /* per thread: one slice */
+    zip_t ***za;          /* per thread, per archive */
     uint8_t **zbuf;
     size_t *zcap;
-    NovaError **errors;       /* per thread */
+    NovaError **errors; /* per thread */
     atomic_bool failed;
     atomic_size_t padding;
 } LoadCtx;
@@ -88,43 +88,45 @@ static size_t to_hu(const ScanFile *f, const ScanSlice *s, const void *src,
         /* PS3.3 C.7.5.1.1.2: padding and range limit are stored values,
          * in the pixel representation (a US value of a signed image is a
          * two's complement bit pattern). */
-        int64_t a = f->padding, b = f->has_padding_limit ? f->padding_limit
-                                                         : f->padding;
+        int64_t a = f->padding,
+                b = f->has_padding_limit ? f->padding_limit : f->padding;
         if (is_signed && in->bits_allocated == 16) {
-            if (a > 32767) a -= 65536;
-            if (b > 32767) b -= 65536;
+            if (a > 32767)
+                a -= 65536;
+            if (b > 32767)
+                b -= 65536;
         }
         pad_lo = a < b ? a : b;
         pad_hi = a < b ? b : a;
     }
     size_t padded = 0;
     double slope = s->slope, inter = s->intercept;
-    bool int_path = slope == 1.0 && inter == floor(inter) &&
-                    fabs(inter) < 65536.0;
+    bool int_path =
+        slope == 1.0 && inter == floor(inter) && fabs(inter) < 65536.0;
     int32_t add = int_path ? (int32_t)inter : 0;
     bool no_padding = pad_hi < pad_lo;
 
-#define CONVERT(T)                                                            \
-    do {                                                                      \
-        const T *p = src;                                                     \
-        if (int_path && no_padding) {                                         \
-            for (size_t i = 0; i < n; i++) {                                  \
-                int64_t v = (int64_t)p[i] + add;                              \
-                dst[i] = (int16_t)(v < INT16_MIN   ? INT16_MIN                \
-                                   : v > INT16_MAX ? INT16_MAX                \
-                                                   : v);                      \
-            }                                                                 \
-        } else {                                                              \
-            for (size_t i = 0; i < n; i++) {                                  \
-                int64_t raw = (int64_t)p[i];                                  \
-                if (raw >= pad_lo && raw <= pad_hi) {                         \
-                    dst[i] = HU_PADDING;                                      \
-                    padded++;                                                 \
-                } else {                                                      \
-                    dst[i] = clamp16((double)raw * slope + inter);            \
-                }                                                             \
-            }                                                                 \
-        }                                                                     \
+#define CONVERT(T)                                                             \
+    do {                                                                       \
+        const T *p = src;                                                      \
+        if (int_path && no_padding) {                                          \
+            for (size_t i = 0; i < n; i++) {                                   \
+                int64_t v = (int64_t)p[i] + add;                               \
+                dst[i] = (int16_t)(v < INT16_MIN   ? INT16_MIN                 \
+                                   : v > INT16_MAX ? INT16_MAX                 \
+                                                   : v);                       \
+            }                                                                  \
+        } else {                                                               \
+            for (size_t i = 0; i < n; i++) {                                   \
+                int64_t raw = (int64_t)p[i];                                   \
+                if (raw >= pad_lo && raw <= pad_hi) {                          \
+                    dst[i] = HU_PADDING;                                       \
+                    padded++;                                                  \
+                } else {                                                       \
+                    dst[i] = clamp16((double)raw * slope + inter);             \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
     /* 16 bits in place (src == dst), the common CT case: integer rescale
@@ -154,13 +156,22 @@ static size_t to_hu(const ScanFile *f, const ScanSlice *s, const void *src,
     }
     switch (in->bits_allocated) {
     case 8:
-        if (is_signed) CONVERT(int8_t); else CONVERT(uint8_t);
+        if (is_signed)
+            CONVERT(int8_t);
+        else
+            CONVERT(uint8_t);
         break;
     case 16:
-        if (is_signed) CONVERT(int16_t); else CONVERT(uint16_t);
+        if (is_signed)
+            CONVERT(int16_t);
+        else
+            CONVERT(uint16_t);
         break;
     case 32:
-        if (is_signed) CONVERT(int32_t); else CONVERT(uint32_t);
+        if (is_signed)
+            CONVERT(int32_t);
+        else
+            CONVERT(uint32_t);
         break;
     }
 #undef CONVERT
@@ -169,8 +180,8 @@ static size_t to_hu(const ScanFile *f, const ScanSlice *s, const void *src,
 
 /* Shift a slice in plane by (dx, dy) pixels: out(x, y) = in(x - dx, y -
  * dy), bilinear, outside the slice -1024 (air). */
-static void shift_slice(const int16_t *in, int16_t *out, uint32_t w,
-                        uint32_t h, double dx, double dy)
+static void shift_slice(const int16_t *in, int16_t *out, uint32_t w, uint32_t h,
+                        double dx, double dy)
 {
     for (uint32_t y = 0; y < h; y++) {
         double sy = y - dy;
@@ -189,10 +200,10 @@ static void shift_slice(const int16_t *in, int16_t *out, uint32_t w,
                     double wgt = (i ? tx : 1 - tx) * (j ? ty : 1 - ty);
                     if (wgt == 0.0)
                         continue;
-                    double v = (xx < 0 || yy < 0 || xx >= (long)w ||
-                                yy >= (long)h)
-                                   ? HU_PADDING
-                                   : in[(size_t)yy * w + (size_t)xx];
+                    double v =
+                        (xx < 0 || yy < 0 || xx >= (long)w || yy >= (long)h)
+                            ? HU_PADDING
+                            : in[(size_t)yy * w + (size_t)xx];
                     acc += wgt * v;
                 }
             out[(size_t)y * w + x] = clamp16(acc);
@@ -227,12 +238,12 @@ static bool read_native(NovaError **err, const ScanFile *f, uint32_t frame,
                               frame, bytes);
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return nova_error_set(err, NOVA_ERROR_IO, "cannot open file",
-                              "%s: %s", f->path, strerror(errno));
+        return nova_error_set(err, NOVA_ERROR_IO, "cannot open file", "%s: %s",
+                              f->path, strerror(errno));
     size_t got = 0;
     while (got < bytes) {
-        ssize_t r = pread(fd, (uint8_t *)dst + got, bytes - got,
-                          (off_t)(at + got));
+        ssize_t r =
+            pread(fd, (uint8_t *)dst + got, bytes - got, (off_t)(at + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -249,8 +260,8 @@ static bool read_native(NovaError **err, const ScanFile *f, uint32_t frame,
         if (f->info.pixel_representation == 1) {
             int shift = 16 - (int)stored;
             for (size_t i = 0; i < plane; i++)
-                dst[i] = (int16_t)((int16_t)((uint16_t)dst[i] << shift) >>
-                                   shift);
+                dst[i] =
+                    (int16_t)((int16_t)((uint16_t)dst[i] << shift) >> shift);
         } else {
             uint16_t mask = (uint16_t)((1u << stored) - 1);
             uint16_t *u = (uint16_t *)dst;
@@ -312,8 +323,8 @@ static void load_task(void *vctx, size_t k, int thread)
                                 (unsigned)info.bits_allocated);
         if (ok) {
             size_t bytes = nova_image_frame_bytes(&info);
-            void *target = info.bits_allocated == 16 ? (void *)dst
-                                                     : c->scratch[thread];
+            void *target =
+                info.bits_allocated == 16 ? (void *)dst : c->scratch[thread];
             ok = nova_dataset_decode_frame(err, ds, s->frame, target, bytes);
             if (ok) {
                 size_t padded = to_hu(f, s, target, dst, c->plane);
@@ -334,7 +345,7 @@ typedef struct {
     const int16_t *src;
     int16_t *dst;
     size_t plane;
-    const double *pos;   /* source positions relative to the first */
+    const double *pos; /* source positions relative to the first */
     size_t n_src;
     double dz;
 } ResampleCtx;
@@ -353,8 +364,10 @@ static void resample_range(void *vctx, size_t begin, size_t end, int thread)
             k = c->n_src >= 2 ? c->n_src - 2 : 0;
         double span = c->pos[k + 1] - c->pos[k];
         double t = span > 0 ? (z - c->pos[k]) / span : 0.0;
-        if (t < 0) t = 0;
-        if (t > 1) t = 1;
+        if (t < 0)
+            t = 0;
+        if (t > 1)
+            t = 1;
         const int16_t *a = c->src + k * c->plane;
         const int16_t *b = c->src + (k + 1) * c->plane;
         int16_t *o = c->dst + m * c->plane;
@@ -418,15 +431,14 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
     /* Duplicates: same position within 0.01 mm. */
     for (size_t i = 0; i < st->count; i++) {
         const ScanSlice *s = &scan->slices[st->slices[i]];
-        if (c.n > 0 && s->position - c.slices[c.n - 1]->position <
-                           DUPLICATE_MM) {
+        if (c.n > 0 &&
+            s->position - c.slices[c.n - 1]->position < DUPLICATE_MM) {
             if (!options->drop_duplicates) {
                 nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
                                "duplicate slices",
                                "series %s: %s and %s are both at %.3f mm "
                                "along the normal",
-                               label,
-                               scan->files[c.slices[c.n - 1]->file].path,
+                               label, scan->files[c.slices[c.n - 1]->file].path,
                                scan->files[s->file].path, s->position);
                 goto done;
             }
@@ -526,11 +538,10 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
             double d[3];
             for (int i = 0; i < 3; i++)
                 d[i] = c.slices[k]->ipp[i] - s0->ipp[i] - pos[k] * nrm[i];
-            c.shift[2 * k] = (d[0] * r[0] + d[1] * r[1] + d[2] * r[2]) /
-                             g.spacing[0];
+            c.shift[2 * k] =
+                (d[0] * r[0] + d[1] * r[1] + d[2] * r[2]) / g.spacing[0];
             c.shift[2 * k + 1] =
-                (d[0] * col[0] + d[1] * col[1] + d[2] * col[2]) /
-                g.spacing[1];
+                (d[0] * col[0] + d[1] * col[1] + d[2] * col[2]) / g.spacing[1];
         }
         report->corrected_tilt = true;
         append(report->warnings, sizeof report->warnings,
@@ -549,27 +560,24 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
     c.columns = fp->columns;
     c.plane = (size_t)fp->rows * fp->columns;
     c.shared = nova_calloc(error, scan->file_count, sizeof *c.shared);
-    c.shared_buf = nova_calloc(error, scan->file_count,
-                               sizeof *c.shared_buf);
+    c.shared_buf = nova_calloc(error, scan->file_count, sizeof *c.shared_buf);
     c.scratch = nova_calloc(error, (size_t)threads, sizeof *c.scratch);
     c.tilt_buf = nova_calloc(error, (size_t)threads, sizeof *c.tilt_buf);
     c.za = nova_calloc(error, (size_t)threads, sizeof *c.za);
     c.zbuf = nova_calloc(error, (size_t)threads, sizeof *c.zbuf);
     c.zcap = nova_calloc(error, (size_t)threads, sizeof *c.zcap);
     c.errors = nova_calloc(error, (size_t)threads, sizeof *c.errors);
-    if (!c.shared || !c.shared_buf || !c.scratch || !c.tilt_buf || !c.za || !c.zbuf ||
-        !c.zcap || !c.errors)
+    if (!c.shared || !c.shared_buf || !c.scratch || !c.tilt_buf || !c.za ||
+        !c.zbuf || !c.zcap || !c.errors)
         goto done;
     size_t frame_bytes = c.plane * 4; /* the largest: 32-bit samples */
     for (int t = 0; t < threads; t++) {
         c.scratch[t] = nova_malloc_aligned(error, 64, frame_bytes);
-        c.za[t] = nova_calloc(error, scan->archive_count + 1,
-                              sizeof(zip_t *));
+        c.za[t] = nova_calloc(error, scan->archive_count + 1, sizeof(zip_t *));
         if (!c.scratch[t] || !c.za[t])
             goto done;
         if (c.shift) {
-            c.tilt_buf[t] = nova_malloc_array(error, c.plane,
-                                              sizeof(int16_t));
+            c.tilt_buf[t] = nova_malloc_array(error, c.plane, sizeof(int16_t));
             if (!c.tilt_buf[t])
                 goto done;
         }
@@ -610,20 +618,18 @@ NovaVolume *nova_scan_load(NovaError **error, const NovaScan *scan,
         double dz_out = n_out > 1 ? pos[n - 1] / (double)(n_out - 1) : med;
         g.spacing[2] = dz_out;
         size_t odims[3] = {fp->columns, fp->rows, n_out};
-        volume = nova__volume_create_uninit(error, NOVA_DTYPE_INT16, odims,
-                                            &g);
+        volume = nova__volume_create_uninit(error, NOVA_DTYPE_INT16, odims, &g);
         if (!volume)
             goto done;
-        ResampleCtx rc = {c.dst, nova_volume_get_data(volume), c.plane, pos,
-                          n, dz_out};
+        ResampleCtx rc = {c.dst, nova_volume_get_data(volume), c.plane, pos, n,
+                          dz_out};
         nova_pool_parallel_for(pool, n_out, resample_range, &rc);
         report->resampled_spacing = true;
         append(report->warnings, sizeof report->warnings,
                "uneven spacing (gaps %.3f to %.3f mm%s) resampled to %zu "
                "slices at %.4f mm. ",
                report->min_gap_mm, report->max_gap_mm,
-               report->missing_slices ? ", missing slices" : "", n_out,
-               dz_out);
+               report->missing_slices ? ", missing slices" : "", n_out, dz_out);
         nova_volume_unref(raw);
     } else {
         volume = raw;

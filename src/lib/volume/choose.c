@@ -57,13 +57,13 @@ typedef struct {
 static int compare_candidates(const Candidate *a, const Candidate *b,
                               const char **why)
 {
-#define KEY(cond, text)                                                       \
-    do {                                                                      \
-        int c_ = (cond);                                                      \
-        if (c_) {                                                             \
-            *why = text;                                                      \
-            return c_;                                                        \
-        }                                                                     \
+#define KEY(cond, text)                                                        \
+    do {                                                                       \
+        int c_ = (cond);                                                       \
+        if (c_) {                                                              \
+            *why = text;                                                       \
+            return c_;                                                         \
+        }                                                                      \
     } while (0)
     KEY(a->oblique - b->oblique, "it is axial, the other oblique");
     KEY(a->derived - b->derived, "it is ORIGINAL, the other DERIVED");

@@ -55,16 +55,52 @@ static double element_at(const uint8_t *src, NovaSrcType type, bool swap,
             b[n - 1 - k] = t;
         }
     switch (type) {
-    case NOVA__SRC_INT8: { int8_t v; memcpy(&v, b, 1); return v; }
+    case NOVA__SRC_INT8: {
+        int8_t v;
+        memcpy(&v, b, 1);
+        return v;
+    }
     case NOVA__SRC_UINT8: return b[0];
-    case NOVA__SRC_INT16: { int16_t v; memcpy(&v, b, 2); return v; }
-    case NOVA__SRC_UINT16: { uint16_t v; memcpy(&v, b, 2); return v; }
-    case NOVA__SRC_INT32: { int32_t v; memcpy(&v, b, 4); return v; }
-    case NOVA__SRC_UINT32: { uint32_t v; memcpy(&v, b, 4); return v; }
-    case NOVA__SRC_INT64: { int64_t v; memcpy(&v, b, 8); return (double)v; }
-    case NOVA__SRC_UINT64: { uint64_t v; memcpy(&v, b, 8); return (double)v; }
-    case NOVA__SRC_FLOAT32: { float v; memcpy(&v, b, 4); return v; }
-    case NOVA__SRC_FLOAT64: { double v; memcpy(&v, b, 8); return v; }
+    case NOVA__SRC_INT16: {
+        int16_t v;
+        memcpy(&v, b, 2);
+        return v;
+    }
+    case NOVA__SRC_UINT16: {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        return v;
+    }
+    case NOVA__SRC_INT32: {
+        int32_t v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case NOVA__SRC_UINT32: {
+        uint32_t v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case NOVA__SRC_INT64: {
+        int64_t v;
+        memcpy(&v, b, 8);
+        return (double)v;
+    }
+    case NOVA__SRC_UINT64: {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        return (double)v;
+    }
+    case NOVA__SRC_FLOAT32: {
+        float v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case NOVA__SRC_FLOAT64: {
+        double v;
+        memcpy(&v, b, 8);
+        return v;
+    }
     }
     return 0.0;
 }
@@ -77,14 +113,14 @@ static bool is_unsigned(NovaSrcType type)
 
 NovaVolume *nova__volume_from_array(NovaError **error, const char *name,
                                     const void *src_void, NovaSrcType type,
-                                    bool big_endian, double slope,
-                                    double inter, const size_t dims[3],
+                                    bool big_endian, double slope, double inter,
+                                    const size_t dims[3],
                                     const NovaGeometry *geometry)
 {
     const uint8_t *src = src_void;
     size_t count = dims[0] * dims[1] * dims[2];
-    bool swap = big_endian != host_big_endian() &&
-                nova__src_type_size(type) > 1;
+    bool swap =
+        big_endian != host_big_endian() && nova__src_type_size(type) > 1;
     bool scaled = !(slope == 1.0 && inter == 0.0);
 
     /* Pass 1: can every value be held exactly by uint8 or int16? */
@@ -139,8 +175,8 @@ uint8_t *nova__read_file(NovaError **error, const char *path, size_t *size,
     if (!inflate_gzip) {
         FILE *f = fopen(path, "rb");
         if (!f) {
-            nova_error_set(error, NOVA_ERROR_IO, "cannot open file",
-                           "%s: %s", path, strerror(errno));
+            nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
+                           path, strerror(errno));
             return NULL;
         }
         if (fseeko(f, 0, SEEK_END) == 0) {
@@ -168,8 +204,8 @@ uint8_t *nova__read_file(NovaError **error, const char *path, size_t *size,
     }
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
-                       path, strerror(errno));
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s", path,
+                       strerror(errno));
         return NULL;
     }
     gzbuffer(gz, 1 << 17);
@@ -194,15 +230,13 @@ uint8_t *nova__read_file(NovaError **error, const char *path, size_t *size,
             buf = nb;
             cap = ncap;
         }
-        size_t want = cap - len > (size_t)INT_MAX ? (size_t)INT_MAX
-                                                  : cap - len;
+        size_t want = cap - len > (size_t)INT_MAX ? (size_t)INT_MAX : cap - len;
         int got = gzread(gz, buf + len, (unsigned)want);
         if (got < 0) {
             int zerr;
             const char *msg = gzerror(gz, &zerr);
             nova_error_set(error, NOVA_ERROR_PARSE, "gzip error",
-                           "%s: after %zu inflated bytes: %s", path, len,
-                           msg);
+                           "%s: after %zu inflated bytes: %s", path, len, msg);
             nova_free(buf);
             buf = NULL;
             break;
@@ -273,9 +307,9 @@ uint8_t *nova__inflate(NovaError **error, const char *name, const uint8_t *src,
     }
     inflateEnd(&zs);
     if (out_done < expected) {
-        const char *why = rc == Z_DATA_ERROR  ? "corrupt deflate data"
+        const char *why = rc == Z_DATA_ERROR   ? "corrupt deflate data"
                           : rc == Z_STREAM_END ? "stream ended early"
-                                                : "truncated stream";
+                                               : "truncated stream";
         nova_error_set(error, NOVA_ERROR_PARSE, "gzip error",
                        "%s: %s after %zu of %zu inflated bytes (input "
                        "offset %zu)",

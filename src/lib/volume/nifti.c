@@ -7,10 +7,10 @@
  *
  * Geometry: NIfTI world coordinates are RAS+ (+x towards the patient's
  * right, +y anterior, +z superior); Nova's are DICOM LPS (+x left, +y
- * posterior, +z superior).  The conversion negates the first two rows of the affine
- * (and of the origin).  The affine is the sform when sform_code > 0, else
- * the qform when qform_code > 0 (quaternion, nifti1.h "METHOD 2"), else the
- * Analyze fallback diag(pixdim) ("METHOD 1") - the same precedence as
+ * posterior, +z superior).  The conversion negates the first two rows of the
+ * affine (and of the origin).  The affine is the sform when sform_code > 0,
+ * else the qform when qform_code > 0 (quaternion, nifti1.h "METHOD 2"), else
+ * the Analyze fallback diag(pixdim) ("METHOD 1") - the same precedence as
  * nibabel's get_best_affine.  Spacing is the length of each affine column
  * and the direction is the column divided by it, so a sheared sform is kept
  * as it is.
@@ -143,13 +143,11 @@ static bool affine_to_geometry(NovaError **error, const char *path,
     nova_geometry_init(g);
     for (int c = 0; c < 3; c++) {
         double col[3] = {-m[0 * 3 + c], -m[1 * 3 + c], m[2 * 3 + c]};
-        double len = sqrt(col[0] * col[0] + col[1] * col[1] +
-                          col[2] * col[2]);
+        double len = sqrt(col[0] * col[0] + col[1] * col[1] + col[2] * col[2]);
         if (!(len > 0.0) || !isfinite(len))
-            return nova_error_set(error, NOVA_ERROR_PARSE,
-                                  "bad NIfTI geometry",
-                                  "%s: affine column %d has length %g", path,
-                                  c, len);
+            return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI geometry",
+                                  "%s: affine column %d has length %g", path, c,
+                                  len);
         g->spacing[c] = len;
         for (int r = 0; r < 3; r++)
             g->direction[r * 3 + c] = col[r] / len;
@@ -171,8 +169,8 @@ typedef struct {
     size_t bytes; /* voxel data bytes */
 } NiftiHeader;
 
-static bool parse_header(NovaError **error, const char *path,
-                         const uint8_t *h, size_t have, NiftiHeader *out)
+static bool parse_header(NovaError **error, const char *path, const uint8_t *h,
+                         size_t have, NiftiHeader *out)
 {
     memset(out, 0, sizeof *out);
     if (have < NIFTI1_HEADER_SIZE)
@@ -215,8 +213,8 @@ static bool parse_header(NovaError **error, const char *path,
     int ndim = hdr_i16(h, 40, swap);
     if (ndim < 1 || ndim > 7)
         return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI header",
-                              "%s: offset 40: dim[0] = %d, expected 1..7",
-                              path, ndim);
+                              "%s: offset 40: dim[0] = %d, expected 1..7", path,
+                              ndim);
     out->dims[0] = out->dims[1] = out->dims[2] = 1;
     for (int i = 1; i <= ndim; i++) {
         int d = hdr_i16(h, 40 + 2 * (size_t)i, swap);
@@ -280,10 +278,8 @@ static bool parse_header(NovaError **error, const char *path,
     }
     for (int i = 0; i < 3; i++)
         if (!isfinite(t[i]))
-            return nova_error_set(error, NOVA_ERROR_PARSE,
-                                  "bad NIfTI geometry",
-                                  "%s: the affine offset is not finite",
-                                  path);
+            return nova_error_set(error, NOVA_ERROR_PARSE, "bad NIfTI geometry",
+                                  "%s: the affine offset is not finite", path);
     if (!affine_to_geometry(error, path, m, t, &out->geometry))
         return false;
 
@@ -326,8 +322,8 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
 {
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
-                       path, errno ? strerror(errno) : "gzopen failed");
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s", path,
+                       errno ? strerror(errno) : "gzopen failed");
         return NULL;
     }
     gzbuffer(gz, 1 << 17);
@@ -353,11 +349,10 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
     bool direct = is_direct(&hd);
     uint8_t *dst;
     if (direct) {
-        volume = nova_volume_create(error,
-                                    hd.type == NOVA__SRC_INT16
-                                        ? NOVA_DTYPE_INT16
-                                        : NOVA_DTYPE_UINT8,
-                                    hd.dims, &hd.geometry);
+        volume = nova_volume_create(
+            error,
+            hd.type == NOVA__SRC_INT16 ? NOVA_DTYPE_INT16 : NOVA_DTYPE_UINT8,
+            hd.dims, &hd.geometry);
         if (!volume)
             goto done;
         dst = nova_volume_get_data(volume);
@@ -401,8 +396,8 @@ NovaVolume *nova__read_nifti_memory(NovaError **error, const void *data,
     NiftiHeader hd;
     if (size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
         /* .nii.gz in memory: inflate the header, then exactly the file. */
-        uint8_t *head = nova__inflate(error, name, bytes, size,
-                                      NIFTI1_HEADER_SIZE);
+        uint8_t *head =
+            nova__inflate(error, name, bytes, size, NIFTI1_HEADER_SIZE);
         if (!head)
             return NULL;
         bool ok = parse_header(error, name, head, NIFTI1_HEADER_SIZE, &hd);
@@ -569,8 +564,7 @@ bool nova_volume_write_nifti(NovaError **error, const NovaVolume *volume,
     double rot[9];
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 3; c++)
-            rot[r * 3 + c] =
-                (r < 2 ? -1.0 : 1.0) * g->direction[r * 3 + c];
+            rot[r * 3 + c] = (r < 2 ? -1.0 : 1.0) * g->direction[r * 3 + c];
     double qfac = 1.0;
     if (is_orthonormal(rot)) {
         double qb, qc, qd;

@@ -44,7 +44,7 @@ typedef struct {
     char data_file[1024];
     long line_skip;
     long long byte_skip;
-    double flip[3]; /* per world axis: +1, or -1 to reach LPS */
+    double flip[3];          /* per world axis: +1, or -1 to reach LPS */
     double directions[3][3]; /* [axis][world] */
     double origin[3];
     double spacings[3];
@@ -54,28 +54,46 @@ static const struct {
     const char *name;
     NovaSrcType type;
 } nrrd_types[] = {
-    {"signed char", NOVA__SRC_INT8}, {"int8", NOVA__SRC_INT8},
-    {"int8_t", NOVA__SRC_INT8}, {"uchar", NOVA__SRC_UINT8},
-    {"unsigned char", NOVA__SRC_UINT8}, {"uint8", NOVA__SRC_UINT8},
-    {"uint8_t", NOVA__SRC_UINT8}, {"short", NOVA__SRC_INT16},
-    {"short int", NOVA__SRC_INT16}, {"signed short", NOVA__SRC_INT16},
-    {"signed short int", NOVA__SRC_INT16}, {"int16", NOVA__SRC_INT16},
-    {"int16_t", NOVA__SRC_INT16}, {"ushort", NOVA__SRC_UINT16},
+    {"signed char", NOVA__SRC_INT8},
+    {"int8", NOVA__SRC_INT8},
+    {"int8_t", NOVA__SRC_INT8},
+    {"uchar", NOVA__SRC_UINT8},
+    {"unsigned char", NOVA__SRC_UINT8},
+    {"uint8", NOVA__SRC_UINT8},
+    {"uint8_t", NOVA__SRC_UINT8},
+    {"short", NOVA__SRC_INT16},
+    {"short int", NOVA__SRC_INT16},
+    {"signed short", NOVA__SRC_INT16},
+    {"signed short int", NOVA__SRC_INT16},
+    {"int16", NOVA__SRC_INT16},
+    {"int16_t", NOVA__SRC_INT16},
+    {"ushort", NOVA__SRC_UINT16},
     {"unsigned short", NOVA__SRC_UINT16},
-    {"unsigned short int", NOVA__SRC_UINT16}, {"uint16", NOVA__SRC_UINT16},
-    {"uint16_t", NOVA__SRC_UINT16}, {"int", NOVA__SRC_INT32},
-    {"signed int", NOVA__SRC_INT32}, {"int32", NOVA__SRC_INT32},
-    {"int32_t", NOVA__SRC_INT32}, {"uint", NOVA__SRC_UINT32},
-    {"unsigned int", NOVA__SRC_UINT32}, {"uint32", NOVA__SRC_UINT32},
-    {"uint32_t", NOVA__SRC_UINT32}, {"longlong", NOVA__SRC_INT64},
-    {"long long", NOVA__SRC_INT64}, {"long long int", NOVA__SRC_INT64},
+    {"unsigned short int", NOVA__SRC_UINT16},
+    {"uint16", NOVA__SRC_UINT16},
+    {"uint16_t", NOVA__SRC_UINT16},
+    {"int", NOVA__SRC_INT32},
+    {"signed int", NOVA__SRC_INT32},
+    {"int32", NOVA__SRC_INT32},
+    {"int32_t", NOVA__SRC_INT32},
+    {"uint", NOVA__SRC_UINT32},
+    {"unsigned int", NOVA__SRC_UINT32},
+    {"uint32", NOVA__SRC_UINT32},
+    {"uint32_t", NOVA__SRC_UINT32},
+    {"longlong", NOVA__SRC_INT64},
+    {"long long", NOVA__SRC_INT64},
+    {"long long int", NOVA__SRC_INT64},
     {"signed long long", NOVA__SRC_INT64},
-    {"signed long long int", NOVA__SRC_INT64}, {"int64", NOVA__SRC_INT64},
-    {"int64_t", NOVA__SRC_INT64}, {"ulonglong", NOVA__SRC_UINT64},
+    {"signed long long int", NOVA__SRC_INT64},
+    {"int64", NOVA__SRC_INT64},
+    {"int64_t", NOVA__SRC_INT64},
+    {"ulonglong", NOVA__SRC_UINT64},
     {"unsigned long long", NOVA__SRC_UINT64},
     {"unsigned long long int", NOVA__SRC_UINT64},
-    {"uint64", NOVA__SRC_UINT64}, {"uint64_t", NOVA__SRC_UINT64},
-    {"float", NOVA__SRC_FLOAT32}, {"double", NOVA__SRC_FLOAT64},
+    {"uint64", NOVA__SRC_UINT64},
+    {"uint64_t", NOVA__SRC_UINT64},
+    {"float", NOVA__SRC_FLOAT32},
+    {"double", NOVA__SRC_FLOAT64},
 };
 
 static bool fail(NovaError **error, const NrrdHeader *h, int line,
@@ -123,17 +141,15 @@ static bool parse_field(NovaError **error, NrrdHeader *h, int line,
                                   "reads 2D and 3D scalar volumes)",
                                   h->path, line, value);
     } else if (strcmp(key, "type") == 0) {
-        for (size_t i = 0; i < sizeof nrrd_types / sizeof nrrd_types[0];
-             i++)
+        for (size_t i = 0; i < sizeof nrrd_types / sizeof nrrd_types[0]; i++)
             if (strcmp(value, nrrd_types[i].name) == 0) {
                 h->type = nrrd_types[i].type;
                 h->have_type = true;
             }
         if (!h->have_type)
-            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                                  "NRRD type not supported",
-                                  "%s: header line %d: type \"%s\"",
-                                  h->path, line, value);
+            return nova_error_set(
+                error, NOVA_ERROR_UNSUPPORTED, "NRRD type not supported",
+                "%s: header line %d: type \"%s\"", h->path, line, value);
     } else if (strcmp(key, "sizes") == 0) {
         if (h->dimension == 0)
             return fail(error, h, line, "sizes before dimension");
@@ -183,18 +199,16 @@ static bool parse_field(NovaError **error, NrrdHeader *h, int line,
                    strcmp(value, "LAS") == 0) {
             f[1] = -1;
         } else {
-            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                                  "NRRD space not supported",
-                                  "%s: header line %d: space \"%s\"", h->path,
-                                  line, value);
+            return nova_error_set(
+                error, NOVA_ERROR_UNSUPPORTED, "NRRD space not supported",
+                "%s: header line %d: space \"%s\"", h->path, line, value);
         }
         memcpy(h->flip, f, sizeof f);
     } else if (strcmp(key, "space dimension") == 0) {
         if (atoi(value) != 3)
-            return nova_error_set(error, NOVA_ERROR_UNSUPPORTED,
-                                  "NRRD space not supported",
-                                  "%s: header line %d: space dimension %s",
-                                  h->path, line, value);
+            return nova_error_set(
+                error, NOVA_ERROR_UNSUPPORTED, "NRRD space not supported",
+                "%s: header line %d: space dimension %s", h->path, line, value);
     } else if (strcmp(key, "space directions") == 0) {
         if (h->dimension == 0)
             return fail(error, h, line, "space directions before dimension");
@@ -294,8 +308,9 @@ static bool parse_header(NovaError **error, NrrdHeader *h, const char *buf,
         memcpy(text, buf + pos, n);
         text[n] = '\0';
         if (memchr(text, '\0', n))
-            return fail(error, h, line, "NUL byte in header (missing blank "
-                                        "line before binary data?)");
+            return fail(error, h, line,
+                        "NUL byte in header (missing blank "
+                        "line before binary data?)");
         pos = next;
         if (text[0] == '#')
             continue;
@@ -325,8 +340,7 @@ static bool parse_header(NovaError **error, NrrdHeader *h, const char *buf,
 }
 
 /* Skip `lines` newline-terminated lines from data[*off]. */
-static bool skip_lines(const uint8_t *data, size_t len, size_t *off,
-                       long lines)
+static bool skip_lines(const uint8_t *data, size_t len, size_t *off, long lines)
 {
     for (long i = 0; i < lines; i++) {
         const uint8_t *nl = memchr(data + *off, '\n', len - *off);
@@ -351,9 +365,9 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
                        h->path, src_len, hex ? "hex" : "ascii", count);
         return NULL;
     }
-    uint8_t *out = hex ? nova_malloc(error, bytes ? bytes : 1)
-                       : nova_malloc_array(error, count ? count : 1,
-                                           sizeof(double));
+    uint8_t *out =
+        hex ? nova_malloc(error, bytes ? bytes : 1)
+            : nova_malloc_array(error, count ? count : 1, sizeof(double));
     if (!out)
         return NULL;
     size_t pos = 0, got = 0;
@@ -382,8 +396,7 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
         /* strtod needs a terminated string: parse token by token. */
         char tok[64];
         while (got < count && pos < src_len) {
-            while (pos < src_len &&
-                   (isspace(src[pos]) || src[pos] == ','))
+            while (pos < src_len && (isspace(src[pos]) || src[pos] == ','))
                 pos++;
             size_t n = 0;
             while (pos < src_len && !isspace(src[pos]) && src[pos] != ',' &&
@@ -397,8 +410,8 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
             if (*end != '\0') {
                 nova_free(out);
                 nova_error_set(error, NOVA_ERROR_PARSE, "bad NRRD data",
-                               "%s: value %zu \"%s\" is not a number",
-                               h->path, got, tok);
+                               "%s: value %zu \"%s\" is not a number", h->path,
+                               got, tok);
                 return NULL;
             }
             memcpy(out + got * sizeof v, &v, sizeof v);
@@ -454,8 +467,8 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
         } else {
             const char *slash = strrchr(path, '/');
             int dir_len = slash ? (int)(slash - path + 1) : 0;
-            data_path = nova_strdup_printf(error, "%.*s%s", dir_len, path,
-                                           h.data_file);
+            data_path =
+                nova_strdup_printf(error, "%.*s%s", dir_len, path, h.data_file);
         }
         if (!data_path)
             goto done;
@@ -501,8 +514,7 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
             /* format.html: byte skip -1 means the data are the last
              * bytes of the file. */
             if (data_len - off < bytes) {
-                nova_error_set(error, NOVA_ERROR_PARSE,
-                               "truncated NRRD data",
+                nova_error_set(error, NOVA_ERROR_PARSE, "truncated NRRD data",
                                "%s: %zu data bytes, need %zu", data_name,
                                data_len - off, bytes);
                 goto done;
@@ -510,8 +522,7 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
             off = data_len - bytes;
         } else {
             if ((unsigned long long)h.byte_skip > data_len - off) {
-                nova_error_set(error, NOVA_ERROR_PARSE,
-                               "truncated NRRD data",
+                nova_error_set(error, NOVA_ERROR_PARSE, "truncated NRRD data",
                                "%s: byte skip %lld past the end", data_name,
                                h.byte_skip);
                 goto done;
@@ -531,8 +542,7 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
     case ENC_GZIP: {
         if (h.byte_skip < 0) {
             nova_error_set(error, NOVA_ERROR_PARSE, "bad NRRD header",
-                           "%s: byte skip -1 is only valid for raw data",
-                           path);
+                           "%s: byte skip -1 is only valid for raw data", path);
             goto done;
         }
         /* Teem applies byte skip to the inflated stream. */
@@ -542,8 +552,8 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
                            "%s: byte skip overflows", path);
             goto done;
         }
-        decoded = nova__inflate(error, data_name, data + off, data_len - off,
-                                total);
+        decoded =
+            nova__inflate(error, data_name, data + off, data_len - off, total);
         if (!decoded)
             goto done;
         payload = decoded + h.byte_skip;
@@ -580,15 +590,15 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
             cols[2][0] = cols[0][1] * cols[1][2] - cols[0][2] * cols[1][1];
             cols[2][1] = cols[0][2] * cols[1][0] - cols[0][0] * cols[1][2];
             cols[2][2] = cols[0][0] * cols[1][1] - cols[0][1] * cols[1][0];
-            double n = sqrt(cols[2][0] * cols[2][0] +
-                            cols[2][1] * cols[2][1] + cols[2][2] * cols[2][2]);
+            double n = sqrt(cols[2][0] * cols[2][0] + cols[2][1] * cols[2][1] +
+                            cols[2][2] * cols[2][2]);
             for (int w = 0; w < 3 && n > 0; w++)
                 cols[2][w] /= n;
         }
         for (int a = 0; a < 3; a++) {
-            double len = sqrt(cols[a][0] * cols[a][0] +
-                              cols[a][1] * cols[a][1] +
-                              cols[a][2] * cols[a][2]);
+            double len =
+                sqrt(cols[a][0] * cols[a][0] + cols[a][1] * cols[a][1] +
+                     cols[a][2] * cols[a][2]);
             if (!(len > 0.0) || !isfinite(len)) {
                 nova_error_set(error, NOVA_ERROR_PARSE, "bad NRRD header",
                                "%s: space direction of axis %d has length "

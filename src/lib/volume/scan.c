@@ -171,8 +171,8 @@ static bool add_zip(NovaError **error, SourceList *l, const char *path)
     if (!za) {
         zip_error_t ze;
         zip_error_init_with_code(&ze, zerr);
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open zip", "%s: %s",
-                       path, zip_error_strerror(&ze));
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open zip", "%s: %s", path,
+                       zip_error_strerror(&ze));
         zip_error_fini(&ze);
         return false;
     }
@@ -219,17 +219,15 @@ static bool add_dicomdir(NovaError **error, SourceList *l, const char *path)
     for (size_t i = 0; ok && i < n; i++) {
         const NovaDataset *item =
             nova_dataset_get_item(ds, T_DIRECTORY_RECORDS, i);
-        size_t vm = item ? nova_dataset_get_vm(item, T_REFERENCED_FILE_ID)
-                         : 0;
+        size_t vm = item ? nova_dataset_get_vm(item, T_REFERENCED_FILE_ID) : 0;
         if (vm == 0)
             continue;
         char rel[1024] = "";
         size_t used = 0;
         for (size_t k = 0; k < vm && used < sizeof rel; k++) {
             char comp[256];
-            if (!nova_dataset_get_string_value(NULL, item,
-                                               T_REFERENCED_FILE_ID, k, comp,
-                                               sizeof comp))
+            if (!nova_dataset_get_string_value(NULL, item, T_REFERENCED_FILE_ID,
+                                               k, comp, sizeof comp))
                 break;
             used += (size_t)snprintf(rel + used, sizeof rel - used, "%s%s",
                                      k ? "/" : "", comp);
@@ -292,8 +290,8 @@ bool nova__zip_read_member(NovaError **error, zip_t *za, const char *archive,
     if (zip_stat_index(za, (zip_uint64_t)index, 0, &st) != 0 ||
         !(st.valid & ZIP_STAT_SIZE))
         return nova_error_set(error, NOVA_ERROR_IO, "zip error",
-                              "%s: member %lld: %s", archive,
-                              (long long)index, zip_strerror(za));
+                              "%s: member %lld: %s", archive, (long long)index,
+                              zip_strerror(za));
     if (st.size > (zip_uint64_t)1 << 40)
         return nova_error_set(error, NOVA_ERROR_RANGE, "zip member too large",
                               "%s: member %s: %llu bytes", archive, st.name,
@@ -321,8 +319,8 @@ bool nova__zip_read_member(NovaError **error, zip_t *za, const char *archive,
     zip_fclose(zf);
     if (got != need)
         return nova_error_set(error, NOVA_ERROR_IO, "zip error",
-                              "%s: member %s: read %zu of %zu bytes",
-                              archive, st.name, got, need);
+                              "%s: member %s: read %zu of %zu bytes", archive,
+                              st.name, got, need);
     *size = need;
     return true;
 }
@@ -349,8 +347,7 @@ NovaDataset *nova__scan_open_file(NovaError **error, const NovaScan *scan,
         return NULL;
     char name[1200];
     snprintf(name, sizeof name, "%s:%s", archive, file->path);
-    return nova_dataset_read_memory(error, *buf, size, name,
-                                    NOVA_READ_BORROW);
+    return nova_dataset_read_memory(error, *buf, size, name, NOVA_READ_BORROW);
 }
 
 /* ------------------------------------------------------- header records */
@@ -398,16 +395,20 @@ static bool read_frame_geometry(const NovaDataset *root, const NovaDataset *ds,
         meas = functional_group(root, frame, T_PIXEL_MEASURES);
         xf = functional_group(root, frame, T_PIXEL_VALUE_TRANSFORM);
         /* Missing macros fall back to top-level attributes. */
-        if (!pos) pos = root;
-        if (!ori) ori = root;
-        if (!meas) meas = root;
-        if (!xf) xf = root;
+        if (!pos)
+            pos = root;
+        if (!ori)
+            ori = root;
+        if (!meas)
+            meas = root;
+        if (!xf)
+            xf = root;
     }
     if (!nova_dataset_get_doubles(NULL, pos, T_IPP, s->ipp, 3) ||
         !nova_dataset_get_doubles(NULL, ori, T_IOP, s->iop, 6))
         return false;
-    if (!nova_dataset_get_doubles(NULL, meas, T_PIXEL_SPACING,
-                                  s->pixel_spacing, 2)) {
+    if (!nova_dataset_get_doubles(NULL, meas, T_PIXEL_SPACING, s->pixel_spacing,
+                                  2)) {
         s->pixel_spacing[0] = s->pixel_spacing[1] = 1.0;
     }
     if (!nova_dataset_get_double(NULL, meas, T_SLICE_THICKNESS, 0,
@@ -462,8 +463,8 @@ static void read_one(NovaDataset *ds, ReadResult *res)
         nova_dataset_get_int(NULL, ds, T_SERIES_NUMBER, 0, &f->series_number);
     f->has_padding =
         nova_dataset_get_int(NULL, ds, T_PIXEL_PADDING, 0, &f->padding);
-    f->has_padding_limit = nova_dataset_get_int(
-        NULL, ds, T_PIXEL_PADDING_LIMIT, 0, &f->padding_limit);
+    f->has_padding_limit = nova_dataset_get_int(NULL, ds, T_PIXEL_PADDING_LIMIT,
+                                                0, &f->padding_limit);
     nova_dataset_get_double(NULL, ds, T_GANTRY_TILT, 0, &f->gantry_tilt_deg);
 
     /* Native 16-bit little-endian pixel data in a plain file: remember
@@ -477,9 +478,8 @@ static void read_one(NovaDataset *ds, ReadResult *res)
     if (little && ts && ts->codec == NOVA_CODEC_NATIVE && !ts->deflated &&
         !ts->big_endian && !ts->encapsulated && f->zip_index < 0 &&
         f->info.bits_allocated == 16 && f->info.samples_per_pixel == 1 &&
-        nova_dataset_find(ds, NOVA_TAG_PIXEL_DATA, &pix) &&
-        !pix.encapsulated && pix.length != NOVA_UNDEFINED_LENGTH &&
-        pix.offset > 0) {
+        nova_dataset_find(ds, NOVA_TAG_PIXEL_DATA, &pix) && !pix.encapsulated &&
+        pix.length != NOVA_UNDEFINED_LENGTH && pix.offset > 0) {
         f->pixel_offset = pix.offset;
         f->pixel_length = pix.length;
     }
@@ -508,8 +508,8 @@ static void read_one(NovaDataset *ds, ReadResult *res)
         return;
     }
     int64_t acq = 0, inst = 0;
-    bool has_acq = nova_dataset_get_int(NULL, ds, T_ACQUISITION_NUMBER, 0,
-                                        &acq);
+    bool has_acq =
+        nova_dataset_get_int(NULL, ds, T_ACQUISITION_NUMBER, 0, &acq);
     nova_dataset_get_int(NULL, ds, T_INSTANCE_NUMBER, 0, &inst);
     uint32_t n = 0;
     for (uint32_t fr = 0; fr < frames; fr++) {
@@ -541,10 +541,10 @@ static void read_one(NovaDataset *ds, ReadResult *res)
 typedef struct {
     const SourceList *sources;
     ReadResult *results;
-    zip_t ***za;        /* [thread][archive] */
-    uint8_t **buf;      /* [thread] */
-    size_t *cap;        /* [thread] */
-    NovaScan *scan;     /* archives only */
+    zip_t ***za;    /* [thread][archive] */
+    uint8_t **buf;  /* [thread] */
+    size_t *cap;    /* [thread] */
+    NovaScan *scan; /* archives only */
 } ReadCtx;
 
 static void read_task(void *vctx, size_t index, int thread)
@@ -611,8 +611,7 @@ static bool same_stack(const NovaScan *scan, const ScanSlice *a,
     for (int i = 0; i < 6; i++)
         if (fabs(a->iop[i] - b->iop[i]) > 1e-3)
             return false;
-    if (fa->info.rows != fb->info.rows ||
-        fa->info.columns != fb->info.columns)
+    if (fa->info.rows != fb->info.rows || fa->info.columns != fb->info.columns)
         return false;
     for (int i = 0; i < 2; i++)
         if (fabs(a->pixel_spacing[i] - b->pixel_spacing[i]) > 1e-4)
@@ -757,9 +756,8 @@ static void fingerprint(NovaScan *scan, ScanStack *st)
         else
             gaps[ng++] = g;
     }
-    double *sorted = gaps ? nova_malloc_array(NULL, ng ? ng : 1,
-                                              sizeof *sorted)
-                          : NULL;
+    double *sorted =
+        gaps ? nova_malloc_array(NULL, ng ? ng : 1, sizeof *sorted) : NULL;
     if (sorted && ng) {
         memcpy(sorted, gaps, ng * sizeof *sorted);
         double med = nova__median(sorted, ng);
@@ -840,8 +838,8 @@ static bool group_stacks(NovaError **error, NovaScan *scan)
     for (size_t i = 0; i < n; i++) {
         size_t j;
         for (j = 0; j < na; j++)
-            if (same_stack(scan, &scan->slices[first_of[j]],
-                           &scan->slices[i], false))
+            if (same_stack(scan, &scan->slices[first_of[j]], &scan->slices[i],
+                           false))
                 break;
         if (j == na)
             first_of[na++] = i;
@@ -849,8 +847,8 @@ static bool group_stacks(NovaError **error, NovaScan *scan)
         double row[3], col[3], nrm[3];
         stack_normal(&scan->slices[first_of[j]], row, col, nrm);
         const double *p = scan->slices[i].ipp;
-        scan->slices[i].position = p[0] * nrm[0] + p[1] * nrm[1] +
-                                   p[2] * nrm[2];
+        scan->slices[i].position =
+            p[0] * nrm[0] + p[1] * nrm[1] + p[2] * nrm[2];
     }
     /* Phase B: repeated positions with different acquisition numbers. */
     split = nova_calloc(error, na ? na : 1, sizeof *split);
@@ -894,8 +892,8 @@ static bool group_stacks(NovaError **error, NovaScan *scan)
         scan->stacks[j].count++;
     }
     for (size_t j = 0; j < nf; j++) {
-        scan->stacks[j].slices = nova_malloc_array(
-            error, scan->stacks[j].count, sizeof(size_t));
+        scan->stacks[j].slices =
+            nova_malloc_array(error, scan->stacks[j].count, sizeof(size_t));
         if (!scan->stacks[j].slices)
             goto done;
         scan->stacks[j].count = 0;
@@ -939,8 +937,8 @@ static bool group_stacks(NovaError **error, NovaScan *scan)
         }
         st->fp.study_index = s;
         info->stack_count++;
-        if (j == 0 || strcmp(scan->stacks[j - 1].fp.series_uid,
-                             st->fp.series_uid) != 0 ||
+        if (j == 0 ||
+            strcmp(scan->stacks[j - 1].fp.series_uid, st->fp.series_uid) != 0 ||
             strcmp(scan->stacks[j - 1].fp.study_uid, st->fp.study_uid) != 0)
             info->series_count++;
     }
@@ -979,16 +977,15 @@ NovaScan *nova_scan_create(NovaError **error, const char *const *paths,
     list.archives = NULL;
     list.archive_count = 0;
     scan->files_seen = list.count;
-    results = nova_calloc(error, list.count ? list.count : 1,
-                          sizeof *results);
+    results = nova_calloc(error, list.count ? list.count : 1, sizeof *results);
     ctx.za = nova_calloc(error, (size_t)threads, sizeof *ctx.za);
     ctx.buf = nova_calloc(error, (size_t)threads, sizeof *ctx.buf);
     ctx.cap = nova_calloc(error, (size_t)threads, sizeof *ctx.cap);
     if (!results || !ctx.za || !ctx.buf || !ctx.cap)
         goto fail;
     for (int t = 0; t < threads; t++) {
-        ctx.za[t] = nova_calloc(error, scan->archive_count + 1,
-                                sizeof(zip_t *));
+        ctx.za[t] =
+            nova_calloc(error, scan->archive_count + 1, sizeof(zip_t *));
         if (!ctx.za[t])
             goto fail;
     }
@@ -1010,8 +1007,8 @@ NovaScan *nova_scan_create(NovaError **error, const char *const *paths,
         }
     }
     scan->files = nova_calloc(error, nfiles ? nfiles : 1, sizeof *scan->files);
-    scan->slices = nova_calloc(error, nslices ? nslices : 1,
-                               sizeof *scan->slices);
+    scan->slices =
+        nova_calloc(error, nslices ? nslices : 1, sizeof *scan->slices);
     if (!scan->files || !scan->slices)
         goto fail;
     for (size_t i = 0; i < list.count; i++) {
@@ -1107,8 +1104,7 @@ size_t nova_scan_get_stack_count(const NovaScan *scan)
     return scan->stack_count;
 }
 
-const NovaStackFingerprint *nova_scan_get_stack(const NovaScan *scan,
-                                                size_t i)
+const NovaStackFingerprint *nova_scan_get_stack(const NovaScan *scan, size_t i)
 {
     return i < scan->stack_count ? &scan->stacks[i].fp : NULL;
 }

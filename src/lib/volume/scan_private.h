@@ -15,9 +15,9 @@
 
 /* One source file (or zip member) holding an image. */
 typedef struct {
-    char *path;         /* file path, or member name for zip members */
-    int64_t zip_index;  /* -1: a plain file */
-    size_t archive;     /* index into NovaScan.archives when zip_index >= 0 */
+    char *path;        /* file path, or member name for zip members */
+    int64_t zip_index; /* -1: a plain file */
+    size_t archive;    /* index into NovaScan.archives when zip_index >= 0 */
     /* Identity and description (first values, trimmed). */
     char study_uid[TXT], series_uid[TXT], frame_of_reference_uid[TXT];
     char patient_id[TXT], patient_name[TXT], study_date[TXT];
@@ -56,12 +56,12 @@ typedef struct {
     int64_t instance_number;
     char frame_type[TXT]; /* Enhanced: (0008,9007); else = image type */
     size_t stack;
-    double position;      /* projection of ipp on the stack normal */
+    double position; /* projection of ipp on the stack normal */
 } ScanSlice;
 
 typedef struct {
     NovaStackFingerprint fp;
-    size_t *slices;   /* indices into NovaScan.slices, sorted by position */
+    size_t *slices; /* indices into NovaScan.slices, sorted by position */
     size_t count;
     size_t series_index;
 } ScanStack;
@@ -75,7 +75,7 @@ struct NovaScan {
     size_t stack_count;
     NovaStudyInfo *studies;
     size_t study_count;
-    char **archives;  /* zip paths */
+    char **archives; /* zip paths */
     size_t archive_count;
     size_t files_seen, skipped, non_image;
 };

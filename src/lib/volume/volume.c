@@ -72,12 +72,11 @@ void nova_geometry_world_to_index(const NovaGeometry *g, const double world[3],
     double det = m[0] * (m[4] * m[8] - m[5] * m[7]) -
                  m[1] * (m[3] * m[8] - m[5] * m[6]) +
                  m[2] * (m[3] * m[7] - m[4] * m[6]);
-    double inv[9] = {
-        (m[4] * m[8] - m[5] * m[7]), -(m[1] * m[8] - m[2] * m[7]),
-        (m[1] * m[5] - m[2] * m[4]), -(m[3] * m[8] - m[5] * m[6]),
-        (m[0] * m[8] - m[2] * m[6]), -(m[0] * m[5] - m[2] * m[3]),
-        (m[3] * m[7] - m[4] * m[6]), -(m[0] * m[7] - m[1] * m[6]),
-        (m[0] * m[4] - m[1] * m[3])};
+    double inv[9] = {(m[4] * m[8] - m[5] * m[7]), -(m[1] * m[8] - m[2] * m[7]),
+                     (m[1] * m[5] - m[2] * m[4]), -(m[3] * m[8] - m[5] * m[6]),
+                     (m[0] * m[8] - m[2] * m[6]), -(m[0] * m[5] - m[2] * m[3]),
+                     (m[3] * m[7] - m[4] * m[6]), -(m[0] * m[7] - m[1] * m[6]),
+                     (m[0] * m[4] - m[1] * m[3])};
     double d[3] = {world[0] - g->origin[0], world[1] - g->origin[1],
                    world[2] - g->origin[2]};
     for (int r = 0; r < 3; r++)

@@ -30,8 +30,8 @@ NovaVolume *nova_volume_read(NovaError **error, const char *path)
     /* Unknown name: look at the magic numbers. */
     FILE *f = fopen(path, "rb");
     if (!f) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s",
-                       path, strerror(errno));
+        nova_error_set(error, NOVA_ERROR_IO, "cannot open file", "%s: %s", path,
+                       strerror(errno));
         return NULL;
     }
     uint8_t head[8] = {0};
@@ -44,12 +44,12 @@ NovaVolume *nova_volume_read(NovaError **error, const char *path)
         return nova_volume_read_dicom(error, path, NULL, NULL);
     if (n >= 7 && memcmp(head, "NRRD000", 7) == 0)
         return nova_volume_read_nrrd(error, path);
-    int32_t size_le = (int32_t)((uint32_t)head[0] | (uint32_t)head[1] << 8 |
-                                (uint32_t)head[2] << 16 |
-                                (uint32_t)head[3] << 24);
-    int32_t size_be = (int32_t)((uint32_t)head[3] | (uint32_t)head[2] << 8 |
-                                (uint32_t)head[1] << 16 |
-                                (uint32_t)head[0] << 24);
+    int32_t size_le =
+        (int32_t)((uint32_t)head[0] | (uint32_t)head[1] << 8 |
+                  (uint32_t)head[2] << 16 | (uint32_t)head[3] << 24);
+    int32_t size_be =
+        (int32_t)((uint32_t)head[3] | (uint32_t)head[2] << 8 |
+                  (uint32_t)head[1] << 16 | (uint32_t)head[0] << 24);
     /* 0x1f 0x8b: a gzip stream (RFC 1952), taken to be a .nii.gz. */
     if ((n >= 2 && head[0] == 0x1f && head[1] == 0x8b) || size_le == 348 ||
         size_be == 348)

@@ -42,8 +42,8 @@ size_t nova__src_type_size(NovaSrcType type);
  */
 NovaVolume *nova__volume_from_array(NovaError **error, const char *name,
                                     const void *src, NovaSrcType type,
-                                    bool big_endian, double slope,
-                                    double inter, const size_t dims[3],
+                                    bool big_endian, double slope, double inter,
+                                    const size_t dims[3],
                                     const NovaGeometry *geometry);
 
 /* Read a whole file into memory, transparently inflating gzip (zlib's
