@@ -145,6 +145,17 @@ uint8_t *nova_dimse_encode_command(NovaError **error,
                                    const NovaDimseCommand *command,
                                    size_t *size_out);
 
+/* Re-encode a dataset from explicit VR little endian to implicit VR little
+ * endian (PS3.5 7.1.2 -> 7.1.3; 10.1: implicit LE is the syntax every
+ * node accepts), for a peer that refused explicit LE.  Values are copied;
+ * headers lose their VR; defined lengths of sequences and items are
+ * recomputed.  Encapsulated (undefined-length OB/OW) data and UN of
+ * undefined length are NOVA_ERROR_UNSUPPORTED.  *out is nova_malloc'ed
+ * (caller frees).  Thread-safe. */
+bool nova_dimse_explicit_to_implicit(NovaError **error, const uint8_t *bytes,
+                                     size_t size, uint8_t **out,
+                                     size_t *out_size);
+
 /* ---------------------------------------------------- associations */
 
 typedef struct NovaAssociation NovaAssociation;

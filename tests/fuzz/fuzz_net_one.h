@@ -4,7 +4,9 @@
  * tests/unit/test_net.c (so `make check` replays tests/fuzz/corpus-net).
  *
  * The first byte picks the entry point: 0 parses the rest as an
- * A-ASSOCIATE-RQ/AC PDU, 1 as a DIMSE command set, anything else feeds the
+ * A-ASSOCIATE-RQ/AC PDU, 1 as a DIMSE command set, 3 re-encodes it from
+ * explicit to implicit VR LE (nova_dimse_explicit_to_implicit), anything
+ * else feeds the
  * rest as the byte stream of a connection to the provider
  * (nova_scp_serve_association over a socketpair: association setup,
  * P-DATA reassembly, C-ECHO/C-STORE handling, release and abort).  Errors
@@ -48,6 +50,12 @@ static void fuzz_net_one(const uint8_t *data, size_t size)
             nova_free(pdu);
         }
         nova_free(info);
+    } else if (data[0] == 3) {
+        uint8_t *out = NULL;
+        size_t n = 0;
+        if (nova_dimse_explicit_to_implicit(&error, data + 1, size - 1, &out,
+                                            &n))
+            nova_free(out);
     } else if (data[0] == 1) {
         NovaDimseCommand c;
         if (nova_dimse_parse_command(&error, data + 1, size - 1, &c)) {

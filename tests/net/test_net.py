@@ -16,7 +16,8 @@ compressed with DCMTK (dcmcjpeg JPEG lossless, dcmcrle RLE).
   send is idempotent; a series declaring its count (0020,1209) completes
   with reason declared-count, the others with reason timeout;
 - `nova send` delivers all the files to DCMTK storescp (-pdu 4096, +xa) in
-  their own transfer syntaxes; compared element by element;
+  their own transfer syntaxes, and to an implicit-only storescp (+xi)
+  re-encoded; compared element by element;
 - failure statuses: a dataset that differs from its command gets A900, a
   dataset that does not parse gets C000, and `nova send` exits 1;
 - association policy: an unknown calling AE and a wrong called AE are
@@ -114,6 +115,15 @@ def make_instance(path, study, series, number, rng, declared=None,
     ds.RescaleSlope = 1
     if declared:
         ds.NumberOfSeriesRelatedInstances = declared
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = CT
+    ref.ReferencedSOPInstanceUID = generate_uid()
+    code = Dataset()
+    code.CodeValue = "121311"
+    code.CodingSchemeDesignator = "DCM"
+    code.CodeMeaning = "Localizer"
+    ref.PurposeOfReferenceCodeSequence = [code]
+    ds.ReferencedImageSequence = [ref]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = size
@@ -855,6 +865,33 @@ def main():
                   "SIGTERM did not arrive during the association")
     case("SIGTERM during an association: it finishes, then exit 0",
          t_sigterm_drain)
+
+    def t_send_implicit_only():
+        # A peer that accepts implicit VR LE only: nova send re-encodes the
+        # explicit-LE files (nested sequences included).
+        out = os.path.join(tmp, "storescp-implicit")
+        os.makedirs(out)
+        sport = free_port()
+        p = subprocess.Popen(["storescp", "+xi", "-aet", "STORESCP", "-od",
+                              out, str(sport)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        try:
+            wait_listening(sport)
+            r = subprocess.run([NOVA, "send", "127.0.0.1:%d" % sport,
+                                "--aet", "NOVA", "--called-aet", "STORESCP"]
+                               + files["a1"], capture_output=True, text=True,
+                               timeout=60)
+            check(r.returncode == 0, "nova send: %s" % r.stderr)
+            got = {str(read(os.path.join(out, f)).SOPInstanceUID):
+                   os.path.join(out, f) for f in os.listdir(out)}
+            for q in files["a1"]:
+                compare(q, got[uid_of[q]], IMPLICIT)
+        finally:
+            p.terminate()
+            p.wait()
+    case("nova send to an implicit-only peer: explicit files re-encoded, "
+         "element by element equal", t_send_implicit_only)
 
     def t_restart():
         rc = stop(serve)

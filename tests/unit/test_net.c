@@ -249,6 +249,96 @@ static void test_storage_classes(void)
     CHECK(!nova_net_is_storage_sop_class("1.2.840.10008.5.1.4.1.2.2.1"));
 }
 
+/* Explicit -> implicit VR LE on hand-made bytes (PS3.5 7.1.2, 7.1.3): a
+ * short-VR element, an OB (12-byte header), and a defined-length sequence
+ * whose item holds a long-VR element, so both lengths shrink by 4; an
+ * undefined-length sequence keeps its delimiters. */
+static void test_explicit_to_implicit(void)
+{
+    static const uint8_t head[] = {
+        /* (0008,0060) CS "CT": 8-byte header */
+        0x08, 0x00, 0x60, 0x00, 'C', 'S', 2, 0, 'C', 'T',
+        /* (0009,0010) OB length 2: 12-byte header */
+        0x09, 0x00, 0x10, 0x00, 'O', 'B', 0, 0, 2, 0, 0, 0, 0xAA, 0xBB};
+    uint8_t buf[256];
+    size_t n = sizeof head;
+    memcpy(buf, head, n);
+    /* (0008,1140) SQ of defined length: one item with a UI (short header)
+     * and a UT (long header). */
+    static const uint8_t ui[] = {0x08, 0x00, 0x55, 0x11, 'U', 'I',
+                                 4,    0,    '1',  '.',  '2', 0};
+    static const uint8_t ut[] = {0x08, 0x00, 0x19, 0x01, 'U', 'T', 0,
+                                 0,    2,    0,    0,    0,   'h', 'i'};
+    size_t item_len = sizeof ui + sizeof ut; /* 26 */
+    size_t sq_len = 8 + item_len;            /* 34 */
+    const uint8_t sq[] = {0x08,
+                          0x00,
+                          0x40,
+                          0x11,
+                          'S',
+                          'Q',
+                          0,
+                          0,
+                          (uint8_t)sq_len,
+                          0,
+                          0,
+                          0,
+                          0xFE,
+                          0xFF,
+                          0x00,
+                          0xE0,
+                          (uint8_t)item_len,
+                          0,
+                          0,
+                          0};
+    memcpy(buf + n, sq, sizeof sq);
+    n += sizeof sq;
+    memcpy(buf + n, ui, sizeof ui);
+    n += sizeof ui;
+    memcpy(buf + n, ut, sizeof ut);
+    n += sizeof ut;
+    /* (0040,0260) SQ undefined length, one undefined item, empty. */
+    static const uint8_t undef[] = {
+        0x40, 0x00, 0x60, 0x02, 'S',  'Q',  0,    0,    0xFF, 0xFF, 0xFF, 0xFF,
+        0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x0D, 0xE0,
+        0,    0,    0,    0,    0xFE, 0xFF, 0xDD, 0xE0, 0,    0,    0,    0};
+    memcpy(buf + n, undef, sizeof undef);
+    n += sizeof undef;
+
+    static const uint8_t expected[] = {
+        0x08, 0x00, 0x60, 0x00, 2, 0, 0, 0, 'C', 'T', 0x09, 0x00, 0x10, 0x00, 2,
+        0, 0, 0, 0xAA, 0xBB,
+        /* SQ: item 8 + UI (8+4) + UT (8+2) = 30 */
+        0x08, 0x00, 0x40, 0x11, 30, 0, 0, 0, 0xFE, 0xFF, 0x00, 0xE0, 22, 0, 0,
+        0, 0x08, 0x00, 0x55, 0x11, 4, 0, 0, 0, '1', '.', '2', 0, 0x08, 0x00,
+        0x19, 0x01, 2, 0, 0, 0, 'h', 'i', 0x40, 0x00, 0x60, 0x02, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF,
+        0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0};
+    NovaError *error = NULL;
+    uint8_t *out = NULL;
+    size_t out_size = 0;
+    CHECK(nova_dimse_explicit_to_implicit(&error, buf, n, &out, &out_size));
+    CHECK(error == NULL);
+    CHECK_EQ_INT(out_size, sizeof expected);
+    CHECK(out && out_size == sizeof expected &&
+          memcmp(out, expected, sizeof expected) == 0);
+    nova_free(out);
+    /* Every truncation is an error, never a read past the end. */
+    size_t n_ok = 0;
+    for (size_t k = 1; k < n; k++) {
+        NovaError *e = NULL;
+        uint8_t *o = NULL;
+        size_t os = 0;
+        if (nova_dimse_explicit_to_implicit(&e, buf, k, &o, &os))
+            n_ok++;
+        nova_free(o);
+        nova_error_free(e);
+    }
+    /* Cuts exactly after the CS, the OB and the defined sequence leave
+     * complete datasets. */
+    CHECK_EQ_INT(n_ok, 3);
+}
+
 /* The fuzz target's seed corpus through the same entry point: PDUs,
  * command sets and whole conversations, hostile ones included. */
 static void test_corpus_replay(void)
@@ -287,6 +377,7 @@ int main(void)
     RUN(test_build_parse_many);
     RUN(test_command_roundtrip);
     RUN(test_storage_classes);
+    RUN(test_explicit_to_implicit);
     RUN(test_corpus_replay);
     return test_done();
 }

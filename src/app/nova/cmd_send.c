@@ -5,8 +5,10 @@
  * file's own transfer syntax, plus per SOP class one context proposing
  * explicit and implicit VR little endian.  Each file is sent as it is on
  * disk (the dataset after its File Meta group, PS3.10 7.1), on the context
- * accepted with its own transfer syntax: Nova does not transcode, so a
- * file whose syntax the peer refused is reported and counted as failed.
+ * accepted with its own transfer syntax; an explicit VR LE file goes as
+ * implicit VR LE (nova_dimse_explicit_to_implicit) when the peer refused
+ * explicit.  Nova does not decompress, so a compressed file whose syntax
+ * the peer refused is reported and counted as failed.
  */
 #include "commands.h"
 
@@ -361,6 +363,14 @@ int nova_cmd_send(int argc, char **argv)
             continue;
         const NovaNetContext *ctx =
             nova_association_find_context(assoc, fi->sop_class, fi->ts);
+        /* A peer that refused explicit VR LE gets implicit VR LE, the
+         * syntax every node accepts (PS3.5 10.1). */
+        bool to_implicit = false;
+        if (!ctx && strcmp(fi->ts, NOVA_UID_EXPLICIT_LE) == 0) {
+            ctx = nova_association_find_context(assoc, fi->sop_class,
+                                                NOVA_UID_IMPLICIT_LE);
+            to_implicit = ctx != NULL;
+        }
         if (!ctx) {
             fprintf(stderr,
                     "nova send: %s: the peer accepted no context for %s in "
@@ -376,6 +386,23 @@ int nova_cmd_send(int argc, char **argv)
             nova_error_clear(&error);
             n_fail++;
             continue;
+        }
+        if (to_implicit) {
+            uint8_t *converted = NULL;
+            size_t converted_size = 0;
+            if (!nova_dimse_explicit_to_implicit(&error, data + at, size - at,
+                                                 &converted, &converted_size)) {
+                nova_error_prefix(&error, "%s: ", fi->path);
+                nova_app_print_error("send", error);
+                nova_error_clear(&error);
+                nova_free(data);
+                n_fail++;
+                continue;
+            }
+            nova_free(data);
+            data = converted;
+            size = converted_size;
+            at = 0;
         }
         NovaDimseCommand cmd = {0};
         cmd.command_field = NOVA_DIMSE_C_STORE_RQ;
