@@ -48,6 +48,8 @@ const NovaDictEntry *nova_dict_lookup_tag(uint32_t tag)
 
 const NovaDictEntry *nova_dict_lookup_keyword(const char *keyword)
 {
+    if (strcmp(keyword, group_length.keyword) == 0)
+        return &group_length;
     size_t lo = 0, hi = nova__dict_total_count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
