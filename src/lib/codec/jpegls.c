@@ -25,8 +25,14 @@ static bool charls_fail(NovaError **error, const NovaTransferSyntax *ts,
 
 bool nova__decode_jpegls(NOVA__DECODER_ARGS)
 {
+    /* The stream must end with EOI: CharLS 2.4.1 can spend tens of seconds
+     * on some truncated streams.  Writers pad the fragment (00 to even
+     * length) and DCMTK 3.6.7's near-lossless encoder leaves a few
+     * uninitialised bytes after the EOI, so look for it among the last 64
+     * bytes rather than at the very end. */
     size_t end = src_len;
-    while (end > 0 && src_len - end < 8 && src[end - 1] == 0x00)
+    while (end >= 2 && src_len - end < 64 &&
+           !(src[end - 2] == 0xFF && src[end - 1] == 0xD9))
         end--;
     if (end < 4 || src[end - 2] != 0xFF || src[end - 1] != 0xD9)
         return nova_error_set(error, NOVA_ERROR_PARSE, "truncated JPEG-LS data",
