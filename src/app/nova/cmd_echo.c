@@ -22,46 +22,20 @@ static void usage(FILE *out)
 
 int nova_cmd_echo(int argc, char **argv)
 {
-    const char *target = NULL, *aet = "NOVA", *called = "ANY-SCP";
-    bool use_tls = false;
-    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
-    long timeout_s = 30;
+    const char *target = NULL;
+    NovaScuOptions scu = {.aet = "NOVA", .called = "ANY-SCP", .timeout_s = 30};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--tls")) {
-            use_tls = true;
-        } else if (!strcmp(a, "--tls-ca") || !strcmp(a, "--tls-cert") ||
-                   !strcmp(a, "--tls-key")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nova %s: %s needs a value\n", argv[0], a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            use_tls = true;
-            if (!strcmp(a, "--tls-ca"))
-                tls_ca = v;
-            else if (!strcmp(a, "--tls-cert"))
-                tls_cert = v;
-            else
-                tls_key = v;
-        } else if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
-                   !strcmp(a, "--timeout")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nova echo: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--aet"))
-                aet = v;
-            else if (!strcmp(a, "--called-aet"))
-                called = v;
-            else
-                timeout_s = strtol(v, NULL, 10);
-        } else if (!target && a[0] != '-') {
+        int taken = nova_app_scu_option("echo", argc, argv, &i, &scu);
+        if (taken < 0)
+            return 2;
+        if (taken)
+            continue;
+        if (!target && a[0] != '-') {
             target = a;
         } else {
             usage(stderr);
@@ -73,8 +47,8 @@ int nova_cmd_echo(int argc, char **argv)
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     if (!colon || colon == target || (size_t)(colon - target) >= sizeof host ||
-        !end || *end || port <= 0 || port > 65535 || strlen(aet) > 16 ||
-        strlen(called) > 16 || timeout_s <= 0) {
+        !end || *end || port <= 0 || port > 65535 || strlen(scu.aet) > 16 ||
+        strlen(scu.called) > 16 || scu.timeout_s <= 0) {
         usage(stderr);
         return 2;
     }
@@ -88,8 +62,8 @@ int nova_cmd_echo(int argc, char **argv)
         nova_error_free(error);
         return 1;
     }
-    snprintf(rq->called_ae, sizeof rq->called_ae, "%s", called);
-    snprintf(rq->calling_ae, sizeof rq->calling_ae, "%s", aet);
+    snprintf(rq->called_ae, sizeof rq->called_ae, "%s", scu.called);
+    snprintf(rq->calling_ae, sizeof rq->calling_ae, "%s", scu.aet);
     rq->n_contexts = 1;
     rq->contexts[0].id = 1;
     snprintf(rq->contexts[0].abstract_syntax, 65, "%s", NOVA_UID_VERIFICATION);
@@ -98,11 +72,12 @@ int nova_cmd_echo(int argc, char **argv)
     rq->contexts[0].n_transfer_syntaxes = 1;
     NovaNetOptions options;
     nova_net_options_init(&options);
-    options.artim_timeout_ms = (int)timeout_s * 1000;
-    options.idle_timeout_ms = (int)timeout_s * 1000;
+    options.artim_timeout_ms = (int)scu.timeout_s * 1000;
+    options.idle_timeout_ms = (int)scu.timeout_s * 1000;
     NovaTls *tls = NULL;
-    if (use_tls) {
-        tls = nova_tls_create_client(&error, tls_ca, tls_cert, tls_key);
+    if (scu.use_tls) {
+        tls = nova_tls_create_client(&error, scu.tls_ca, scu.tls_cert,
+                                     scu.tls_key);
         if (!tls) {
             nova_app_print_error("echo", error);
             nova_error_free(error);

@@ -224,11 +224,9 @@ static bool has_context(const NovaAssociateInfo *rq, const char *cls,
 
 int nova_cmd_send(int argc, char **argv)
 {
-    const char *target = NULL, *aet = NULL, *called = "ANY-SCP";
-    bool use_tls = false;
+    const char *target = NULL;
+    NovaScuOptions scu = {.aet = NULL, .called = "ANY-SCP", .timeout_s = 60};
     NovaTls *tls = NULL;
-    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
-    long timeout_s = 60;
     FileList list = {0};
     NovaError *error = NULL;
     int rc = 1;
@@ -238,36 +236,12 @@ int nova_cmd_send(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--tls")) {
-            use_tls = true;
-        } else if (!strcmp(a, "--tls-ca") || !strcmp(a, "--tls-cert") ||
-                   !strcmp(a, "--tls-key")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nova %s: %s needs a value\n", argv[0], a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            use_tls = true;
-            if (!strcmp(a, "--tls-ca"))
-                tls_ca = v;
-            else if (!strcmp(a, "--tls-cert"))
-                tls_cert = v;
-            else
-                tls_key = v;
-        } else if (!strcmp(a, "--aet") || !strcmp(a, "--called-aet") ||
-                   !strcmp(a, "--timeout")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nova send: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--aet"))
-                aet = v;
-            else if (!strcmp(a, "--called-aet"))
-                called = v;
-            else
-                timeout_s = strtol(v, NULL, 10);
-        } else if (a[0] == '-' && a[1]) {
+        int taken = nova_app_scu_option("send", argc, argv, &i, &scu);
+        if (taken < 0)
+            return 2;
+        if (taken)
+            continue;
+        if (a[0] == '-' && a[1]) {
             fprintf(stderr, "nova send: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -281,9 +255,9 @@ int nova_cmd_send(int argc, char **argv)
     }
     char host[256];
     int port = 0;
-    if (!target || !aet || list.n == 0 ||
+    if (!target || !scu.aet || list.n == 0 ||
         !split_host_port(target, host, sizeof host, &port) ||
-        strlen(aet) > 16 || strlen(called) > 16 || timeout_s <= 0) {
+        strlen(scu.aet) > 16 || strlen(scu.called) > 16 || scu.timeout_s <= 0) {
         usage(stderr);
         rc = 2;
         goto out;
@@ -294,8 +268,8 @@ int nova_cmd_send(int argc, char **argv)
         nova_app_print_error("send", error);
         goto out;
     }
-    snprintf(rq->called_ae, sizeof rq->called_ae, "%s", called);
-    snprintf(rq->calling_ae, sizeof rq->calling_ae, "%s", aet);
+    snprintf(rq->called_ae, sizeof rq->called_ae, "%s", scu.called);
+    snprintf(rq->calling_ae, sizeof rq->calling_ae, "%s", scu.aet);
     size_t n_bad = 0;
     for (size_t i = 0; i < list.n; i++) {
         FileInfo *fi = &list.files[i];
@@ -336,10 +310,11 @@ int nova_cmd_send(int argc, char **argv)
     }
     NovaNetOptions options;
     nova_net_options_init(&options);
-    options.artim_timeout_ms = (int)timeout_s * 1000;
-    options.idle_timeout_ms = (int)timeout_s * 1000;
-    if (use_tls) {
-        tls = nova_tls_create_client(&error, tls_ca, tls_cert, tls_key);
+    options.artim_timeout_ms = (int)scu.timeout_s * 1000;
+    options.idle_timeout_ms = (int)scu.timeout_s * 1000;
+    if (scu.use_tls) {
+        tls = nova_tls_create_client(&error, scu.tls_ca, scu.tls_cert,
+                                     scu.tls_key);
         if (!tls) {
             nova_app_print_error("send", error);
             nova_free(rq);

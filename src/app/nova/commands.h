@@ -6,6 +6,7 @@
 #ifndef NOVA_APP_COMMANDS_H
 #define NOVA_APP_COMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef struct {
@@ -17,6 +18,21 @@ typedef struct {
 /* Print an error as "nova NAME: summary: message" on stderr. */
 struct NovaError;
 void nova_app_print_error(const char *command, const struct NovaError *error);
+
+/* Options shared by the DICOM service-user commands (echo, send). */
+typedef struct {
+    const char *aet;    /* calling AE title */
+    const char *called; /* called AE title */
+    long timeout_s;
+    bool use_tls;
+    const char *tls_ca, *tls_cert, *tls_key;
+} NovaScuOptions;
+
+/* If argv[*i] is one of those options, take it (and its value, advancing
+ * *i) and return 1; 0 when it is not one; -1 when its value is missing (a
+ * message is printed: exit 2). */
+int nova_app_scu_option(const char *command, int argc, char **argv, int *i,
+                        NovaScuOptions *options);
 
 /* The command table, NULL-terminated (main.c). */
 extern const NovaCommand nova_commands[];
