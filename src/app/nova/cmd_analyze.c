@@ -15,6 +15,7 @@
 #include "nova/volume.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -114,6 +115,29 @@ static bool pick_stack(NovaError **error, const NovaScan *scan,
     return true;
 }
 
+/* A float or uint8 volume file (HU as stored) rounded to int16 HU, the
+ * pipeline's input type; values beyond int16 are clamped. */
+static NovaVolume *to_hu_int16(NovaError **error, const NovaVolume *v)
+{
+    size_t dims[3];
+    nova_volume_get_dims(v, dims);
+    NovaVolume *out = nova_volume_create(error, NOVA_DTYPE_INT16, dims,
+                                         nova_volume_get_geometry(v));
+    if (!out)
+        return NULL;
+    int16_t *dst = nova_volume_get_data(out);
+    size_t n = nova_volume_get_voxel_count(v);
+    const void *src = nova_volume_get_const_data(v);
+    for (size_t i = 0; i < n; i++) {
+        double x = nova_volume_get_dtype(v) == NOVA_DTYPE_FLOAT32
+                       ? (double)((const float *)src)[i]
+                       : (double)((const uint8_t *)src)[i];
+        x = x != x ? -1024 : x < -32768 ? -32768 : x > 32767 ? 32767 : x;
+        dst[i] = (int16_t)lround(x);
+    }
+    return out;
+}
+
 int nova_cmd_analyze(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -170,10 +194,13 @@ int nova_cmd_analyze(int argc, char **argv)
     if (is_volume_file(path)) {
         hu = nova_volume_read(&err, path);
         if (hu && nova_volume_get_dtype(hu) != NOVA_DTYPE_INT16) {
-            nova_error_set(&err, NOVA_ERROR_INVALID, "not a CT volume",
-                           "%s: voxels are %s, the analysis needs int16 HU",
-                           path, nova_dtype_name(nova_volume_get_dtype(hu)));
-            goto done;
+            NovaVolume *i16 = to_hu_int16(&err, hu);
+            nova_volume_unref(hu);
+            hu = i16;
+            if (hu)
+                snprintf(warning, sizeof warning,
+                         "The volume file holds non-integer values; they "
+                         "were rounded to whole HU.");
         }
         snprintf(reason, sizeof reason, "volume file given");
         in.choice_reason = reason;
@@ -191,13 +218,13 @@ int nova_cmd_analyze(int argc, char **argv)
         in.study = nova_scan_get_study(scan, in.stack->study_index);
         in.choice_reason = reason;
         in.load = &load;
-        if (warning[0])
-            in.warnings[in.warning_count++] = warning;
         if (load.warnings[0])
             in.warnings[in.warning_count++] = load.warnings;
     }
     if (!hu)
         goto done;
+    if (warning[0])
+        in.warnings[in.warning_count++] = warning;
     double t1 = nova_time_now();
 
     progress(&prog, "lungs");
