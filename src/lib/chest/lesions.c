@@ -97,8 +97,9 @@ typedef struct {
     size_t half[3];
     int axis;
     bool maximum;
-    int16_t *scratch; /* per thread: 3 lines of the longest axis */
+    int16_t *scratch; /* per thread: 3 blocks of scratch_stride voxels */
     size_t scratch_stride;
+    const int16_t *identity; /* a row of the operation's identity */
 } BoxCtx;
 
 static void box_line(int16_t *v, size_t n, size_t stride, size_t half,
@@ -129,6 +130,47 @@ static void box_line(int16_t *v, size_t n, size_t stride, size_t half,
     }
 }
 
+/* The same running min/max across whole rows at once: for the y and z
+ * axes a "line" is every x of a row, so the inner loops run over
+ * contiguous memory and vectorise, instead of striding through the volume
+ * one voxel per cache line.  rows[i] is row i of the line set (stride
+ * apart, each `len` voxels); f and g hold (n + 2 * half) rounded up to the
+ * window, times len, voxels. */
+static void box_rows(int16_t *base, size_t n, size_t stride, size_t len,
+                     size_t half, bool maximum, int16_t *f, int16_t *g,
+                     const int16_t *identity)
+{
+    size_t w = 2 * half + 1;
+    size_t padded = (n + 2 * half + w - 1) / w * w;
+#define ROW(i)                                                                 \
+    ((i) >= half && (i)-half < n ? base + ((i)-half) * stride : identity)
+#define OP(a, b) (maximum ? ((a) > (b) ? (a) : (b)) : ((a) < (b) ? (a) : (b)))
+    for (size_t b = 0; b < padded; b += w) {
+        memcpy(f + b * len, ROW(b), len * sizeof *f);
+        for (size_t i = b + 1; i < b + w; i++) {
+            const int16_t *in = ROW(i), *prev = f + (i - 1) * len;
+            int16_t *cur = f + i * len;
+            for (size_t x = 0; x < len; x++)
+                cur[x] = OP(in[x], prev[x]);
+        }
+        memcpy(g + (b + w - 1) * len, ROW(b + w - 1), len * sizeof *g);
+        for (size_t i = b + w - 1; i-- > b;) {
+            const int16_t *in = ROW(i), *next = g + (i + 1) * len;
+            int16_t *cur = g + i * len;
+            for (size_t x = 0; x < len; x++)
+                cur[x] = OP(in[x], next[x]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const int16_t *a = g + i * len, *bb = f + (i + w - 1) * len;
+        int16_t *out = base + i * stride;
+        for (size_t x = 0; x < len; x++)
+            out[x] = OP(a[x], bb[x]);
+    }
+#undef ROW
+#undef OP
+}
+
 static void box_lines(void *ctx, size_t begin, size_t end, int thread)
 {
     BoxCtx *b = ctx;
@@ -141,15 +183,13 @@ static void box_lines(void *ctx, size_t begin, size_t end, int thread)
             box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum, f, g,
                      in);
             break;
-        case 1: { /* along y: line = z * cx + x */
-            size_t z = line / cx, x = line % cx;
-            box_line(b->img + z * cx * cy + x, cy, cx, b->half[1], b->maximum,
-                     f, g, in);
+        case 1: /* along y, all x at once: line = z */
+            box_rows(b->img + line * cx * cy, cy, cx, cx, b->half[1],
+                     b->maximum, f, g, b->identity);
             break;
-        }
-        default: /* along z: line = y * cx + x */
-            box_line(b->img + line, cz, cx * cy, b->half[2], b->maximum, f, g,
-                     in);
+        default: /* along z, all x at once: line = y */
+            box_rows(b->img + line * cx, cz, cx * cy, cx, b->half[2],
+                     b->maximum, f, g, b->identity);
         }
     }
 }
@@ -164,17 +204,30 @@ static bool grey_open(NovaError **error, NovaPool *pool, int16_t *img,
     size_t maxhalf = half[0] > half[1] ? half[0] : half[1];
     if (half[2] > maxhalf)
         maxhalf = half[2];
-    size_t stride = longest + 4 * maxhalf + 2;
-    int16_t *scratch =
-        nova_malloc_array(error, (size_t)threads * 3 * stride, sizeof *scratch);
+    /* Row passes need (line + 2 half + window) rows of c[0] voxels. */
+    size_t rows = longest + 4 * maxhalf + 2;
+    size_t stride;
+    if (!nova_size_mul(rows, c[0] > 1 ? c[0] : 1, &stride))
+        return nova_error_set(error, NOVA_ERROR_RANGE, "too large",
+                              "lesion crop of %zu x %zu x %zu", c[0], c[1],
+                              c[2]);
+    int16_t *scratch = nova_malloc_array(
+        error, (size_t)threads * 3 * stride + 2 * c[0], sizeof *scratch);
     if (!scratch)
         return false;
+    int16_t *id_min = scratch + (size_t)threads * 3 * stride;
+    int16_t *id_max = id_min + c[0];
+    for (size_t x = 0; x < c[0]; x++) {
+        id_min[x] = INT16_MAX;
+        id_max[x] = INT16_MIN;
+    }
     BoxCtx b = {.img = img, .scratch = scratch, .scratch_stride = stride};
     memcpy(b.c, c, sizeof b.c);
     memcpy(b.half, half, sizeof b.half);
-    size_t lines[3] = {c[1] * c[2], c[0] * c[2], c[0] * c[1]};
+    size_t lines[3] = {c[1] * c[2], c[2], c[1]};
     for (int pass = 0; pass < 2; pass++) {
         b.maximum = pass == 1;
+        b.identity = b.maximum ? id_max : id_min;
         for (int axis = 0; axis < 3; axis++) {
             if (half[axis] == 0)
                 continue;
