@@ -265,16 +265,14 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
  * leave the candidates.
  */
 static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
-                       const int16_t *opened, uint8_t *cand, uint8_t *dense,
-                       uint32_t *labels, double spacing_x_mm)
+                       uint8_t *cand, const uint8_t *dense, uint32_t *labels,
+                       double spacing_x_mm)
 {
     /* Hilar vessels enter the lung at its medial edge; a dense region that
      * comes within 10 mm of that edge on some row is taken for one. */
     long reach = (long)(10.0 / spacing_x_mm + 0.5);
     const size_t *c = cc->c;
     size_t n = c[0] * c[1] * c[2], plane = c[0] * c[1];
-    for (size_t i = 0; i < n; i++)
-        dense[i] = cand[i] && opened[i] > -300;
     uint32_t n_labels = 0;
     if (!nova_imgproc_label(error, pool, dense, c, 26, labels, &n_labels))
         return false;
@@ -391,6 +389,36 @@ static int compare_volume(const void *a, const void *b)
     return x->voxels < y->voxels ? 1 : x->voxels > y->voxels ? -1 : 0;
 }
 
+/* The band test, per slice of the crop: candidates are lung voxels whose
+ * opened HU lies in the opacity band; dense ones are above -300 HU. */
+typedef struct {
+    const CandCtx *cc;
+    const int16_t *opened;
+    int16_t band_lo, band_hi;
+    uint8_t *cand, *dense;
+} BandCtx;
+
+static void band_slices(void *ctx, size_t begin, size_t end, int t)
+{
+    const BandCtx *b = ctx;
+    const CandCtx *cc = b->cc;
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < cc->c[1]; y++) {
+            size_t i = (z * cc->c[1] + y) * cc->c[0];
+            const uint8_t *l =
+                cc->lab +
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
+            for (size_t x = 0; x < cc->c[0]; x++) {
+                int16_t v = b->opened[i + x];
+                bool in = (l[x] == NOVA_LUNG_RIGHT || l[x] == NOVA_LUNG_LEFT) &&
+                          v >= b->band_lo && v <= b->band_hi;
+                b->cand[i + x] = in;
+                b->dense[i + x] = in && v > -300;
+            }
+        }
+}
+
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         const NovaLungResult *lungs, const NovaLesionOptions *o,
                         NovaAnalysis *an)
@@ -417,15 +445,16 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         cc.c[a] = hi[a] - cc.lo[a] + 1;
     size_t n = cc.c[0] * cc.c[1] * cc.c[2];
 
-    int16_t *opened = nova_malloc_array(error, n, sizeof *opened);
-    uint8_t *cand = nova_malloc(error, n * 2);
+    /* One 4-byte-per-voxel block: the opened HU (int16) first, then, once
+     * the band test has read it, the component labels (uint32). */
     uint32_t *labels = nova_malloc_array(error, n, sizeof *labels);
-    if (!opened || !cand || !labels) {
-        nova_free(opened);
+    uint8_t *cand = nova_malloc(error, n * 2);
+    if (!cand || !labels) {
         nova_free(cand);
         nova_free(labels);
         return false;
     }
+    int16_t *opened = (int16_t *)labels;
     uint8_t *dense = cand + n;
     void *crop_args[2] = {&cc, opened};
     nova_pool_parallel_for(pool, cc.c[2], crop_slices, crop_args);
@@ -439,21 +468,11 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     }
     bool ok = grey_open(error, pool, opened, cc.c, half);
     if (ok) {
-        for (size_t z = 0, i = 0; z < cc.c[2]; z++)
-            for (size_t y = 0; y < cc.c[1]; y++) {
-                size_t gi =
-                    ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] + cc.lo[0];
-                for (size_t x = 0; x < cc.c[0]; x++, i++) {
-                    uint8_t l = lab[gi + x];
-                    cand[i] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) &&
-                              opened[i] >= o->ggo_min_hu &&
-                              opened[i] <= o->max_hu;
-                }
-            }
-        ok = drop_hilar(error, pool, &cc, opened, cand, dense, labels,
-                        g->spacing[0]);
+        BandCtx bc = {&cc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
+                      cand, dense};
+        nova_pool_parallel_for(pool, cc.c[2], band_slices, &bc);
+        ok = drop_hilar(error, pool, &cc, cand, dense, labels, g->spacing[0]);
     }
-    nova_free(opened);
     uint8_t *kept = cand;
     uint32_t n_labels = 0;
     if (ok)
