@@ -430,6 +430,82 @@ static uint8_t *decode_text(NovaError **error, const NrrdHeader *h,
     return out;
 }
 
+/* Rewrite `count` doubles parsed from ascii data, in place, as host-order
+ * elements of the header's integer type (each element is no wider than a
+ * double, so the packed copy never overtakes the values still to read).
+ * A value that is not an integer within the type's range is an error: the
+ * header's type is what the file promises.  Float types stay doubles. */
+static bool ascii_to_type(NovaError **error, const NrrdHeader *h, uint8_t *buf,
+                          size_t count)
+{
+    double lo, hi;
+    switch (h->type) {
+    case NOVA__SRC_INT8: lo = INT8_MIN, hi = INT8_MAX; break;
+    case NOVA__SRC_UINT8: lo = 0, hi = UINT8_MAX; break;
+    case NOVA__SRC_INT16: lo = INT16_MIN, hi = INT16_MAX; break;
+    case NOVA__SRC_UINT16: lo = 0, hi = UINT16_MAX; break;
+    case NOVA__SRC_INT32: lo = INT32_MIN, hi = INT32_MAX; break;
+    case NOVA__SRC_UINT32: lo = 0, hi = UINT32_MAX; break;
+    /* 2^63 and 2^64 are exact doubles; the bounds are exclusive there. */
+    case NOVA__SRC_INT64: lo = -0x1p63, hi = 0x1p63; break;
+    case NOVA__SRC_UINT64: lo = 0, hi = 0x1p64; break;
+    default: return true;
+    }
+    bool wide = h->type == NOVA__SRC_INT64 || h->type == NOVA__SRC_UINT64;
+    size_t esize = nova__src_type_size(h->type);
+    for (size_t i = 0; i < count; i++) {
+        double v;
+        memcpy(&v, buf + i * sizeof v, sizeof v);
+        if (!isfinite(v) || v != floor(v) || v < lo || v > hi ||
+            (wide && v == hi))
+            return nova_error_set(error, NOVA_ERROR_PARSE, "bad NRRD data",
+                                  "%s: ascii value %zu (%g) is not an "
+                                  "integer the header's type holds",
+                                  h->path, i, v);
+        uint8_t *dst = buf + i * esize;
+        switch (h->type) {
+        case NOVA__SRC_INT8: {
+            int8_t x = (int8_t)v;
+            memcpy(dst, &x, 1);
+            break;
+        }
+        case NOVA__SRC_UINT8: *dst = (uint8_t)v; break;
+        case NOVA__SRC_INT16: {
+            int16_t x = (int16_t)v;
+            memcpy(dst, &x, 2);
+            break;
+        }
+        case NOVA__SRC_UINT16: {
+            uint16_t x = (uint16_t)v;
+            memcpy(dst, &x, 2);
+            break;
+        }
+        case NOVA__SRC_INT32: {
+            int32_t x = (int32_t)v;
+            memcpy(dst, &x, 4);
+            break;
+        }
+        case NOVA__SRC_UINT32: {
+            uint32_t x = (uint32_t)v;
+            memcpy(dst, &x, 4);
+            break;
+        }
+        case NOVA__SRC_INT64: {
+            int64_t x = (int64_t)v;
+            memcpy(dst, &x, 8);
+            break;
+        }
+        case NOVA__SRC_UINT64: {
+            uint64_t x = (uint64_t)v;
+            memcpy(dst, &x, 8);
+            break;
+        }
+        default: break;
+        }
+    }
+    return true;
+}
+
 /* Parse a whole NRRD file held in memory; detached data is read from the
  * folder of `path` when allowed. */
 static NovaVolume *read_buffer(NovaError **error, const char *path,
@@ -568,11 +644,17 @@ static NovaVolume *read_buffer(NovaError **error, const char *path,
             goto done;
         payload = decoded;
         if (!hex) {
-            type = NOVA__SRC_FLOAT64;
             const uint16_t one = 1;
             uint8_t b;
             memcpy(&b, &one, 1);
             big_endian = b == 0; /* host order */
+            /* Text values of an integer type go back to that type, so an
+             * ascii "uchar" mask narrows to uint8 exactly as raw data of
+             * the same type would (nova/volume.h, "Element types"). */
+            if (!ascii_to_type(error, &h, decoded, count))
+                goto done;
+            if (h.type == NOVA__SRC_FLOAT32)
+                type = NOVA__SRC_FLOAT64; /* doubles kept as parsed */
         }
         break;
     }
