@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define NIFTI1_HEADER_SIZE 348
@@ -318,6 +319,13 @@ static NovaVolume *from_buffer(NovaError **error, const char *path,
                                    hd->inter, hd->dims, &hd->geometry);
 }
 
+/* stat() of a regular file; false for anything else (a pipe, a device),
+ * whose size says nothing, so no bound is applied to those. */
+static bool regular_file_stat(const char *path, struct stat *st)
+{
+    return stat(path, st) == 0 && S_ISREG(st->st_mode);
+}
+
 NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
 {
     gzFile gz = gzopen(path, "rb");
@@ -331,9 +339,51 @@ NovaVolume *nova_volume_read_nifti(NovaError **error, const char *path)
     uint8_t *raw = NULL;
     uint8_t h[NIFTI1_HEADER_SIZE];
     int got = gzread(gz, h, sizeof h);
-    NiftiHeader hd;
-    if (!parse_header(error, path, h, got < 0 ? 0 : (size_t)got, &hd))
+    if (got < 0) {
+        /* zlib checks the gzip trailer (CRC-32, length) when a read reaches
+         * it, so a small corrupt .nii.gz fails here, before any header.
+         * gzerror's text starts with the path. */
+        int zerr = Z_OK;
+        nova_error_set(error, NOVA_ERROR_PARSE, "gzip error",
+                       "%s (gzip stream, reading the NIfTI-1 header)",
+                       gzerror(gz, &zerr));
         goto done;
+    }
+    NiftiHeader hd;
+    if (!parse_header(error, path, h, (size_t)got, &hd))
+        goto done;
+    /* A header may claim up to 32767^3 voxels of 8 bytes; refuse a claim
+     * the file cannot hold before allocating for it.  Plain files hold the
+     * voxels after vox_offset; deflate expands at most 1032:1 (zlib's
+     * technical details), so a gzip file of n bytes inflates to at most
+     * about 1032 n. */
+    struct stat st;
+    if (regular_file_stat(path, &st)) {
+        size_t file_size = (size_t)st.st_size;
+        bool plain = gzdirect(gz) != 0;
+        size_t need;
+        bool fits = nova_size_add(hd.vox_offset, hd.bytes, &need) &&
+                    (plain ? need <= file_size : need / 1032 <= file_size + 64);
+        if (!fits && plain) {
+            /* The same words as a plain file cut short below. */
+            size_t have =
+                file_size > hd.vox_offset ? file_size - hd.vox_offset : 0;
+            nova_error_set(error, NOVA_ERROR_PARSE, "truncated NIfTI file",
+                           "%s: voxel data at offset %zu: the file ends "
+                           "after %zu of %zu bytes",
+                           path, hd.vox_offset, have, hd.bytes);
+            goto done;
+        }
+        if (!fits) {
+            nova_error_set(error, NOVA_ERROR_PARSE, "truncated NIfTI file",
+                           "%s: the header announces %zu x %zu x %zu voxels "
+                           "(%zu bytes at offset %zu); a gzip file of %zu "
+                           "bytes cannot hold them",
+                           path, hd.dims[0], hd.dims[1], hd.dims[2], hd.bytes,
+                           hd.vox_offset, file_size);
+            goto done;
+        }
+    }
     size_t skip = hd.vox_offset - NIFTI1_HEADER_SIZE;
     uint8_t scratch[4096];
     while (skip > 0) {
