@@ -36,6 +36,9 @@ static void usage(FILE *out)
             "                       built-in models/covid-probability)\n"
             "      --json           print result.json on stdout\n"
             "  -t, --threads N      threads (default: all cores)\n"
+            "      --masks          also write lungs.nii.gz (1 right, 2\n"
+            "                       left, 3 airway) and lesions.nii.gz\n"
+            "                       (1 ground glass, 2 above -200 HU)\n"
             "  -q, --quiet          no summary\n"
             "  -h, --help           this text\n\n"
             "Decision support only: not validated for diagnosis.\n");
@@ -147,10 +150,11 @@ int nova_cmd_analyze(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"masks", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *out_dir = "nova-result", *series = NULL, *model = NULL;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, masks = false;
     int threads = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:t:qh", options, NULL)) != -1) {
@@ -161,6 +165,7 @@ int nova_cmd_analyze(int argc, char **argv)
         case 'j': json = true; break;
         case 't': threads = atoi(optarg); break;
         case 'q': quiet = true; break;
+        case 'M': masks = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -259,6 +264,19 @@ int nova_cmd_analyze(int argc, char **argv)
      * written while they are recorded (docs/result-schema.md). */
     if (!nova_report_write(&err, &in, out_dir))
         goto done;
+    if (masks) {
+        /* The masks on the CT's grid, for a viewer or a researcher's own
+         * measurements (docs/result-schema.md, "Masks"). */
+        char mpath[4096];
+        snprintf(mpath, sizeof mpath, "%s/lungs.nii.gz", out_dir);
+        if (!nova_volume_write_nifti(
+                &err, nova_lung_result_get_labels(lungs), mpath))
+            goto done;
+        snprintf(mpath, sizeof mpath, "%s/lesions.nii.gz", out_dir);
+        if (!nova_volume_write_nifti(
+                &err, nova_analysis_get_lesion_mask(an), mpath))
+            goto done;
+    }
     progress_done(&prog);
     if (json && !nova_report_write_json(&err, &in, stdout, out_dir))
         goto done;

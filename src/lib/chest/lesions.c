@@ -25,6 +25,7 @@
 #include "nova/imgproc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,29 +261,60 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
 }
 
 /*
- * Thick dense regions (opened HU above -300) that reach the mediastinum
- * between the lungs are the hilar vessels, not consolidation: their voxels
- * leave the candidates.
+ * Dense regions (opened HU above -300) lying almost wholly in the central
+ * two thirds of the lung - under a fifth of their voxels in the peripheral
+ * zone - are hilar vessels, or the dome of the liver or spleen where an
+ * axial slice cuts it inside the lung base: thicker than any box that
+ * keeps lesions.  Their voxels leave the candidates.  Consolidation reaches
+ * the pleura; a dense region that does is kept whole, and ground glass
+ * around a dropped region stays a candidate.  Small dense regions at the
+ * medial edge are hilar vessels too (below).
  */
-static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
-                       uint8_t *cand, const uint8_t *dense, uint32_t *labels,
-                       double spacing_x_mm)
+static bool drop_central_dense(NovaError **error, NovaPool *pool,
+                               const CandCtx *cc, const uint8_t *zones,
+                               uint8_t *cand, const uint8_t *dense,
+                               uint32_t *labels, double spacing_x_mm,
+                               double voxel_ml)
 {
-    /* Hilar vessels enter the lung at its medial edge; a dense region that
-     * comes within 10 mm of that edge on some row is taken for one. */
-    long reach = (long)(10.0 / spacing_x_mm + 0.5);
     const size_t *c = cc->c;
-    size_t n = c[0] * c[1] * c[2], plane = c[0] * c[1];
+    size_t n = c[0] * c[1] * c[2];
     uint32_t n_labels = 0;
+    if (!zones)
+        return true;
     if (!nova_imgproc_label(error, pool, dense, c, 26, labels, &n_labels))
         return false;
     if (n_labels == 0)
         return true;
-    uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
-    if (!touch)
+    size_t *count = nova_calloc(error, 2 * ((size_t)n_labels + 1),
+                                sizeof *count);
+    if (!count)
         return false;
-    /* The mediastinum, row by row: the voxels between the medial edges of
-     * the two lungs.  A dense region reaching a medial edge touches it. */
+    size_t *peripheral = count + n_labels + 1;
+    size_t i = 0;
+    for (size_t z = 0; z < c[2]; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
+            for (size_t x = 0; x < c[0]; x++, i++) {
+                uint32_t l = labels[i];
+                if (!l)
+                    continue;
+                count[l]++;
+                peripheral[l] += zones[gi + x] &&
+                                 NOVA_ZONE_PERIPHERAL(zones[gi + x]);
+            }
+        }
+    /* Hilar vessels also enter the lung at its medial edge, where the
+     * distance to the mediastinal pleura makes them count as peripheral: a
+     * small dense region (under 5 ml) that comes within 10 mm of the
+     * medial edge on some row is taken for one too. */
+    uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
+    if (!touch) {
+        nova_free(count);
+        return false;
+    }
+    long reach = (long)(10.0 / spacing_x_mm + 0.5);
     for (size_t z = 0; z < c[2]; z++)
         for (size_t y = 0; y < c[1]; y++) {
             const uint8_t *row =
@@ -306,7 +338,7 @@ static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
             /* the medial edge of each lung on this row */
             long edges[2] = {rmax < lmin ? rmax : rmin,
                              rmax < lmin ? lmin : lmax};
-            const uint32_t *lr = labels + z * plane + y * c[0];
+            const uint32_t *lr = labels + (z * c[1] + y) * c[0];
             for (int e = 0; e < 2; e++) {
                 /* within reach of the medial edge, towards the lung */
                 long dir = (e == 0) == (rmax < lmin) ? -1 : 1;
@@ -319,10 +351,14 @@ static bool drop_hilar(NovaError **error, NovaPool *pool, const CandCtx *cc,
                 }
             }
         }
-    for (size_t i = 0; i < n; i++)
-        if (labels[i] && touch[labels[i]])
+    for (i = 0; i < n; i++) {
+        uint32_t l = labels[i];
+        if (l && (5 * peripheral[l] < count[l] ||
+                  (touch[l] && (double)count[l] * voxel_ml < 5.0)))
             cand[i] = 0;
+    }
     nova_free(touch);
+    nova_free(count);
     return true;
 }
 
@@ -332,7 +368,46 @@ typedef struct {
     double sum_hu, sum_idx[3];
     size_t bbox_min[3], bbox_max[3];
     size_t faces;
+    size_t dense; /* voxels whose opened HU is above -300 */
+    size_t thin;  /* bright (above high_hu) where the opened HU is not */
 } Acc;
+
+/*
+ * Which candidate regions are lesions.  Two kinds of region pass the band
+ * test without being opacities, and both are told apart by comparing the
+ * original HU with the opened HU:
+ *  - vessel bundles: near the hilum vessels and bronchial walls lie so
+ *    close together that the opening leaves a ground-glass-like level
+ *    between them; over a third of the region's voxels are then thin
+ *    bright structures: above -200 HU where the opened image is not dense
+ *    (above -300).  In ground glass only the vessels crossing it are (a
+ *    fifth or less), in consolidation the opened image is dense too;
+ *  - central dense structures: a dense region (opened HU above -300 over
+ *    half its voxels) lying almost wholly in the central two thirds of the
+ *    lung (under a fifth peripheral) is a hilar vessel or the dome of the
+ *    liver or spleen seen through the lung base, not a consolidation,
+ *    which reaches the pleura.  A central mass is therefore not reported
+ *    as a lesion (docs/analysis.md, known limits);
+ *  - partial-volume rims: a central region confined to one slice of a
+ *    multi-slice scan is the edge of such a dome or of a fissure cut
+ *    obliquely, not an opacity (a lesion of 0.1 ml or more spans slices).
+ */
+static bool is_lesion(const Acc *a, double voxel_ml, bool multi_slice,
+                      const NovaLesionOptions *o)
+{
+    if (a->voxels == 0 || (double)a->voxels * voxel_ml < o->min_lesion_ml)
+        return false;
+    double n = (double)a->voxels;
+    double dense = (double)a->dense / n;
+    double peripheral = (double)a->peripheral / n;
+    if ((double)a->thin / n >= 0.35)
+        return false;
+    if (dense >= 0.5 && peripheral < 0.2)
+        return false;
+    if (multi_slice && a->bbox_min[2] == a->bbox_max[2] && peripheral < 0.2)
+        return false;
+    return true;
+}
 
 static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
 {
@@ -471,7 +546,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         BandCtx bc = {&cc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
                       cand, dense};
         nova_pool_parallel_for(pool, cc.c[2], band_slices, &bc);
-        ok = drop_hilar(error, pool, &cc, cand, dense, labels, g->spacing[0]);
+        ok = drop_central_dense(error, pool, &cc, zones, cand, dense, labels,
+                                g->spacing[0], voxel_ml);
     }
     uint8_t *kept = cand;
     uint32_t n_labels = 0;
@@ -525,6 +601,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                 size_t gi = (gz * d[1] + gy) * d[0] + gx;
                 int16_t v = vox[gi];
                 a->voxels++;
+                a->dense += dense[i];
+                a->thin += v > o->high_hu && !dense[i];
                 a->sum_hu += v;
                 a->high += v > o->high_hu;
                 uint8_t side = lab[gi];
@@ -565,10 +643,10 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                     a->faces++;
             }
 
-    /* Keep lesions above the minimum size. */
+    /* Keep lesions above the minimum size that are not vessels. */
     size_t keep = 0;
     for (uint32_t l = 1; l <= n_labels; l++)
-        if ((double)acc[l].voxels * voxel_ml >= o->min_lesion_ml)
+        if (is_lesion(&acc[l], voxel_ml, cc.c[2] > 1, o))
             keep++;
     an->lesions = keep ? nova_calloc(error, keep, sizeof *an->lesions) : NULL;
     uint32_t *new_id = nova_calloc(error, (size_t)n_labels + 1, sizeof *new_id);
@@ -589,7 +667,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     size_t k = 0;
     for (uint32_t l = 1; l <= n_labels; l++) {
         Acc *a = &acc[l];
-        if ((double)a->voxels * voxel_ml < o->min_lesion_ml)
+        if (!is_lesion(a, voxel_ml, cc.c[2] > 1, o))
             continue;
         NovaLesion *les = &an->lesions[k++];
         new_id[l] = (uint32_t)k;
@@ -628,6 +706,14 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         }
         les->max_diameter_mm = ext;
         les->cavitated = has_cavity(NULL, &cc, labels, l, a, voxel_ml);
+        if (getenv("NOVA_DEBUG_LESIONS"))
+            fprintf(stderr,
+                    "lesion %u: %.2f ml, high %.2f, dense %.2f, periph %.2f, "
+                    "centroid idx %.0f %.0f %.0f, bbox z %zu-%zu\n",
+                    l, les->volume_ml, les->high_fraction,
+                    (double)a->dense / (double)a->voxels,
+                    les->peripheral_fraction, cidx[0], cidx[1], cidx[2],
+                    les->bbox_min[2], les->bbox_max[2]);
     }
     an->lesion_count = keep;
 
