@@ -22,6 +22,7 @@
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* libgomp (oneDNN's runtime); declared here so no OpenMP compiler flags
  * are needed. */
@@ -31,6 +32,7 @@ struct NnDnnl {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     int n_threads;
+    bool winograd; /* 3x3 stride-1 convolutions by wino.c */
 };
 
 enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
@@ -76,6 +78,8 @@ typedef struct {
     int out_value;
     long dst_scratch; /* dst written to scratch first, or -1 */
     void *weights;    /* reordered weights, owned */
+    NnWino *wino;     /* Winograd convolution instead of prim, owned */
+    size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
     int n_mems;
@@ -96,6 +100,11 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
     if (!d)
         return NULL;
     d->n_threads = n_threads > 0 ? n_threads : 1;
+    /* NOVA_NN_WINOGRAD=0 keeps every convolution on oneDNN (to compare
+     * the two, or to rule Winograd out when chasing a difference). */
+    const char *wino = getenv("NOVA_NN_WINOGRAD");
+    d->winograd = !(wino && strcmp(wino, "0") == 0) &&
+                  nova__nn_wino_available();
     /* Before anything runs (weights are reordered while compiling). */
     omp_set_num_threads(d->n_threads);
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
@@ -503,12 +512,52 @@ static dnnl_primitive_attr_t make_attr(Build *b, bool sum, NnActivation act,
     return attr;
 }
 
+/* A 3x3 (3x3x3) stride-1 convolution by wino.c, on nChw8c (nCdhw8c)
+ * source and destination; m is the output tile (2 or 4). */
+static bool build_wino(Build *b, bool keep, int m)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
+    NnValue *y = nn_out(g, n, 0);
+    int r = x->rank;
+    dnnl_format_tag_t tag = r == 4 ? dnnl_aBcd8b : dnnl_aBcde8b;
+    dnnl_dims_t xd, yd;
+    for (int i = 0; i < r; i++) {
+        xd[i] = x->dims[i];
+        yd[i] = y->dims[i];
+    }
+    dnnl_memory_desc_t src, dst;
+    dnnl_memory_desc_init_by_tag(&src, r, xd, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&dst, r, yd, dnnl_f32, tag);
+    DnnlNode *dn = b->dn;
+    dn->kind = KIND_CONV;
+    dn->wino = nova__nn_wino_create(b->error, n->params, m, w->data,
+                                    bias ? bias->data : NULL, n->act,
+                                    n->act_alpha, n->residual >= 0,
+                                    b->d->n_threads);
+    if (!dn->wino || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
+        !add_dst(b, &dst, keep))
+        return false;
+    dn->wino_scratch = b->scratch;
+    b->scratch += align64(nova__nn_wino_scratch_bytes(dn->wino));
+    n->use_wino = true;
+    return true;
+}
+
 static bool build_conv(Build *b, bool keep)
 {
     NnGraph *g = b->g;
     NnNode *n = b->node;
     const Win *p = n->params;
     bool deconv = is(n, "ConvTranspose");
+    if (!deconv && b->d->winograd &&
+        (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
+         n->act == NN_ACT_LEAKY_RELU)) {
+        int m = nova__nn_wino_choose(p);
+        if (m)
+            return build_wino(b, keep, m);
+    }
     NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
     NnValue *y = nn_out(g, n, 0);
     int r = x->rank;
@@ -959,7 +1008,23 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         exec_reorder(d, dn->res_reorder, dn->res_from,
                      nn_ptr(ex, dn->res_value), dn->res_to, dst);
     }
-    dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
+    if (dn->wino) {
+        /* The reorders above ran on the stream; the kernel reads their
+         * results, on Nova's pool. */
+        dnnl_stream_wait(d->stream);
+        const float *src = NULL;
+        float *dst = NULL;
+        for (int i = 0; i < dn->n_args; i++) {
+            if (dn->args[i].arg == DNNL_ARG_SRC)
+                src = handle_of(ex, dn, i);
+            else if (dn->args[i].arg == DNNL_ARG_DST)
+                dst = handle_of(ex, dn, i);
+        }
+        nova__nn_wino_run(dn->wino, ex->pool, src, dst,
+                          ex->scratch + dn->wino_scratch);
+    } else {
+        dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
+    }
     if (dn->out_reorder)
         exec_reorder(d, dn->out_reorder, dn->out_from,
                      ex->scratch + dn->dst_scratch, dn->out_to,
@@ -984,6 +1049,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
         for (int k = 0; k < dn->n_mems; k++)
             dnnl_memory_destroy(dn->mems[k]);
         nova_free(dn->weights);
+        nova__nn_wino_destroy(dn->wino);
         nova_free(dn->bias);
         nova_free(dn);
         g->nodes[i].impl = NULL;

@@ -98,6 +98,7 @@ typedef struct {
     /* Backend state (oneDNN primitives). */
     void *impl;
     bool use_dnnl;
+    bool use_wino; /* a oneDNN-path Conv run by wino.c */
 } NnNode;
 
 typedef struct {
@@ -288,5 +289,31 @@ bool nova__nn_dnnl_channel_prefix(const NnValue *v, int64_t *block,
                                   size_t *bytes_per_channel);
 /* Free per-node state. */
 void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g);
+
+/* ------------------------------------------------------------ Winograd */
+/* wino.c: 3x3 / 3x3x3 stride-1 convolution on nChw8c / nCdhw8c data. */
+typedef struct NnWino NnWino;
+/* True when this CPU has AVX2 and FMA. */
+bool nova__nn_wino_available(void);
+/* The output tile (4 for F(4x4,3x3), 2 for F(2x2,3x3) and F(2x2x2,3x3x3))
+ * Winograd would use for this Conv, or 0 when it does not apply (kernel,
+ * stride, dilation, groups, channels not multiples of 8, too few tiles,
+ * transformed weights too large). */
+int nova__nn_wino_choose(const NnWinParams *p);
+/* Transform the weights (ONNX [M][C][k...]) for tile m; bias may be NULL;
+ * act is NONE, RELU or LEAKY_RELU (alpha); sum adds what dst holds. */
+NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
+                             const float *weights, const float *bias,
+                             NnActivation act, float alpha, bool sum,
+                             int n_threads);
+void nova__nn_wino_destroy(NnWino *w);
+/* Per-run scratch (per-thread buffers, 64-byte aligned base). */
+size_t nova__nn_wino_scratch_bytes(const NnWino *w);
+size_t nova__nn_wino_weight_bytes(const NnWino *w);
+int nova__nn_wino_tile(const NnWino *w);
+/* dst = act(conv(src) + bias [+ dst]), split over pool (which must have
+ * the n_threads given at create, or be NULL when that was 1). */
+void nova__nn_wino_run(const NnWino *w, NovaPool *pool, const float *src,
+                       float *dst, uint8_t *scratch);
 
 #endif

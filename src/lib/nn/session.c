@@ -1165,7 +1165,7 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
     const NnGraph *g = s->g;
     struct {
         const char *op;
-        bool dnnl;
+        const char *path;
         double seconds;
         int count;
     } rows[128];
@@ -1175,15 +1175,18 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
         const NnNode *n = &g->nodes[s->order[r]];
         double t = s->node_seconds[s->order[r]] / s->runs;
         total += t;
+        const char *path = n->use_wino   ? "wino"
+                           : n->use_dnnl ? "dnnl"
+                                         : "ref";
         int k = 0;
         while (k < n_rows && !(strcmp(rows[k].op, n->op_type) == 0 &&
-                               rows[k].dnnl == n->use_dnnl))
+                               rows[k].path == path))
             k++;
         if (k == n_rows) {
             if (n_rows == 128)
                 continue;
             rows[k].op = n->op_type;
-            rows[k].dnnl = n->use_dnnl;
+            rows[k].path = path;
             rows[k].seconds = 0;
             rows[k].count = 0;
             n_rows++;
@@ -1202,7 +1205,7 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
             "share");
     for (int i = 0; i < n_rows; i++)
         fprintf(out, "%-24s %-5s %6d %10.3f %5.1f%%\n", rows[i].op,
-                rows[i].dnnl ? "dnnl" : "ref", rows[i].count,
+                rows[i].path, rows[i].count,
                 rows[i].seconds * 1e3,
                 total > 0 ? 100.0 * rows[i].seconds / total : 0.0);
     fprintf(out, "%-24s %-5s %6d %10.3f\n", "total", "", s->n_order,

@@ -1,0 +1,630 @@
+/*
+ * wino.c - Winograd convolution for 3x3 (2D) and 3x3x3 (3D) kernels with
+ * stride 1, on oneDNN's channel-blocked layouts (nChw8c, nCdhw8c), in
+ * AVX2 + FMA.
+ *
+ * Why: oneDNN 2.6 has Winograd only for AVX-512, and its AVX2 direct
+ * convolution does 9 (27) multiply-adds per output and input channel.
+ * F(m, 3) computes m outputs along an axis from m + 2 inputs with m + 2
+ * multiplications instead of 3m, so F(4x4, 3x3) does 36 instead of 144 per
+ * 16 outputs (4x fewer), F(2x2, 3x3) 16 instead of 36 and F(2x2x2, 3x3x3)
+ * 64 instead of 216.  (Lavin and Gray, "Fast Algorithms for Convolutional
+ * Neural Networks", 2016; the matrices B^T, G, A^T below are theirs.)
+ *
+ * How: the output is cut into tiles of m (m x m, m x m x m) positions.
+ * Weights are transformed once (U = G g G^T per output and input channel,
+ * in double, stored per transform position p as [p][oc/4][ic][4]).  At run
+ * time a block of tb tiles is transformed (V = B^T d B, per 8-channel
+ * vector, then transposed so 8 tiles share a vector: [p][ic][tile]); for
+ * every p one small GEMM M_p[oc][tile] = U_p[oc][ic] V_p[ic][tile] runs in
+ * a 24-tile x 4-channel register-blocked micro-kernel; the result is
+ * transposed back and transformed (Y = A^T M A) with bias, the residual sum
+ * and the activation fused, into the output tiles.  Blocks (and, when
+ * there are few, output-channel ranges of a block) are split statically
+ * over Nova's pool; each thread has its own V and M buffers in the
+ * session's scratch, so a run allocates nothing.
+ *
+ * Accuracy: F(2, 3) uses only 0, +-1/2, +-1 and is as accurate as direct
+ * convolution; F(4, 3) (points 0, +-1, +-2) loses about one decimal digit
+ * in float32, which the model tests' tolerance absorbs (docs/nn.md).
+ */
+#include "nn_internal.h"
+
+#include <immintrin.h>
+
+#define WINO_TARGET __attribute__((target("avx2,fma")))
+
+enum {
+    TILE_GROUP = 8, /* tiles sharing one vector after the transpose */
+    MR_TILES = 24,  /* micro-kernel: 3 vectors of tiles ... */
+    NR_OC = 4,      /* ... by 4 output channels */
+    MAX_P = 64      /* transform positions: 6x6 or 4x4x4 */
+};
+
+struct NnWino {
+    int m[3], a[3]; /* per axis (d, h, w): outputs per tile, inputs m + 2 */
+    int P;          /* a[0] * a[1] * a[2] */
+    int64_t N, C, M;
+    int64_t in[3], out[3], pad[3];
+    int64_t nt[3];
+    size_t tiles_per_image, total_tiles;
+    size_t tb;       /* tiles per block, a multiple of MR_TILES */
+    size_t n_blocks; /* ceil(total_tiles / tb) */
+    int osplit;      /* output-channel ranges per block */
+    int n_threads;
+    float *U;    /* [P][M/4][C][4] */
+    float *bias; /* [M], zeros when the node has none */
+    NnActivation act;
+    float alpha;
+    bool sum;
+    size_t v_floats, m_floats; /* per thread */
+};
+
+bool nova__nn_wino_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static size_t round_up(size_t x, size_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+/* Tiles of the output for tile size m on each spatial axis. */
+static size_t count_tiles(const NnWinParams *p, int m)
+{
+    size_t t = (size_t)p->N;
+    for (int i = 0; i < p->nsp; i++)
+        t *= (size_t)((p->out[i] + m - 1) / m);
+    return t;
+}
+
+int nova__nn_wino_choose(const NnWinParams *p)
+{
+    if ((p->nsp != 2 && p->nsp != 3) || p->group != 1 || p->C % 8 ||
+        p->M % 8 || p->N < 1)
+        return 0;
+    for (int i = 0; i < p->nsp; i++)
+        if (p->k[i] != 3 || p->stride[i] != 1 || p->dil[i] != 1 ||
+            p->pb[i] < 0 || p->pb[i] > 2 || p->out[i] < 1)
+            return 0;
+    /* The last block of tiles is padded to the micro-kernel's 24 tiles;
+     * with fewer tiles than that most of the work would be padding. */
+    size_t cm = (size_t)p->C * (size_t)p->M;
+    if (p->nsp == 2) {
+        /* F(4x4, 3x3) keeps 36 floats per weight pair (4x the direct
+         * layout): only where that stays modest; the widest layers
+         * (1024 channels) take F(2x2, 3x3) at 16. */
+        size_t t4 = count_tiles(p, 4), t2 = count_tiles(p, 2);
+        if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) &&
+            t4 * 4 >= round_up(t4, MR_TILES) * 3)
+            return 4;
+        if (cm * 16 * sizeof(float) <= ((size_t)80 << 20) &&
+            t2 * 4 >= round_up(t2, MR_TILES) * 3)
+            return 2;
+        return 0;
+    }
+    size_t t2 = count_tiles(p, 2);
+    if (cm * 64 * sizeof(float) <= ((size_t)80 << 20) &&
+        t2 * 4 >= round_up(t2, MR_TILES) * 3)
+        return 2;
+    return 0;
+}
+
+/* ------------------------------------------------------ weight transform */
+
+/* G for F(2, 3) and F(4, 3); a = 1 is the identity (the depth axis of a 2D
+ * convolution). */
+static const double G2[4][3] = {
+    {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+
+static double gval(int a, int r, int k)
+{
+    if (a == 1)
+        return 1.0;
+    return a == 4 ? G2[r][k] : G4[r][k];
+}
+
+/* U[p] = (G_d x G_h x G_w) g for one (oc, ic) pair; k[i] is 1 on a 2D
+ * depth axis, 3 otherwise. */
+static void transform_weight(const NnWino *w, const float *g, double *u)
+{
+    int kd = w->a[0] == 1 ? 1 : 3;
+    double t1[3][3][6], t2[3][6][6];
+    for (int d = 0; d < kd; d++)
+        for (int h = 0; h < 3; h++)
+            for (int x = 0; x < w->a[2]; x++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++)
+                    s += gval(w->a[2], x, k) * g[(d * 3 + h) * 3 + k];
+                t1[d][h][x] = s;
+            }
+    for (int d = 0; d < kd; d++)
+        for (int y = 0; y < w->a[1]; y++)
+            for (int x = 0; x < w->a[2]; x++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++)
+                    s += gval(w->a[1], y, k) * t1[d][k][x];
+                t2[d][y][x] = s;
+            }
+    for (int z = 0; z < w->a[0]; z++)
+        for (int y = 0; y < w->a[1]; y++)
+            for (int x = 0; x < w->a[2]; x++) {
+                double s = 0;
+                for (int k = 0; k < kd; k++)
+                    s += (kd == 1 ? 1.0 : gval(w->a[0], z, k)) * t2[k][y][x];
+                u[(z * w->a[1] + y) * w->a[2] + x] = s;
+            }
+}
+
+NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
+                             const float *weights, const float *bias,
+                             NnActivation act, float alpha, bool sum,
+                             int n_threads)
+{
+    NnWino *w = nova_calloc(error, 1, sizeof *w);
+    if (!w)
+        return NULL;
+    int off = 3 - p->nsp;
+    for (int i = 0; i < 3; i++) {
+        bool sp = i >= off;
+        w->m[i] = sp ? m : 1;
+        w->a[i] = sp ? m + 2 : 1;
+        w->in[i] = sp ? p->in[i - off] : 1;
+        w->out[i] = sp ? p->out[i - off] : 1;
+        w->pad[i] = sp ? p->pb[i - off] : 0;
+        w->nt[i] = (w->out[i] + w->m[i] - 1) / w->m[i];
+    }
+    w->P = w->a[0] * w->a[1] * w->a[2];
+    w->N = p->N;
+    w->C = p->C;
+    w->M = p->M;
+    w->tiles_per_image = (size_t)(w->nt[0] * w->nt[1] * w->nt[2]);
+    w->total_tiles = w->tiles_per_image * (size_t)w->N;
+    w->act = act;
+    w->alpha = alpha;
+    w->sum = sum;
+    w->n_threads = n_threads > 0 ? n_threads : 1;
+    /* Tiles per block: the GEMMs reuse each weight once per tile of the
+     * block, so more is better, while V_p (C x tb floats) should stay in
+     * L2 across the output-channel groups. */
+    size_t tb = (size_t)32768 / (size_t)w->C / MR_TILES * MR_TILES;
+    tb = tb < MR_TILES ? MR_TILES : tb > 96 ? 96 : tb;
+    /* Enough blocks for every thread when the image is small. */
+    size_t per_thread = round_up(
+        (w->total_tiles + (size_t)w->n_threads - 1) / (size_t)w->n_threads,
+        MR_TILES);
+    if (per_thread < tb)
+        tb = per_thread;
+    w->tb = tb;
+    w->n_blocks = (w->total_tiles + tb - 1) / tb;
+    /* Few blocks for the threads (or an uneven share): split each block's
+     * output channels too; the input transform is then repeated per
+     * range, a small cost next to the GEMMs. */
+    w->osplit = 1;
+    if (w->n_threads > 1 && w->n_blocks % (size_t)w->n_threads &&
+        w->n_blocks < (size_t)w->n_threads * 4 &&
+        w->M / 8 >= w->n_threads)
+        w->osplit = w->n_threads;
+    w->v_floats = (size_t)w->P * (size_t)w->C * tb;
+    w->m_floats = (size_t)w->P * (size_t)w->M * tb;
+
+    size_t n_u = (size_t)w->P * (size_t)w->M * (size_t)w->C;
+    w->U = nova_malloc_aligned(error, 64, n_u * sizeof(float));
+    w->bias = nova_malloc_aligned(error, 64, (size_t)w->M * sizeof(float));
+    if (!w->U || !w->bias) {
+        nova__nn_wino_destroy(w);
+        return NULL;
+    }
+    for (int64_t o = 0; o < w->M; o++)
+        w->bias[o] = bias ? bias[o] : 0.0f;
+    size_t ksz = p->nsp == 3 ? 27 : 9;
+    double u[MAX_P];
+    for (int64_t o = 0; o < w->M; o++)
+        for (int64_t c = 0; c < w->C; c++) {
+            transform_weight(w, weights + ((size_t)o * (size_t)w->C +
+                                           (size_t)c) * ksz,
+                             u);
+            for (int q = 0; q < w->P; q++)
+                w->U[(((size_t)q * (size_t)(w->M / NR_OC) +
+                       (size_t)(o / NR_OC)) *
+                          (size_t)w->C +
+                      (size_t)c) *
+                         NR_OC +
+                     (size_t)(o % NR_OC)] = (float)u[q];
+        }
+    return w;
+}
+
+void nova__nn_wino_destroy(NnWino *w)
+{
+    if (!w)
+        return;
+    nova_free(w->U);
+    nova_free(w->bias);
+    nova_free(w);
+}
+
+size_t nova__nn_wino_scratch_bytes(const NnWino *w)
+{
+    return (size_t)w->n_threads * (w->v_floats + w->m_floats) * sizeof(float);
+}
+
+size_t nova__nn_wino_weight_bytes(const NnWino *w)
+{
+    return (size_t)w->P * (size_t)w->M * (size_t)w->C * sizeof(float);
+}
+
+int nova__nn_wino_tile(const NnWino *w)
+{
+    return w->m[2];
+}
+
+/* ------------------------------------------------------ 1D transforms */
+
+/* In place over a vectors at x[0], x[s], ...: B^T d. */
+WINO_TARGET static inline void in_tf(int a, __m256 *x, int s)
+{
+    if (a == 4) {
+        __m256 d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s];
+        x[0] = _mm256_sub_ps(d0, d2);
+        x[s] = _mm256_add_ps(d1, d2);
+        x[2 * s] = _mm256_sub_ps(d2, d1);
+        x[3 * s] = _mm256_sub_ps(d1, d3);
+    } else if (a == 6) {
+        const __m256 four = _mm256_set1_ps(4.0f), m5 = _mm256_set1_ps(-5.0f),
+                     m4 = _mm256_set1_ps(-4.0f), two = _mm256_set1_ps(2.0f);
+        __m256 d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s],
+               d4 = x[4 * s], d5 = x[5 * s];
+        __m256 t0 = _mm256_fmadd_ps(m4, d2, d4); /* d4 - 4 d2 */
+        __m256 t1 = _mm256_fmadd_ps(m4, d1, d3); /* d3 - 4 d1 */
+        __m256 t2 = _mm256_sub_ps(d4, d2);
+        __m256 t3 = _mm256_mul_ps(two, _mm256_sub_ps(d3, d1));
+        x[0] = _mm256_fmadd_ps(four, d0, _mm256_fmadd_ps(m5, d2, d4));
+        x[s] = _mm256_add_ps(t0, t1);
+        x[2 * s] = _mm256_sub_ps(t0, t1);
+        x[3 * s] = _mm256_add_ps(t2, t3);
+        x[4 * s] = _mm256_sub_ps(t2, t3);
+        x[5 * s] = _mm256_fmadd_ps(four, d1, _mm256_fmadd_ps(m5, d3, d5));
+    }
+}
+
+/* In place: the first m of the a vectors become A^T x. */
+WINO_TARGET static inline void out_tf(int a, __m256 *x, int s)
+{
+    if (a == 4) {
+        __m256 m0 = x[0], m1 = x[s], m2 = x[2 * s], m3 = x[3 * s];
+        x[0] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        x[s] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    } else if (a == 6) {
+        const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f),
+                     eight = _mm256_set1_ps(8.0f);
+        __m256 m0 = x[0], m5 = x[5 * s];
+        __m256 s12 = _mm256_add_ps(x[s], x[2 * s]);
+        __m256 d12 = _mm256_sub_ps(x[s], x[2 * s]);
+        __m256 s34 = _mm256_add_ps(x[3 * s], x[4 * s]);
+        __m256 d34 = _mm256_sub_ps(x[3 * s], x[4 * s]);
+        x[0] = _mm256_add_ps(_mm256_add_ps(m0, s12), s34);
+        x[s] = _mm256_fmadd_ps(two, d34, d12);
+        x[2 * s] = _mm256_fmadd_ps(four, s34, s12);
+        x[3 * s] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), m5);
+    }
+}
+
+/* 8x8 transpose of r[0..7] (row i, lane j) into r[j] lane i. */
+WINO_TARGET static inline void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* ------------------------------------------------------ tiles */
+
+typedef struct {
+    int64_t n, o[3]; /* image, first output position per axis */
+} Tile;
+
+static Tile tile_of(const NnWino *w, size_t t)
+{
+    Tile r;
+    r.n = (int64_t)(t / w->tiles_per_image);
+    size_t l = t % w->tiles_per_image;
+    int64_t tw = (int64_t)(l % (size_t)w->nt[2]);
+    l /= (size_t)w->nt[2];
+    int64_t th = (int64_t)(l % (size_t)w->nt[1]);
+    int64_t td = (int64_t)(l / (size_t)w->nt[1]);
+    r.o[0] = td * w->m[0];
+    r.o[1] = th * w->m[1];
+    r.o[2] = tw * w->m[2];
+    return r;
+}
+
+/* B^T d B of one tile and 8 input channels (channel block cb) into
+ * x[P]. */
+WINO_TARGET static void input_tile(const NnWino *w, const float *src,
+                                   const Tile *t, int64_t cb, __m256 *x)
+{
+    const int a0 = w->a[0], a1 = w->a[1], a2 = w->a[2];
+    int64_t b0 = t->o[0] - w->pad[0], b1 = t->o[1] - w->pad[1],
+            b2 = t->o[2] - w->pad[2];
+    const float *img =
+        src + (((size_t)t->n * (size_t)(w->C / 8) + (size_t)cb) *
+               (size_t)(w->in[0] * w->in[1] * w->in[2])) *
+                  8;
+    bool inside = b0 >= 0 && b0 + a0 <= w->in[0] && b1 >= 0 &&
+                  b1 + a1 <= w->in[1] && b2 >= 0 && b2 + a2 <= w->in[2];
+    for (int z = 0; z < a0; z++)
+        for (int y = 0; y < a1; y++) {
+            int64_t iz = b0 + z, iy = b1 + y;
+            __m256 *row = x + (z * a1 + y) * a2;
+            if (inside) {
+                const float *s =
+                    img + (((size_t)iz * (size_t)w->in[1] + (size_t)iy) *
+                               (size_t)w->in[2] +
+                           (size_t)b2) *
+                              8;
+                for (int k = 0; k < a2; k++)
+                    row[k] = _mm256_load_ps(s + 8 * k);
+                continue;
+            }
+            bool row_ok = iz >= 0 && iz < w->in[0] && iy >= 0 && iy < w->in[1];
+            for (int k = 0; k < a2; k++) {
+                int64_t ix = b2 + k;
+                row[k] = row_ok && ix >= 0 && ix < w->in[2]
+                             ? _mm256_load_ps(
+                                   img + (((size_t)iz * (size_t)w->in[1] +
+                                           (size_t)iy) *
+                                              (size_t)w->in[2] +
+                                          (size_t)ix) *
+                                             8)
+                             : _mm256_setzero_ps();
+            }
+        }
+    for (int r = 0; r < a0 * a1; r++)
+        in_tf(a2, x + r * a2, 1);
+    for (int z = 0; z < a0; z++)
+        for (int k = 0; k < a2; k++)
+            in_tf(a1, x + z * a1 * a2 + k, a2);
+    if (a0 > 1)
+        for (int r = 0; r < a1 * a2; r++)
+            in_tf(a0, x + r, a1 * a2);
+}
+
+/* Transform the tiles [t0, t0 + nb) into V[p][c][tb]; columns up to the
+ * next multiple of MR_TILES get zeros. */
+WINO_TARGET static void input_block(const NnWino *w, const float *src,
+                                    size_t t0, size_t nb, float *V)
+{
+    const int P = w->P;
+    const size_t tb = w->tb, C = (size_t)w->C;
+    size_t ncols = round_up(nb, MR_TILES);
+    __m256 buf[TILE_GROUP][MAX_P];
+    for (size_t g = 0; g < ncols; g += TILE_GROUP) {
+        Tile tl[TILE_GROUP];
+        int nt = 0;
+        for (int i = 0; i < TILE_GROUP && g + (size_t)i < nb; i++, nt++)
+            tl[i] = tile_of(w, t0 + g + (size_t)i);
+        for (int64_t cb = 0; cb < w->C / 8; cb++) {
+            for (int i = 0; i < TILE_GROUP; i++) {
+                if (i < nt)
+                    input_tile(w, src, &tl[i], cb, buf[i]);
+                else
+                    for (int q = 0; q < P; q++)
+                        buf[i][q] = _mm256_setzero_ps();
+            }
+            for (int q = 0; q < P; q++) {
+                __m256 r[8];
+                for (int i = 0; i < 8; i++)
+                    r[i] = buf[i][q];
+                transpose8(r);
+                float *v = V + ((size_t)q * C + (size_t)cb * 8) * tb + g;
+                for (int c = 0; c < 8; c++)
+                    _mm256_store_ps(v + (size_t)c * tb, r[c]);
+            }
+        }
+    }
+}
+
+/* Mo[j][0..24) = sum_k U[k][j] V[k][0..24), j < 4. */
+WINO_TARGET static void gemm_24x4(size_t K, const float *V, size_t ldv,
+                                  const float *U, float *Mo, size_t ldm)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00,
+           c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00, c30 = c00,
+           c31 = c00, c32 = c00;
+    for (size_t k = 0; k < K; k++) {
+        __m256 v0 = _mm256_load_ps(V), v1 = _mm256_load_ps(V + 8),
+               v2 = _mm256_load_ps(V + 16);
+        __m256 u = _mm256_broadcast_ss(U);
+        c00 = _mm256_fmadd_ps(u, v0, c00);
+        c01 = _mm256_fmadd_ps(u, v1, c01);
+        c02 = _mm256_fmadd_ps(u, v2, c02);
+        u = _mm256_broadcast_ss(U + 1);
+        c10 = _mm256_fmadd_ps(u, v0, c10);
+        c11 = _mm256_fmadd_ps(u, v1, c11);
+        c12 = _mm256_fmadd_ps(u, v2, c12);
+        u = _mm256_broadcast_ss(U + 2);
+        c20 = _mm256_fmadd_ps(u, v0, c20);
+        c21 = _mm256_fmadd_ps(u, v1, c21);
+        c22 = _mm256_fmadd_ps(u, v2, c22);
+        u = _mm256_broadcast_ss(U + 3);
+        c30 = _mm256_fmadd_ps(u, v0, c30);
+        c31 = _mm256_fmadd_ps(u, v1, c31);
+        c32 = _mm256_fmadd_ps(u, v2, c32);
+        V += ldv;
+        U += NR_OC;
+    }
+    _mm256_store_ps(Mo, c00);
+    _mm256_store_ps(Mo + 8, c01);
+    _mm256_store_ps(Mo + 16, c02);
+    Mo += ldm;
+    _mm256_store_ps(Mo, c10);
+    _mm256_store_ps(Mo + 8, c11);
+    _mm256_store_ps(Mo + 16, c12);
+    Mo += ldm;
+    _mm256_store_ps(Mo, c20);
+    _mm256_store_ps(Mo + 8, c21);
+    _mm256_store_ps(Mo + 16, c22);
+    Mo += ldm;
+    _mm256_store_ps(Mo, c30);
+    _mm256_store_ps(Mo + 8, c31);
+    _mm256_store_ps(Mo + 16, c32);
+}
+
+/* Bias, residual (already in dst), activation; store the valid part of
+ * one tile's outputs y (channel vectors at the tile's positions). */
+WINO_TARGET static void store_tile(const NnWino *w, float *dst, const Tile *t,
+                                   int64_t ob, __m256 *y)
+{
+    const int a1 = w->a[1], a2 = w->a[2];
+    __m256 bias = _mm256_load_ps(w->bias + ob * 8);
+    __m256 zero = _mm256_setzero_ps(), al = _mm256_set1_ps(w->alpha);
+    float *img = dst + (((size_t)t->n * (size_t)(w->M / 8) + (size_t)ob) *
+                        (size_t)(w->out[0] * w->out[1] * w->out[2])) *
+                           8;
+    for (int z = 0; z < w->m[0] && t->o[0] + z < w->out[0]; z++)
+        for (int yy = 0; yy < w->m[1] && t->o[1] + yy < w->out[1]; yy++) {
+            float *row = img + (((size_t)(t->o[0] + z) * (size_t)w->out[1] +
+                                 (size_t)(t->o[1] + yy)) *
+                                    (size_t)w->out[2] +
+                                (size_t)t->o[2]) *
+                                   8;
+            for (int x = 0; x < w->m[2] && t->o[2] + x < w->out[2]; x++) {
+                __m256 v = _mm256_add_ps(y[(z * a1 + yy) * a2 + x], bias);
+                if (w->sum)
+                    v = _mm256_add_ps(v, _mm256_load_ps(row + 8 * x));
+                if (w->act == NN_ACT_RELU)
+                    v = _mm256_max_ps(v, zero);
+                else if (w->act == NN_ACT_LEAKY_RELU)
+                    v = _mm256_blendv_ps(
+                        _mm256_mul_ps(v, al), v,
+                        _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+                _mm256_store_ps(row + 8 * x, v);
+            }
+        }
+}
+
+/* Output channel blocks [ob0, ob1) of the tiles [t0, t0 + nb) from
+ * Mb[p][oc][tb]. */
+WINO_TARGET static void output_block(const NnWino *w, float *dst, size_t t0,
+                                     size_t nb, const float *Mb, int64_t ob0,
+                                     int64_t ob1)
+{
+    const int P = w->P;
+    const int a0 = w->a[0], a1 = w->a[1], a2 = w->a[2];
+    const size_t tb = w->tb, M = (size_t)w->M;
+    __m256 buf[TILE_GROUP][MAX_P];
+    for (size_t g = 0; g < nb; g += TILE_GROUP) {
+        Tile tl[TILE_GROUP];
+        int nt = 0;
+        for (int i = 0; i < TILE_GROUP && g + (size_t)i < nb; i++, nt++)
+            tl[i] = tile_of(w, t0 + g + (size_t)i);
+        for (int64_t ob = ob0; ob < ob1; ob++) {
+            for (int q = 0; q < P; q++) {
+                __m256 r[8];
+                const float *m = Mb + ((size_t)q * M + (size_t)ob * 8) * tb + g;
+                for (int c = 0; c < 8; c++)
+                    r[c] = _mm256_load_ps(m + (size_t)c * tb);
+                transpose8(r);
+                for (int i = 0; i < nt; i++)
+                    buf[i][q] = r[i];
+            }
+            for (int i = 0; i < nt; i++) {
+                __m256 *x = buf[i];
+                for (int r = 0; r < a0 * a1; r++)
+                    out_tf(a2, x + r * a2, 1);
+                for (int z = 0; z < a0; z++)
+                    for (int k = 0; k < w->m[2]; k++)
+                        out_tf(a1, x + z * a1 * a2 + k, a2);
+                if (a0 > 1)
+                    for (int y = 0; y < w->m[1]; y++)
+                        for (int k = 0; k < w->m[2]; k++)
+                            out_tf(a0, x + y * a2 + k, a1 * a2);
+                store_tile(w, dst, &tl[i], ob, x);
+            }
+        }
+    }
+}
+
+typedef struct {
+    const NnWino *w;
+    const float *src;
+    float *dst;
+    uint8_t *scratch;
+} RunCtx;
+
+WINO_TARGET static void run_range(void *ctx, size_t begin, size_t end,
+                                  int thread)
+{
+    const RunCtx *r = ctx;
+    const NnWino *w = r->w;
+    float *V = (float *)(r->scratch + (size_t)thread *
+                                          (w->v_floats + w->m_floats) *
+                                          sizeof(float));
+    float *Mb = V + w->v_floats;
+    const size_t tb = w->tb, C = (size_t)w->C, M = (size_t)w->M;
+    const int64_t nob = w->M / 8;
+    size_t last = (size_t)-1;
+    for (size_t item = begin; item < end; item++) {
+        size_t b = item / (size_t)w->osplit;
+        int s = (int)(item % (size_t)w->osplit);
+        size_t t0 = b * tb;
+        size_t nb = w->total_tiles - t0 < tb ? w->total_tiles - t0 : tb;
+        if (b != last) {
+            input_block(w, r->src, t0, nb, V);
+            last = b;
+        }
+        int64_t ob0 = nob * s / w->osplit, ob1 = nob * (s + 1) / w->osplit;
+        size_t ncols = round_up(nb, MR_TILES);
+        for (int q = 0; q < w->P; q++) {
+            const float *Vq = V + (size_t)q * C * tb;
+            for (size_t og = (size_t)ob0 * 2; og < (size_t)ob1 * 2; og++) {
+                const float *Uq =
+                    w->U + ((size_t)q * (M / NR_OC) + og) * C * NR_OC;
+                float *Mq = Mb + ((size_t)q * M + og * NR_OC) * tb;
+                for (size_t c0 = 0; c0 < ncols; c0 += MR_TILES)
+                    gemm_24x4(C, Vq + c0, tb, Uq, Mq + c0, tb);
+            }
+        }
+        output_block(w, r->dst, t0, nb, Mb, ob0, ob1);
+    }
+}
+
+void nova__nn_wino_run(const NnWino *w, NovaPool *pool, const float *src,
+                       float *dst, uint8_t *scratch)
+{
+    RunCtx r = {w, src, dst, scratch};
+    size_t items = w->n_blocks * (size_t)w->osplit;
+    /* The pool's thread count is the one the scratch was sized for. */
+    nova_pool_parallel_for(w->n_threads > 1 ? pool : NULL, items, run_range,
+                           &r);
+}
