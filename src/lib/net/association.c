@@ -67,6 +67,23 @@ static uint32_t be32(const uint8_t *p)
 
 /* Read exactly n bytes within timeout_ms.  Returns 1, 0 on a clean end of
  * stream before the first byte, -1 on error (set). */
+/* Acknowledge received segments at once instead of after Linux's delayed
+ * ACK timer (40 ms).  A sender that leaves Nagle's algorithm on (DCMTK's
+ * storescu does) writes a PDU header and its body in separate calls and
+ * holds the second small one until the first is acknowledged; with
+ * delayed ACKs every C-STORE then stalls about 40 ms while both sides
+ * wait.  The kernel leaves quick-ACK mode on its own, so it is re-armed
+ * after every read. */
+static void quick_ack(NovaAssociation *a)
+{
+#ifdef TCP_QUICKACK
+    int one = 1;
+    setsockopt(a->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+    (void)a;
+#endif
+}
+
 static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
                      int timeout_ms, const char *what)
 {
@@ -108,6 +125,7 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
                 return -1;
             }
             got += (size_t)k;
+            quick_ack(a);
             continue;
         }
         struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
@@ -140,6 +158,7 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
             return -1;
         }
         got += (size_t)k;
+        quick_ack(a);
     }
     return 1;
 }
