@@ -1,0 +1,246 @@
+/*
+ * test_nn_wino.c - the Winograd convolution (src/lib/nn/wino.c) against a
+ * direct convolution computed here in double precision, on the nChw8c /
+ * nCdhw8c layouts the kernel reads and writes: F(4x4,3x3), F(2x2,3x3) and
+ * F(2x2x2,3x3x3), with and without padding, bias, residual sum, ReLU and
+ * LeakyReLU, batch 2, sizes that are not multiples of the tile, and the
+ * same result bit for bit on 1 and 2 threads.  Also which convolutions the
+ * kernel refuses.
+ */
+#include "nn_internal.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static uint32_t rng = 12345;
+
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) / 16777216.0 * 2.0 - 1.0);
+}
+
+typedef struct {
+    int nsp;
+    int64_t N, C, M, in[3], pad;
+    NnActivation act;
+    bool bias, sum;
+    int m; /* tile the kernel should choose */
+    double tol;
+} Case;
+
+static void params_of(const Case *c, NnWinParams *p)
+{
+    memset(p, 0, sizeof *p);
+    p->nsp = c->nsp;
+    p->N = c->N;
+    p->C = c->C;
+    p->M = c->M;
+    p->group = 1;
+    p->insp = p->outsp = 1;
+    p->ksize = 1;
+    for (int i = 0; i < 3; i++) {
+        bool sp = i < c->nsp;
+        p->in[i] = sp ? c->in[i] : 1;
+        p->k[i] = sp ? 3 : 1;
+        p->stride[i] = p->dil[i] = 1;
+        p->pb[i] = p->pe[i] = sp ? c->pad : 0;
+        p->out[i] = sp ? c->in[i] + 2 * c->pad - 2 : 1;
+        p->insp *= (size_t)p->in[i];
+        p->outsp *= (size_t)p->out[i];
+        p->ksize *= (size_t)p->k[i];
+    }
+}
+
+/* Index of (n, c, z, y, x) in the 8-channel blocked layout. */
+static size_t blk(int64_t C, const int64_t *d, int64_t n, int64_t c,
+                  int64_t z, int64_t y, int64_t x)
+{
+    return ((((size_t)(n * (C / 8) + c / 8) * (size_t)d[0] + (size_t)z) *
+                 (size_t)d[1] +
+             (size_t)y) *
+                (size_t)d[2] +
+            (size_t)x) *
+               8 +
+           (size_t)(c % 8);
+}
+
+static void run_case(const Case *c, NovaPool *pool2)
+{
+    NnWinParams p;
+    params_of(c, &p);
+    int m = nova__nn_wino_choose(&p);
+    CHECK_EQ_INT(m, c->m);
+    if (m == 0)
+        return;
+    /* Spatial dims as (d, h, w), depth 1 for 2D. */
+    int64_t id[3], od[3];
+    int off = 3 - c->nsp;
+    for (int i = 0; i < 3; i++) {
+        id[i] = i < off ? 1 : p.in[i - off];
+        od[i] = i < off ? 1 : p.out[i - off];
+    }
+    size_t nx = (size_t)(c->N * c->C * id[0] * id[1] * id[2]);
+    size_t ny = (size_t)(c->N * c->M * od[0] * od[1] * od[2]);
+    size_t nw = (size_t)(c->M * c->C) * p.ksize;
+    float *x = nova_malloc_aligned(NULL, 64, nx * sizeof(float));
+    float *res = malloc(ny * sizeof(float));
+    float *y1 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+    float *y2 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+    float *w = malloc(nw * sizeof(float));
+    float *b = malloc((size_t)c->M * sizeof(float));
+    double *ref = malloc(ny * sizeof(double));
+    for (size_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand();
+    for (int64_t i = 0; i < c->M; i++)
+        b[i] = frand();
+    for (size_t i = 0; i < ny; i++)
+        res[i] = frand();
+
+    /* Direct convolution in double, same blocked indexing. */
+    int kd = c->nsp == 3 ? 3 : 1, pd = c->nsp == 3 ? (int)c->pad : 0;
+    double max_ref = 0;
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t o = 0; o < c->M; o++)
+            for (int64_t z = 0; z < od[0]; z++)
+                for (int64_t yy = 0; yy < od[1]; yy++)
+                    for (int64_t xx = 0; xx < od[2]; xx++) {
+                        double s = c->bias ? b[o] : 0.0;
+                        for (int64_t ci = 0; ci < c->C; ci++)
+                            for (int a = 0; a < kd; a++)
+                                for (int e = 0; e < 3; e++)
+                                    for (int f = 0; f < 3; f++) {
+                                        int64_t iz = z + a - pd,
+                                                iy = yy + e - c->pad,
+                                                ix = xx + f - c->pad;
+                                        if (iz < 0 || iz >= id[0] || iy < 0 ||
+                                            iy >= id[1] || ix < 0 ||
+                                            ix >= id[2])
+                                            continue;
+                                        s += (double)w[((size_t)(o * c->C +
+                                                                 ci) *
+                                                            (size_t)kd +
+                                                        (size_t)a) *
+                                                           9 +
+                                                       (size_t)(e * 3 + f)] *
+                                             x[blk(c->C, id, n, ci, iz, iy,
+                                                   ix)];
+                                    }
+                        size_t k = blk(c->M, od, n, o, z, yy, xx);
+                        if (c->sum)
+                            s += res[k];
+                        if (c->act == NN_ACT_RELU && s < 0)
+                            s = 0;
+                        if (c->act == NN_ACT_LEAKY_RELU && s < 0)
+                            s *= 0.1;
+                        ref[k] = s;
+                        if (fabs(s) > max_ref)
+                            max_ref = fabs(s);
+                    }
+
+    NovaError *err = NULL;
+    double max_diff = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        float *y = threads == 1 ? y1 : y2;
+        NnWino *k = nova__nn_wino_create(&err, &p, m, w, c->bias ? b : NULL,
+                                         c->act, 0.1f, c->sum, threads);
+        CHECK_OK(err);
+        if (!k)
+            break;
+        CHECK_EQ_INT(nova__nn_wino_tile(k), m);
+        uint8_t *scratch =
+            nova_malloc_aligned(NULL, 64, nova__nn_wino_scratch_bytes(k));
+        memcpy(y, res, ny * sizeof(float));
+        nova__nn_wino_run(k, threads == 1 ? NULL : pool2, x, y, scratch);
+        nova_free(scratch);
+        nova__nn_wino_destroy(k);
+    }
+    for (size_t i = 0; i < ny; i++) {
+        double d = fabs(y1[i] - ref[i]);
+        if (!(d <= max_diff))
+            max_diff = d;
+    }
+    double rel = max_diff / (max_ref > 0 ? max_ref : 1);
+    printf("# %dD F(%d,3) N=%d C=%d M=%d %dx%dx%d pad %d: max |diff| %.3g, "
+           "relative %.3g\n",
+           c->nsp, m, (int)c->N, (int)c->C, (int)c->M, (int)id[0],
+           (int)id[1], (int)id[2], (int)c->pad, max_diff, rel);
+    CHECK(rel <= c->tol);
+    CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0);
+    nova_free(x);
+    nova_free(y1);
+    nova_free(y2);
+    free(res);
+    free(w);
+    free(b);
+    free(ref);
+}
+
+static void test_cases(void)
+{
+    if (!nova__nn_wino_available()) {
+        printf("# skip: no AVX2/FMA on this CPU\n");
+        return;
+    }
+    NovaPool *pool2 = nova_pool_create(NULL, 2);
+    CHECK(pool2 != NULL);
+    /* F(4x4,3x3) carries about one more digit of float error than
+     * direct convolution; F(2,3) stays at direct's level. */
+    const Case cases[] = {
+        {2, 1, 16, 24, {22, 26}, 1, NN_ACT_RELU, true, false, 4, 1e-5},
+        {2, 1, 64, 32, {32, 32}, 1, NN_ACT_NONE, true, true, 4, 1e-5},
+        {2, 2, 8, 16, {23, 25}, 0, NN_ACT_LEAKY_RELU, true, true, 4, 1e-5},
+        {2, 1, 32, 8, {11, 9}, 2, NN_ACT_NONE, false, false, 2, 2e-6},
+        {3, 1, 8, 16, {9, 8, 7}, 1, NN_ACT_NONE, true, false, 2, 2e-6},
+        {3, 2, 16, 8, {6, 7, 8}, 1, NN_ACT_RELU, true, true, 2, 2e-6},
+        /* 216 tiles: three blocks of 96 for two threads, so each block's
+         * output channels are split between them. */
+        {3, 1, 8, 16, {12, 12, 12}, 1, NN_ACT_RELU, false, true, 2, 2e-6},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i], pool2);
+    nova_pool_destroy(pool2);
+}
+
+static void test_refused(void)
+{
+    Case c = {2, 1, 16, 16, {32, 32}, 1, NN_ACT_NONE, true, false, 4, 0};
+    NnWinParams p;
+    params_of(&c, &p);
+    CHECK_EQ_INT(nova__nn_wino_choose(&p), 4);
+    NnWinParams q = p;
+    q.stride[0] = 2;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    q = p;
+    q.group = 2;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    q = p;
+    q.C = 3;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    q = p;
+    q.k[1] = 1;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    q = p;
+    q.dil[0] = 2;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    /* 4 tiles of 4x4 would be 5/6 padding of the 24-tile micro-kernel,
+     * 16 of 2x2 two thirds used: refused too. */
+    q = p;
+    q.in[0] = q.in[1] = 8;
+    q.out[0] = q.out[1] = 8;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    /* 1024 x 1024 channels: F(4,3) weights would take 151 MB, F(2,3) 67. */
+    q = p;
+    q.C = q.M = 1024;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 2);
+}
+
+int main(void)
+{
+    RUN(test_cases);
+    RUN(test_refused);
+    return test_done();
+}
