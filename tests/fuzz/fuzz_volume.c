@@ -370,6 +370,14 @@ static void test_fixed_findings(void)
         printf("# %s\n", nova_error_message(err));
     nova_error_clear(&err);
     nova_volume_unref(v);
+    /* "space origin: (-nan,...)" was taken as it was: a NaN origin. */
+    snprintf(path, sizeof path, "%s/%s", dir,
+             "nrrd_space_origin_nan_accepted.nrrd");
+    v = nova_volume_read(&err, path);
+    CHECK(v == NULL);
+    CHECK(err && strstr(nova_error_message(err), "finite"));
+    nova_error_clear(&err);
+    nova_volume_unref(v);
     /* An ascii "uchar" NRRD narrows to uint8 like raw uchar data. */
     snprintf(path, sizeof path, "%s/%s", dir,
              "nrrd_ascii_uchar_read_as_int16.nrrd");

@@ -116,7 +116,8 @@ static bool parse_vector(const char **s, double v[3])
         char *end;
         errno = 0;
         v[i] = strtod(p, &end);
-        if (end == p)
+        /* strtod reads "nan" and "inf": a coordinate must be a number. */
+        if (end == p || !isfinite(v[i]))
             return false;
         p = end;
         while (isspace((unsigned char)*p))
@@ -225,13 +226,15 @@ static bool parse_field(NovaError **error, NrrdHeader *h, int line,
                                       h->path, line, i);
             if (!parse_vector(&p, h->directions[i]))
                 return fail(error, h, line,
-                            "space directions: expected (x,y,z) per axis");
+                            "space directions: expected (x,y,z) of finite "
+                            "numbers per axis");
         }
         h->have_directions = true;
     } else if (strcmp(key, "space origin") == 0) {
         const char *p = value;
         if (!parse_vector(&p, h->origin))
-            return fail(error, h, line, "space origin: expected (x,y,z)");
+            return fail(error, h, line,
+                        "space origin: expected (x,y,z) of finite numbers");
         h->have_origin = true;
     } else if (strcmp(key, "spacings") == 0) {
         if (h->dimension == 0)
