@@ -79,6 +79,7 @@ typedef struct {
     long dst_scratch; /* dst written to scratch first, or -1 */
     void *weights;    /* reordered weights, owned */
     NnWino *wino;     /* Winograd convolution instead of prim, owned */
+    NnGnorm *gnorm;   /* blocked GroupNormalization (gnorm.c), owned */
     size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
@@ -317,6 +318,15 @@ static bool claimable(NnGraph *g, const NnNode *n)
                !memcmp(y->dims, x->dims, sizeof(int64_t) * (size_t)x->rank) &&
                x->rank >= 1 && x->rank <= 5;
     }
+    if (is(n, "GroupNormalization")) {
+        /* oneDNN has none; gnorm.c runs it on the blocked layout. */
+        return x->rank >= 3 && x->rank <= 5 && const_f32(g, n, 1) &&
+               const_f32(g, n, 2) && n->residual < 0 &&
+               (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
+                n->act == NN_ACT_LEAKY_RELU) &&
+               nova__nn_gnorm_supported(
+                   x->dims[1], nova__nn_attr_int(n, "num_groups", 0));
+    }
     float a, b;
     if (act_of_node(n, &a, &b, g) != NN_ACT_NONE)
         return x->rank >= 1 && x->rank <= 5;
@@ -512,6 +522,19 @@ static dnnl_primitive_attr_t make_attr(Build *b, bool sum, NnActivation act,
     return attr;
 }
 
+/* The 8-channel blocked layout of a value's shape (nCw8c, nChw8c,
+ * nCdhw8c). */
+static void blocked8_md(dnnl_memory_desc_t *md, const NnValue *v)
+{
+    dnnl_dims_t dd;
+    for (int i = 0; i < v->rank; i++)
+        dd[i] = v->dims[i];
+    dnnl_format_tag_t tag = v->rank == 3   ? dnnl_aBc8b
+                            : v->rank == 4 ? dnnl_aBcd8b
+                                           : dnnl_aBcde8b;
+    dnnl_memory_desc_init_by_tag(md, v->rank, dd, dnnl_f32, tag);
+}
+
 /* A 3x3 (3x3x3) stride-1 convolution by wino.c, on nChw8c (nCdhw8c)
  * source and destination; m is the output tile (2 or 4). */
 static bool build_wino(Build *b, bool keep, int m)
@@ -520,16 +543,9 @@ static bool build_wino(Build *b, bool keep, int m)
     NnNode *n = b->node;
     NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
     NnValue *y = nn_out(g, n, 0);
-    int r = x->rank;
-    dnnl_format_tag_t tag = r == 4 ? dnnl_aBcd8b : dnnl_aBcde8b;
-    dnnl_dims_t xd, yd;
-    for (int i = 0; i < r; i++) {
-        xd[i] = x->dims[i];
-        yd[i] = y->dims[i];
-    }
     dnnl_memory_desc_t src, dst;
-    dnnl_memory_desc_init_by_tag(&src, r, xd, dnnl_f32, tag);
-    dnnl_memory_desc_init_by_tag(&dst, r, yd, dnnl_f32, tag);
+    blocked8_md(&src, x);
+    blocked8_md(&dst, y);
     DnnlNode *dn = b->dn;
     dn->kind = KIND_CONV;
     dn->wino = nova__nn_wino_create(b->error, n->params, m, w->data,
@@ -543,6 +559,23 @@ static bool build_wino(Build *b, bool keep, int m)
     b->scratch += align64(nova__nn_wino_scratch_bytes(dn->wino));
     n->use_wino = true;
     return true;
+}
+
+static bool build_gnorm(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *sc = nn_in(g, n, 1), *bi = nn_in(g, n, 2);
+    dnnl_memory_desc_t md;
+    blocked8_md(&md, x);
+    DnnlNode *dn = b->dn;
+    dn->kind = KIND_BNORM;
+    dn->gnorm = nova__nn_gnorm_create(
+        b->error, x->dims, x->rank, nova__nn_attr_int(n, "num_groups", 0),
+        nova__nn_attr_float(n, "epsilon", 1e-5f), sc->data, bi->data,
+        sc->dims[0] == x->dims[1], n->act, n->act_alpha);
+    return dn->gnorm && add_src(b, DNNL_ARG_SRC, n->inputs[0], &md) &&
+           add_dst(b, &md, keep);
 }
 
 static bool build_conv(Build *b, bool keep)
@@ -930,6 +963,8 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_bnorm(&b, kp);
         else if (is(n, "Concat"))
             ok = build_concat(&b, kp);
+        else if (is(n, "GroupNormalization"))
+            ok = build_gnorm(&b, kp);
         else if (is(n, "Add"))
             ok = build_binary(&b, kp);
         else
@@ -1008,9 +1043,9 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         exec_reorder(d, dn->res_reorder, dn->res_from,
                      nn_ptr(ex, dn->res_value), dn->res_to, dst);
     }
-    if (dn->wino) {
-        /* The reorders above ran on the stream; the kernel reads their
-         * results, on Nova's pool. */
+    if (dn->wino || dn->gnorm) {
+        /* Nova's own kernels on the blocked layout, on Nova's pool; the
+         * reorders above ran on the stream and must be done. */
         dnnl_stream_wait(d->stream);
         const float *src = NULL;
         float *dst = NULL;
@@ -1020,8 +1055,11 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
             else if (dn->args[i].arg == DNNL_ARG_DST)
                 dst = handle_of(ex, dn, i);
         }
-        nova__nn_wino_run(dn->wino, ex->pool, src, dst,
-                          ex->scratch + dn->wino_scratch);
+        if (dn->wino)
+            nova__nn_wino_run(dn->wino, ex->pool, src, dst,
+                              ex->scratch + dn->wino_scratch);
+        else
+            nova__nn_gnorm_run(dn->gnorm, ex->pool, src, dst);
     } else {
         dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
     }
@@ -1050,6 +1088,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
             dnnl_memory_destroy(dn->mems[k]);
         nova_free(dn->weights);
         nova__nn_wino_destroy(dn->wino);
+        nova__nn_gnorm_destroy(dn->gnorm);
         nova_free(dn->bias);
         nova_free(dn);
         g->nodes[i].impl = NULL;

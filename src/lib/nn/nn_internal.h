@@ -316,4 +316,20 @@ int nova__nn_wino_tile(const NnWino *w);
 void nova__nn_wino_run(const NnWino *w, NovaPool *pool, const float *src,
                        float *dst, uint8_t *scratch);
 
+/* gnorm.c: GroupNormalization (+ ReLU/LeakyReLU) on 8-channel blocked
+ * data.  Supported when C is a multiple of 8, the groups divide C, a group
+ * has a multiple of 8 channels or a divisor of 8, and the CPU has AVX2. */
+typedef struct NnGnorm NnGnorm;
+bool nova__nn_gnorm_supported(int64_t C, int64_t groups);
+/* dims/rank: the input's; scale and bias (per channel, or per group when
+ * !per_channel) are borrowed and must outlive the kernel. */
+NnGnorm *nova__nn_gnorm_create(NovaError **error, const int64_t *dims,
+                               int rank, int64_t groups, float eps,
+                               const float *scale, const float *bias,
+                               bool per_channel, NnActivation act,
+                               float alpha);
+void nova__nn_gnorm_destroy(NnGnorm *g);
+void nova__nn_gnorm_run(const NnGnorm *g, NovaPool *pool, const float *x,
+                        float *y);
+
 #endif
