@@ -157,7 +157,13 @@ static void assess(NovaAnalysis *an)
             continue;
         f->foci++;
         total += l->volume_ml;
-        peripheral += l->volume_ml * l->peripheral_fraction;
+        /* A lesion is peripheral (subpleural) when a quarter of it or more
+         * lies in the outer third of the lung's depth: large peripheral
+         * opacities reach far inwards, and the outer third holds about half
+         * of an axial lung section, so the voxel share alone cannot tell a
+         * subpleural lesion from a central one. */
+        if (l->peripheral_fraction >= 0.25)
+            peripheral += l->volume_ml;
         posterior += l->volume_ml * l->posterior_fraction;
         side_ml[l->lung] += l->volume_ml;
         if (l->type == NOVA_LESION_KIND_GGO && l->sphericity >= 0.55)
@@ -205,7 +211,7 @@ static void assess(NovaAnalysis *an)
         if (f->bilateral && f->peripheral_predominant)
             reason(an,
                    "Bilateral, peripheral-predominant ground-glass "
-                   "opacity (%.0f %% of lesion volume peripheral).",
+                   "opacity (%.0f %% of lesion volume in subpleural lesions).",
                    100 * peripheral / total);
         if (f->rounded_ggo >= 2)
             reason(an, "Multifocal rounded ground glass (%d rounded foci).",

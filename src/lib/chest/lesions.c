@@ -370,6 +370,8 @@ typedef struct {
     size_t faces;
     size_t dense; /* voxels whose opened HU is above -300 */
     size_t thin;  /* bright (above high_hu) where the opened HU is not */
+    size_t own_n; /* voxels that are not thin bright structures, */
+    double own_sum_hu; /* and their HU sum: the lesion's own density */
 } Acc;
 
 /*
@@ -471,7 +473,15 @@ typedef struct {
     const int16_t *opened;
     int16_t band_lo, band_hi;
     uint8_t *cand, *dense;
+    uint8_t *vessel; /* full grid: 1 where a lung voxel is a thin bright
+                      * structure (top-hat above VESSEL_TOPHAT_HU) */
 } BandCtx;
+
+/* A voxel this much brighter than its opened value is part of a structure
+ * narrower than the box (a vessel or bronchial wall), not of an opacity:
+ * in the phantoms the top-hat of ground glass stays below about 300-450 HU
+ * (texture, crazy paving), that of vessels runs to 600-900. */
+#define VESSEL_TOPHAT_HU 500
 
 static void band_slices(void *ctx, size_t begin, size_t end, int t)
 {
@@ -484,14 +494,222 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
                 cc->lab +
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
                 cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             for (size_t x = 0; x < cc->c[0]; x++) {
                 int16_t v = b->opened[i + x];
-                bool in = (l[x] == NOVA_LUNG_RIGHT || l[x] == NOVA_LUNG_LEFT) &&
-                          v >= b->band_lo && v <= b->band_hi;
+                bool lung = l[x] == NOVA_LUNG_RIGHT || l[x] == NOVA_LUNG_LEFT;
+                bool in = lung && v >= b->band_lo && v <= b->band_hi;
                 b->cand[i + x] = in;
                 b->dense[i + x] = in && v > -300;
+                b->vessel[gi + x] =
+                    lung && (int)cc->hu[gi + x] - v > VESSEL_TOPHAT_HU;
             }
         }
+}
+
+/* What the per-lesion accumulation reads. */
+typedef struct {
+    const CandCtx *cc;
+    const uint8_t *zones, *dense, *vessel;
+    double lung_y_mid[3], wy[3];
+    int16_t high_hu;
+} AccCtx;
+
+/* One pass over the crop: the statistics of every labelled region. */
+static void accumulate(const AccCtx *ctx, const uint32_t *labels, Acc *acc,
+                       uint32_t n_labels)
+{
+    memset(acc, 0, ((size_t)n_labels + 1) * sizeof *acc);
+    for (uint32_t l = 0; l <= n_labels; l++)
+        for (int a = 0; a < 3; a++)
+            acc[l].bbox_min[a] = SIZE_MAX;
+    size_t i = 0;
+    for (size_t z = 0; z < ctx->cc->c[2]; z++)
+        for (size_t y = 0; y < ctx->cc->c[1]; y++)
+            for (size_t x = 0; x < ctx->cc->c[0]; x++, i++) {
+                uint32_t l = labels[i];
+                if (!l)
+                    continue;
+                Acc *a = &acc[l];
+                size_t gx = ctx->cc->lo[0] + x, gy = ctx->cc->lo[1] + y, gz = ctx->cc->lo[2] + z;
+                size_t gi = (gz * ctx->cc->d[1] + gy) * ctx->cc->d[0] + gx;
+                int16_t v = ctx->cc->hu[gi];
+                a->voxels++;
+                a->dense += ctx->dense[i];
+                a->thin += v > ctx->high_hu && !ctx->dense[i];
+                a->sum_hu += v;
+                if (!ctx->vessel[gi]) {
+                    a->own_n++;
+                    a->own_sum_hu += v;
+                }
+                a->high += v > ctx->high_hu;
+                uint8_t side = ctx->cc->lab[gi];
+                if (side == NOVA_LUNG_RIGHT)
+                    a->right++;
+                else if (side == NOVA_LUNG_LEFT)
+                    a->left++;
+                if (ctx->zones && ctx->zones[gi]) {
+                    a->thirds[NOVA_ZONE_THIRD(ctx->zones[gi])]++;
+                    a->peripheral += NOVA_ZONE_PERIPHERAL(ctx->zones[gi]);
+                }
+                double wy =
+                    ctx->wy[0] * (double)gx + ctx->wy[1] * (double)gy + ctx->wy[2] * (double)gz;
+                if ((side == 1 || side == 2) && wy > ctx->lung_y_mid[side])
+                    a->posterior++;
+                a->sum_idx[0] += (double)gx;
+                a->sum_idx[1] += (double)gy;
+                a->sum_idx[2] += (double)gz;
+                size_t p[3] = {x, y, z};
+                for (int k = 0; k < 3; k++) {
+                    if (p[k] < a->bbox_min[k])
+                        a->bbox_min[k] = p[k];
+                    if (p[k] > a->bbox_max[k])
+                        a->bbox_max[k] = p[k];
+                }
+                /* exposed faces, for the surface area */
+                if (x == 0 || labels[i - 1] != l)
+                    a->faces++;
+                if (x + 1 == ctx->cc->c[0] || labels[i + 1] != l)
+                    a->faces++;
+                if (y == 0 || labels[i - ctx->cc->c[0]] != l)
+                    a->faces++;
+                if (y + 1 == ctx->cc->c[1] || labels[i + ctx->cc->c[0]] != l)
+                    a->faces++;
+                if (z == 0 || labels[i - ctx->cc->c[0] * ctx->cc->c[1]] != l)
+                    a->faces++;
+                if (z + 1 == ctx->cc->c[2] || labels[i + ctx->cc->c[0] * ctx->cc->c[1]] != l)
+                    a->faces++;
+            }
+}
+
+/*
+ * Lesion boundaries where the truth puts them.  The opening decides where
+ * the lesions are; their edges are then set on the CT itself: a voxel
+ * belongs to a lesion when its HU is at least halfway from the lung
+ * parenchyma's level (the median of the non-candidate lung) to the
+ * lesion's own mean (its voxels that are not vessels), the partial-volume
+ * midpoint, so that a voxel more than half covered by the lesion counts.
+ * The lesions grow by one voxel (6-connected) where their neighbours pass
+ * that test, which restores the corners the box opening cuts off; voxels
+ * below it, thin bright structures (vessels crossing the lesion) and the
+ * regions that are not lesions (is_lesion) leave.  mark: scratch, one byte
+ * per crop voxel.
+ */
+typedef struct {
+    const AccCtx *ctx;
+    const uint32_t *labels;
+    const int16_t *thr; /* per label; INT16_MAX: not a lesion */
+    int16_t max_hu;
+    uint8_t *mark;
+} RefineCtx;
+
+enum { MARK_KEEP = 0, MARK_GROW_FIRST = 1, MARK_DROP = 7 };
+
+static void refine_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const RefineCtx *r = vctx;
+    const CandCtx *cc = r->ctx->cc;
+    const size_t *c = cc->c;
+    long step[6] = {-1, 1, -(long)c[0], (long)c[0], -(long)(c[0] * c[1]),
+                    (long)(c[0] * c[1])};
+    (void)t;
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            size_t i = (z * c[1] + y) * c[0];
+            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0];
+            for (size_t x = 0; x < c[0]; x++, i++, gi++) {
+                uint32_t l = r->labels[i];
+                int16_t v = cc->hu[gi];
+                uint8_t m = MARK_KEEP;
+                if (l) {
+                    if (r->ctx->vessel[gi] || v < r->thr[l] || v > r->max_hu)
+                        m = MARK_DROP;
+                } else if (!r->ctx->vessel[gi] && v <= r->max_hu &&
+                           (cc->lab[gi] == NOVA_LUNG_RIGHT ||
+                            cc->lab[gi] == NOVA_LUNG_LEFT)) {
+                    bool ok[6] = {x > 0,         x + 1 < c[0], y > 0,
+                                  y + 1 < c[1], z > 0,        z + 1 < c[2]};
+                    for (int k = 0; k < 6; k++) {
+                        if (!ok[k])
+                            continue;
+                        uint32_t nl = r->labels[(long)i + step[k]];
+                        if (nl && v >= r->thr[nl]) {
+                            m = (uint8_t)(MARK_GROW_FIRST + k);
+                            break;
+                        }
+                    }
+                }
+                r->mark[i] = m;
+            }
+        }
+}
+
+static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
+                              uint32_t *labels, const Acc *acc,
+                              uint32_t n_labels, double voxel_ml,
+                              const NovaLesionOptions *o, uint8_t *mark,
+                              int16_t *thr)
+{
+    const CandCtx *cc = ctx->cc;
+    const size_t *c = cc->c;
+    size_t n = c[0] * c[1] * c[2];
+    /* The parenchyma's level: median HU of the lung voxels that are
+     * neither candidates nor vessels. */
+    size_t hist[1200] = {0}, total = 0;
+    size_t i = 0;
+    for (size_t z = 0; z < c[2]; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0];
+            for (size_t x = 0; x < c[0]; x++, i++) {
+                uint8_t l = cc->lab[gi + x];
+                if (labels[i] || ctx->vessel[gi + x] ||
+                    (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT))
+                    continue;
+                int b = cc->hu[gi + x] + 1024;
+                hist[b < 0 ? 0 : b >= 1200 ? 1199 : b]++;
+                total++;
+            }
+        }
+    double parenchyma = -850;
+    for (size_t b = 0, seen = 0; total && b < 1200; b++) {
+        seen += hist[b];
+        if (2 * seen >= total) {
+            parenchyma = (double)b - 1024;
+            break;
+        }
+    }
+    bool multi = c[2] > 1;
+    thr[0] = INT16_MAX;
+    for (uint32_t l = 1; l <= n_labels; l++) {
+        const Acc *a = &acc[l];
+        thr[l] = INT16_MAX;
+        if (!is_lesion(a, voxel_ml, multi, o) || a->own_n == 0)
+            continue;
+        double own = a->own_sum_hu / (double)a->own_n;
+        double t = parenchyma + 0.5 * (own - parenchyma);
+        /* never below the opacity band's floor */
+        if (t < o->ggo_min_hu)
+            t = o->ggo_min_hu;
+        thr[l] = (int16_t)lrint(t);
+    }
+    RefineCtx r = {ctx, labels, thr, (int16_t)o->max_hu, mark};
+    nova_pool_parallel_for(pool, c[2], refine_slices, &r);
+    long step[6] = {-1, 1, -(long)c[0], (long)c[0], -(long)(c[0] * c[1]),
+                    (long)(c[0] * c[1])};
+    /* Growth first, reading the labels it grows from, which growth never
+     * changes; then the drops. */
+    for (i = 0; i < n; i++)
+        if (mark[i] >= MARK_GROW_FIRST && mark[i] < MARK_DROP)
+            labels[i] = labels[(long)i + step[mark[i] - MARK_GROW_FIRST]];
+    for (i = 0; i < n; i++)
+        if (mark[i] == MARK_DROP || (labels[i] && thr[labels[i]] == INT16_MAX))
+            labels[i] = 0;
 }
 
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
@@ -531,6 +749,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     }
     int16_t *opened = (int16_t *)labels;
     uint8_t *dense = cand + n;
+    /* The lesion mask holds the vessel flags until the lesions are known. */
+    uint8_t *vessel = nova_volume_get_data(an->lesion_mask);
     void *crop_args[2] = {&cc, opened};
     nova_pool_parallel_for(pool, cc.c[2], crop_slices, crop_args);
     /* Box half-widths: the vessel radius in voxels on each axis (at least
@@ -544,7 +764,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     bool ok = grey_open(error, pool, opened, cc.c, half);
     if (ok) {
         BandCtx bc = {&cc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
-                      cand, dense};
+                      cand, dense, vessel};
         nova_pool_parallel_for(pool, cc.c[2], band_slices, &bc);
         ok = drop_central_dense(error, pool, &cc, zones, cand, dense, labels,
                                 g->spacing[0], voxel_ml);
@@ -559,13 +779,12 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         ok = acc != NULL;
     }
     if (!ok || n_labels == 0) {
+        /* no lesion: clear the vessel flags */
+        memset(vessel, 0, nova_volume_get_voxel_count(an->lesion_mask));
         nova_free(cand);
         nova_free(labels);
         return ok;
     }
-    for (uint32_t l = 0; l <= n_labels; l++)
-        for (int a = 0; a < 3; a++)
-            acc[l].bbox_min[a] = SIZE_MAX;
 
     /* Posterior half: behind each lung's own centroid along world y (LPS:
      * +y is posterior). */
@@ -589,64 +808,26 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     double lung_y_mid[3] = {0, lung_n[1] ? lung_y_sum[1] / lung_n[1] : 0,
                             lung_n[2] ? lung_y_sum[2] / lung_n[2] : 0};
 
-    size_t i = 0;
-    for (size_t z = 0; z < cc.c[2]; z++)
-        for (size_t y = 0; y < cc.c[1]; y++)
-            for (size_t x = 0; x < cc.c[0]; x++, i++) {
-                uint32_t l = labels[i];
-                if (!l)
-                    continue;
-                Acc *a = &acc[l];
-                size_t gx = cc.lo[0] + x, gy = cc.lo[1] + y, gz = cc.lo[2] + z;
-                size_t gi = (gz * d[1] + gy) * d[0] + gx;
-                int16_t v = vox[gi];
-                a->voxels++;
-                a->dense += dense[i];
-                a->thin += v > o->high_hu && !dense[i];
-                a->sum_hu += v;
-                a->high += v > o->high_hu;
-                uint8_t side = lab[gi];
-                if (side == NOVA_LUNG_RIGHT)
-                    a->right++;
-                else if (side == NOVA_LUNG_LEFT)
-                    a->left++;
-                if (zones && zones[gi]) {
-                    a->thirds[NOVA_ZONE_THIRD(zones[gi])]++;
-                    a->peripheral += NOVA_ZONE_PERIPHERAL(zones[gi]);
-                }
-                double wy =
-                    wy_i * (double)gx + wy_j * (double)gy + wy_k * (double)gz;
-                if ((side == 1 || side == 2) && wy > lung_y_mid[side])
-                    a->posterior++;
-                a->sum_idx[0] += (double)gx;
-                a->sum_idx[1] += (double)gy;
-                a->sum_idx[2] += (double)gz;
-                size_t p[3] = {x, y, z};
-                for (int ax = 0; ax < 3; ax++) {
-                    if (p[ax] < a->bbox_min[ax])
-                        a->bbox_min[ax] = p[ax];
-                    if (p[ax] > a->bbox_max[ax])
-                        a->bbox_max[ax] = p[ax];
-                }
-                /* exposed faces, for the surface area */
-                if (x == 0 || labels[i - 1] != l)
-                    a->faces++;
-                if (x + 1 == cc.c[0] || labels[i + 1] != l)
-                    a->faces++;
-                if (y == 0 || labels[i - cc.c[0]] != l)
-                    a->faces++;
-                if (y + 1 == cc.c[1] || labels[i + cc.c[0]] != l)
-                    a->faces++;
-                if (z == 0 || labels[i - cc.c[0] * cc.c[1]] != l)
-                    a->faces++;
-                if (z + 1 == cc.c[2] || labels[i + cc.c[0] * cc.c[1]] != l)
-                    a->faces++;
-            }
+    AccCtx actx = {.cc = &cc, .zones = zones, .dense = dense, .vessel = vessel,
+                 .lung_y_mid = {lung_y_mid[0], lung_y_mid[1], lung_y_mid[2]},
+                 .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
+    accumulate(&actx, labels, acc, n_labels);
+    int16_t *thr = nova_malloc_array(error, (size_t)n_labels + 1, sizeof *thr);
+    if (!thr) {
+        nova_free(acc);
+        nova_free(cand);
+        nova_free(labels);
+        return false;
+    }
+    refine_boundaries(pool, &actx, labels, acc, n_labels, voxel_ml, o, cand,
+                      thr);
+    nova_free(thr);
+    accumulate(&actx, labels, acc, n_labels);
 
-    /* Keep lesions above the minimum size that are not vessels. */
+    /* Keep the lesions still above the minimum size. */
     size_t keep = 0;
     for (uint32_t l = 1; l <= n_labels; l++)
-        if (is_lesion(&acc[l], voxel_ml, cc.c[2] > 1, o))
+        if ((double)acc[l].voxels * voxel_ml >= o->min_lesion_ml)
             keep++;
     an->lesions = keep ? nova_calloc(error, keep, sizeof *an->lesions) : NULL;
     uint32_t *new_id = nova_calloc(error, (size_t)n_labels + 1, sizeof *new_id);
@@ -667,7 +848,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     size_t k = 0;
     for (uint32_t l = 1; l <= n_labels; l++) {
         Acc *a = &acc[l];
-        if (!is_lesion(a, voxel_ml, cc.c[2] > 1, o))
+        if ((double)a->voxels * voxel_ml < o->min_lesion_ml)
             continue;
         NovaLesion *les = &an->lesions[k++];
         new_id[l] = (uint32_t)k;
@@ -721,16 +902,18 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
     uint8_t *mask = nova_volume_get_data(an->lesion_mask);
-    i = 0;
+    size_t i = 0;
     for (size_t z = 0; z < cc.c[2]; z++)
         for (size_t y = 0; y < cc.c[1]; y++)
             for (size_t x = 0; x < cc.c[0]; x++, i++) {
                 uint32_t id = labels[i] ? new_id[labels[i]] : 0;
-                if (!id)
-                    continue;
                 size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
                             cc.lo[0] + x;
-                mask[gi] = vox[gi] > o->high_hu ? 2 : 1;
+                /* every crop voxel is written: the mask held the vessel
+                 * flags until here */
+                mask[gi] = !id ? 0 : vox[gi] > o->high_hu ? 2 : 1;
+                if (!id)
+                    continue;
                 if (area_k)
                     area_k[(size_t)(id - 1) * cc.c[2] + z]++;
             }
