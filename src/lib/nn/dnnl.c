@@ -80,6 +80,7 @@ typedef struct {
     void *weights;    /* reordered weights, owned */
     NnWino *wino;     /* Winograd convolution instead of prim, owned */
     NnGnorm *gnorm;   /* blocked GroupNormalization (gnorm.c), owned */
+    bool resize;      /* blocked Resize (ops_nn.c) */
     size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
@@ -318,6 +319,8 @@ static bool claimable(NnGraph *g, const NnNode *n)
                !memcmp(y->dims, x->dims, sizeof(int64_t) * (size_t)x->rank) &&
                x->rank >= 1 && x->rank <= 5;
     }
+    if (is(n, "Resize") || is(n, "Upsample"))
+        return nova__nn_resize_blocked_ok(g, n);
     if (is(n, "GroupNormalization")) {
         /* oneDNN has none; gnorm.c runs it on the blocked layout. */
         return x->rank >= 3 && x->rank <= 5 && const_f32(g, n, 1) &&
@@ -559,6 +562,20 @@ static bool build_wino(Build *b, bool keep, int m)
     b->scratch += align64(nova__nn_wino_scratch_bytes(dn->wino));
     n->use_wino = true;
     return true;
+}
+
+/* Resize by ops_nn.c on the blocked layout: a U-Net's upsampling no
+ * longer forces its neighbours out of oneDNN's layout and back. */
+static bool build_resize(Build *b, bool keep)
+{
+    NnValue *x = nn_in(b->g, b->node, 0), *y = nn_out(b->g, b->node, 0);
+    dnnl_memory_desc_t src, dst;
+    blocked8_md(&src, x);
+    blocked8_md(&dst, y);
+    b->dn->kind = KIND_ELTWISE;
+    b->dn->resize = true;
+    return add_src(b, DNNL_ARG_SRC, b->node->inputs[0], &src) &&
+           add_dst(b, &dst, keep);
 }
 
 static bool build_gnorm(Build *b, bool keep)
@@ -965,6 +982,8 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_concat(&b, kp);
         else if (is(n, "GroupNormalization"))
             ok = build_gnorm(&b, kp);
+        else if (is(n, "Resize") || is(n, "Upsample"))
+            ok = build_resize(&b, kp);
         else if (is(n, "Add"))
             ok = build_binary(&b, kp);
         else
@@ -1043,7 +1062,7 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         exec_reorder(d, dn->res_reorder, dn->res_from,
                      nn_ptr(ex, dn->res_value), dn->res_to, dst);
     }
-    if (dn->wino || dn->gnorm) {
+    if (dn->wino || dn->gnorm || dn->resize) {
         /* Nova's own kernels on the blocked layout, on Nova's pool; the
          * reorders above ran on the stream and must be done. */
         dnnl_stream_wait(d->stream);
@@ -1058,8 +1077,10 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         if (dn->wino)
             nova__nn_wino_run(dn->wino, ex->pool, src, dst,
                               ex->scratch + dn->wino_scratch);
-        else
+        else if (dn->gnorm)
             nova__nn_gnorm_run(dn->gnorm, ex->pool, src, dst);
+        else
+            nova__nn_resize_blocked(ex, node, src, dst);
     } else {
         dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
     }

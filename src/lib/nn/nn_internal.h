@@ -332,4 +332,10 @@ void nova__nn_gnorm_destroy(NnGnorm *g);
 void nova__nn_gnorm_run(const NnGnorm *g, NovaPool *pool, const float *x,
                         float *y);
 
+/* Resize (ops_nn.c) over 8-channel blocked data, for a node whose only
+ * resized dims are spatial, rank 4 or 5, channels a multiple of 8. */
+bool nova__nn_resize_blocked_ok(NnGraph *g, const NnNode *node);
+void nova__nn_resize_blocked(NnExec *ex, const NnNode *node, const float *in,
+                             float *out);
+
 #endif

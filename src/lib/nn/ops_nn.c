@@ -1619,6 +1619,88 @@ static void resize_rows(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* The same over oneDNN's 8-channel blocked layout (nChw8c, nCdhw8c):
+ * planes are (image, channel block) and an element is 8 channels. */
+typedef struct {
+    const ResizeParams *p;
+    const float *in;
+    float *out;
+    int64_t iz, iy, ix, oz, oy, ox;
+} Resize8Ctx;
+
+static void resize_rows8(void *vctx, size_t begin, size_t end, int thread)
+{
+    const Resize8Ctx *c = vctx;
+    const ResizeParams *p = c->p;
+    int r = p->rank;
+    size_t ez = r == 5 ? p->offset[2] : 0, ey = p->offset[r - 2],
+           ex_ = p->offset[r - 1];
+    const int64_t *xi0 = p->i0 + ex_, *xi1 = p->i1 + ex_;
+    const float *xw = p->w + ex_;
+    const int64_t iy = c->iy, ix = c->ix;
+    for (size_t row = begin; row < end; row++) {
+        size_t plane = row / (size_t)(c->oz * c->oy);
+        int64_t zz = (int64_t)(row / (size_t)c->oy) % c->oz;
+        int64_t yy = (int64_t)(row % (size_t)c->oy);
+        const float *ip = c->in + plane * (size_t)(c->iz * iy * ix) * 8;
+        float *op = c->out + row * (size_t)c->ox * 8;
+        int64_t z0 = r == 5 ? p->i0[ez + zz] : 0,
+                z1 = r == 5 ? p->i1[ez + zz] : 0;
+        float wz = r == 5 ? p->w[ez + zz] : 0.0f;
+        int64_t y0 = p->i0[ey + yy], y1 = p->i1[ey + yy];
+        float wy = p->w[ey + yy];
+        const float *r00 = ip + (z0 * iy + y0) * ix * 8;
+        if (!p->linear) {
+            for (int64_t o = 0; o < c->ox; o++)
+                memcpy(op + o * 8, r00 + xi0[o] * 8, 8 * sizeof(float));
+            continue;
+        }
+        const float *r01 = ip + (z0 * iy + y1) * ix * 8;
+        const float *r10 = ip + (z1 * iy + y0) * ix * 8;
+        const float *r11 = ip + (z1 * iy + y1) * ix * 8;
+        float w00 = (1 - wz) * (1 - wy), w01 = (1 - wz) * wy;
+        float w10 = wz * (1 - wy), w11 = wz * wy;
+        for (int64_t o = 0; o < c->ox; o++) {
+            const int64_t a = xi0[o] * 8, b = xi1[o] * 8;
+            const float w = xw[o];
+            for (int l = 0; l < 8; l++) {
+                float v00 = r00[a + l] + w * (r00[b + l] - r00[a + l]);
+                float v01 = r01[a + l] + w * (r01[b + l] - r01[a + l]);
+                float v10 = r10[a + l] + w * (r10[b + l] - r10[a + l]);
+                float v11 = r11[a + l] + w * (r11[b + l] - r11[a + l]);
+                op[o * 8 + l] =
+                    w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11;
+            }
+        }
+    }
+}
+
+bool nova__nn_resize_blocked_ok(NnGraph *g, const NnNode *node)
+{
+    NnValue *x = nn_in(g, node, 0), *y = nn_out(g, node, 0);
+    return node->params && x && y && x->dtype == NOVA_NN_FLOAT32 &&
+           (x->rank == 4 || x->rank == 5) && x->dims[1] % 8 == 0 &&
+           resize_spatial_only(node->params, x, y);
+}
+
+void nova__nn_resize_blocked(NnExec *ex, const NnNode *node, const float *in,
+                             float *out)
+{
+    NnValue *x = nn_in(ex->graph, node, 0), *y = nn_out(ex->graph, node, 0);
+    int r = x->rank;
+    Resize8Ctx c = {node->params,
+                    in,
+                    out,
+                    r == 5 ? x->dims[2] : 1,
+                    x->dims[r - 2],
+                    x->dims[r - 1],
+                    r == 5 ? y->dims[2] : 1,
+                    y->dims[r - 2],
+                    y->dims[r - 1]};
+    size_t rows = (size_t)(y->dims[0] * (y->dims[1] / 8) * c.oz * c.oy);
+    nova_pool_parallel_for(ex->pool, rows, resize_rows8, &c);
+}
+
 void nova__nn_run_resize(NnExec *ex, NnNode *node);
 void nova__nn_run_resize(NnExec *ex, NnNode *node)
 {
