@@ -81,6 +81,11 @@ typedef struct {
      * pleural_depth_mm of the skin; 0 turns it off. */
     double pleural_closing_mm;
     double pleural_depth_mm;
+    /* Lung with ground glass or fibrosis (coarse block means between air_hu
+     * and this) that touches a lung in the same slice joins it, grown
+     * breadth-first in the slice; fat (-100) and soft tissue stay out.
+     * Set it to air_hu or lower to turn the growth off. */
+    double dense_lung_hu;
     /* Working resolution of the coarse stages (mm in-plane, mm along z);
      * boundaries are refined on the full grid. */
     double work_spacing_mm[2];

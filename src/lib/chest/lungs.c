@@ -63,6 +63,7 @@ void nova_lung_options_init(NovaLungOptions *o)
     o->closing_mm = 10;
     o->pleural_closing_mm = 40;
     o->pleural_depth_mm = 50;
+    o->dense_lung_hu = -150;
     o->work_spacing_mm[0] = 2.5;
     o->work_spacing_mm[1] = 3.0;
 }
@@ -990,6 +991,258 @@ done:
     return ok;
 }
 
+/* ------------------------------------------------------------- dense lung */
+
+/* Severe COVID-19, fibrosis or oedema leave only islands of aerated lung:
+ * block means of diseased lung read -600 to -250 (ground glass, reticulation)
+ * and its air pockets fall apart at air_hu, so the mask covered only the
+ * aerated part (covid-ny-sbu A046441).  Fat reads -100 and muscle, heart
+ * and liver +40 or more, so lung-like blocks below dense_lung_hu that touch
+ * a lung in the same slice join it.  The growth runs in each slice on its
+ * own (in-plane, 4-connected, breadth-first from both lungs at once), so a
+ * partial-volume path through the diaphragm dome into bowel below cannot
+ * carry it across slices. */
+/* Temporary marks of grown voxels in c->lab during the growth. */
+#define GROWN 0x10u
+#define RIM 0x20u
+#define RIM2 0x40u
+
+struct grow_ctx {
+    struct coarse *c;
+    int16_t dense_hu;
+    uint32_t **queue; /* per thread, one coarse plane */
+    int32_t **tmp;    /* per thread, one plane */
+    int16_t **sm;     /* per thread, one plane */
+};
+
+/* sm: the in-plane 3 x 3 mean of the block means (about 7.5 mm), so
+ * that diseased lung whose air pockets and dense strands alternate from
+ * block to block reads as one lung-like region; a block itself above
+ * DENSE_BLOCK_MAX_HU (bone, contrast-filled vessels) never joins. */
+#define DENSE_BLOCK_MAX_HU 150
+
+static bool growable(const struct coarse *c, size_t i, int16_t sm,
+                     int16_t dense_hu)
+{
+    return c->lab[i] == 0 && sm < dense_hu &&
+           c->hu[i] < DENSE_BLOCK_MAX_HU && c->cls[i] != CLS_OUTSIDE &&
+           c->cls[i] != CLS_GAS;
+}
+
+/* 3 x 3 in-plane mean of the block means of slice z into sm (one plane);
+ * rows and columns at the edge average what exists. */
+static void smooth_slice(const struct coarse *c, size_t z, int32_t *tmp,
+                         int16_t *sm)
+{
+    size_t nx = c->d[0], ny = c->d[1];
+    const int16_t *hu = c->hu + z * nx * ny;
+    for (size_t y = 0; y < ny; y++)
+        for (size_t x = 0; x < nx; x++) {
+            const int16_t *r = hu + y * nx;
+            int32_t v = r[x];
+            int32_t n = 1;
+            if (x > 0) {
+                v += r[x - 1];
+                n++;
+            }
+            if (x + 1 < nx) {
+                v += r[x + 1];
+                n++;
+            }
+            tmp[y * nx + x] = v * 16 / n;
+        }
+    for (size_t y = 0; y < ny; y++)
+        for (size_t x = 0; x < nx; x++) {
+            int32_t v = tmp[y * nx + x], n = 1;
+            if (y > 0) {
+                v += tmp[(y - 1) * nx + x];
+                n++;
+            }
+            if (y + 1 < ny) {
+                v += tmp[(y + 1) * nx + x];
+                n++;
+            }
+            sm[y * nx + x] = (int16_t)(v / (16 * n));
+        }
+}
+
+static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    struct grow_ctx *x = vctx;
+    struct coarse *c = x->c;
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
+    uint32_t *q = x->queue[thread];
+    int16_t *sm = x->sm[thread];
+    for (size_t z = begin; z < end; z++) {
+        uint8_t *lab = c->lab + z * plane;
+        smooth_slice(c, z, x->tmp[thread], sm);
+        size_t head = 0, tail = 0;
+        for (size_t p = 0; p < plane; p++)
+            if (lab[p] == NOVA_LUNG_RIGHT || lab[p] == NOVA_LUNG_LEFT)
+                q[tail++] = (uint32_t)p;
+        while (head < tail) {
+            size_t p = q[head++], xx = p % nx, yy = p / nx;
+            size_t nb[4];
+            int k = 0;
+            if (xx > 0)
+                nb[k++] = p - 1;
+            if (xx + 1 < nx)
+                nb[k++] = p + 1;
+            if (yy > 0)
+                nb[k++] = p - nx;
+            if (yy + 1 < ny)
+                nb[k++] = p + nx;
+            for (int j = 0; j < k; j++)
+                if (growable(c, z * plane + nb[j], sm[nb[j]], x->dense_hu)) {
+                    lab[nb[j]] = (uint8_t)(GROWN | (lab[p] & 3));
+                    q[tail++] = (uint32_t)nb[j];
+                }
+        }
+        /* The partial-volume rim between aerated lung and the chest wall,
+         * mediastinum or diaphragm also reads -600 to -150, and the 3 x 3
+         * mean reaches one block further into the fat beyond it: the two
+         * grown layers that face what did not grow (tissue, outside air)
+         * are given back. */
+        for (int pass = 0; pass < 2; pass++) {
+            uint8_t mark = pass ? RIM2 : RIM;
+            for (size_t t = 0; t < tail; t++) {
+                size_t p = q[t], xx = p % nx, yy = p / nx;
+                if (!(lab[p] & GROWN) || (lab[p] & (RIM | RIM2)))
+                    continue;
+                uint8_t want = pass ? RIM : 0xff;
+#define FACES(nb) (pass ? (lab[nb] & want) != 0 : lab[nb] == 0)
+                bool rim = (xx > 0 && FACES(p - 1)) ||
+                           (xx + 1 < nx && FACES(p + 1)) ||
+                           (yy > 0 && FACES(p - nx)) ||
+                           (yy + 1 < ny && FACES(p + nx));
+#undef FACES
+                if (rim)
+                    lab[p] |= mark;
+            }
+        }
+        for (size_t t = 0; t < tail; t++) {
+            size_t p = q[t];
+            if (lab[p] & (RIM | RIM2))
+                lab[p] = 0;
+            else
+                lab[p] &= 3;
+        }
+    }
+}
+
+/* A single slice whose second lung is all diseased has no aerated
+ * component big enough to be found (A046441: the left lung's air pockets
+ * are each a few mm deep).  There, a lung-like region (below dense_lung_hu)
+ * of at least 10 cm^2, a quarter of it below air_hu, away from the image
+ * edge and on the other side of the body's midline from the lung that was
+ * found, is the missing lung.  Only for one slice: in a volume the other
+ * slices decide, and a region like that below the lungs is bowel. */
+static bool adopt_missing_lung(NovaError **error, const NovaLungOptions *o,
+                               struct coarse *c, const int16_t *sm)
+{
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
+    double sum[3] = {0, 0, 0};
+    size_t cnt[3] = {0, 0, 0};
+    for (size_t i = 0; i < plane; i++) {
+        uint8_t l = c->lab[i];
+        if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+            sum[l] += (double)(i % nx);
+            cnt[l]++;
+        }
+    }
+    double bc, bw;
+    if ((cnt[1] > 0) == (cnt[2] > 0) || !body_extent_x(c, 0, &bc, &bw))
+        return true;
+    uint8_t found = cnt[1] ? NOVA_LUNG_RIGHT : NOVA_LUNG_LEFT;
+    double found_x = sum[found] / (double)cnt[found];
+    uint8_t *m = nova_malloc(error, plane);
+    uint32_t *lab = nova_malloc_array(error, plane, sizeof *lab);
+    struct {
+        size_t count, air;
+        double sx;
+        bool edge;
+    } *st = NULL;
+    uint32_t nl = 0;
+    bool ok = m && lab;
+    if (ok) {
+        for (size_t i = 0; i < plane; i++)
+            m[i] = growable(c, i, sm[i], (int16_t)o->dense_lung_hu);
+        size_t d2[3] = {nx, ny, 1};
+        ok = nova_imgproc_label(error, NULL, m, d2, 6, lab, &nl);
+    }
+    if (ok && nl) {
+        st = nova_calloc(error, (size_t)nl + 1, sizeof *st);
+        ok = st != NULL;
+    }
+    if (ok && nl) {
+        for (size_t i = 0; i < plane; i++) {
+            uint32_t l = lab[i];
+            if (!l)
+                continue;
+            size_t xx = i % nx, yy = i / nx;
+            st[l].count++;
+            st[l].air += c->hu[i] < o->air_hu;
+            st[l].sx += (double)xx;
+            st[l].edge |= xx == 0 || yy == 0 || xx == nx - 1 || yy == ny - 1;
+        }
+        double px_mm2 = c->sp[0] * c->sp[1];
+        uint8_t missing = found == NOVA_LUNG_RIGHT ? NOVA_LUNG_LEFT
+                                                   : NOVA_LUNG_RIGHT;
+        for (size_t i = 0; i < plane; i++) {
+            uint32_t l = lab[i];
+            if (!l || st[l].edge || (double)st[l].count * px_mm2 < 1000 ||
+                4 * st[l].air < st[l].count)
+                continue;
+            double cx = st[l].sx / (double)st[l].count;
+            if ((cx - bc) * (found_x - bc) < 0)
+                c->lab[i] = missing;
+        }
+    }
+    nova_free(m);
+    nova_free(lab);
+    nova_free(st);
+    return ok;
+}
+
+static bool grow_dense_lung(NovaError **error, NovaPool *pool,
+                            const NovaLungOptions *o, struct coarse *c)
+{
+    if (!(o->dense_lung_hu > o->air_hu))
+        return true;
+    int T = pool ? nova_pool_get_threads(pool) : 1;
+    size_t plane = c->d[0] * c->d[1];
+    struct grow_ctx x = {c, (int16_t)lrint(fmax(o->dense_lung_hu, -1024)),
+                         NULL, NULL, NULL};
+    x.queue = nova_calloc(error, (size_t)T, sizeof *x.queue);
+    x.tmp = nova_calloc(error, (size_t)T, sizeof *x.tmp);
+    x.sm = nova_calloc(error, (size_t)T, sizeof *x.sm);
+    bool ok = x.queue && x.tmp && x.sm;
+    for (int t = 0; ok && t < T; t++) {
+        x.queue[t] = nova_malloc_array(error, plane, sizeof(uint32_t));
+        x.tmp[t] = nova_malloc_array(error, plane, sizeof(int32_t));
+        x.sm[t] = nova_malloc_array(error, plane, sizeof(int16_t));
+        ok = x.queue[t] && x.tmp[t] && x.sm[t];
+    }
+    if (ok && c->d[2] == 1) {
+        smooth_slice(c, 0, x.tmp[0], x.sm[0]);
+        ok = adopt_missing_lung(error, o, c, x.sm[0]);
+    }
+    if (ok)
+        nova_pool_parallel_for(pool, c->d[2], grow_slices, &x);
+    for (int t = 0; t < T; t++) {
+        if (x.queue)
+            nova_free(x.queue[t]);
+        if (x.tmp)
+            nova_free(x.tmp[t]);
+        if (x.sm)
+            nova_free(x.sm[t]);
+    }
+    nova_free(x.queue);
+    nova_free(x.tmp);
+    nova_free(x.sm);
+    return ok;
+}
+
 /* Set mark[i] = 2 where lung `lung` lies within reach_mm both above and
  * below voxel i along z (a single-slice scan counts as both), leaving other
  * values alone: two sweeps per column. */
@@ -1091,6 +1344,10 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
 /* Refinement codes per coarse voxel: the label to give, and whether only
  * air-like full-resolution voxels take it. */
 #define REFINE_AIR 0x80u
+/* A border block of lung-like density (dense_lung_hu): only voxels below
+ * dense_lung_hu take the label, so fat and muscle next to diseased lung
+ * stay out. */
+#define REFINE_DENSE 0x40u
 
 struct refine_ctx {
     const struct coarse *c;
@@ -1098,7 +1355,7 @@ struct refine_ctx {
     uint8_t *labels, *zones;
     const uint8_t *code;   /* per coarse voxel: label | REFINE_AIR */
     const uint8_t *periph; /* per coarse voxel */
-    int16_t air_hu;
+    int16_t air_hu, dense_hu;
     size_t *x_to_cx;
     long kmin[3], kmax[3]; /* full-grid slice extent per lung */
     bool top_is_high;
@@ -1106,6 +1363,7 @@ struct refine_ctx {
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
     uint8_t **row_buf;   /* per thread: 2 * nx template bytes */
     size_t **border_buf; /* per thread: border block starts */
+    int16_t **limit_buf; /* per thread: HU limit of each border block */
 };
 
 static int third_of(const struct refine_ctx *x, int lung, long k)
@@ -1129,6 +1387,7 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
     size_t *zc = x->zcounts[thread];
     uint8_t *tl = x->row_buf[thread], *tz = tl + nx;
     size_t *border = x->border_buf[thread];
+    int16_t *limit = x->limit_buf[thread];
     for (size_t z = begin; z < end; z++) {
         size_t cz = z / c->f[2];
         int third[3] = {0, third_of(x, 1, (long)z), third_of(x, 2, (long)z)};
@@ -1154,8 +1413,11 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
                 }
                 tcnt[l] += len;
                 tzc[zone] += len;
-                if (l && (code & REFINE_AIR))
+                if (l && (code & (REFINE_AIR | REFINE_DENSE))) {
+                    limit[n_border] =
+                        code & REFINE_AIR ? x->air_hu : x->dense_hu;
                     border[n_border++] = x0;
+                }
             }
             size_t y1 = (cy + 1) * fy < ny ? (cy + 1) * fy : ny;
             for (size_t y = cy * fy; y < y1; y++) {
@@ -1171,8 +1433,9 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
                 for (size_t b = 0; b < n_border; b++) {
                     size_t x0 = border[b];
                     size_t x1 = x0 + fx <= nx ? x0 + fx : nx;
+                    int16_t lim = limit[b];
                     for (size_t i = x0; i < x1; i++)
-                        if (hu[i] >= x->air_hu) {
+                        if (hu[i] >= lim) {
                             cnt[lab[i]]--;
                             cnt[0]++;
                             zc[zon[i]]--;
@@ -1239,15 +1502,18 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.counts = nova_calloc(error, (size_t)T, sizeof *x.counts);
     x.row_buf = nova_calloc(error, (size_t)T, sizeof *x.row_buf);
     x.border_buf = nova_calloc(error, (size_t)T, sizeof *x.border_buf);
+    x.limit_buf = nova_calloc(error, (size_t)T, sizeof *x.limit_buf);
     x.zcounts = nova_calloc(error, (size_t)T, sizeof *x.zcounts);
     bool ok = false;
     if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts ||
-        !x.row_buf || !x.border_buf)
+        !x.row_buf || !x.border_buf || !x.limit_buf)
         goto done;
     for (int t = 0; t < T; t++) {
         x.row_buf[t] = nova_malloc_array(error, c->in[0], 2);
         x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1, sizeof(size_t));
-        if (!x.row_buf[t] || !x.border_buf[t])
+        x.limit_buf[t] =
+            nova_malloc_array(error, c->d[0] + 1, sizeof(int16_t));
+        if (!x.row_buf[t] || !x.border_buf[t] || !x.limit_buf[t])
             goto done;
     }
     /* Every voxel is written by the refinement pass, so the volumes are
@@ -1293,7 +1559,10 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             bool border = false;
             for (int j = 0; j < k; j++)
                 border |= c->lab[nb[j]] != l;
-            code[i] = l | (border && c->hu[i] < o->air_hu ? REFINE_AIR : 0);
+            code[i] = l | (!border                     ? 0
+                           : c->hu[i] < o->air_hu       ? REFINE_AIR
+                           : c->hu[i] < o->dense_lung_hu ? REFINE_DENSE
+                                                        : 0);
         } else if (l == 0 &&
                    (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT) &&
                    c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
@@ -1331,6 +1600,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.code = code;
     x.periph = periph;
     x.air_hu = (int16_t)o->air_hu;
+    x.dense_hu = (int16_t)lrint(fmax(o->dense_lung_hu, o->air_hu));
     nova_pool_parallel_for(pool, c->in[2], refine_slices, &x);
     double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
     for (int t = 0; t < T; t++) {
@@ -1351,7 +1621,10 @@ done:
             nova_free(x.row_buf[t]);
         if (x.border_buf)
             nova_free(x.border_buf[t]);
+        if (x.limit_buf)
+            nova_free(x.limit_buf[t]);
     }
+    nova_free(x.limit_buf);
     nova_free(x.row_buf);
     nova_free(x.border_buf);
     nova_free(x.zcounts);
@@ -1455,7 +1728,8 @@ NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
     if (!find_airway(error, pool, &o, &c, sup_step, labels, r))
         goto done;
     LAP(STAGE_AIRWAY);
-    if (!find_lungs(error, pool, g, &c, labels, r))
+    if (!find_lungs(error, pool, g, &c, labels, r) ||
+        !grow_dense_lung(error, pool, &o, &c))
         goto done;
     LAP(STAGE_LUNGS);
     if (!fill_lungs(error, pool, &o, &c))
