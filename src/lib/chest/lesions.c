@@ -85,6 +85,7 @@ typedef struct {
     size_t d[3];  /* full volume */
     size_t lo[3]; /* crop origin */
     size_t c[3];  /* crop dims */
+    double spacing_z_mm;
 } CandCtx;
 
 /* Grey opening by a box: a running minimum then a running maximum along
@@ -274,8 +275,9 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                                const CandCtx *cc, const uint8_t *zones,
                                uint8_t *cand, const uint8_t *dense,
                                uint32_t *labels, double spacing_x_mm,
-                               double voxel_ml)
+                               double voxel_ml, bool k_up)
 {
+    double voxel_mm2 = voxel_ml * 1000 / cc->spacing_z_mm;
     const size_t *c = cc->c;
     size_t n = c[0] * c[1] * c[2];
     uint32_t n_labels = 0;
@@ -285,13 +287,20 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         return false;
     if (n_labels == 0)
         return true;
-    size_t *count = nova_calloc(error, 2 * ((size_t)n_labels + 1),
-                                sizeof *count);
+    /* Per region: voxels, peripheral voxels, and per-slice areas (the
+     * largest, the first and the last slice's), with a stamp per region
+     * and the list of regions met in the current slice. */
+    size_t m = (size_t)n_labels + 1;
+    size_t *count = nova_calloc(error, 8 * m, sizeof *count);
     if (!count)
         return false;
-    size_t *peripheral = count + n_labels + 1;
+    size_t *peripheral = count + m, *stamp = count + 2 * m;
+    size_t *area = count + 3 * m, *max_area = count + 4 * m;
+    size_t *first_area = count + 5 * m, *last_area = count + 6 * m;
+    size_t *met = count + 7 * m, n_met = 0;
     size_t i = 0;
-    for (size_t z = 0; z < c[2]; z++)
+    for (size_t z = 0; z < c[2]; z++) {
+        n_met = 0;
         for (size_t y = 0; y < c[1]; y++) {
             size_t gi =
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
@@ -300,11 +309,26 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                 uint32_t l = labels[i];
                 if (!l)
                     continue;
+                if (stamp[l] != z + 1) {
+                    stamp[l] = z + 1;
+                    area[l] = 0;
+                    met[n_met++] = l;
+                }
+                area[l]++;
                 count[l]++;
                 peripheral[l] += zones[gi + x] &&
                                  NOVA_ZONE_PERIPHERAL(zones[gi + x]);
             }
         }
+        for (size_t k = 0; k < n_met; k++) {
+            size_t l = met[k];
+            if (area[l] > max_area[l])
+                max_area[l] = area[l];
+            if (!first_area[l])
+                first_area[l] = area[l];
+            last_area[l] = area[l];
+        }
+    }
     /* Hilar vessels also enter the lung at its medial edge, where the
      * distance to the mediastinal pleura makes them count as peripheral: a
      * small dense region (under 5 ml) that comes within 10 mm of the
@@ -351,9 +375,26 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                 }
             }
         }
+    /* The dome of the liver or spleen where the lung wraps it: a dense
+     * region over one slice thick, not mostly peripheral, whose lower end
+     * is a flat cut of 3 cm^2 or more and at least 60 % of its widest
+     * section, where the lung no longer surrounds the organ (a
+     * consolidation narrows towards its ends). */
+    for (size_t l = 1; l < m; l++) {
+        size_t bottom = k_up ? first_area[l] : last_area[l];
+        if (getenv("NOVA_DEBUG_LESIONS") && count[l] > 300)
+            fprintf(stderr, "dense %zu: %zu vox, periph %zu, max area %zu, "
+                    "first %zu, last %zu, touch %d\n", l, count[l],
+                    peripheral[l], max_area[l], first_area[l], last_area[l],
+                    touch[l]);
+        if (count[l] > max_area[l] && 2 * peripheral[l] < count[l] &&
+            5 * bottom >= 3 * max_area[l] &&
+            (double)bottom * voxel_mm2 >= 300)
+            touch[l] = 2;
+    }
     for (i = 0; i < n; i++) {
         uint32_t l = labels[i];
-        if (l && (5 * peripheral[l] < count[l] ||
+        if (l && (5 * peripheral[l] < count[l] || touch[l] == 2 ||
                   (touch[l] && (double)count[l] * voxel_ml < 5.0)))
             cand[i] = 0;
     }
@@ -729,7 +770,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     an->lesion_mask = nova_volume_create(error, NOVA_DTYPE_UINT8, d, g);
     if (!an->lesion_mask)
         return false;
-    CandCtx cc = {.hu = vox, .lab = lab};
+    CandCtx cc = {.hu = vox, .lab = lab, .spacing_z_mm = g->spacing[2]};
     memcpy(cc.d, d, sizeof d);
     size_t hi[3];
     if (!lung_bbox(lab, d, cc.lo, hi))
@@ -767,7 +808,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                       cand, dense, vessel};
         nova_pool_parallel_for(pool, cc.c[2], band_slices, &bc);
         ok = drop_central_dense(error, pool, &cc, zones, cand, dense, labels,
-                                g->spacing[0], voxel_ml);
+                                g->spacing[0], voxel_ml,
+                                g->direction[8] >= 0);
     }
     uint8_t *kept = cand;
     uint32_t n_labels = 0;
