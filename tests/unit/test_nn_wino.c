@@ -196,9 +196,9 @@ static void test_cases(void)
         {2, 1, 32, 8, {11, 9}, 2, NN_ACT_NONE, false, false, 2, 2e-6},
         {3, 1, 8, 16, {9, 8, 7}, 1, NN_ACT_NONE, true, false, 2, 2e-6},
         {3, 2, 16, 8, {6, 7, 8}, 1, NN_ACT_RELU, true, true, 2, 2e-6},
-        /* 216 tiles: three blocks of 96 for two threads, so each block's
+        /* 343 tiles: three blocks of 144 for two threads, so each block's
          * output channels are split between them. */
-        {3, 1, 8, 16, {12, 12, 12}, 1, NN_ACT_RELU, false, true, 2, 2e-6},
+        {3, 1, 8, 32, {14, 14, 14}, 1, NN_ACT_RELU, false, true, 2, 2e-6},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i], pool2);

@@ -13,13 +13,15 @@
  *
  * How: the output is cut into tiles of m (m x m, m x m x m) positions.
  * Weights are transformed once (U = G g G^T per output and input channel,
- * in double, stored per transform position p as [p][oc/4][ic][4]).  At run
- * time a block of tb tiles is transformed (V = B^T d B, per 8-channel
- * vector, then transposed so 8 tiles share a vector: [p][ic][tile]); for
- * every p one small GEMM M_p[oc][tile] = U_p[oc][ic] V_p[ic][tile] runs in
- * a 24-tile x 4-channel register-blocked micro-kernel; the result is
- * transposed back and transformed (Y = A^T M A) with bias, the residual sum
- * and the activation fused, into the output tiles.  Blocks (and, when
+ * in double, stored per transform position p as [p][oc/16][ic][16]).  At
+ * run time a block of tb tiles is transformed (V = B^T d B on 8-channel
+ * vectors, as the blocked layout holds them: V_p[tile][ic]); for every p
+ * one small GEMM M_p[tile][oc] = V_p[tile][ic] U_p[ic][oc] runs in a
+ * 6-tile x 16-channel register-blocked micro-kernel (broadcast V, FMA into
+ * 12 accumulators), and the result, again 8 channels per vector, is
+ * transformed (Y = A^T M A) with bias, the residual sum and the activation
+ * fused, into the output tiles.  Channels stay in the vector lanes from
+ * input to output, so nothing is transposed.  Blocks (and, when
  * there are few, output-channel ranges of a block) are split statically
  * over Nova's pool; each thread has its own V and M buffers in the
  * session's scratch, so a run allocates nothing.
@@ -33,12 +35,15 @@
 #include <immintrin.h>
 
 #define WINO_TARGET __attribute__((target("avx2,fma")))
+/* The transforms are written once for any tile shape and instantiated for
+ * the three used ones with constant sizes, so the compiler unrolls them
+ * (2-3x faster than with run-time sizes). */
+#define WINO_INLINE WINO_TARGET __attribute__((always_inline)) static inline
 
 enum {
-    TILE_GROUP = 8, /* tiles sharing one vector after the transpose */
-    MR_TILES = 24,  /* micro-kernel: 3 vectors of tiles ... */
-    NR_OC = 4,      /* ... by 4 output channels */
-    MAX_P = 64      /* transform positions: 6x6 or 4x4x4 */
+    MR_TILES = 6, /* micro-kernel: 6 tiles ... */
+    NR_OC = 16,   /* ... by 16 output channels (8 for the last of M % 16) */
+    MAX_P = 64    /* transform positions: 6x6 or 4x4x4 */
 };
 
 struct NnWino {
@@ -49,10 +54,11 @@ struct NnWino {
     int64_t nt[3];
     size_t tiles_per_image, total_tiles;
     size_t tb;       /* tiles per block, a multiple of MR_TILES */
+    int64_t n16;     /* 16-channel output groups (the last maybe 8) */
     size_t n_blocks; /* ceil(total_tiles / tb) */
     int osplit;      /* output-channel ranges per block */
     int n_threads;
-    float *U;    /* [P][M/4][C][4] */
+    float *U;    /* [P][M/16][C][16], the last block 8 wide if M % 16 */
     float *bias; /* [M], zeros when the node has none */
     NnActivation act;
     float alpha;
@@ -89,8 +95,9 @@ int nova__nn_wino_choose(const NnWinParams *p)
         if (p->k[i] != 3 || p->stride[i] != 1 || p->dil[i] != 1 ||
             p->pb[i] < 0 || p->pb[i] > 2 || p->out[i] < 1)
             return 0;
-    /* The last block of tiles is padded to the micro-kernel's 24 tiles;
-     * with fewer tiles than that most of the work would be padding. */
+    /* With few tiles (a 7x7 or 14x14 map) the transforms and the short
+     * GEMMs cost more than they save: at least 18 tiles, and for every
+     * thread some. */
     size_t cm = (size_t)p->C * (size_t)p->M;
     if (p->nsp == 2) {
         /* Transformed weights take 36 (F(4,3)) or 16 (F(2,3)) floats per
@@ -101,17 +108,14 @@ int nova__nn_wino_choose(const NnWinParams *p)
          * which keeps peak memory below ONNX Runtime's on the lungmask
          * U-Net at a small cost in speed. */
         size_t t4 = count_tiles(p, 4), t2 = count_tiles(p, 2);
-        if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) &&
-            t4 * 4 >= round_up(t4, MR_TILES) * 3)
+        if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) && t4 >= 18)
             return 4;
-        if (cm * 16 * sizeof(float) <= ((size_t)20 << 20) &&
-            t2 * 4 >= round_up(t2, MR_TILES) * 3)
+        if (cm * 16 * sizeof(float) <= ((size_t)20 << 20) && t2 >= 18)
             return 2;
         return 0;
     }
     size_t t2 = count_tiles(p, 2);
-    if (cm * 64 * sizeof(float) <= ((size_t)20 << 20) &&
-        t2 * 4 >= round_up(t2, MR_TILES) * 3)
+    if (cm * 64 * sizeof(float) <= ((size_t)20 << 20) && t2 >= 18)
         return 2;
     return 0;
 }
@@ -196,11 +200,19 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
     w->alpha = alpha;
     w->sum = sum;
     w->n_threads = n_threads > 0 ? n_threads : 1;
-    /* Tiles per block: the GEMMs reuse each weight once per tile of the
-     * block, so more is better, while V_p (C x tb floats) should stay in
-     * L2 across the output-channel groups. */
-    size_t tb = (size_t)32768 / (size_t)w->C / MR_TILES * MR_TILES;
-    tb = tb < MR_TILES ? MR_TILES : tb > 96 ? 96 : tb;
+    /* Tiles per block (measured on the U-Net layers): each block streams
+     * all of U, so with more than ~1 MB of it (beyond L2) a block needs
+     * many tiles to pay for that; with less, blocks whose V_p (tb x C)
+     * stays in L1 across the channel groups are fastest.  The per-thread
+     * V and M stay within 4 MB. */
+    size_t per_tile = (size_t)w->P * (size_t)(w->C + w->M) * sizeof(float);
+    size_t tb = (size_t)24576 / ((size_t)w->C * sizeof(float));
+    if (nova__nn_wino_weight_bytes(w) > ((size_t)1 << 20) && tb < 96)
+        tb = 96;
+    if (tb > ((size_t)4 << 20) / per_tile)
+        tb = ((size_t)4 << 20) / per_tile;
+    tb = tb / MR_TILES * MR_TILES;
+    tb = tb < 12 ? 12 : tb > 144 ? 144 : tb;
     /* Enough blocks for every thread when the image is small. */
     size_t per_thread = round_up(
         (w->total_tiles + (size_t)w->n_threads - 1) / (size_t)w->n_threads,
@@ -212,10 +224,10 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
     /* Few blocks for the threads (or an uneven share): split each block's
      * output channels too; the input transform is then repeated per
      * range, a small cost next to the GEMMs. */
+    w->n16 = (w->M + 15) / 16;
     w->osplit = 1;
     if (w->n_threads > 1 && w->n_blocks % (size_t)w->n_threads &&
-        w->n_blocks < (size_t)w->n_threads * 4 &&
-        w->M / 8 >= w->n_threads)
+        w->n_blocks < (size_t)w->n_threads * 4 && w->n16 >= w->n_threads)
         w->osplit = w->n_threads;
     w->v_floats = (size_t)w->P * (size_t)w->C * tb;
     w->m_floats = (size_t)w->P * (size_t)w->M * tb;
@@ -236,13 +248,13 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
             transform_weight(w, weights + ((size_t)o * (size_t)w->C +
                                            (size_t)c) * ksz,
                              u);
-            for (int q = 0; q < w->P; q++)
-                w->U[(((size_t)q * (size_t)(w->M / NR_OC) +
-                       (size_t)(o / NR_OC)) *
-                          (size_t)w->C +
-                      (size_t)c) *
-                         NR_OC +
-                     (size_t)(o % NR_OC)] = (float)u[q];
+            for (int q = 0; q < w->P; q++) {
+                int64_t g = o / NR_OC;
+                int64_t width = w->M - g * NR_OC < NR_OC ? 8 : NR_OC;
+                w->U[(size_t)q * (size_t)w->M * (size_t)w->C +
+                     (size_t)(g * NR_OC) * (size_t)w->C +
+                     (size_t)(c * width + o % NR_OC)] = (float)u[q];
+            }
         }
     return w;
 }
@@ -274,7 +286,7 @@ int nova__nn_wino_tile(const NnWino *w)
 /* ------------------------------------------------------ 1D transforms */
 
 /* In place over a vectors at x[0], x[s], ...: B^T d. */
-WINO_TARGET static inline void in_tf(int a, __m256 *x, int s)
+WINO_INLINE void in_tf(int a, __m256 *x, int s)
 {
     if (a == 4) {
         __m256 d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s];
@@ -301,7 +313,7 @@ WINO_TARGET static inline void in_tf(int a, __m256 *x, int s)
 }
 
 /* In place: the first m of the a vectors become A^T x. */
-WINO_TARGET static inline void out_tf(int a, __m256 *x, int s)
+WINO_INLINE void out_tf(int a, __m256 *x, int s)
 {
     if (a == 4) {
         __m256 m0 = x[0], m1 = x[s], m2 = x[2 * s], m3 = x[3 * s];
@@ -320,35 +332,6 @@ WINO_TARGET static inline void out_tf(int a, __m256 *x, int s)
         x[2 * s] = _mm256_fmadd_ps(four, s34, s12);
         x[3 * s] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), m5);
     }
-}
-
-/* 8x8 transpose of r[0..7] (row i, lane j) into r[j] lane i. */
-WINO_TARGET static inline void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
-    __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
-    __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
-    __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
-    __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
 /* ------------------------------------------------------ tiles */
@@ -374,10 +357,10 @@ static Tile tile_of(const NnWino *w, size_t t)
 
 /* B^T d B of one tile and 8 input channels (channel block cb) into
  * x[P]. */
-WINO_TARGET static void input_tile(const NnWino *w, const float *src,
-                                   const Tile *t, int64_t cb, __m256 *x)
+WINO_INLINE void input_tile(const NnWino *w, const float *src,
+                            const Tile *t, int64_t cb, __m256 *x, const int a0,
+                            const int a1, const int a2)
 {
-    const int a0 = w->a[0], a1 = w->a[1], a2 = w->a[2];
     int64_t b0 = t->o[0] - w->pad[0], b1 = t->o[1] - w->pad[1],
             b2 = t->o[2] - w->pad[2];
     const float *img =
@@ -423,106 +406,129 @@ WINO_TARGET static void input_tile(const NnWino *w, const float *src,
             in_tf(a0, x + r, a1 * a2);
 }
 
-/* Transform the tiles [t0, t0 + nb) into V[p][c][tb]; columns up to the
+/* Transform the tiles [t0, t0 + nb) into V[p][tile][c]; rows up to the
  * next multiple of MR_TILES get zeros. */
+WINO_INLINE void input_block_t(const NnWino *w, const float *src, size_t t0,
+                               size_t nb, float *V, const int a0, const int a1,
+                               const int a2)
+{
+    const int P = a0 * a1 * a2;
+    const size_t tb = w->tb, C = (size_t)w->C;
+    __m256 buf[MAX_P];
+    for (size_t i = 0; i < nb; i++) {
+        Tile tl = tile_of(w, t0 + i);
+        for (int64_t cb = 0; cb < w->C / 8; cb++) {
+            input_tile(w, src, &tl, cb, buf, a0, a1, a2);
+            float *v = V + i * C + (size_t)cb * 8;
+            for (int q = 0; q < P; q++)
+                _mm256_store_ps(v + (size_t)q * tb * C, buf[q]);
+        }
+    }
+    for (size_t i = nb; i < round_up(nb, MR_TILES); i++)
+        for (int q = 0; q < P; q++)
+            memset(V + ((size_t)q * tb + i) * C, 0, C * sizeof(float));
+}
+
 WINO_TARGET static void input_block(const NnWino *w, const float *src,
                                     size_t t0, size_t nb, float *V)
 {
-    const int P = w->P;
-    const size_t tb = w->tb, C = (size_t)w->C;
-    size_t ncols = round_up(nb, MR_TILES);
-    __m256 buf[TILE_GROUP][MAX_P];
-    for (size_t g = 0; g < ncols; g += TILE_GROUP) {
-        Tile tl[TILE_GROUP];
-        int nt = 0;
-        for (int i = 0; i < TILE_GROUP && g + (size_t)i < nb; i++, nt++)
-            tl[i] = tile_of(w, t0 + g + (size_t)i);
-        for (int64_t cb = 0; cb < w->C / 8; cb++) {
-            for (int i = 0; i < TILE_GROUP; i++) {
-                if (i < nt)
-                    input_tile(w, src, &tl[i], cb, buf[i]);
-                else
-                    for (int q = 0; q < P; q++)
-                        buf[i][q] = _mm256_setzero_ps();
-            }
-            for (int q = 0; q < P; q++) {
-                __m256 r[8];
-                for (int i = 0; i < 8; i++)
-                    r[i] = buf[i][q];
-                transpose8(r);
-                float *v = V + ((size_t)q * C + (size_t)cb * 8) * tb + g;
-                for (int c = 0; c < 8; c++)
-                    _mm256_store_ps(v + (size_t)c * tb, r[c]);
-            }
-        }
-    }
+    if (w->a[0] == 4)
+        input_block_t(w, src, t0, nb, V, 4, 4, 4);
+    else if (w->a[2] == 6)
+        input_block_t(w, src, t0, nb, V, 1, 6, 6);
+    else
+        input_block_t(w, src, t0, nb, V, 1, 4, 4);
 }
 
-/* Mo[j][0..24) = sum_k U[k][j] V[k][0..24), j < 4. */
-WINO_TARGET static void gemm_24x4(size_t K, const float *V, size_t ldv,
+/* Mo[i][0..16) = sum_k V[i][k] U[k][0..16), i < 6: V rows ldv apart, U
+ * packed 16 wide, Mo rows ldm apart. */
+WINO_TARGET static void gemm_6x16(size_t K, const float *V, size_t ldv,
                                   const float *U, float *Mo, size_t ldm)
 {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00,
-           c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00, c30 = c00,
-           c31 = c00, c32 = c00;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00,
+           c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00,
+           c50 = c00, c51 = c00;
+    const float *v0 = V, *v1 = V + ldv, *v2 = V + 2 * ldv, *v3 = V + 3 * ldv,
+                *v4 = V + 4 * ldv, *v5 = V + 5 * ldv;
     for (size_t k = 0; k < K; k++) {
-        __m256 v0 = _mm256_load_ps(V), v1 = _mm256_load_ps(V + 8),
-               v2 = _mm256_load_ps(V + 16);
-        __m256 u = _mm256_broadcast_ss(U);
-        c00 = _mm256_fmadd_ps(u, v0, c00);
-        c01 = _mm256_fmadd_ps(u, v1, c01);
-        c02 = _mm256_fmadd_ps(u, v2, c02);
-        u = _mm256_broadcast_ss(U + 1);
-        c10 = _mm256_fmadd_ps(u, v0, c10);
-        c11 = _mm256_fmadd_ps(u, v1, c11);
-        c12 = _mm256_fmadd_ps(u, v2, c12);
-        u = _mm256_broadcast_ss(U + 2);
-        c20 = _mm256_fmadd_ps(u, v0, c20);
-        c21 = _mm256_fmadd_ps(u, v1, c21);
-        c22 = _mm256_fmadd_ps(u, v2, c22);
-        u = _mm256_broadcast_ss(U + 3);
-        c30 = _mm256_fmadd_ps(u, v0, c30);
-        c31 = _mm256_fmadd_ps(u, v1, c31);
-        c32 = _mm256_fmadd_ps(u, v2, c32);
-        V += ldv;
-        U += NR_OC;
+        __m256 b0 = _mm256_load_ps(U), b1 = _mm256_load_ps(U + 8);
+        __m256 a = _mm256_broadcast_ss(v0 + k);
+        c00 = _mm256_fmadd_ps(a, b0, c00);
+        c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(v1 + k);
+        c10 = _mm256_fmadd_ps(a, b0, c10);
+        c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(v2 + k);
+        c20 = _mm256_fmadd_ps(a, b0, c20);
+        c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(v3 + k);
+        c30 = _mm256_fmadd_ps(a, b0, c30);
+        c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(v4 + k);
+        c40 = _mm256_fmadd_ps(a, b0, c40);
+        c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(v5 + k);
+        c50 = _mm256_fmadd_ps(a, b0, c50);
+        c51 = _mm256_fmadd_ps(a, b1, c51);
+        U += 16;
     }
     _mm256_store_ps(Mo, c00);
     _mm256_store_ps(Mo + 8, c01);
-    _mm256_store_ps(Mo + 16, c02);
-    Mo += ldm;
-    _mm256_store_ps(Mo, c10);
-    _mm256_store_ps(Mo + 8, c11);
-    _mm256_store_ps(Mo + 16, c12);
-    Mo += ldm;
-    _mm256_store_ps(Mo, c20);
-    _mm256_store_ps(Mo + 8, c21);
-    _mm256_store_ps(Mo + 16, c22);
-    Mo += ldm;
-    _mm256_store_ps(Mo, c30);
-    _mm256_store_ps(Mo + 8, c31);
-    _mm256_store_ps(Mo + 16, c32);
+    _mm256_store_ps(Mo + ldm, c10);
+    _mm256_store_ps(Mo + ldm + 8, c11);
+    _mm256_store_ps(Mo + 2 * ldm, c20);
+    _mm256_store_ps(Mo + 2 * ldm + 8, c21);
+    _mm256_store_ps(Mo + 3 * ldm, c30);
+    _mm256_store_ps(Mo + 3 * ldm + 8, c31);
+    _mm256_store_ps(Mo + 4 * ldm, c40);
+    _mm256_store_ps(Mo + 4 * ldm + 8, c41);
+    _mm256_store_ps(Mo + 5 * ldm, c50);
+    _mm256_store_ps(Mo + 5 * ldm + 8, c51);
+}
+
+/* The same for the last 8 channels when M % 16 == 8 (U packed 8 wide). */
+WINO_TARGET static void gemm_6x8(size_t K, const float *V, size_t ldv,
+                                 const float *U, float *Mo, size_t ldm)
+{
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0,
+           c5 = c0;
+    for (size_t k = 0; k < K; k++) {
+        __m256 b = _mm256_load_ps(U);
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + k), b, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + ldv + k), b, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + 2 * ldv + k), b, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + 3 * ldv + k), b, c3);
+        c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + 4 * ldv + k), b, c4);
+        c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(V + 5 * ldv + k), b, c5);
+        U += 8;
+    }
+    _mm256_store_ps(Mo, c0);
+    _mm256_store_ps(Mo + ldm, c1);
+    _mm256_store_ps(Mo + 2 * ldm, c2);
+    _mm256_store_ps(Mo + 3 * ldm, c3);
+    _mm256_store_ps(Mo + 4 * ldm, c4);
+    _mm256_store_ps(Mo + 5 * ldm, c5);
 }
 
 /* Bias, residual (already in dst), activation; store the valid part of
  * one tile's outputs y (channel vectors at the tile's positions). */
-WINO_TARGET static void store_tile(const NnWino *w, float *dst, const Tile *t,
-                                   int64_t ob, __m256 *y)
+WINO_INLINE void store_tile(const NnWino *w, float *dst, const Tile *t,
+                            int64_t ob, __m256 *y, const int m0, const int m1,
+                            const int m2, const int a1, const int a2)
 {
-    const int a1 = w->a[1], a2 = w->a[2];
     __m256 bias = _mm256_load_ps(w->bias + ob * 8);
     __m256 zero = _mm256_setzero_ps(), al = _mm256_set1_ps(w->alpha);
     float *img = dst + (((size_t)t->n * (size_t)(w->M / 8) + (size_t)ob) *
                         (size_t)(w->out[0] * w->out[1] * w->out[2])) *
                            8;
-    for (int z = 0; z < w->m[0] && t->o[0] + z < w->out[0]; z++)
-        for (int yy = 0; yy < w->m[1] && t->o[1] + yy < w->out[1]; yy++) {
+    for (int z = 0; z < m0 && t->o[0] + z < w->out[0]; z++)
+        for (int yy = 0; yy < m1 && t->o[1] + yy < w->out[1]; yy++) {
             float *row = img + (((size_t)(t->o[0] + z) * (size_t)w->out[1] +
                                  (size_t)(t->o[1] + yy)) *
                                     (size_t)w->out[2] +
                                 (size_t)t->o[2]) *
                                    8;
-            for (int x = 0; x < w->m[2] && t->o[2] + x < w->out[2]; x++) {
+            for (int x = 0; x < m2 && t->o[2] + x < w->out[2]; x++) {
                 __m256 v = _mm256_add_ps(y[(z * a1 + yy) * a2 + x], bias);
                 if (w->sum)
                     v = _mm256_add_ps(v, _mm256_load_ps(row + 8 * x));
@@ -538,45 +544,46 @@ WINO_TARGET static void store_tile(const NnWino *w, float *dst, const Tile *t,
 }
 
 /* Output channel blocks [ob0, ob1) of the tiles [t0, t0 + nb) from
- * Mb[p][oc][tb]. */
+ * Mb[p][tile][oc]. */
+WINO_INLINE void output_block_t(const NnWino *w, float *dst, size_t t0,
+                                size_t nb, const float *Mb, int64_t ob0,
+                                int64_t ob1, const int a0, const int a1,
+                                const int a2)
+{
+    const int P = a0 * a1 * a2, m0 = a0 == 1 ? 1 : a0 - 2, m1 = a1 - 2,
+              m2 = a2 - 2;
+    const size_t tb = w->tb, M = (size_t)w->M;
+    __m256 x[MAX_P];
+    for (size_t i = 0; i < nb; i++) {
+        Tile tl = tile_of(w, t0 + i);
+        for (int64_t ob = ob0; ob < ob1; ob++) {
+            const float *m = Mb + i * M + (size_t)ob * 8;
+            for (int q = 0; q < P; q++)
+                x[q] = _mm256_load_ps(m + (size_t)q * tb * M);
+            for (int r = 0; r < a0 * a1; r++)
+                out_tf(a2, x + r * a2, 1);
+            for (int z = 0; z < a0; z++)
+                for (int k = 0; k < m2; k++)
+                    out_tf(a1, x + z * a1 * a2 + k, a2);
+            if (a0 > 1)
+                for (int y = 0; y < m1; y++)
+                    for (int k = 0; k < m2; k++)
+                        out_tf(a0, x + y * a2 + k, a1 * a2);
+            store_tile(w, dst, &tl, ob, x, m0, m1, m2, a1, a2);
+        }
+    }
+}
+
 WINO_TARGET static void output_block(const NnWino *w, float *dst, size_t t0,
                                      size_t nb, const float *Mb, int64_t ob0,
                                      int64_t ob1)
 {
-    const int P = w->P;
-    const int a0 = w->a[0], a1 = w->a[1], a2 = w->a[2];
-    const size_t tb = w->tb, M = (size_t)w->M;
-    __m256 buf[TILE_GROUP][MAX_P];
-    for (size_t g = 0; g < nb; g += TILE_GROUP) {
-        Tile tl[TILE_GROUP];
-        int nt = 0;
-        for (int i = 0; i < TILE_GROUP && g + (size_t)i < nb; i++, nt++)
-            tl[i] = tile_of(w, t0 + g + (size_t)i);
-        for (int64_t ob = ob0; ob < ob1; ob++) {
-            for (int q = 0; q < P; q++) {
-                __m256 r[8];
-                const float *m = Mb + ((size_t)q * M + (size_t)ob * 8) * tb + g;
-                for (int c = 0; c < 8; c++)
-                    r[c] = _mm256_load_ps(m + (size_t)c * tb);
-                transpose8(r);
-                for (int i = 0; i < nt; i++)
-                    buf[i][q] = r[i];
-            }
-            for (int i = 0; i < nt; i++) {
-                __m256 *x = buf[i];
-                for (int r = 0; r < a0 * a1; r++)
-                    out_tf(a2, x + r * a2, 1);
-                for (int z = 0; z < a0; z++)
-                    for (int k = 0; k < w->m[2]; k++)
-                        out_tf(a1, x + z * a1 * a2 + k, a2);
-                if (a0 > 1)
-                    for (int y = 0; y < w->m[1]; y++)
-                        for (int k = 0; k < w->m[2]; k++)
-                            out_tf(a0, x + y * a2 + k, a1 * a2);
-                store_tile(w, dst, &tl[i], ob, x);
-            }
-        }
-    }
+    if (w->a[0] == 4)
+        output_block_t(w, dst, t0, nb, Mb, ob0, ob1, 4, 4, 4);
+    else if (w->a[2] == 6)
+        output_block_t(w, dst, t0, nb, Mb, ob0, ob1, 1, 6, 6);
+    else
+        output_block_t(w, dst, t0, nb, Mb, ob0, ob1, 1, 4, 4);
 }
 
 typedef struct {
@@ -596,7 +603,6 @@ WINO_TARGET static void run_range(void *ctx, size_t begin, size_t end,
                                           sizeof(float));
     float *Mb = V + w->v_floats;
     const size_t tb = w->tb, C = (size_t)w->C, M = (size_t)w->M;
-    const int64_t nob = w->M / 8;
     size_t last = (size_t)-1;
     for (size_t item = begin; item < end; item++) {
         size_t b = item / (size_t)w->osplit;
@@ -607,19 +613,28 @@ WINO_TARGET static void run_range(void *ctx, size_t begin, size_t end,
             input_block(w, r->src, t0, nb, V);
             last = b;
         }
-        int64_t ob0 = nob * s / w->osplit, ob1 = nob * (s + 1) / w->osplit;
-        size_t ncols = round_up(nb, MR_TILES);
+        /* This item's 16-channel groups. */
+        int64_t g0 = w->n16 * s / w->osplit, g1 = w->n16 * (s + 1) / w->osplit;
+        size_t rows = round_up(nb, MR_TILES);
         for (int q = 0; q < w->P; q++) {
-            const float *Vq = V + (size_t)q * C * tb;
-            for (size_t og = (size_t)ob0 * 2; og < (size_t)ob1 * 2; og++) {
+            const float *Vq = V + (size_t)q * tb * C;
+            float *Mq = Mb + (size_t)q * tb * M;
+            for (int64_t g = g0; g < g1; g++) {
                 const float *Uq =
-                    w->U + ((size_t)q * (M / NR_OC) + og) * C * NR_OC;
-                float *Mq = Mb + ((size_t)q * M + og * NR_OC) * tb;
-                for (size_t c0 = 0; c0 < ncols; c0 += MR_TILES)
-                    gemm_24x4(C, Vq + c0, tb, Uq, Mq + c0, tb);
+                    w->U + ((size_t)q * M + (size_t)g * NR_OC) * C;
+                bool narrow = w->M - g * NR_OC < NR_OC;
+                for (size_t t = 0; t < rows; t += MR_TILES) {
+                    if (narrow)
+                        gemm_6x8(C, Vq + t * C, C, Uq,
+                                 Mq + t * M + (size_t)g * NR_OC, M);
+                    else
+                        gemm_6x16(C, Vq + t * C, C, Uq,
+                                  Mq + t * M + (size_t)g * NR_OC, M);
+                }
             }
         }
-        output_block(w, r->dst, t0, nb, Mb, ob0, ob1);
+        int64_t ob1 = g1 * 2 < w->M / 8 ? g1 * 2 : w->M / 8;
+        output_block(w, r->dst, t0, nb, Mb, g0 * 2, ob1);
     }
 }
 
