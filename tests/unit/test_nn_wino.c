@@ -232,12 +232,13 @@ static void test_refused(void)
     q.in[0] = q.in[1] = 8;
     q.out[0] = q.out[1] = 8;
     CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
-    /* Transformed weights: 512 x 512 channels take 16.8 MB in F(2,3)
-     * (37.7 in F(4,3)), 1024 x 512 would take 33.5 MB: refused. */
+    /* Transformed weights: 1024 x 512 channels take 33.5 MB in F(2,3)
+     * (75 in F(4,3)), 1024 x 1024 would take 67 MB: refused. */
     q = p;
-    q.C = q.M = 512;
-    CHECK_EQ_INT(nova__nn_wino_choose(&q), 2);
     q.C = 1024;
+    q.M = 512;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 2);
+    q.M = 1024;
     CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
 }
 

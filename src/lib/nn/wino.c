@@ -103,14 +103,14 @@ int nova__nn_wino_choose(const NnWinParams *p)
         /* Transformed weights take 36 (F(4,3)) or 16 (F(2,3)) floats per
          * channel pair instead of 9, and the session keeps them besides
          * the model's own: F(4x4, 3x3) only up to 16 MB of them, F(2x2,
-         * 3x3) up to 20 MB (512 x 512 channels); wider layers (a U-Net's
-         * 1024-channel bottom, 16x16 or 32x32 positions) stay on oneDNN,
+         * 3x3) up to 36 MB (1024 x 512 channels); the widest layers (a
+         * U-Net's 1024 x 1024 bottom at 16x16 positions) stay on oneDNN,
          * which keeps peak memory below ONNX Runtime's on the lungmask
          * U-Net at a small cost in speed. */
         size_t t4 = count_tiles(p, 4), t2 = count_tiles(p, 2);
         if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) && t4 >= 18)
             return 4;
-        if (cm * 16 * sizeof(float) <= ((size_t)20 << 20) && t2 >= 18)
+        if (cm * 16 * sizeof(float) <= ((size_t)36 << 20) && t2 >= 18)
             return 2;
         return 0;
     }
