@@ -194,6 +194,8 @@ static void test_cases(void)
         {2, 1, 64, 32, {32, 32}, 1, NN_ACT_NONE, true, true, 4, 1e-5},
         {2, 2, 8, 16, {23, 25}, 0, NN_ACT_LEAKY_RELU, true, true, 4, 1e-5},
         {2, 1, 32, 8, {11, 9}, 2, NN_ACT_NONE, false, false, 2, 2e-6},
+        /* 7x7: one block of 16 tiles, output channels split (2 threads). */
+        {2, 1, 64, 48, {7, 7}, 1, NN_ACT_RELU, true, true, 2, 2e-6},
         {3, 1, 8, 16, {9, 8, 7}, 1, NN_ACT_NONE, true, false, 2, 2e-6},
         {3, 2, 16, 8, {6, 7, 8}, 1, NN_ACT_RELU, true, true, 2, 2e-6},
         /* 343 tiles: three blocks of 144 for two threads, so each block's
@@ -226,12 +228,15 @@ static void test_refused(void)
     q = p;
     q.dil[0] = 2;
     CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
-    /* 4 tiles of 4x4 would be 5/6 padding of the 24-tile micro-kernel,
-     * 16 of 2x2 two thirds used: refused too. */
+    /* 4 tiles of 4x4 or 9 of 2x2 (6x6 map): refused; a 7x7 map makes 16
+     * tiles of 2x2: taken. */
     q = p;
-    q.in[0] = q.in[1] = 8;
-    q.out[0] = q.out[1] = 8;
+    q.in[0] = q.in[1] = 6;
+    q.out[0] = q.out[1] = 6;
     CHECK_EQ_INT(nova__nn_wino_choose(&q), 0);
+    q.in[0] = q.in[1] = 7;
+    q.out[0] = q.out[1] = 7;
+    CHECK_EQ_INT(nova__nn_wino_choose(&q), 2);
     /* Transformed weights: 1024 x 512 channels take 33.5 MB in F(2,3)
      * (75 in F(4,3)), 1024 x 1024 would take 67 MB: refused. */
     q = p;

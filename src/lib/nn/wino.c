@@ -95,9 +95,9 @@ int nova__nn_wino_choose(const NnWinParams *p)
         if (p->k[i] != 3 || p->stride[i] != 1 || p->dil[i] != 1 ||
             p->pb[i] < 0 || p->pb[i] > 2 || p->out[i] < 1)
             return 0;
-    /* With few tiles (a 7x7 or 14x14 map) the transforms and the short
-     * GEMMs cost more than they save: at least 18 tiles, and for every
-     * thread some. */
+    /* With very few tiles the transforms and the short GEMMs cost more
+     * than they save: at least 16 (a 7x7 map in F(2,3), where streaming
+     * the transformed weights once still beats direct convolution). */
     size_t cm = (size_t)p->C * (size_t)p->M;
     if (p->nsp == 2) {
         /* Transformed weights take 36 (F(4,3)) or 16 (F(2,3)) floats per
@@ -108,14 +108,14 @@ int nova__nn_wino_choose(const NnWinParams *p)
          * which keeps peak memory below ONNX Runtime's on the lungmask
          * U-Net at a small cost in speed. */
         size_t t4 = count_tiles(p, 4), t2 = count_tiles(p, 2);
-        if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) && t4 >= 18)
+        if (cm * 36 * sizeof(float) <= ((size_t)16 << 20) && t4 >= 16)
             return 4;
-        if (cm * 16 * sizeof(float) <= ((size_t)36 << 20) && t2 >= 18)
+        if (cm * 16 * sizeof(float) <= ((size_t)36 << 20) && t2 >= 16)
             return 2;
         return 0;
     }
     size_t t2 = count_tiles(p, 2);
-    if (cm * 64 * sizeof(float) <= ((size_t)20 << 20) && t2 >= 18)
+    if (cm * 64 * sizeof(float) <= ((size_t)20 << 20) && t2 >= 16)
         return 2;
     return 0;
 }
@@ -213,10 +213,14 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
         tb = ((size_t)4 << 20) / per_tile;
     tb = tb / MR_TILES * MR_TILES;
     tb = tb < 12 ? 12 : tb > 144 ? 144 : tb;
-    /* Enough blocks for every thread when the image is small. */
+    /* Enough blocks for every thread when the image is small; with very
+     * few tiles (a 7x7 map) one block whose output channels the threads
+     * share, so each streams only its part of the weights. */
     size_t per_thread = round_up(
         (w->total_tiles + (size_t)w->n_threads - 1) / (size_t)w->n_threads,
         MR_TILES);
+    if (w->total_tiles <= 36)
+        per_thread = round_up(w->total_tiles, MR_TILES);
     if (per_thread < tb)
         tb = per_thread;
     w->tb = tb;
