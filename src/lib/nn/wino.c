@@ -359,11 +359,48 @@ static Tile tile_of(const NnWino *w, size_t t)
     return r;
 }
 
-/* B^T d B of one tile and 8 input channels (channel block cb) into
- * x[P]. */
-WINO_INLINE void input_tile(const NnWino *w, const float *src,
-                            const Tile *t, int64_t cb, __m256 *x, const int a0,
+/* One z slice (a1 x a2 vectors) of a tile's input box, zeros outside the
+ * image. */
+WINO_INLINE void load_slice(const NnWino *w, const float *img, int64_t iz,
+                            int64_t b1, int64_t b2, bool inside, __m256 *s,
                             const int a1, const int a2)
+{
+    for (int y = 0; y < a1; y++) {
+        int64_t iy = b1 + y;
+        if (inside) {
+            const float *p = img + (((size_t)iz * (size_t)w->in[1] +
+                                     (size_t)iy) *
+                                        (size_t)w->in[2] +
+                                    (size_t)b2) *
+                                       8;
+            for (int k = 0; k < a2; k++)
+                s[y * a2 + k] = _mm256_load_ps(p + 8 * k);
+            continue;
+        }
+        bool row_ok = iz >= 0 && iz < w->in[0] && iy >= 0 && iy < w->in[1];
+        for (int k = 0; k < a2; k++) {
+            int64_t ix = b2 + k;
+            s[y * a2 + k] =
+                row_ok && ix >= 0 && ix < w->in[2]
+                    ? _mm256_load_ps(img + (((size_t)iz * (size_t)w->in[1] +
+                                             (size_t)iy) *
+                                                (size_t)w->in[2] +
+                                            (size_t)ix) *
+                                               8)
+                    : _mm256_setzero_ps();
+        }
+    }
+}
+
+/* V = B^T d B of one tile and 8 input channels (channel block cb), the
+ * transform position q stored at v + q * vstride.  A z slice is
+ * transformed along x and y in a local array the compiler keeps in
+ * registers (the sizes are constants); the z pass, in 3D, goes through a
+ * small buffer straight into V, so each vector is stored twice at most. */
+WINO_INLINE void input_tile(const NnWino *w, const float *src,
+                            const Tile *t, int64_t cb, float *v,
+                            size_t vstride, const int a0, const int a1,
+                            const int a2)
 {
     int64_t b0 = t->o[0] - w->pad[0], b1 = t->o[1] - w->pad[1],
             b2 = t->o[2] - w->pad[2];
@@ -373,41 +410,30 @@ WINO_INLINE void input_tile(const NnWino *w, const float *src,
                   8;
     bool inside = b0 >= 0 && b0 + a0 <= w->in[0] && b1 >= 0 &&
                   b1 + a1 <= w->in[1] && b2 >= 0 && b2 + a2 <= w->in[2];
-    for (int z = 0; z < a0; z++)
-        for (int y = 0; y < a1; y++) {
-            int64_t iz = b0 + z, iy = b1 + y;
-            __m256 *row = x + (z * a1 + y) * a2;
-            if (inside) {
-                const float *s =
-                    img + (((size_t)iz * (size_t)w->in[1] + (size_t)iy) *
-                               (size_t)w->in[2] +
-                           (size_t)b2) *
-                              8;
-                for (int k = 0; k < a2; k++)
-                    row[k] = _mm256_load_ps(s + 8 * k);
-                continue;
-            }
-            bool row_ok = iz >= 0 && iz < w->in[0] && iy >= 0 && iy < w->in[1];
-            for (int k = 0; k < a2; k++) {
-                int64_t ix = b2 + k;
-                row[k] = row_ok && ix >= 0 && ix < w->in[2]
-                             ? _mm256_load_ps(
-                                   img + (((size_t)iz * (size_t)w->in[1] +
-                                           (size_t)iy) *
-                                              (size_t)w->in[2] +
-                                          (size_t)ix) *
-                                             8)
-                             : _mm256_setzero_ps();
-            }
-        }
-    for (int r = 0; r < a0 * a1; r++)
-        in_tf(a2, x + r * a2, 1);
-    for (int z = 0; z < a0; z++)
+    __m256 buf[MAX_P];
+    for (int z = 0; z < a0; z++) {
+        __m256 s[36];
+        load_slice(w, img, b0 + z, b1, b2, inside, s, a1, a2);
+        for (int y = 0; y < a1; y++)
+            in_tf(a2, s + y * a2, 1);
         for (int k = 0; k < a2; k++)
-            in_tf(a1, x + z * a1 * a2 + k, a2);
-    if (a0 > 1)
-        for (int r = 0; r < a1 * a2; r++)
-            in_tf(a0, x + r, a1 * a2);
+            in_tf(a1, s + k, a2);
+        if (a0 == 1) {
+            for (int q = 0; q < a1 * a2; q++)
+                _mm256_store_ps(v + (size_t)q * vstride, s[q]);
+            return;
+        }
+        for (int q = 0; q < a1 * a2; q++)
+            buf[z * a1 * a2 + q] = s[q];
+    }
+    for (int r = 0; r < a1 * a2; r++) {
+        __m256 d[4];
+        for (int z = 0; z < a0; z++)
+            d[z] = buf[z * a1 * a2 + r];
+        in_tf(a0, d, 1);
+        for (int z = 0; z < a0; z++)
+            _mm256_store_ps(v + (size_t)(z * a1 * a2 + r) * vstride, d[z]);
+    }
 }
 
 /* Transform the tiles [t0, t0 + nb) into V[p][tile][c]; rows up to the
@@ -418,15 +444,11 @@ WINO_INLINE void input_block_t(const NnWino *w, const float *src, size_t t0,
 {
     const int P = a0 * a1 * a2;
     const size_t tb = w->tb, C = (size_t)w->C;
-    __m256 buf[MAX_P];
     for (size_t i = 0; i < nb; i++) {
         Tile tl = tile_of(w, t0 + i);
-        for (int64_t cb = 0; cb < w->C / 8; cb++) {
-            input_tile(w, src, &tl, cb, buf, a0, a1, a2);
-            float *v = V + i * C + (size_t)cb * 8;
-            for (int q = 0; q < P; q++)
-                _mm256_store_ps(v + (size_t)q * tb * C, buf[q]);
-        }
+        for (int64_t cb = 0; cb < w->C / 8; cb++)
+            input_tile(w, src, &tl, cb, V + i * C + (size_t)cb * 8, tb * C,
+                       a0, a1, a2);
     }
     for (size_t i = nb; i < round_up(nb, MR_TILES); i++)
         for (int q = 0; q < P; q++)
@@ -548,32 +570,48 @@ WINO_INLINE void store_tile(const NnWino *w, float *dst, const Tile *t,
 }
 
 /* Output channel blocks [ob0, ob1) of the tiles [t0, t0 + nb) from
- * Mb[p][tile][oc]. */
+ * Mb[p][tile][oc].  As for the input, a z slice is reduced along x and y
+ * in registers; in 3D the z pass follows on the m x m results. */
 WINO_INLINE void output_block_t(const NnWino *w, float *dst, size_t t0,
                                 size_t nb, const float *Mb, int64_t ob0,
                                 int64_t ob1, const int a0, const int a1,
                                 const int a2)
 {
-    const int P = a0 * a1 * a2, m0 = a0 == 1 ? 1 : a0 - 2, m1 = a1 - 2,
-              m2 = a2 - 2;
+    const int m0 = a0 == 1 ? 1 : a0 - 2, m1 = a1 - 2, m2 = a2 - 2;
     const size_t tb = w->tb, M = (size_t)w->M;
-    __m256 x[MAX_P];
     for (size_t i = 0; i < nb; i++) {
         Tile tl = tile_of(w, t0 + i);
         for (int64_t ob = ob0; ob < ob1; ob++) {
             const float *m = Mb + i * M + (size_t)ob * 8;
-            for (int q = 0; q < P; q++)
-                x[q] = _mm256_load_ps(m + (size_t)q * tb * M);
-            for (int r = 0; r < a0 * a1; r++)
-                out_tf(a2, x + r * a2, 1);
-            for (int z = 0; z < a0; z++)
+            /* y[(z * a1 + yy) * a2 + x], as store_tile reads it. */
+            __m256 y[MAX_P], part[4][16];
+            for (int z = 0; z < a0; z++) {
+                __m256 s[36];
+                for (int q = 0; q < a1 * a2; q++)
+                    s[q] = _mm256_load_ps(
+                        m + (size_t)(z * a1 * a2 + q) * tb * M);
+                for (int r = 0; r < a1; r++)
+                    out_tf(a2, s + r * a2, 1);
                 for (int k = 0; k < m2; k++)
-                    out_tf(a1, x + z * a1 * a2 + k, a2);
+                    out_tf(a1, s + k, a2);
+                for (int yy = 0; yy < m1; yy++)
+                    for (int x = 0; x < m2; x++) {
+                        if (a0 == 1)
+                            y[yy * a2 + x] = s[yy * a2 + x];
+                        else
+                            part[z][yy * m2 + x] = s[yy * a2 + x];
+                    }
+            }
             if (a0 > 1)
-                for (int y = 0; y < m1; y++)
-                    for (int k = 0; k < m2; k++)
-                        out_tf(a0, x + y * a2 + k, a1 * a2);
-            store_tile(w, dst, &tl, ob, x, m0, m1, m2, a1, a2);
+                for (int r = 0; r < m1 * m2; r++) {
+                    __m256 d[4];
+                    for (int z = 0; z < a0; z++)
+                        d[z] = part[z][r];
+                    out_tf(a0, d, 1);
+                    for (int z = 0; z < m0; z++)
+                        y[(z * a1 + r / m2) * a2 + r % m2] = d[z];
+                }
+            store_tile(w, dst, &tl, ob, y, m0, m1, m2, a1, a2);
         }
     }
 }
