@@ -5,9 +5,17 @@
  *
  * An instance is stored when nova_store_put returns true: its Part 10 file
  * (meta group + the dataset exactly as received, so a compressed transfer
- * syntax stays compressed) was written to a temporary file, fsync'd,
- * renamed into place, the directory fsync'd, and the index transaction
- * committed (synchronous=FULL).  Only then may the sender be told success.
+ * syntax stays compressed) was written to a temporary file, synced,
+ * renamed into place, the directory synced, and then the index row
+ * committed.  Only then may the sender be told success: the bytes and the
+ * name are durable (power loss included), and no partial file is ever
+ * visible under a final name.  Syncs of concurrent puts are grouped.
+ *
+ * The files are the source of truth; the index (SQLite WAL,
+ * synchronous=NORMAL) only ever names durable files, and may lose its
+ * last transactions to a power loss.  DIR/.running marks an open store;
+ * found at open (the last run crashed), every instance file the index
+ * lacks is re-indexed before the store is used.
  *
  * A series is complete when no instance arrived for `complete_after_s`, or
  * when its declared count (Number of Series Related Instances, 0020,1209)
@@ -47,11 +55,17 @@ void nova_store_options_init(NovaStoreOptions *options);
 
 /* Open (creating as needed) the store in `dir`: the directory, the index
  * DIR/index.sqlite, and a background thread for completion timers.
- * Leftover temporary files from a crash are removed.  Close with
+ * Leftover temporary files from a crash are removed; after a crash (the
+ * DIR/.running marker found) files missing from the index are indexed
+ * again, which reads every file name in the store.  Files under UID paths
+ * that do not parse or do not match their path are logged and left
+ * alone.  One process at a time may open a store.  Close with
  * nova_store_close. */
 NovaStore *nova_store_open(NovaError **error, const char *dir,
                            const NovaStoreOptions *options);
-/* Stop the completion thread and close the index.  NULL does nothing. */
+/* Stop the completion thread, checkpoint and close the index, and remove
+ * the DIR/.running marker (a clean close).  Call only when no put is in
+ * progress.  NULL does nothing. */
 void nova_store_close(NovaStore *store);
 
 /* Store one received instance.  Errors: NOVA_ERROR_PARSE when the dataset

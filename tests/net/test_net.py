@@ -31,10 +31,13 @@ compressed with DCMTK (dcmcjpeg JPEG lossless, dcmcrle RLE).
   to storescp in TLS mode);
 - kill -9 in the middle of two storescu senders, restart: every instance
   whose sender got success is indexed, on disk and equal; no partial file;
+  the restart finds the open-store marker and reconciles, after which
+  index and disk hold the same instances;
 - SIGTERM lets a running association finish; exit 0; a restart reads the
   same index.
 """
 import os
+import re
 import select
 import signal
 import socket
@@ -808,8 +811,16 @@ def main():
         check(0 < len(acked) < len(paths),
               "kill not mid-load: %d of %d acknowledged" %
               (len(acked), len(paths)))
+        check(os.path.exists(os.path.join(kstore, ".running")),
+              "no open-store marker after SIGKILL")
         srv, kport = start_serve(kstore, klog)
         check(stop(srv) == 0, "restart after SIGKILL failed")
+        with open(klog) as f:
+            reconciled = re.search(r"not closed cleanly; \d+ instance files "
+                                   r"checked, (\d+) added", f.read())
+        check(reconciled, "restart did not reconcile the store")
+        check(not os.path.exists(os.path.join(kstore, ".running")),
+              "open-store marker left after a clean stop")
         rows = dict(index(kstore, "SELECT sop_instance_uid, path FROM "
                           "instances"))
         for q in acked:
@@ -822,10 +833,18 @@ def main():
         on_disk = stored_files(kstore)
         for uid, f in on_disk.items():
             read(f)  # every visible file is complete
+            # A file durable under its final name but not yet indexed at
+            # the kill (or whose row a power loss would have lost) is
+            # indexed again by the restart.
+            check(uid in rows, "file on disk not in the index: %s" % f)
+        check(len(rows) == len(on_disk), "index %d rows, disk %d files" %
+              (len(rows), len(on_disk)))
         check(os.listdir(os.path.join(kstore, ".tmp")) == [],
               "partial files left in .tmp")
-        return "%d of %d acknowledged before SIGKILL, all durable" % (
-            len(acked), len(paths))
+        return ("%d of %d acknowledged before SIGKILL, all durable; %d of "
+                "%d files re-indexed at restart" % (
+                    len(acked), len(paths), int(reconciled.group(1)),
+                    len(on_disk)))
     case("kill -9 mid-load: every acknowledged instance on disk and "
          "indexed, no partial file", t_kill9)
 

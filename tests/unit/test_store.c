@@ -6,8 +6,12 @@
  * that differ from their command, lack UIDs, carry hostile UIDs or do not
  * parse are refused with the error codes the DIMSE statuses come from;
  * declared counts and timeouts complete series with their reason through
- * the queue; a reopened store finds the same counts.
+ * the queue; a reopened store finds the same counts.  After a crash (the
+ * open-store marker left behind) and the loss of the index's last
+ * transactions (here: the whole index), reopening re-indexes every stored
+ * file from the files themselves, and leaves alone files it did not make.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -170,8 +174,108 @@ static void test_store_roundtrip(void)
     nova_store_close(NULL);
 }
 
+static bool exists(const char *dir, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void test_store_reconcile(void)
+{
+    char dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/store-rc", test_tmp_dir());
+    NovaError *error = NULL;
+    NovaStoreOptions o;
+    nova_store_options_init(&o);
+    o.complete_after_s = 0;
+    NovaStore *s = nova_store_open(&error, dir, &o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* While open, the marker exists; a clean close removes it. */
+    CHECK(exists(dir, ".running"));
+    static const char *const sops[3] = {"1.9.1.1", "1.9.1.2", "1.9.2.1"};
+    static const char *const series[3] = {"1.9.1", "1.9.1", "1.9.2"};
+    bool dup = false;
+    for (int i = 0; i < 3; i++) {
+        size_t n = 0;
+        uint8_t *ds = make_dataset("1.9", series[i], sops[i], 2, &n);
+        CHECK_EQ_INT(put(s, sops[i], ds, n, &dup), NOVA_ERROR_NONE);
+        free(ds);
+    }
+    nova_store_close(s);
+    CHECK(!exists(dir, ".running"));
+
+    /* A crash that also lost the index: the marker is back and the index
+     * files are gone.  A stray file that does not parse and a file stored
+     * under another instance's name sit among the real ones. */
+    static const char *const gone[3] = {"index.sqlite", "index.sqlite-wal",
+                                        "index.sqlite-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, gone[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/.running", dir);
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    snprintf(p, sizeof p, "%s/1.9/1.9.1/1.9.1.7.dcm", dir);
+    f = fopen(p, "w");
+    if (f) {
+        fputs("not DICOM", f);
+        fclose(f);
+    }
+    char from[1024];
+    snprintf(from, sizeof from, "%s/1.9/1.9.1/1.9.1.1.dcm", dir);
+    snprintf(p, sizeof p, "%s/1.9/1.9.2/1.9.2.5.dcm", dir);
+    CHECK(link(from, p) == 0);
+
+    s = nova_store_open(&error, dir, &o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    int64_t st = 0, se = 0, in = 0;
+    CHECK(nova_store_counts(&error, s, &st, &se, &in));
+    CHECK_EQ_INT(st, 1);
+    CHECK_EQ_INT(se, 2);
+    CHECK_EQ_INT(in, 3);
+    for (int i = 0; i < 3; i++) {
+        char *where = nova_store_instance_path(&error, s, sops[i]);
+        snprintf(p, sizeof p, "%s/1.9/%s/%s.dcm", dir, series[i], sops[i]);
+        CHECK(where && strcmp(where, p) == 0);
+        nova_free(where);
+    }
+    /* The foreign files stayed where they were, unindexed. */
+    CHECK(exists(dir, "1.9/1.9.1/1.9.1.7.dcm"));
+    CHECK(exists(dir, "1.9/1.9.2/1.9.2.5.dcm"));
+    char *where = nova_store_instance_path(&error, s, "1.9.2.5");
+    CHECK(where == NULL);
+    CHECK(error && nova_error_code(error) == NOVA_ERROR_NOT_FOUND);
+    nova_error_free(error);
+    error = NULL;
+    /* The re-indexed rows carry the declared count: series 1.9.1 has both
+     * of its 2 instances and completed while it was re-indexed. */
+    NovaSeriesCompletion c;
+    CHECK(nova_store_wait_completed(s, 0, &c));
+    CHECK(strcmp(c.series_uid, "1.9.1") == 0);
+    CHECK(strcmp(c.reason, "declared-count") == 0);
+    CHECK_EQ_INT(c.n_instances, 2);
+    CHECK(!nova_store_wait_completed(s, 0, &c));
+    /* A re-sent instance is a duplicate, not a second row. */
+    size_t n = 0;
+    uint8_t *ds = make_dataset("1.9", "1.9.2", "1.9.2.1", 2, &n);
+    CHECK_EQ_INT(put(s, "1.9.2.1", ds, n, &dup), NOVA_ERROR_NONE);
+    CHECK(dup);
+    free(ds);
+    nova_store_close(s);
+    CHECK(!exists(dir, ".running"));
+}
+
 int main(void)
 {
     RUN(test_store_roundtrip);
+    RUN(test_store_reconcile);
     return test_done();
 }

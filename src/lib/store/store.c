@@ -6,19 +6,39 @@
  * (PS3.10 7.1: 128-byte preamble, "DICM", the File Meta group in explicit
  * VR little endian with its group length, then the dataset bytes as
  * received), parsed once with Nova's reader to check that it is a dataset
- * of the command's SOP class and instance, then written to DIR/.tmp/,
- * fsync'd, renamed to DIR/<study>/<series>/<sop>.dcm and the series
- * directory fsync'd.  Only then is the index row committed.  A crash at
- * any point leaves either nothing visible or a complete file (and a
- * re-send stores it again); .tmp/ is emptied when the store is opened.
+ * of the command's SOP class and instance, then written to DIR/.tmp/ and
+ * fdatasync'd, renamed to DIR/<study>/<series>/<sop>.dcm, and the series
+ * directory fsync'd.  Only then is the index row committed, and only then
+ * may the sender hear success.  A crash at any point leaves either nothing
+ * under the final name or a complete file; .tmp/ is emptied when the
+ * store is opened.
+ *
+ * Group commit: the syncs are paid per batch, not per instance, by letting
+ * the kernel group them.  Each association thread issues its own
+ * fdatasync and directory fsync; concurrent ones on the same file system
+ * share one journal commit and device flush (ext4's jbd2 joins them), so
+ * N associations waiting at once cost about one flush, not N.  Index rows of
+ * concurrent associations are committed in one transaction (index_commit).
+ * A single thread syncing a whole batch one file after another was
+ * measured slower (bench/README.md, "net"): each sequential call waits for
+ * its own flush.
+ *
+ * The index is the file system's servant: SQLite in WAL mode with
+ * synchronous=NORMAL, so a commit waits for no disk; a crash of the
+ * process loses nothing (the WAL is in the kernel), a power loss can lose
+ * the last transactions.  That is safe because a row is only ever written
+ * after its file is durable, and because DIR/.running marks an open store:
+ * created durably at open, removed after a clean close has checkpointed
+ * the index to disk.  Found at open, it means the last run crashed, and
+ * the store walks DIR/<study>/<series>/ and re-indexes every instance file
+ * the index lacks (reconcile).  So after any crash every acknowledged
+ * instance is on disk and, once the store is open again, in the index.
  *
  * UIDs become path components only after nova_uid_is_valid (digits and
  * dots, PS3.5 9.1), so a hostile UID cannot name "..", "/" or anything else.
  *
- * The index is SQLite in WAL mode with synchronous=FULL (the Debian
- * library, not ours: it is the well-kept choice for a crash-safe index),
- * one connection, prepared statements, behind one mutex; rows of
- * concurrent associations are committed in groups (index_commit).
+ * One SQLite connection (the Debian library: the well-kept choice for a
+ * crash-safe index), prepared statements, behind one mutex.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -68,7 +88,7 @@ static const char *const statements[ST_COUNT] = {
     "SELECT path FROM instances WHERE sop_instance_uid = ?1",
     "INSERT INTO studies(study_uid, patient_id, first_received, "
     "last_received) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(study_uid) DO "
-    "UPDATE SET last_received = ?3",
+    "UPDATE SET last_received = max(last_received, ?3)",
     "INSERT INTO series(series_uid, study_uid, modality, first_received, "
     "last_received) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(series_uid) DO "
     "NOTHING",
@@ -77,7 +97,8 @@ static const char *const statements[ST_COUNT] = {
     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "UPDATE studies SET n_instances = n_instances + 1, n_series = (SELECT "
     "count(*) FROM series WHERE study_uid = ?1) WHERE study_uid = ?1",
-    "UPDATE series SET n_instances = n_instances + 1, last_received = ?2, "
+    "UPDATE series SET n_instances = n_instances + 1, last_received = "
+    "max(coalesce(last_received, ?2), ?2), "
     "declared_instances = coalesce(?3, declared_instances), completed_at = "
     "NULL, complete_reason = NULL WHERE series_uid = ?1",
     "SELECT series_uid, study_uid, n_instances, coalesce(declared_instances, "
@@ -94,7 +115,7 @@ static const char *const statements[ST_COUNT] = {
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
+    "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS studies("
     " study_uid TEXT PRIMARY KEY, patient_id TEXT,"
     " n_series INTEGER NOT NULL DEFAULT 0,"
@@ -113,6 +134,9 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS series_open ON series(completed_at);";
 
 typedef struct IndexRow IndexRow;
+
+/* How many recently made-durable directories are remembered (dir_known). */
+#define DURABLE_DIRS 256
 
 typedef struct Event {
     NovaSeriesCompletion c;
@@ -135,11 +159,17 @@ struct NovaStore {
     bool thread_started;
     bool stopping;        /* under q_lock */
     uint64_t tmp_counter; /* under db_lock */
+    char *marker;         /* DIR/.running, set once it was created */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
     pthread_cond_t c_cond;
     IndexRow *c_head, *c_tail;
     bool c_leader;
+    /* Directories whose entry in their parent is known to be durable: a
+     * ring of the most recent ones, under d_lock. */
+    pthread_mutex_t d_lock;
+    char *durable_dirs[DURABLE_DIRS];
+    int durable_next;
 };
 
 void nova_store_options_init(NovaStoreOptions *o)
@@ -189,7 +219,51 @@ static bool make_dir(NovaError **error, const char *path, const char *parent)
                           "%s: %s", path, strerror(errno));
 }
 
+static bool dir_known(NovaStore *s, const char *path)
+{
+    bool known = false;
+    pthread_mutex_lock(&s->d_lock);
+    for (int i = 0; i < DURABLE_DIRS && !known; i++)
+        known = s->durable_dirs[i] && strcmp(s->durable_dirs[i], path) == 0;
+    pthread_mutex_unlock(&s->d_lock);
+    return known;
+}
+
+static void dir_remember(NovaStore *s, const char *path)
+{
+    char *copy = nova_strdup(NULL, path);
+    if (!copy)
+        return; /* forgetting only costs one more fsync later */
+    pthread_mutex_lock(&s->d_lock);
+    nova_free(s->durable_dirs[s->durable_next]);
+    s->durable_dirs[s->durable_next] = copy;
+    s->durable_next = (s->durable_next + 1) % DURABLE_DIRS;
+    pthread_mutex_unlock(&s->d_lock);
+}
+
+/* Make `path` exist with a durable entry in `parent` before any file is
+ * renamed into it.  mkdir's EEXIST says nothing about durability: the
+ * thread that made the directory may still be syncing the parent, or an
+ * earlier run may have crashed before doing so.  So the parent is synced
+ * by whoever first needs the directory in this process, and the directory
+ * is then remembered (a ring of recent ones): one fsync per directory, not
+ * per instance.  A forgotten one is synced again, which is only slower. */
+static bool ensure_dir(NovaError **error, NovaStore *s, const char *path,
+                       const char *parent)
+{
+    if (dir_known(s, path))
+        return true;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot create directory",
+                              "%s: %s", path, strerror(errno));
+    if (!fsync_dir(error, parent))
+        return false;
+    dir_remember(s, path);
+    return true;
+}
+
 static void *timer_main(void *arg);
+static bool reconcile(NovaError **error, NovaStore *s);
 
 NovaStore *nova_store_open(NovaError **error, const char *dir,
                            const NovaStoreOptions *options)
@@ -204,6 +278,7 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
     pthread_mutex_init(&s->c_lock, NULL);
+    pthread_mutex_init(&s->d_lock, NULL);
     pthread_cond_init(&s->c_cond, NULL);
     pthread_cond_init(&s->q_cond, NULL);
     s->dir = nova_strdup(error, dir);
@@ -246,6 +321,30 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
             db_fail(error, s, statements[i]);
             goto fail;
         }
+    /* The marker of an open store: found here, the last run ended in a
+     * crash or power loss, and the index may lack rows of instances whose
+     * files are durable.  It is created (durably) before any instance can
+     * be stored and removed only after a clean close made the index
+     * durable, so a lost index transaction is always followed by a
+     * reconcile. */
+    char *marker = nova_strdup_printf(error, "%s/.running", dir);
+    if (!marker)
+        goto fail;
+    if (access(marker, F_OK) == 0 && !reconcile(error, s)) {
+        nova_free(marker);
+        goto fail;
+    }
+    int mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (mfd < 0) {
+        nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s: %s", marker,
+                       strerror(errno));
+        nova_free(marker);
+        goto fail;
+    }
+    close(mfd);
+    s->marker = marker;
+    if (!fsync_dir(error, dir))
+        goto fail;
     if (pthread_create(&s->thread, NULL, timer_main, s) != 0) {
         nova_error_set(error, NOVA_ERROR_INTERNAL, "cannot start thread",
                        "store completion timer");
@@ -271,8 +370,20 @@ void nova_store_close(NovaStore *s)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
-    if (s->db)
-        sqlite3_close(s->db);
+    /* A clean close: move every committed row from the WAL into the
+     * database file and sync it (a checkpoint syncs the WAL before and the
+     * database after), then drop the marker.  If a reader blocks the
+     * checkpoint the marker stays, and the next open reconciles: slower,
+     * never wrong. */
+    bool clean = s->db && s->marker &&
+                 sqlite3_wal_checkpoint_v2(s->db, NULL,
+                                           SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                           NULL) == SQLITE_OK;
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        clean = false;
+    if (clean && unlink(s->marker) == 0)
+        fsync_dir(NULL, s->dir);
+    nova_free(s->marker);
     for (Event *e = s->q_head; e;) {
         Event *next = e->next;
         nova_free(e);
@@ -281,6 +392,9 @@ void nova_store_close(NovaStore *s)
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->q_lock);
     pthread_mutex_destroy(&s->c_lock);
+    pthread_mutex_destroy(&s->d_lock);
+    for (int i = 0; i < DURABLE_DIRS; i++)
+        nova_free(s->durable_dirs[i]);
     pthread_cond_destroy(&s->c_cond);
     pthread_cond_destroy(&s->q_cond);
     nova_free(s->dir);
@@ -384,7 +498,7 @@ static bool write_durable(NovaError **error, const char *tmp,
         }
         done += (size_t)k;
     }
-    if (fsync(fd) != 0) {
+    if (fdatasync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -547,8 +661,8 @@ bool nova_store_wait_completed(NovaStore *s, int timeout_ms,
 /* One instance's index row, waiting for a commit.  Rows from concurrent
  * associations are committed together: the first thread to find no commit
  * in progress becomes the leader, takes every queued row, writes them in
- * one transaction (one WAL fsync for all; a SAVEPOINT per row so one bad
- * row fails alone) and wakes their threads.  Each thread still answers its
+ * one transaction (a SAVEPOINT per row so one bad row fails alone) and
+ * wakes their threads.  Each thread still answers its
  * sender only after its own row is committed. */
 struct IndexRow {
     const char *study, *series, *patient, *modality, *sop_instance, *sop_class,
@@ -556,6 +670,7 @@ struct IndexRow {
     int64_t size;
     bool have_declared;
     int64_t declared;
+    double received; /* seconds since the epoch; 0: the commit's time */
     bool done, ok, inserted;
     NovaError *error;
     IndexRow *next;
@@ -563,6 +678,8 @@ struct IndexRow {
 
 static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r, double now)
 {
+    if (r->received > 0)
+        now = r->received;
     sqlite3_stmt **st = s->st;
     bind_text(st[ST_INSERT_STUDY], 1, r->study);
     bind_text(st[ST_INSERT_STUDY], 2, r->patient);
@@ -774,8 +891,8 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         }
         ok = ok && tmp;
     }
-    ok = ok && make_dir(error, study_dir, s->dir) &&
-         make_dir(error, series_dir, study_dir) &&
+    ok = ok && ensure_dir(error, s, study_dir, s->dir) &&
+         ensure_dir(error, s, series_dir, study_dir) &&
          write_durable(error, tmp, file, fsize);
     if (ok && rename(tmp, path) != 0) {
         nova_error_set(error, NOVA_ERROR_IO, "cannot store", "rename %s: %s",
@@ -815,6 +932,153 @@ out:
     nova_free(path);
     nova_free(tmp);
     return ok;
+}
+
+/* ------------------------------------------------------- reconcile */
+
+static bool name_is_uid(const char *name, const char *suffix, char out[65])
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    if (n <= k || n - k > 64 || strcmp(name + n - k, suffix) != 0)
+        return false;
+    memcpy(out, name, n - k);
+    out[n - k] = 0;
+    return nova_uid_is_valid(out);
+}
+
+/* Index one final-named file that the index lacks.  It is complete and
+ * durable (it got its name only after its bytes were synced), but its row
+ * was lost with the index's last transactions (synchronous=NORMAL, power
+ * loss) or never written (a crash between the directory sync and the
+ * commit).  A file that does not parse, or whose UIDs disagree with its
+ * path, was not made by this store: it is left alone, with a warning. */
+static bool reconcile_file(NovaStore *s, const char *study, const char *series,
+                           const char *sop, const char *path)
+{
+    NovaError *e = NULL;
+    struct stat st;
+    NovaDataset *ds = stat(path, &st) == 0
+                          ? nova_dataset_read_file(&e, path, NOVA_READ_STRICT)
+                          : NULL;
+    char ds_study[65] = "", ds_series[65] = "", ds_sop[65] = "", cls[65] = "",
+         ts[65] = "", ae[17] = "", modality[17] = "", patient[65] = "";
+    bool ok = ds && dataset_uid(&e, ds, TAG_SOP_CLASS, "SOP Class UID", cls) &&
+              dataset_uid(&e, ds, TAG_SOP_INSTANCE, "SOP Instance UID",
+                          ds_sop) &&
+              dataset_uid(&e, ds, TAG_STUDY_UID, "Study Instance UID",
+                          ds_study) &&
+              dataset_uid(&e, ds, TAG_SERIES_UID, "Series Instance UID",
+                          ds_series) &&
+              dataset_uid(&e, ds, NOVA_TAG(0x0002, 0x0010),
+                          "Transfer Syntax UID", ts);
+    if (ok && (strcmp(ds_study, study) || strcmp(ds_series, series) ||
+               strcmp(ds_sop, sop))) {
+        nova_error_set(&e, NOVA_ERROR_INVALID, "misplaced",
+                       "its UIDs do not match its path");
+        ok = false;
+    }
+    if (!ok) {
+        nova_log(NOVA_LOG_WARNING, "store %s: not indexing %s: %s", s->dir,
+                 path, e ? nova_error_message(e) : "cannot read");
+        nova_error_free(e);
+        nova_dataset_destroy(ds);
+        return false;
+    }
+    nova_dataset_get_string_value(NULL, ds, NOVA_TAG(0x0002, 0x0016), 0, ae,
+                                  sizeof ae);
+    nova_dataset_get_string_value(NULL, ds, TAG_MODALITY, 0, modality,
+                                  sizeof modality);
+    nova_dataset_get_string_value(NULL, ds, TAG_PATIENT_ID, 0, patient,
+                                  sizeof patient);
+    int64_t declared = 0;
+    bool have_declared =
+        nova_dataset_has(ds, TAG_SERIES_RELATED) &&
+        nova_dataset_get_int(NULL, ds, TAG_SERIES_RELATED, 0, &declared) &&
+        declared > 0;
+    nova_dataset_destroy(ds);
+    IndexRow row = {.study = study,
+                    .series = series,
+                    .patient = patient,
+                    .modality = modality,
+                    .sop_instance = sop,
+                    .sop_class = cls,
+                    .ts = ts,
+                    .rel_path = path + strlen(s->dir) + 1,
+                    .calling_ae = ae,
+                    .size = (int64_t)st.st_size,
+                    .have_declared = have_declared,
+                    .declared = declared,
+                    .received = (double)st.st_mtim.tv_sec +
+                                st.st_mtim.tv_nsec * 1e-9};
+    commit_batch(s, &row);
+    if (!row.ok) {
+        nova_log(NOVA_LOG_WARNING, "store %s: not indexing %s: %s", s->dir,
+                 path, nova_error_message(row.error));
+        nova_error_free(row.error);
+    }
+    return row.ok && row.inserted;
+}
+
+/* Walk DIR/<study>/<series>/<sop>.dcm and index what the index lacks.
+ * Runs at open, before any association, when the last run did not close
+ * the store (the marker was found).  Names that are not UIDs (.tmp, the
+ * index, anything a person put there) are not ours and are skipped. */
+static bool reconcile(NovaError **error, NovaStore *s)
+{
+    int64_t added = 0, files = 0;
+    DIR *d1 = opendir(s->dir);
+    if (!d1)
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot read",
+                              "directory %s: %s", s->dir, strerror(errno));
+    /* The three names below DIR are UIDs (at most 64 characters each). */
+    size_t cap = strlen(s->dir) + 3 * 65 + 8;
+    char *path = nova_malloc(error, cap);
+    if (!path) {
+        closedir(d1);
+        return false;
+    }
+    char study[65], series[65], sop[65];
+    struct dirent *e1, *e2, *e3;
+    while ((e1 = readdir(d1))) {
+        if (!name_is_uid(e1->d_name, "", study))
+            continue;
+        snprintf(path, cap, "%s/%s", s->dir, study);
+        DIR *d2 = opendir(path);
+        while (d2 && (e2 = readdir(d2))) {
+            if (!name_is_uid(e2->d_name, "", series))
+                continue;
+            snprintf(path, cap, "%s/%s/%s", s->dir, study, series);
+            DIR *d3 = opendir(path);
+            while (d3 && (e3 = readdir(d3))) {
+                if (!name_is_uid(e3->d_name, ".dcm", sop))
+                    continue;
+                files++;
+                sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
+                sqlite3_bind_text(st, 1, sop, -1, SQLITE_TRANSIENT);
+                bool known = sqlite3_step(st) == SQLITE_ROW;
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                if (known)
+                    continue;
+                snprintf(path, cap, "%s/%s/%s/%s.dcm", s->dir, study, series,
+                         sop);
+                if (reconcile_file(s, study, series, sop, path))
+                    added++;
+            }
+            if (d3)
+                closedir(d3);
+        }
+        if (d2)
+            closedir(d2);
+    }
+    closedir(d1);
+    nova_free(path);
+    /* A warning: the operator should know that the last run crashed. */
+    nova_log(NOVA_LOG_WARNING,
+             "store %s: not closed cleanly; %lld instance files checked, "
+             "%lld added to the index",
+             s->dir, (long long)files, (long long)added);
+    return true;
 }
 
 bool nova_store_counts(NovaError **error, NovaStore *s, int64_t *n_studies,
