@@ -88,6 +88,10 @@ typedef struct {
     double spacing_z_mm;
 } CandCtx;
 
+/* Candidate flags: 1 a candidate, CAND_DROPPED a central dense voxel
+ * (hilar vessel, organ dome) that is not a lesion itself. */
+#define CAND_DROPPED 2
+
 /* Grey opening by a box: a running minimum then a running maximum along
  * each axis (van Herk / Gil-Werman: three comparisons per voxel whatever
  * the box size).  Bright structures narrower than the box (vessels, their
@@ -396,7 +400,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         uint32_t l = labels[i];
         if (l && (5 * peripheral[l] < count[l] || touch[l] == 2 ||
                   (touch[l] && (double)count[l] * voxel_ml < 5.0)))
-            cand[i] = 0;
+            cand[i] = CAND_DROPPED;
     }
     nova_free(touch);
     nova_free(count);
@@ -411,6 +415,7 @@ typedef struct {
     size_t faces;
     size_t dense; /* voxels whose opened HU is above -300 */
     size_t thin;  /* bright (above high_hu) where the opened HU is not */
+    size_t dropped; /* central dense voxels (CAND_DROPPED) it touches */
     size_t own_n; /* voxels that are not thin bright structures, */
     double own_sum_hu; /* and their HU sum: the lesion's own density */
 } Acc;
@@ -554,6 +559,7 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
 typedef struct {
     const CandCtx *cc;
     const uint8_t *zones, *dense, *vessel;
+    const uint8_t *cand; /* NULL once the candidates are gone */
     double lung_y_mid[3], wy[3];
     int16_t high_hu;
 } AccCtx;
@@ -574,6 +580,10 @@ static void accumulate(const AccCtx *ctx, const uint32_t *labels, Acc *acc,
                 if (!l)
                     continue;
                 Acc *a = &acc[l];
+                if (ctx->cand && ctx->cand[i] == CAND_DROPPED) {
+                    a->dropped++;
+                    continue;
+                }
                 size_t gx = ctx->cc->lo[0] + x, gy = ctx->cc->lo[1] + y, gz = ctx->cc->lo[2] + z;
                 size_t gi = (gz * ctx->cc->d[1] + gy) * ctx->cc->d[0] + gx;
                 int16_t v = ctx->cc->hu[gi];
@@ -667,8 +677,21 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
                 int16_t v = cc->hu[gi];
                 uint8_t m = MARK_KEEP;
                 if (l) {
-                    if (r->ctx->vessel[gi] || v < r->thr[l] || v > r->max_hu)
+                    if (r->mark[i] == CAND_DROPPED || r->ctx->vessel[gi] ||
+                        v < r->thr[l] || v > r->max_hu)
                         m = MARK_DROP;
+                    /* the partial-volume rim of a central dense structure
+                     * (hilar vessel, organ dome): below -300 HU next to
+                     * one */
+                    else if (v < -300) {
+                        bool ok[6] = {x > 0,         x + 1 < c[0], y > 0,
+                                      y + 1 < c[1], z > 0,        z + 1 < c[2]};
+                        for (int k = 0; k < 6; k++)
+                            if (ok[k] && r->mark[(long)i + step[k]] ==
+                                             CAND_DROPPED &&
+                                r->labels[(long)i + step[k]] == l)
+                                m = MARK_DROP;
+                    }
                 } else if (!r->ctx->vessel[gi] && v <= r->max_hu &&
                            (cc->lab[gi] == NOVA_LUNG_RIGHT ||
                             cc->lab[gi] == NOVA_LUNG_LEFT)) {
@@ -851,6 +874,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                             lung_n[2] ? lung_y_sum[2] / lung_n[2] : 0};
 
     AccCtx actx = {.cc = &cc, .zones = zones, .dense = dense, .vessel = vessel,
+                   .cand = cand,
                  .lung_y_mid = {lung_y_mid[0], lung_y_mid[1], lung_y_mid[2]},
                  .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
     accumulate(&actx, labels, acc, n_labels);
@@ -864,6 +888,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     refine_boundaries(pool, &actx, labels, acc, n_labels, voxel_ml, o, cand,
                       thr);
     nova_free(thr);
+    actx.cand = NULL;
     accumulate(&actx, labels, acc, n_labels);
 
     /* Keep the lesions still above the minimum size. */
