@@ -1006,10 +1006,14 @@ done:
 #define GROWN 0x10u
 #define RIM 0x20u
 #define RIM2 0x40u
+#define SEEN 0x80u
+/* Smallest grown region kept in a slice. */
+#define DENSE_MIN_MM2 300.0
 
 struct grow_ctx {
     struct coarse *c;
     int16_t dense_hu;
+    double px_mm2;    /* coarse pixel area */
     uint32_t **queue; /* per thread, one coarse plane */
     int32_t **tmp;    /* per thread, one plane */
     int16_t **sm;     /* per thread, one plane */
@@ -1120,6 +1124,42 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
                     lab[p] |= mark;
             }
         }
+        /* What is left of a small growth is a crevice filled between
+         * hilar vessels and bronchi or along the mediastinum, not diseased
+         * lung (which is tens of cm^2 in a slice): grown regions under
+         * DENSE_MIN_MM2 are given back too (COVID-19-NY-SBU A048383: hilar
+         * vessels became "lesions"). */
+        uint32_t *stack = (uint32_t *)x->tmp[thread];
+        for (size_t t = 0; t < tail; t++) {
+            size_t p0 = q[t];
+            if ((lab[p0] & (GROWN | RIM | RIM2 | SEEN)) != GROWN)
+                continue;
+            size_t top = 0, count = 0;
+            stack[top++] = (uint32_t)p0;
+            lab[p0] |= SEEN;
+            /* The stack's slots below `count` keep the region's voxels. */
+            while (count < top) {
+                size_t p = stack[count++], xx = p % nx, yy = p / nx;
+                size_t nb[4];
+                int k = 0;
+                if (xx > 0)
+                    nb[k++] = p - 1;
+                if (xx + 1 < nx)
+                    nb[k++] = p + 1;
+                if (yy > 0)
+                    nb[k++] = p - nx;
+                if (yy + 1 < ny)
+                    nb[k++] = p + nx;
+                for (int j = 0; j < k; j++)
+                    if ((lab[nb[j]] & (GROWN | RIM | RIM2 | SEEN)) == GROWN) {
+                        lab[nb[j]] |= SEEN;
+                        stack[top++] = (uint32_t)nb[j];
+                    }
+            }
+            if ((double)count * x->px_mm2 < DENSE_MIN_MM2)
+                for (size_t j = 0; j < count; j++)
+                    lab[stack[j]] |= RIM;
+        }
         for (size_t t = 0; t < tail; t++) {
             size_t p = q[t];
             if (lab[p] & (RIM | RIM2))
@@ -1133,7 +1173,7 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
 /* A single slice whose second lung is all diseased has no aerated
  * component big enough to be found (A046441: the left lung's air pockets
  * are each a few mm deep).  There, a lung-like region (below dense_lung_hu)
- * of at least 10 cm^2, a quarter of it below air_hu, away from the image
+ * of at least 10 cm^2, an eighth of it below air_hu, away from the image
  * edge and on the other side of the body's midline from the lung that was
  * found, is the missing lung.  Only for one slice: in a volume the other
  * slices decide, and a region like that below the lungs is bowel. */
@@ -1191,7 +1231,7 @@ static bool adopt_missing_lung(NovaError **error, const NovaLungOptions *o,
         for (size_t i = 0; i < plane; i++) {
             uint32_t l = lab[i];
             if (!l || st[l].edge || (double)st[l].count * px_mm2 < 1000 ||
-                4 * st[l].air < st[l].count)
+                8 * st[l].air < st[l].count)
                 continue;
             double cx = st[l].sx / (double)st[l].count;
             if ((cx - bc) * (found_x - bc) < 0)
@@ -1212,7 +1252,7 @@ static bool grow_dense_lung(NovaError **error, NovaPool *pool,
     int T = pool ? nova_pool_get_threads(pool) : 1;
     size_t plane = c->d[0] * c->d[1];
     struct grow_ctx x = {c, (int16_t)lrint(fmax(o->dense_lung_hu, -1024)),
-                         NULL, NULL, NULL};
+                         c->sp[0] * c->sp[1], NULL, NULL, NULL};
     x.queue = nova_calloc(error, (size_t)T, sizeof *x.queue);
     x.tmp = nova_calloc(error, (size_t)T, sizeof *x.tmp);
     x.sm = nova_calloc(error, (size_t)T, sizeof *x.sm);
