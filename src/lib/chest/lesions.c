@@ -457,6 +457,20 @@ static bool is_lesion(const Acc *a, double voxel_ml, bool multi_slice,
     return true;
 }
 
+/* A region label image: uint32 or uint16 per crop voxel, or uint8 per
+ * voxel of the whole volume (the lesion mask holding ids up to 254 before
+ * it receives its final values). */
+typedef struct {
+    const uint32_t *u32;
+    const uint16_t *u16;
+    const uint8_t *u8;
+} LabelImg;
+
+static inline uint32_t label_at(const LabelImg *li, size_t i, size_t gi)
+{
+    return li->u32 ? li->u32[i] : li->u16 ? li->u16[i] : li->u8[gi];
+}
+
 static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
 {
     return (z * c[1] + y) * c[0] + x;
@@ -465,7 +479,7 @@ static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
 /* Cavitation: air (below -900 HU) enclosed by the lesion in an axial slice
  * (holes of the lesion's cross-section), at least 0.1 ml in all. */
 static bool has_cavity(NovaError **error, const CandCtx *cc,
-                       const uint32_t *labels, uint32_t id, const Acc *a,
+                       const LabelImg *li, uint32_t id, const Acc *a,
                        double voxel_ml)
 {
     size_t w = a->bbox_max[0] - a->bbox_min[0] + 1;
@@ -482,9 +496,14 @@ static bool has_cavity(NovaError **error, const CandCtx *cc,
         for (size_t y = 0; y < h; y++)
             for (size_t x = 0; x < w; x++)
                 m[(z * h + y) * w + x] =
-                    labels[crop_index(cc->c, a->bbox_min[0] + x,
-                                      a->bbox_min[1] + y,
-                                      a->bbox_min[2] + z)] == id;
+                    label_at(li,
+                             crop_index(cc->c, a->bbox_min[0] + x,
+                                        a->bbox_min[1] + y,
+                                        a->bbox_min[2] + z),
+                             ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] +
+                              cc->lo[1] + a->bbox_min[1] + y) *
+                                     cc->d[0] +
+                                 cc->lo[0] + a->bbox_min[0] + x) == id;
     bool cavity = false;
     if (nova_imgproc_fill_holes(NULL, NULL, m, dims, true, filled)) {
         size_t air = 0;
@@ -565,18 +584,23 @@ typedef struct {
 } AccCtx;
 
 /* One pass over the crop: the statistics of every labelled region. */
-static void accumulate(const AccCtx *ctx, const uint32_t *labels, Acc *acc,
+static void accumulate(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                        uint32_t n_labels)
 {
     memset(acc, 0, ((size_t)n_labels + 1) * sizeof *acc);
     for (uint32_t l = 0; l <= n_labels; l++)
         for (int a = 0; a < 3; a++)
             acc[l].bbox_min[a] = SIZE_MAX;
+    const size_t *c = ctx->cc->c;
     size_t i = 0;
-    for (size_t z = 0; z < ctx->cc->c[2]; z++)
-        for (size_t y = 0; y < ctx->cc->c[1]; y++)
-            for (size_t x = 0; x < ctx->cc->c[0]; x++, i++) {
-                uint32_t l = labels[i];
+    for (size_t z = 0; z < c[2]; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            size_t row =
+                ((ctx->cc->lo[2] + z) * ctx->cc->d[1] + ctx->cc->lo[1] + y) *
+                    ctx->cc->d[0] +
+                ctx->cc->lo[0];
+            for (size_t x = 0; x < c[0]; x++, i++) {
+                uint32_t l = label_at(li, i, row + x);
                 if (!l)
                     continue;
                 Acc *a = &acc[l];
@@ -588,10 +612,11 @@ static void accumulate(const AccCtx *ctx, const uint32_t *labels, Acc *acc,
                 size_t gi = (gz * ctx->cc->d[1] + gy) * ctx->cc->d[0] + gx;
                 int16_t v = ctx->cc->hu[gi];
                 a->voxels++;
-                a->dense += ctx->dense[i];
-                a->thin += v > ctx->high_hu && !ctx->dense[i];
+                bool dn = ctx->dense && ctx->dense[i];
+                a->dense += dn;
+                a->thin += v > ctx->high_hu && !dn;
                 a->sum_hu += v;
-                if (!ctx->vessel[gi]) {
+                if (!ctx->vessel || !ctx->vessel[gi]) {
                     a->own_n++;
                     a->own_sum_hu += v;
                 }
@@ -620,19 +645,23 @@ static void accumulate(const AccCtx *ctx, const uint32_t *labels, Acc *acc,
                         a->bbox_max[k] = p[k];
                 }
                 /* exposed faces, for the surface area */
-                if (x == 0 || labels[i - 1] != l)
+                size_t sy = c[0], sz = c[0] * c[1];
+                size_t gy_ = ctx->cc->d[0], gz_ = ctx->cc->d[0] * ctx->cc->d[1];
+                size_t g0 = row + x;
+                if (x == 0 || label_at(li, i - 1, g0 - 1) != l)
                     a->faces++;
-                if (x + 1 == ctx->cc->c[0] || labels[i + 1] != l)
+                if (x + 1 == c[0] || label_at(li, i + 1, g0 + 1) != l)
                     a->faces++;
-                if (y == 0 || labels[i - ctx->cc->c[0]] != l)
+                if (y == 0 || label_at(li, i - sy, g0 - gy_) != l)
                     a->faces++;
-                if (y + 1 == ctx->cc->c[1] || labels[i + ctx->cc->c[0]] != l)
+                if (y + 1 == c[1] || label_at(li, i + sy, g0 + gy_) != l)
                     a->faces++;
-                if (z == 0 || labels[i - ctx->cc->c[0] * ctx->cc->c[1]] != l)
+                if (z == 0 || label_at(li, i - sz, g0 - gz_) != l)
                     a->faces++;
-                if (z + 1 == ctx->cc->c[2] || labels[i + ctx->cc->c[0] * ctx->cc->c[1]] != l)
+                if (z + 1 == c[2] || label_at(li, i + sz, g0 + gz_) != l)
                     a->faces++;
             }
+        }
 }
 
 /*
@@ -776,6 +805,172 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
             labels[i] = 0;
 }
 
+/* Index sums of each lung's voxels in the crop, per slice in parallel,
+ * for the world-y level of each lung's centroid. */
+typedef struct {
+    const CandCtx *cc;
+    double (*sum)[3][4]; /* per thread: per lung: x, y, z, count */
+} LungMidCtx;
+
+static void lung_mid_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const LungMidCtx *m = vctx;
+    const CandCtx *cc = m->cc;
+    double (*s)[4] = m->sum[t];
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < cc->c[1]; y++) {
+            const uint8_t *row =
+                cc->lab +
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
+            size_t nx[3] = {0}, sx[3] = {0};
+            for (size_t x = 0; x < cc->c[0]; x++) {
+                uint8_t l = row[x];
+                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+                    nx[l]++;
+                    sx[l] += x;
+                }
+            }
+            for (int l = 1; l <= 2; l++) {
+                s[l][0] += (double)sx[l] + (double)(nx[l] * cc->lo[0]);
+                s[l][1] += (double)(nx[l] * (cc->lo[1] + y));
+                s[l][2] += (double)(nx[l] * (cc->lo[2] + z));
+                s[l][3] += (double)nx[l];
+            }
+        }
+}
+
+static void lung_y_mid_of(NovaPool *pool, const CandCtx *cc, double wy_i,
+                          double wy_j, double wy_k, double mid[3])
+{
+    int threads = nova_pool_get_threads(pool);
+    double sums[64][3][4];
+    memset(sums, 0, sizeof sums);
+    LungMidCtx m = {cc, sums};
+    if (threads > 64) {
+        /* more threads than slots: one pass on this thread */
+        lung_mid_slices(&m, 0, cc->c[2], 0);
+    } else {
+        nova_pool_parallel_for(pool, cc->c[2], lung_mid_slices, &m);
+    }
+    for (int l = 1; l <= 2; l++) {
+        double t[4] = {0};
+        for (int k = 0; k < 64; k++)
+            for (int a = 0; a < 4; a++)
+                t[a] += sums[k][l][a];
+        mid[l] = t[3] > 0 ? (wy_i * t[0] + wy_j * t[1] + wy_k * t[2]) / t[3]
+                          : 0;
+    }
+    mid[0] = 0;
+}
+
+/* The detection grid: block means of f[0] x f[1] x f[2] voxels of the
+ * crop (non-lung voxels counted as air), the label and zone of each
+ * block's centre voxel, or of a lung voxel of the block when the centre is
+ * not lung.  A block is lung when half its voxels or more are. */
+typedef struct {
+    const CandCtx *cc; /* the full-resolution crop */
+    const uint8_t *zones;
+    size_t f[3], h[3];
+    int16_t *hu;
+    uint8_t *lab, *zone;
+} CoarseCtx;
+
+static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const CoarseCtx *x = vctx;
+    const CandCtx *cc = x->cc;
+    (void)t;
+    for (size_t bz = begin; bz < end; bz++)
+        for (size_t by = 0; by < x->h[1]; by++)
+            for (size_t bx = 0; bx < x->h[0]; bx++) {
+                long sum = 0;
+                size_t count = 0, lung = 0, pick = SIZE_MAX;
+                size_t z0 = bz * x->f[2], y0 = by * x->f[1],
+                       x0 = bx * x->f[0];
+                size_t centre = SIZE_MAX;
+                for (size_t z = z0; z < z0 + x->f[2] && z < cc->c[2]; z++)
+                    for (size_t y = y0; y < y0 + x->f[1] && y < cc->c[1];
+                         y++) {
+                        size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] +
+                                     y) * cc->d[0] +
+                                    cc->lo[0];
+                        for (size_t xx = x0;
+                             xx < x0 + x->f[0] && xx < cc->c[0]; xx++) {
+                            uint8_t l = cc->lab[gi + xx];
+                            bool in = l == NOVA_LUNG_RIGHT ||
+                                      l == NOVA_LUNG_LEFT;
+                            sum += in ? cc->hu[gi + xx] : -1000;
+                            count++;
+                            lung += in;
+                            if (in && pick == SIZE_MAX)
+                                pick = gi + xx;
+                            if (z == z0 + x->f[2] / 2 &&
+                                y == y0 + x->f[1] / 2 &&
+                                xx == x0 + x->f[0] / 2)
+                                centre = gi + xx;
+                        }
+                    }
+                size_t bi = (bz * x->h[1] + by) * x->h[0] + bx;
+                x->hu[bi] = (int16_t)lrint((double)sum / (double)count);
+                size_t src = centre != SIZE_MAX &&
+                                     (cc->lab[centre] == NOVA_LUNG_RIGHT ||
+                                      cc->lab[centre] == NOVA_LUNG_LEFT)
+                                 ? centre
+                                 : pick;
+                bool is_lung = 2 * lung >= count && src != SIZE_MAX;
+                x->lab[bi] = is_lung ? cc->lab[src] : 0;
+                x->zone[bi] = is_lung && x->zones ? x->zones[src] : 0;
+            }
+}
+
+/* Full resolution from the detection grid: a voxel belongs to the lesion
+ * of its block when it is lung, at or above the lesion's threshold, not
+ * above max_hu and not a thin bright structure (more than
+ * VESSEL_TOPHAT_HU above its block's opened value). */
+typedef struct {
+    const CandCtx *cc;
+    const CoarseCtx *g;
+    const uint32_t *labels, *map;
+    const int16_t *thr, *opened;
+    int16_t max_hu;
+    uint8_t *ids8;   /* whole volume, or */
+    uint16_t *ids16; /* per crop voxel */
+} UpCtx;
+
+static void up_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const UpCtx *u = vctx;
+    const CandCtx *cc = u->cc;
+    const size_t *f = u->g->f, *h = u->g->h;
+    (void)t;
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < cc->c[1]; y++) {
+            size_t i = (z * cc->c[1] + y) * cc->c[0];
+            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0];
+            size_t brow = ((z / f[2]) * h[1] + y / f[1]) * h[0];
+            for (size_t x = 0; x < cc->c[0]; x++) {
+                size_t b = brow + x / f[0];
+                uint32_t l = u->labels[b];
+                uint32_t id = l ? u->map[l] : 0;
+                if (id) {
+                    int16_t v = cc->hu[gi + x];
+                    uint8_t side = cc->lab[gi + x];
+                    if ((side != NOVA_LUNG_RIGHT && side != NOVA_LUNG_LEFT) ||
+                        v < u->thr[l] || v > u->max_hu ||
+                        (int)v - u->opened[b] > VESSEL_TOPHAT_HU)
+                        id = 0;
+                }
+                if (u->ids8)
+                    u->ids8[gi + x] = (uint8_t)id;
+                else
+                    u->ids16[i + x] = (uint16_t)id;
+            }
+        }
+}
+
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         const NovaLungResult *lungs, const NovaLesionOptions *o,
                         NovaAnalysis *an)
@@ -793,6 +988,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     an->lesion_mask = nova_volume_create(error, NOVA_DTYPE_UINT8, d, g);
     if (!an->lesion_mask)
         return false;
+    uint8_t *mask = nova_volume_get_data(an->lesion_mask);
     CandCtx cc = {.hu = vox, .lab = lab, .spacing_z_mm = g->spacing[2]};
     memcpy(cc.d, d, sizeof d);
     size_t hi[3];
@@ -802,95 +998,169 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         cc.c[a] = hi[a] - cc.lo[a] + 1;
     size_t n = cc.c[0] * cc.c[1] * cc.c[2];
 
-    /* One 4-byte-per-voxel block: the opened HU (int16) first, then, once
-     * the band test has read it, the component labels (uint32). */
-    uint32_t *labels = nova_malloc_array(error, n, sizeof *labels);
-    uint8_t *cand = nova_malloc(error, n * 2);
-    if (!cand || !labels) {
-        nova_free(cand);
-        nova_free(labels);
-        return false;
-    }
-    int16_t *opened = (int16_t *)labels;
-    uint8_t *dense = cand + n;
-    /* The lesion mask holds the vessel flags until the lesions are known. */
-    uint8_t *vessel = nova_volume_get_data(an->lesion_mask);
-    void *crop_args[2] = {&cc, opened};
-    nova_pool_parallel_for(pool, cc.c[2], crop_slices, crop_args);
-    /* Box half-widths: the vessel radius in voxels on each axis (at least
-     * one voxel in plane; along z only where slices are thinner than the
-     * radius). */
-    size_t half[3];
+    /* Detection runs on a grid of about 1-2 mm: axes sampled finer than
+     * 0.9 mm are halved (a 512 x 512 chest at 0.7 mm: 2 x 2 in plane, and
+     * 2 along z for thin slices), a quarter to an eighth of the voxels,
+     * which lesions of 0.1 ml (6 mm across) do not miss.  Boundaries are
+     * then set on the full grid. */
+    CoarseCtx gx = {.cc = &cc, .zones = zones};
+    size_t f_all = 1;
     for (int a = 0; a < 3; a++) {
-        double h = o->vessel_radius_mm / g->spacing[a];
-        half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
+        gx.f[a] = g->spacing[a] < 0.9 && cc.c[a] >= 8 ? 2 : 1;
+        gx.h[a] = (cc.c[a] + gx.f[a] - 1) / gx.f[a];
+        f_all *= gx.f[a];
     }
-    bool ok = grey_open(error, pool, opened, cc.c, half);
-    if (ok) {
-        BandCtx bc = {&cc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
-                      cand, dense, vessel};
-        nova_pool_parallel_for(pool, cc.c[2], band_slices, &bc);
-        ok = drop_central_dense(error, pool, &cc, zones, cand, dense, labels,
-                                g->spacing[0], voxel_ml,
-                                g->direction[8] >= 0);
+    bool coarse = f_all > 1;
+    CandCtx dc = cc;
+    const uint8_t *det_zones = zones;
+    size_t dn = n;
+    double det_ml = voxel_ml * (double)f_all;
+    if (coarse) {
+        dn = gx.h[0] * gx.h[1] * gx.h[2];
+        gx.hu = nova_malloc_array(error, dn, sizeof *gx.hu);
+        gx.lab = nova_malloc(error, dn * 2);
+        if (!gx.hu || !gx.lab) {
+            nova_free(gx.hu);
+            nova_free(gx.lab);
+            return false;
+        }
+        gx.zone = gx.lab + dn;
+        nova_pool_parallel_for(pool, gx.h[2], coarse_slices, &gx);
+        dc.hu = gx.hu;
+        dc.lab = gx.lab;
+        memcpy(dc.d, gx.h, sizeof dc.d);
+        memcpy(dc.c, gx.h, sizeof dc.c);
+        memset(dc.lo, 0, sizeof dc.lo);
+        dc.spacing_z_mm = g->spacing[2] * (double)gx.f[2];
+        det_zones = zones ? gx.zone : NULL;
     }
-    uint8_t *kept = cand;
-    uint32_t n_labels = 0;
-    if (ok)
-        ok = nova_imgproc_label(error, pool, kept, cc.c, 26, labels, &n_labels);
+
+    /* One 4-byte-per-voxel block: the opened HU (int16) first, then, once
+     * the band test has read it, the component labels (uint32).  On the
+     * detection grid the opened HU is kept for the full-resolution pass. */
+    uint32_t *labels = nova_malloc_array(error, dn, sizeof *labels);
+    uint8_t *cand = nova_malloc(error, dn * 2);
+    uint8_t *vessel = coarse ? nova_malloc(error, dn) : mask;
+    int16_t *kept_open =
+        coarse ? nova_malloc_array(error, dn, sizeof *kept_open) : NULL;
+    uint32_t *map = NULL;
+    int16_t *thr = NULL;
     Acc *acc = NULL;
+    uint16_t *ids16 = NULL;
+    uint32_t n_labels = 0;
+    bool ok = cand && labels && vessel && (!coarse || kept_open);
+    int16_t *opened = (int16_t *)labels;
+    uint8_t *dense = cand ? cand + dn : NULL;
+    if (ok) {
+        /* the lesion mask holds the vessel flags until the lesions are
+         * known when detection runs on the full grid */
+        void *crop_args[2] = {&dc, opened};
+        nova_pool_parallel_for(pool, dc.c[2], crop_slices, crop_args);
+        /* Box half-widths: the vessel radius in voxels on each axis (at
+         * least one voxel in plane; along z only where slices are thinner
+         * than the radius). */
+        size_t half[3];
+        for (int a = 0; a < 3; a++) {
+            double h = o->vessel_radius_mm / (g->spacing[a] * (double)gx.f[a]);
+            half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
+        }
+        ok = grey_open(error, pool, opened, dc.c, half);
+    }
+    if (ok) {
+        if (kept_open)
+            memcpy(kept_open, opened, dn * sizeof *kept_open);
+        BandCtx bc = {&dc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
+                      cand, dense, vessel};
+        nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
+        ok = drop_central_dense(error, pool, &dc, det_zones, cand, dense,
+                                labels, g->spacing[0] * (double)gx.f[0],
+                                det_ml, g->direction[8] >= 0);
+    }
+    if (ok)
+        ok = nova_imgproc_label(error, pool, cand, dc.c, 26, labels, &n_labels);
     if (ok && n_labels > 0) {
         acc = nova_calloc(error, (size_t)n_labels + 1, sizeof *acc);
-        ok = acc != NULL;
-    }
-    if (!ok || n_labels == 0) {
-        /* no lesion: clear the vessel flags */
-        memset(vessel, 0, nova_volume_get_voxel_count(an->lesion_mask));
-        nova_free(cand);
-        nova_free(labels);
-        return ok;
+        thr = nova_malloc_array(error, (size_t)n_labels + 1, sizeof *thr);
+        ok = acc && thr;
     }
 
     /* Posterior half: behind each lung's own centroid along world y (LPS:
-     * +y is posterior). */
-    double lung_y_sum[3] = {0}, lung_n[3] = {0};
+     * +y is posterior); index sums per lung, in parallel. */
     double wy_i = g->direction[3] * g->spacing[0];
     double wy_j = g->direction[4] * g->spacing[1];
     double wy_k = g->direction[5] * g->spacing[2];
-    for (size_t z = 0; z < cc.c[2]; z++)
-        for (size_t y = 0; y < cc.c[1]; y++)
-            for (size_t x = 0; x < cc.c[0]; x++) {
-                size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
-                            cc.lo[0] + x;
-                uint8_t l = lab[gi];
-                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
-                    lung_y_sum[l] += wy_i * (double)(cc.lo[0] + x) +
-                                     wy_j * (double)(cc.lo[1] + y) +
-                                     wy_k * (double)(cc.lo[2] + z);
-                    lung_n[l] += 1;
-                }
-            }
-    double lung_y_mid[3] = {0, lung_n[1] ? lung_y_sum[1] / lung_n[1] : 0,
-                            lung_n[2] ? lung_y_sum[2] / lung_n[2] : 0};
+    double lung_y_mid[3] = {0};
+    if (ok && n_labels > 0)
+        lung_y_mid_of(pool, &cc, wy_i, wy_j, wy_k, lung_y_mid);
 
-    AccCtx actx = {.cc = &cc, .zones = zones, .dense = dense, .vessel = vessel,
-                   .cand = cand,
-                 .lung_y_mid = {lung_y_mid[0], lung_y_mid[1], lung_y_mid[2]},
-                 .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
-    accumulate(&actx, labels, acc, n_labels);
-    int16_t *thr = nova_malloc_array(error, (size_t)n_labels + 1, sizeof *thr);
-    if (!thr) {
+    AccCtx actx = {.cc = &dc, .zones = det_zones, .dense = dense,
+                   .vessel = vessel, .cand = cand,
+                   .lung_y_mid = {lung_y_mid[0], lung_y_mid[1], lung_y_mid[2]},
+                   .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
+    LabelImg li = {.u32 = labels};
+    if (ok && n_labels > 0) {
+        accumulate(&actx, &li, acc, n_labels);
+        refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml, o, cand,
+                          thr);
+    }
+    if (ok && n_labels > 0 && coarse) {
+        /* Compact ids of the lesions still on the detection grid, then
+         * the full-resolution pass into uint8 ids in the lesion mask (up to
+         * 254 lesions) or a uint16 image. */
+        map = nova_calloc(error, (size_t)n_labels + 1, sizeof *map);
+        ok = map != NULL;
+        uint32_t k_ids = 0;
+        for (size_t i = 0; ok && i < dn; i++)
+            if (labels[i])
+                map[labels[i]] = 1;
+        for (uint32_t l = 1; ok && l <= n_labels; l++)
+            map[l] = map[l] && thr[l] != INT16_MAX && k_ids < UINT16_MAX
+                         ? ++k_ids
+                         : 0;
+        if (ok && k_ids > 254) {
+            ids16 = nova_malloc_array(error, n, sizeof *ids16);
+            ok = ids16 != NULL;
+        }
+        if (ok) {
+            UpCtx up = {&cc,     &gx,       labels, map,  thr, kept_open,
+                        (int16_t)o->max_hu, ids16 ? NULL : mask, ids16};
+            nova_pool_parallel_for(pool, cc.c[2], up_slices, &up);
+            li = ids16 ? (LabelImg){.u16 = ids16} : (LabelImg){.u8 = mask};
+            nova_free(acc);
+            acc = nova_calloc(error, (size_t)k_ids + 1, sizeof *acc);
+            ok = acc != NULL;
+            n_labels = k_ids;
+        }
+        /* the detection grid is done with */
+        nova_free(labels);
+        nova_free(cand);
+        labels = NULL;
+        cand = NULL;
+        dense = NULL;
+        actx.cc = &cc;
+        actx.zones = zones;
+        actx.dense = NULL;
+        actx.vessel = NULL;
+    }
+    nova_free(map);
+    nova_free(thr);
+    if (coarse) {
+        nova_free(vessel);
+        nova_free(kept_open);
+        nova_free(gx.hu);
+        nova_free(gx.lab);
+    }
+    if (!ok || n_labels == 0) {
+        /* no lesion: clear the vessel flags or ids the mask may hold */
+        memset(mask, 0, nova_volume_get_voxel_count(an->lesion_mask));
         nova_free(acc);
         nova_free(cand);
         nova_free(labels);
-        return false;
+        nova_free(ids16);
+        return ok;
     }
-    refine_boundaries(pool, &actx, labels, acc, n_labels, voxel_ml, o, cand,
-                      thr);
-    nova_free(thr);
     actx.cand = NULL;
-    accumulate(&actx, labels, acc, n_labels);
-
+    accumulate(&actx, &li, acc, n_labels);
     /* Keep the lesions still above the minimum size. */
     size_t keep = 0;
     for (uint32_t l = 1; l <= n_labels; l++)
@@ -903,6 +1173,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         nova_free(acc);
         nova_free(cand);
         nova_free(labels);
+        nova_free(ids16);
         return false;
     }
     /* Face area: mean of the three face areas weighted by how many faces
@@ -953,7 +1224,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                 ext = e;
         }
         les->max_diameter_mm = ext;
-        les->cavitated = has_cavity(NULL, &cc, labels, l, a, voxel_ml);
+        les->cavitated = has_cavity(NULL, &cc, &li, l, a, voxel_ml);
         if (getenv("NOVA_DEBUG_LESIONS"))
             fprintf(stderr,
                     "lesion %u: %.2f ml, high %.2f, dense %.2f, periph %.2f, "
@@ -968,16 +1239,16 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
-    uint8_t *mask = nova_volume_get_data(an->lesion_mask);
     size_t i = 0;
     for (size_t z = 0; z < cc.c[2]; z++)
         for (size_t y = 0; y < cc.c[1]; y++)
             for (size_t x = 0; x < cc.c[0]; x++, i++) {
-                uint32_t id = labels[i] ? new_id[labels[i]] : 0;
                 size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
                             cc.lo[0] + x;
-                /* every crop voxel is written: the mask held the vessel
-                 * flags until here */
+                uint32_t l = label_at(&li, i, gi);
+                uint32_t id = l ? new_id[l] : 0;
+                /* every crop voxel is written: the mask held vessel flags
+                 * or lesion ids until here */
                 mask[gi] = !id ? 0 : vox[gi] > o->high_hu ? 2 : 1;
                 if (!id)
                     continue;
@@ -999,8 +1270,10 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     nova_free(acc);
     nova_free(cand);
     nova_free(labels);
+    nova_free(ids16);
     return true;
 }
+
 
 /* Pan et al., Radiology 2020: 0 none, 1 below 5 %, 2 5-25 %, 3 26-49 %,
  * 4 50-75 %, 5 above 75 % involvement. */
