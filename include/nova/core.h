@@ -77,6 +77,13 @@ void *nova_realloc(NovaError **error, void *ptr, size_t size);
 /* Aligned allocation (alignment a power of two, multiple of sizeof(void*));
  * free with nova_free. */
 void *nova_malloc_aligned(NovaError **error, size_t alignment, size_t size);
+/* Zero-filled memory straight from the kernel (anonymous mmap), aligned to
+ * 2 MiB and advised for transparent huge pages: nothing is written until
+ * first use, so the kernel zeroes each page where a worker first touches
+ * it instead of one thread zeroing the whole block up front.  For large
+ * buffers (volumes); free with nova_free_pages(ptr, size). */
+void *nova_alloc_pages(NovaError **error, size_t size);
+void nova_free_pages(void *ptr, size_t size);
 char *nova_strdup(NovaError **error, const char *s);
 char *nova_strndup(NovaError **error, const char *s, size_t n);
 void nova_free(void *ptr);

@@ -8,9 +8,11 @@
  */
 #include "nova/core.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local long fail_countdown = -1;
 static _Thread_local long alloc_count = 0;
@@ -102,6 +104,39 @@ void *nova_malloc_aligned(NovaError **error, size_t alignment, size_t size)
     if (posix_memalign(&p, alignment, size ? size : 1) != 0)
         return oom(error, size);
     return p;
+}
+
+#define PAGES_ALIGN ((size_t)2 << 20)
+
+void *nova_alloc_pages(NovaError **error, size_t size)
+{
+    if (should_fail() || size > SIZE_MAX - 2 * PAGES_ALIGN)
+        return oom(error, size);
+    size_t len = (size + PAGES_ALIGN - 1) / PAGES_ALIGN * PAGES_ALIGN;
+    /* over-map by the alignment, then give back the ends */
+    uint8_t *raw = mmap(NULL, len + PAGES_ALIGN, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return oom(error, size);
+    uintptr_t at = ((uintptr_t)raw + PAGES_ALIGN - 1) & ~(PAGES_ALIGN - 1);
+    uint8_t *p = (uint8_t *)at;
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    size_t tail = (size_t)(raw + len + PAGES_ALIGN - (p + len));
+    if (tail)
+        munmap(p + len, tail);
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* advice: failure is fine */
+#endif
+    return p;
+}
+
+void nova_free_pages(void *ptr, size_t size)
+{
+    if (!ptr)
+        return;
+    size_t len = (size + PAGES_ALIGN - 1) / PAGES_ALIGN * PAGES_ALIGN;
+    munmap(ptr, len);
 }
 
 char *nova_strdup(NovaError **error, const char *s)

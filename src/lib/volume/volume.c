@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define HUGE_ALIGN ((size_t)2 << 20)
 #define HUGE_THRESHOLD ((size_t)8 << 20)
 
 struct NovaVolume {
@@ -18,6 +17,7 @@ struct NovaVolume {
     size_t count;
     NovaGeometry geometry;
     void *data;
+    size_t pages; /* bytes mapped by nova_alloc_pages, 0 for the heap */
 };
 
 size_t nova_dtype_size(NovaDtype dtype)
@@ -109,17 +109,19 @@ static NovaVolume *create(NovaError **error, NovaDtype dtype,
      * (measured here: 0.55 s for 250 MiB with 4 KiB pages, 0.07 s with
      * huge pages). */
     bool huge = bytes >= HUGE_THRESHOLD;
-    v->data = nova_malloc_aligned(error, huge ? HUGE_ALIGN : 64, bytes);
+    if (huge) {
+        /* fresh pages are zero: no memset, whichever `zero` asks */
+        v->data = nova_alloc_pages(error, bytes);
+        v->pages = bytes;
+    } else {
+        v->data = nova_malloc_aligned(error, 64, bytes);
+        if (v->data && zero)
+            memset(v->data, 0, bytes);
+    }
     if (!v->data) {
         nova_free(v);
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    if (huge)
-        madvise(v->data, bytes, MADV_HUGEPAGE);
-#endif
-    if (zero)
-        memset(v->data, 0, bytes);
     atomic_init(&v->refcount, 1);
     v->dtype = dtype;
     memcpy(v->dims, dims, sizeof v->dims);
@@ -155,7 +157,10 @@ NovaVolume *nova_volume_ref(NovaVolume *v)
 void nova_volume_unref(NovaVolume *v)
 {
     if (v && atomic_fetch_sub(&v->refcount, 1) == 1) {
-        nova_free(v->data);
+        if (v->pages)
+            nova_free_pages(v->data, v->pages);
+        else
+            nova_free(v->data);
         nova_free(v);
     }
 }
