@@ -214,18 +214,20 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         return false;
     }
     size_t nx = c->d[0], ny = c->d[1];
-    for (size_t i = 0; i < c->n; i++) {
-        uint32_t l = labels[i];
-        if (!l)
-            continue;
-        size_t x = i % nx, y = i / nx % ny;
-        st[l].count++;
-        st[l].pure += c->hu[i] < o->gas_median_hu;
-        st[l].below_950 += c->hu[i] < -950;
-        st[l].below_outside += c->hu[i] < OUTSIDE_MEDIAN_HU;
-        if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
-            st[l].edge_xy = true;
-    }
+    /* Nested loops: no division per voxel on the hot paths. */
+    for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++, i++) {
+                uint32_t l = labels[i];
+                if (!l)
+                    continue;
+                st[l].count++;
+                st[l].pure += c->hu[i] < o->gas_median_hu;
+                st[l].below_950 += c->hu[i] < -950;
+                st[l].below_outside += c->hu[i] < OUTSIDE_MEDIAN_HU;
+                if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
+                    st[l].edge_xy = true;
+            }
     /* Pockets below 0.2 ml are noise or small bowel gas; lungs are litres,
      * and even a one-slice crop of a lung is several ml. */
     double voxel_ml = c->sp[0] * c->sp[1] * c->sp[2] / 1000.0;
@@ -711,28 +713,29 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
     if (!reg)
         goto done;
     size_t nx = c->d[0], ny = c->d[1];
-    for (size_t i = 0; i < c->n; i++) {
-        uint32_t l = labels[i];
-        if (!l)
-            continue;
-        reg[l].count++;
-        reg[l].sum[0] += (double)(i % nx);
-        reg[l].sum[1] += (double)(i / nx % ny);
-        reg[l].sum[2] += (double)(i / (nx * ny));
-    }
-    for (uint32_t l = 1; l <= nl; l++)
-        reg[l].label = l;
     /* Body midline: centre of everything that is not outside air. */
     double body_sum[3] = {0, 0, 0};
     size_t body_n = 0;
-    for (size_t i = 0; i < c->n; i++)
-        if (c->cls[i] != CLS_OUTSIDE &&
-            (c->hu[i] > -500 || c->cls[i] == CLS_CAND)) {
-            body_sum[0] += (double)(i % nx);
-            body_sum[1] += (double)(i / nx % ny);
-            body_sum[2] += (double)(i / (nx * ny));
-            body_n++;
-        }
+    for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
+        for (size_t yy = 0; yy < ny; yy++)
+            for (size_t xx = 0; xx < nx; xx++, i++) {
+                uint32_t l = labels[i];
+                if (l) {
+                    reg[l].count++;
+                    reg[l].sum[0] += (double)xx;
+                    reg[l].sum[1] += (double)yy;
+                    reg[l].sum[2] += (double)zz;
+                }
+                if (c->cls[i] != CLS_OUTSIDE &&
+                    (c->hu[i] > -500 || c->cls[i] == CLS_CAND)) {
+                    body_sum[0] += (double)xx;
+                    body_sum[1] += (double)yy;
+                    body_sum[2] += (double)zz;
+                    body_n++;
+                }
+            }
+    for (uint32_t l = 1; l <= nl; l++)
+        reg[l].label = l;
     double body_ci[3], body_w[3];
     for (int a = 0; a < 3; a++)
         body_ci[a] =
@@ -945,16 +948,18 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
         }
     }
     size_t lo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, hi[3] = {0, 0, 0};
-    for (size_t i = 0; i < c->n; i++)
-        if (labels[i] && (labels[i] == first || labels[i] == second)) {
-            size_t p[3] = {i % nx, i / nx % ny, i / (nx * ny)};
-            for (int a = 0; a < 3; a++) {
-                if (p[a] < lo[a])
-                    lo[a] = p[a];
-                if (p[a] > hi[a])
-                    hi[a] = p[a];
-            }
-        }
+    for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
+        for (size_t yy = 0; yy < ny; yy++)
+            for (size_t xx = 0; xx < nx; xx++, i++)
+                if (labels[i] && (labels[i] == first || labels[i] == second)) {
+                    size_t p[3] = {xx, yy, zz};
+                    for (int a = 0; a < 3; a++) {
+                        if (p[a] < lo[a])
+                            lo[a] = p[a];
+                        if (p[a] > hi[a])
+                            hi[a] = p[a];
+                    }
+                }
     /* Smaller regions (lung cut off by the airway removal, a lobe behind a
      * fissure at coarse resolution) join the nearer lung along x when they
      * are not negligible. */
@@ -1028,9 +1033,8 @@ struct grow_ctx {
 static bool growable(const struct coarse *c, size_t i, int16_t sm,
                      int16_t dense_hu)
 {
-    return c->lab[i] == 0 && sm < dense_hu &&
-           c->hu[i] < DENSE_BLOCK_MAX_HU && c->cls[i] != CLS_OUTSIDE &&
-           c->cls[i] != CLS_GAS;
+    return c->lab[i] == 0 && sm < dense_hu && c->hu[i] < DENSE_BLOCK_MAX_HU &&
+           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS;
 }
 
 /* 3 x 3 in-plane mean of the block means of slice z into sm (one plane);
@@ -1115,10 +1119,9 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
                     continue;
                 uint8_t want = pass ? RIM : 0xff;
 #define FACES(nb) (pass ? (lab[nb] & want) != 0 : lab[nb] == 0)
-                bool rim = (xx > 0 && FACES(p - 1)) ||
-                           (xx + 1 < nx && FACES(p + 1)) ||
-                           (yy > 0 && FACES(p - nx)) ||
-                           (yy + 1 < ny && FACES(p + nx));
+                bool rim =
+                    (xx > 0 && FACES(p - 1)) || (xx + 1 < nx && FACES(p + 1)) ||
+                    (yy > 0 && FACES(p - nx)) || (yy + 1 < ny && FACES(p + nx));
 #undef FACES
                 if (rim)
                     lab[p] |= mark;
@@ -1226,8 +1229,8 @@ static bool adopt_missing_lung(NovaError **error, const NovaLungOptions *o,
             st[l].edge |= xx == 0 || yy == 0 || xx == nx - 1 || yy == ny - 1;
         }
         double px_mm2 = c->sp[0] * c->sp[1];
-        uint8_t missing = found == NOVA_LUNG_RIGHT ? NOVA_LUNG_LEFT
-                                                   : NOVA_LUNG_RIGHT;
+        uint8_t missing =
+            found == NOVA_LUNG_RIGHT ? NOVA_LUNG_LEFT : NOVA_LUNG_RIGHT;
         for (size_t i = 0; i < plane; i++) {
             uint32_t l = lab[i];
             if (!l || st[l].edge || (double)st[l].count * px_mm2 < 1000 ||
@@ -1251,8 +1254,12 @@ static bool grow_dense_lung(NovaError **error, NovaPool *pool,
         return true;
     int T = pool ? nova_pool_get_threads(pool) : 1;
     size_t plane = c->d[0] * c->d[1];
-    struct grow_ctx x = {c, (int16_t)lrint(fmax(o->dense_lung_hu, -1024)),
-                         c->sp[0] * c->sp[1], NULL, NULL, NULL};
+    struct grow_ctx x = {c,
+                         (int16_t)lrint(fmax(o->dense_lung_hu, -1024)),
+                         c->sp[0] * c->sp[1],
+                         NULL,
+                         NULL,
+                         NULL};
     x.queue = nova_calloc(error, (size_t)T, sizeof *x.queue);
     x.tmp = nova_calloc(error, (size_t)T, sizeof *x.tmp);
     x.sm = nova_calloc(error, (size_t)T, sizeof *x.sm);
@@ -1285,35 +1292,47 @@ static bool grow_dense_lung(NovaError **error, NovaPool *pool,
 
 /* Set mark[i] = 2 where lung `lung` lies within reach_mm both above and
  * below voxel i along z (a single-slice scan counts as both), leaving other
- * values alone: two sweeps per column. */
+ * values alone; c may be a slab of slices holding all of that lung.  Two
+ * sweeps along z, one slice at a time (near[] holds each
+ * column's nearest lung slice so far), so memory is read in order. */
 static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
-                                  double reach_mm, uint8_t *mark)
+                                  double reach_mm, bool single_slice,
+                                  uint8_t *mark, int32_t *near)
 {
     size_t plane = c->d[0] * c->d[1], nz = c->d[2];
-    long reach = (long)(reach_mm / c->sp[2]);
-    if (nz == 1) {
+    int32_t reach = (int32_t)(reach_mm / c->sp[2]);
+    if (single_slice) {
         for (size_t i = 0; i < plane; i++)
             if (mark[i] != 1)
                 mark[i] = 2;
         return;
     }
-    for (size_t p = 0; p < plane; p++) {
-        /* Forward: distance (slices) since the last lung voxel below. */
-        long last = -1000000;
-        for (size_t z = 0; z < nz; z++) {
-            size_t i = z * plane + p;
-            if (c->lab[i] == lung)
-                last = (long)z;
-            if (mark[i] != 1)
-                mark[i] = (long)z - last <= reach ? 3 : 0;
+    /* Forward: slices since the last lung voxel below. */
+    for (size_t p = 0; p < plane; p++)
+        near[p] = -1000000;
+    for (size_t z = 0; z < nz; z++) {
+        const uint8_t *lab = c->lab + z * plane;
+        uint8_t *mk = mark + z * plane;
+        int32_t zz = (int32_t)z;
+        for (size_t p = 0; p < plane; p++) {
+            if (lab[p] == lung)
+                near[p] = zz;
+            if (mk[p] != 1)
+                mk[p] = zz - near[p] <= reach ? 3 : 0;
         }
-        long next = 1000000;
-        for (size_t z = nz; z-- > 0;) {
-            size_t i = z * plane + p;
-            if (c->lab[i] == lung)
-                next = (long)z;
-            if (mark[i] == 3)
-                mark[i] = next - (long)z <= reach ? 2 : 0;
+    }
+    /* Backward: slices to the next lung voxel above. */
+    for (size_t p = 0; p < plane; p++)
+        near[p] = 1000000;
+    for (size_t z = nz; z-- > 0;) {
+        const uint8_t *lab = c->lab + z * plane;
+        uint8_t *mk = mark + z * plane;
+        int32_t zz = (int32_t)z;
+        for (size_t p = 0; p < plane; p++) {
+            if (lab[p] == lung)
+                near[p] = zz;
+            if (mk[p] == 3)
+                mk[p] = near[p] - zz <= reach ? 2 : 0;
         }
     }
 }
@@ -1323,59 +1342,92 @@ static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
 static bool fill_lungs(NovaError **error, NovaPool *pool,
                        const NovaLungOptions *o, struct coarse *c)
 {
+    size_t plane = c->d[0] * c->d[1];
+    /* Each lung's slice range: its closings stay inside its bounding box
+     * (a closing by a ball lies within the convex hull), and the per-slice
+     * steps (hole filling, skin distance, the pleural fill) need only those
+     * slices, so they run on that slab. */
+    size_t zlo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, zhi[3] = {0, 0, 0};
+    for (size_t z = 0; z < c->d[2]; z++)
+        for (size_t p = 0; p < plane; p++) {
+            uint8_t l = c->lab[z * plane + p];
+            if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+                if (z < zlo[l])
+                    zlo[l] = z;
+                zhi[l] = z;
+            }
+        }
+    size_t z0 = zlo[1] < zlo[2] ? zlo[1] : zlo[2];
+    size_t z1 = zhi[1] > zhi[2] ? zhi[1] : zhi[2];
+    if (z0 == SIZE_MAX)
+        return true;
     uint8_t *m = nova_malloc(error, c->n);
     uint8_t *outside = nova_malloc(error, c->n);
     float *skin = nova_malloc_array(error, c->n, sizeof *skin);
-    bool ok = m && outside && skin;
+    int32_t *near = nova_malloc_array(error, plane, sizeof *near);
+    bool ok = m && outside && skin && near;
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             outside[i] = c->cls[i] == CLS_OUTSIDE;
-        ok = nova_imgproc_edt_sq(error, pool, outside, c->d, c->sp, true, true,
-                                 skin);
+        size_t slab[3] = {c->d[0], c->d[1], z1 - z0 + 1};
+        ok = nova_imgproc_edt_sq(error, pool, outside + z0 * plane, slab, c->sp,
+                                 true, true, skin + z0 * plane);
     }
     double depth2 = o->pleural_depth_mm * o->pleural_depth_mm;
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
-        for (size_t i = 0; i < c->n; i++)
+        if (zlo[lung] == SIZE_MAX)
+            continue;
+        size_t a = zlo[lung] * plane, b = (zhi[lung] + 1) * plane;
+        size_t slab[3] = {c->d[0], c->d[1], zhi[lung] - zlo[lung] + 1};
+        memset(m, 0, c->n);
+        for (size_t i = a; i < b; i++)
             m[i] = c->lab[i] == lung;
         ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d, c->sp,
                                 o->closing_mm, false, m) &&
-             nova_imgproc_fill_holes(error, pool, m, c->d, true, m);
+             nova_imgproc_fill_holes(error, pool, m + a, slab, true, m + a);
         if (!ok)
             break;
         /* Bone (above 300 HU) stays out: a rib inside the closing ball is
-         * outside the pleura. */
-        for (size_t i = 0; i < c->n; i++)
+         * outside the pleura.  m becomes the lung as it now stands. */
+        for (size_t i = a; i < b; i++) {
             if (m[i] && c->lab[i] == 0 && c->cls[i] != CLS_OUTSIDE &&
                 c->cls[i] != CLS_GAS && c->hu[i] < 300)
                 c->lab[i] = lung;
+            m[i] = c->lab[i] == lung;
+        }
         /* A consolidation against the chest wall leaves a dent wider than
          * the closing ball; the classic failure of threshold methods is to
          * cut it out.  A wider disc closing in each slice fills such dents,
          * but only within pleural_depth_mm of the skin, so the mediastinum
          * and hilum (deep inside) are not swept in. */
         if (o->pleural_closing_mm > 0) {
-            for (size_t i = 0; i < c->n; i++)
-                m[i] = c->lab[i] == lung;
             ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d,
                                     c->sp, o->pleural_closing_mm, true, m);
             /* A dent in the costal pleura has lung above and below it; the
              * top of the liver or spleen under the lung base has lung only
-             * above, so it is not filled.  lung_near marks voxels with this
-             * lung within pleural_depth_mm in both directions along z (or
-             * where the scan has only one slice). */
-            if (ok)
-                mark_lung_above_below(c, lung, o->pleural_depth_mm, outside);
-            for (size_t i = 0; ok && i < c->n; i++)
+             * above, so it is not filled.  The mark (2) is on voxels with
+             * this lung within pleural_depth_mm in both directions along z
+             * (or where the scan has only one slice); it goes into the
+             * outside map's spare values and is cleared after. */
+            if (ok) {
+                struct coarse sub = *c;
+                sub.d[2] = slab[2];
+                sub.lab = c->lab + a;
+                mark_lung_above_below(&sub, lung, o->pleural_depth_mm,
+                                      c->d[2] == 1, outside + a, near);
+            }
+            for (size_t i = a; ok && i < b; i++) {
                 if (m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
                     c->hu[i] < 300 && skin[i] <= depth2 && outside[i] == 2)
                     c->lab[i] = lung;
-            for (size_t i = 0; ok && i < c->n; i++)
                 outside[i] = c->cls[i] == CLS_OUTSIDE;
+            }
         }
     }
     nova_free(m);
     nova_free(outside);
     nova_free(skin);
+    nova_free(near);
     return ok;
 }
 
@@ -1551,8 +1603,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     for (int t = 0; t < T; t++) {
         x.row_buf[t] = nova_malloc_array(error, c->in[0], 2);
         x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1, sizeof(size_t));
-        x.limit_buf[t] =
-            nova_malloc_array(error, c->d[0] + 1, sizeof(int16_t));
+        x.limit_buf[t] = nova_malloc_array(error, c->d[0] + 1, sizeof(int16_t));
         if (!x.row_buf[t] || !x.border_buf[t] || !x.limit_buf[t])
             goto done;
     }
@@ -1571,46 +1622,48 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
      * (filled in by the closing: a lesion or vessel against the pleura);
      * tissue blocks next to a lung may give it their air-like voxels. */
     size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
-    for (size_t i = 0; i < c->n; i++) {
-        uint8_t l = c->lab[i];
-        size_t xx = i % nx, yy = i / nx % ny, zz = i / plane;
-        size_t nb[6];
-        int k = 0;
-        if (xx > 0)
-            nb[k++] = i - 1;
-        if (xx + 1 < nx)
-            nb[k++] = i + 1;
-        if (yy > 0)
-            nb[k++] = i - nx;
-        if (yy + 1 < ny)
-            nb[k++] = i + nx;
-        if (zz > 0)
-            nb[k++] = i - plane;
-        if (zz + 1 < nz)
-            nb[k++] = i + plane;
-        uint8_t other = 0;
-        for (int j = 0; j < k; j++)
-            if (c->lab[nb[j]] != l) {
-                other = c->lab[nb[j]];
-                if (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT)
-                    break;
+    for (size_t i = 0, zz = 0; zz < nz; zz++)
+        for (size_t yy = 0; yy < ny; yy++)
+            for (size_t xx = 0; xx < nx; xx++, i++) {
+                uint8_t l = c->lab[i];
+                size_t nb[6];
+                int k = 0;
+                if (xx > 0)
+                    nb[k++] = i - 1;
+                if (xx + 1 < nx)
+                    nb[k++] = i + 1;
+                if (yy > 0)
+                    nb[k++] = i - nx;
+                if (yy + 1 < ny)
+                    nb[k++] = i + nx;
+                if (zz > 0)
+                    nb[k++] = i - plane;
+                if (zz + 1 < nz)
+                    nb[k++] = i + plane;
+                uint8_t other = 0;
+                for (int j = 0; j < k; j++)
+                    if (c->lab[nb[j]] != l) {
+                        other = c->lab[nb[j]];
+                        if (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT)
+                            break;
+                    }
+                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+                    bool border = false;
+                    for (int j = 0; j < k; j++)
+                        border |= c->lab[nb[j]] != l;
+                    code[i] = l | (!border                       ? 0
+                                   : c->hu[i] < o->air_hu        ? REFINE_AIR
+                                   : c->hu[i] < o->dense_lung_hu ? REFINE_DENSE
+                                                                 : 0);
+                } else if (l == 0 &&
+                           (other == NOVA_LUNG_RIGHT ||
+                            other == NOVA_LUNG_LEFT) &&
+                           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
+                    code[i] = other | REFINE_AIR;
+                } else {
+                    code[i] = l;
+                }
             }
-        if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
-            bool border = false;
-            for (int j = 0; j < k; j++)
-                border |= c->lab[nb[j]] != l;
-            code[i] = l | (!border                     ? 0
-                           : c->hu[i] < o->air_hu       ? REFINE_AIR
-                           : c->hu[i] < o->dense_lung_hu ? REFINE_DENSE
-                                                        : 0);
-        } else if (l == 0 &&
-                   (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT) &&
-                   c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
-            code[i] = other | REFINE_AIR;
-        } else {
-            code[i] = l;
-        }
-    }
     for (size_t i = 0; i < c->in[0]; i++)
         x.x_to_cx[i] = i / c->f[0];
     /* Each lung's slice extent on the full grid, from its coarse extent. */
@@ -1618,19 +1671,22 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         x.kmin[l] = LONG_MAX;
         x.kmax[l] = -1;
     }
-    for (size_t i = 0; i < c->n; i++) {
-        uint8_t l = c->lab[i];
-        if (l != 1 && l != 2)
-            continue;
-        long cz = (long)(i / plane);
-        long lo = cz * (long)c->f[2];
+    for (size_t cz = 0; cz < nz; cz++) {
+        bool in[3] = {false, false, false};
+        for (size_t i = cz * plane; i < (cz + 1) * plane; i++)
+            in[c->lab[i] & 3] = true;
+        long lo = (long)cz * (long)c->f[2];
         long hi = lo + (long)c->f[2] - 1;
         if (hi > (long)c->in[2] - 1)
             hi = (long)c->in[2] - 1;
-        if (lo < x.kmin[l])
-            x.kmin[l] = lo;
-        if (hi > x.kmax[l])
-            x.kmax[l] = hi;
+        for (int l = 1; l <= 2; l++) {
+            if (!in[l])
+                continue;
+            if (lo < x.kmin[l])
+                x.kmin[l] = lo;
+            if (hi > x.kmax[l])
+                x.kmax[l] = hi;
+        }
     }
     x.top_is_high = g->direction[8] >= 0;
     x.c = c;
@@ -1678,16 +1734,17 @@ static void report_extent(const struct coarse *c, bool top_is_high,
     size_t nx = c->d[0], ny = c->d[1], nz = c->d[2];
     bool side = false, low = false, high = false,
          any[3] = {false, false, false};
-    for (size_t i = 0; i < c->n; i++) {
-        uint8_t l = c->lab[i];
-        if (l != 1 && l != 2)
-            continue;
-        any[l] = true;
-        size_t x = i % nx, y = i / nx % ny, z = i / (nx * ny);
-        side |= x == 0 || y == 0 || x == nx - 1 || y == ny - 1;
-        low |= z == 0;
-        high |= z == nz - 1;
-    }
+    for (size_t i = 0, z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++, i++) {
+                uint8_t l = c->lab[i];
+                if (l != 1 && l != 2)
+                    continue;
+                any[l] = true;
+                side |= x == 0 || y == 0 || x == nx - 1 || y == ny - 1;
+                low |= z == 0;
+                high |= z == nz - 1;
+            }
     if (!any[1] && !any[2])
         return;
     if (!any[1] && !(r->flags & NOVA_LUNG_FLAG_NO_RIGHT)) {
