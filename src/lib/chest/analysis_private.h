@@ -33,7 +33,7 @@ struct NovaAnalysis {
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         const NovaLungResult *lungs,
                         const NovaLesionOptions *options, NovaAnalysis *an);
-bool nova__measure(NovaError **error, const NovaVolume *hu,
+bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    const NovaLungResult *lungs,
                    const NovaLesionOptions *options, NovaAnalysis *an);
 

@@ -283,7 +283,7 @@ NovaAnalysis *nova_analysis_run(NovaError **error, NovaPool *pool,
     if (!nova__find_lesions(error, pool, hu, lungs, options, an))
         goto fail;
     double t1 = nova_time_now();
-    if (!nova__measure(error, hu, lungs, options, an))
+    if (!nova__measure(error, pool, hu, lungs, options, an))
         goto fail;
     double t2 = nova_time_now();
     assess(an);

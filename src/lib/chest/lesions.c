@@ -1292,7 +1292,50 @@ static int pan_score(double percent)
     return 5;
 }
 
-bool nova__measure(NovaError **error, const NovaVolume *hu,
+/* Per-thread counts of nova__measure. */
+typedef struct {
+    size_t lung[2], les[2], high[2];
+    size_t zl[2][3], zles[2][3], zhigh[2][3];
+    size_t hist[113];
+} MeasureCounts;
+
+typedef struct {
+    const uint8_t *lab, *zones, *les;
+    const int16_t *vox;
+    size_t plane;
+    MeasureCounts *per;
+} MeasureCtx;
+
+static void measure_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const MeasureCtx *x = vctx;
+    MeasureCounts *c = &x->per[t];
+    for (size_t i = begin * x->plane; i < end * x->plane; i++) {
+        uint8_t l = x->lab[i];
+        if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
+            continue;
+        int s = l - 1;
+        c->lung[s]++;
+        /* 10-HU bins from -1030: floor((v + 1030) / 10) */
+        int v = x->vox[i] + 1030;
+        if (v >= 0 && v < 1130)
+            c->hist[v / 10]++;
+        int third = x->zones && x->zones[i] ? NOVA_ZONE_THIRD(x->zones[i]) : -1;
+        if (third >= 0)
+            c->zl[s][third]++;
+        uint8_t e = x->les[i];
+        if (e) {
+            c->les[s]++;
+            c->high[s] += e == 2;
+            if (third >= 0) {
+                c->zles[s][third]++;
+                c->zhigh[s][third] += e == 2;
+            }
+        }
+    }
+}
+
+bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    const NovaLungResult *lungs, const NovaLesionOptions *o,
                    NovaAnalysis *an)
 {
@@ -1308,33 +1351,34 @@ bool nova__measure(NovaError **error, const NovaVolume *hu,
     NovaVolume *zv = nova_lung_result_get_zones(lungs);
     const uint8_t *zones = zv ? nova_volume_get_const_data(zv) : NULL;
     const uint8_t *les = nova_volume_get_const_data(an->lesion_mask);
-    size_t lung_n[2] = {0}, les_n[2] = {0}, high_n[2] = {0};
-    size_t zl[2][3] = {{0}}, zles[2][3] = {{0}}, zhigh[2][3] = {{0}};
     m->histogram_start_hu = -1030;
     m->histogram_bin_hu = 10;
-    size_t total = d[0] * d[1] * d[2];
-    for (size_t i = 0; i < total; i++) {
-        uint8_t l = lab[i];
-        if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
-            continue;
-        int s = l - 1;
-        lung_n[s]++;
-        int bin = (int)floor((vox[i] + 1030) / 10.0);
-        if (bin >= 0 && bin < 113)
-            m->histogram[bin]++;
-        int third = zones && zones[i] ? NOVA_ZONE_THIRD(zones[i]) : -1;
-        if (third >= 0)
-            zl[s][third]++;
-        if (les[i]) {
-            les_n[s]++;
-            bool high = les[i] == 2;
-            high_n[s] += high;
-            if (third >= 0) {
-                zles[s][third]++;
-                zhigh[s][third] += high;
+    /* One pass over the volume, slices split over the pool, counts per
+     * thread then summed (integers: the result does not depend on the
+     * split). */
+    int threads = nova_pool_get_threads(pool);
+    MeasureCounts *per = nova_calloc(error, (size_t)threads, sizeof *per);
+    if (!per)
+        return false;
+    MeasureCtx mc = {lab, zones, les, vox, d[0] * d[1], per};
+    nova_pool_parallel_for(pool, d[2], measure_slices, &mc);
+    size_t lung_n[2] = {0}, les_n[2] = {0}, high_n[2] = {0};
+    size_t zl[2][3] = {{0}}, zles[2][3] = {{0}}, zhigh[2][3] = {{0}};
+    for (int t = 0; t < threads; t++) {
+        for (int s = 0; s < 2; s++) {
+            lung_n[s] += per[t].lung[s];
+            les_n[s] += per[t].les[s];
+            high_n[s] += per[t].high[s];
+            for (int k = 0; k < 3; k++) {
+                zl[s][k] += per[t].zl[s][k];
+                zles[s][k] += per[t].zles[s][k];
+                zhigh[s][k] += per[t].zhigh[s][k];
             }
         }
+        for (int b = 0; b < 113; b++)
+            m->histogram[b] += per[t].hist[b];
     }
+    nova_free(per);
     for (int s = 0; s < 2; s++) {
         m->lung_ml[s + 1] = (double)lung_n[s] * voxel_ml;
         m->lesion_ml[s + 1] = (double)les_n[s] * voxel_ml;
