@@ -48,34 +48,79 @@ void nova_lesion_options_init(NovaLesionOptions *o)
     o->min_lesion_ml = 0.1;
 }
 
-/* Bounding box of the lung labels, inclusive. */
-static bool lung_bbox(const uint8_t *lab, const size_t d[3], size_t lo[3],
-                      size_t hi[3])
+/* Bounding box of the lung labels, inclusive: slices split over the pool,
+ * each row scanned once for its first and last lung voxel. */
+typedef struct {
+    const uint8_t *lab;
+    size_t d[3];
+    size_t (*box)[6]; /* per thread: lo x, y, z, hi x, y, z */
+} BoxScan;
+
+static void bbox_slices(void *vctx, size_t begin, size_t end, int t)
 {
+    const BoxScan *b = vctx;
+    size_t *box = b->box[t];
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < b->d[1]; y++) {
+            const uint8_t *row = b->lab + (z * b->d[1] + y) * b->d[0];
+            size_t first = SIZE_MAX, last = 0;
+            for (size_t x = 0; x < b->d[0]; x++)
+                if ((uint8_t)(row[x] - 1) < 2) { /* right or left */
+                    first = x;
+                    break;
+                }
+            if (first == SIZE_MAX)
+                continue;
+            for (size_t x = b->d[0]; x-- > first;)
+                if ((uint8_t)(row[x] - 1) < 2) {
+                    last = x;
+                    break;
+                }
+            size_t lo[3] = {first, y, z}, hi[3] = {last, y, z};
+            for (int a = 0; a < 3; a++) {
+                if (lo[a] < box[a])
+                    box[a] = lo[a];
+                if (hi[a] > box[3 + a])
+                    box[3 + a] = hi[a];
+            }
+        }
+}
+
+static bool lung_bbox(NovaPool *pool, const uint8_t *lab, const size_t d[3],
+                      size_t lo[3], size_t hi[3])
+{
+    int threads = nova_pool_get_threads(pool);
+    size_t (*box)[6] = nova_malloc_array(NULL, (size_t)threads, sizeof *box);
+    BoxScan b = {lab, {d[0], d[1], d[2]}, box};
     for (int a = 0; a < 3; a++) {
         lo[a] = SIZE_MAX;
         hi[a] = 0;
     }
-    size_t i = 0;
-    for (size_t z = 0; z < d[2]; z++)
-        for (size_t y = 0; y < d[1]; y++)
-            for (size_t x = 0; x < d[0]; x++, i++) {
-                uint8_t l = lab[i];
-                if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
-                    continue;
-                if (x < lo[0])
-                    lo[0] = x;
-                if (x > hi[0])
-                    hi[0] = x;
-                if (y < lo[1])
-                    lo[1] = y;
-                if (y > hi[1])
-                    hi[1] = y;
-                if (z < lo[2])
-                    lo[2] = z;
-                if (z > hi[2])
-                    hi[2] = z;
-            }
+    for (int t = 0; box && t < threads; t++)
+        for (int a = 0; a < 3; a++) {
+            box[t][a] = SIZE_MAX;
+            box[t][3 + a] = 0;
+        }
+    if (box)
+        nova_pool_parallel_for(pool, d[2], bbox_slices, &b);
+    else { /* no memory for the per-thread boxes: one thread */
+        size_t one[1][6] = {{SIZE_MAX, SIZE_MAX, SIZE_MAX, 0, 0, 0}};
+        b.box = one;
+        bbox_slices(&b, 0, d[2], 0);
+        for (int a = 0; a < 3; a++) {
+            lo[a] = one[0][a];
+            hi[a] = one[0][3 + a];
+        }
+        return lo[0] != SIZE_MAX;
+    }
+    for (int t = 0; t < threads; t++)
+        for (int a = 0; a < 3; a++) {
+            if (box[t][a] < lo[a])
+                lo[a] = box[t][a];
+            if (box[t][3 + a] > hi[a])
+                hi[a] = box[t][3 + a];
+        }
+    nova_free(box);
     return lo[0] != SIZE_MAX;
 }
 
@@ -584,16 +629,20 @@ typedef struct {
 } AccCtx;
 
 /* One pass over the crop: the statistics of every labelled region. */
-static void accumulate(const AccCtx *ctx, const LabelImg *li, Acc *acc,
-                       uint32_t n_labels)
+static void acc_reset(Acc *acc, uint32_t n_labels)
 {
     memset(acc, 0, ((size_t)n_labels + 1) * sizeof *acc);
     for (uint32_t l = 0; l <= n_labels; l++)
         for (int a = 0; a < 3; a++)
             acc[l].bbox_min[a] = SIZE_MAX;
+}
+
+static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
+                             size_t z_begin, size_t z_end)
+{
     const size_t *c = ctx->cc->c;
-    size_t i = 0;
-    for (size_t z = 0; z < c[2]; z++)
+    size_t i = z_begin * c[0] * c[1];
+    for (size_t z = z_begin; z < z_end; z++)
         for (size_t y = 0; y < c[1]; y++) {
             size_t row =
                 ((ctx->cc->lo[2] + z) * ctx->cc->d[1] + ctx->cc->lo[1] + y) *
@@ -662,6 +711,73 @@ static void accumulate(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                     a->faces++;
             }
         }
+}
+
+typedef struct {
+    const AccCtx *ctx;
+    const LabelImg *li;
+    Acc *per; /* threads x (n_labels + 1) */
+    size_t n;
+} AccJob;
+
+static void acc_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const AccJob *j = vctx;
+    accumulate_range(j->ctx, j->li, j->per + (size_t)t * j->n, begin, end);
+}
+
+/* The statistics of every labelled region: slices split over the pool,
+ * one accumulator set per thread, merged in thread order (integer counts
+ * and sums of integers: exact, whatever the split). */
+static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
+                       Acc *acc, uint32_t n_labels)
+{
+    size_t n = (size_t)n_labels + 1;
+    int threads = nova_pool_get_threads(pool);
+    /* per-thread sets only while they stay small (64 MiB) */
+    bool split = threads > 1 &&
+                 n * (size_t)threads * sizeof(Acc) <= ((size_t)64 << 20);
+    Acc *per = split ? nova_malloc_array(NULL, n * (size_t)threads,
+                                         sizeof *per)
+                     : NULL;
+    acc_reset(acc, n_labels);
+    if (!per) {
+        accumulate_range(ctx, li, acc, 0, ctx->cc->c[2]);
+        return;
+    }
+    for (int t = 0; t < threads; t++)
+        acc_reset(per + (size_t)t * n, n_labels);
+    AccJob job = {ctx, li, per, n};
+    nova_pool_parallel_for(pool, ctx->cc->c[2], acc_slices, &job);
+    for (int t = 0; t < threads; t++)
+        for (size_t l = 0; l < n; l++) {
+            const Acc *p = per + (size_t)t * n + l;
+            Acc *a = &acc[l];
+            if (!p->voxels && !p->dropped)
+                continue;
+            a->voxels += p->voxels;
+            a->high += p->high;
+            a->right += p->right;
+            a->left += p->left;
+            a->peripheral += p->peripheral;
+            a->posterior += p->posterior;
+            a->sum_hu += p->sum_hu;
+            a->faces += p->faces;
+            a->dense += p->dense;
+            a->thin += p->thin;
+            a->dropped += p->dropped;
+            a->own_n += p->own_n;
+            a->own_sum_hu += p->own_sum_hu;
+            for (int k = 0; k < 3; k++) {
+                a->thirds[k] += p->thirds[k];
+                a->sum_idx[k] += p->sum_idx[k];
+                if (p->bbox_min[k] < a->bbox_min[k])
+                    a->bbox_min[k] = p->bbox_min[k];
+                if (p->bbox_max[k] > a->bbox_max[k])
+                    a->bbox_max[k] = p->bbox_max[k];
+            }
+        }
+    nova_free(per);
 }
 
 /*
@@ -971,6 +1087,40 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+/* The final mask from the region ids (every crop voxel is written: the
+ * mask held vessel flags or lesion ids until here), and the cross-section
+ * of each lesion per slice for its key slice. */
+typedef struct {
+    const CandCtx *cc;
+    const LabelImg *li;
+    const uint32_t *new_id;
+    uint8_t *mask;
+    int16_t high_hu;
+    size_t *area_k; /* keep x slices, or NULL */
+} TailCtx;
+
+static void tail_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const TailCtx *x = vctx;
+    const CandCtx *cc = x->cc;
+    (void)t;
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < cc->c[1]; y++) {
+            size_t i = (z * cc->c[1] + y) * cc->c[0];
+            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0];
+            for (size_t k = 0; k < cc->c[0]; k++) {
+                uint32_t l = label_at(x->li, i + k, gi + k);
+                uint32_t id = l ? x->new_id[l] : 0;
+                x->mask[gi + k] =
+                    !id ? 0 : cc->hu[gi + k] > x->high_hu ? 2 : 1;
+                if (id && x->area_k)
+                    x->area_k[(size_t)(id - 1) * cc->c[2] + z]++;
+            }
+        }
+}
+
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         const NovaLungResult *lungs, const NovaLesionOptions *o,
                         NovaAnalysis *an)
@@ -992,7 +1142,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     CandCtx cc = {.hu = vox, .lab = lab, .spacing_z_mm = g->spacing[2]};
     memcpy(cc.d, d, sizeof d);
     size_t hi[3];
-    if (!lung_bbox(lab, d, cc.lo, hi))
+    if (!lung_bbox(pool, lab, d, cc.lo, hi))
         return true; /* no lungs: no lesions */
     for (int a = 0; a < 3; a++)
         cc.c[a] = hi[a] - cc.lo[a] + 1;
@@ -1099,7 +1249,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
     LabelImg li = {.u32 = labels};
     if (ok && n_labels > 0) {
-        accumulate(&actx, &li, acc, n_labels);
+        accumulate(pool, &actx, &li, acc, n_labels);
         refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml, o, cand,
                           thr);
     }
@@ -1160,7 +1310,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         return ok;
     }
     actx.cand = NULL;
-    accumulate(&actx, &li, acc, n_labels);
+    accumulate(pool, &actx, &li, acc, n_labels);
     /* Keep the lesions still above the minimum size. */
     size_t keep = 0;
     for (uint32_t l = 1; l <= n_labels; l++)
@@ -1239,22 +1389,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
-    size_t i = 0;
-    for (size_t z = 0; z < cc.c[2]; z++)
-        for (size_t y = 0; y < cc.c[1]; y++)
-            for (size_t x = 0; x < cc.c[0]; x++, i++) {
-                size_t gi = ((cc.lo[2] + z) * d[1] + cc.lo[1] + y) * d[0] +
-                            cc.lo[0] + x;
-                uint32_t l = label_at(&li, i, gi);
-                uint32_t id = l ? new_id[l] : 0;
-                /* every crop voxel is written: the mask held vessel flags
-                 * or lesion ids until here */
-                mask[gi] = !id ? 0 : vox[gi] > o->high_hu ? 2 : 1;
-                if (!id)
-                    continue;
-                if (area_k)
-                    area_k[(size_t)(id - 1) * cc.c[2] + z]++;
-            }
+    TailCtx tc = {&cc, &li, new_id, mask, (int16_t)o->high_hu, area_k};
+    nova_pool_parallel_for(pool, cc.c[2], tail_slices, &tc);
     for (size_t l = 0; l < keep && area_k; l++) {
         size_t best = 0;
         for (size_t z = 1; z < cc.c[2]; z++)
