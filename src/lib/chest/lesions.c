@@ -990,54 +990,75 @@ typedef struct {
     size_t f[3], h[3];
     int16_t *hu;
     uint8_t *lab, *zone;
+    int32_t *scratch; /* per thread: block sums and lung counts of a slab */
 } CoarseCtx;
 
 static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const CoarseCtx *x = vctx;
     const CandCtx *cc = x->cc;
-    (void)t;
-    for (size_t bz = begin; bz < end; bz++)
-        for (size_t by = 0; by < x->h[1]; by++)
-            for (size_t bx = 0; bx < x->h[0]; bx++) {
-                long sum = 0;
-                size_t count = 0, lung = 0, pick = SIZE_MAX;
-                size_t z0 = bz * x->f[2], y0 = by * x->f[1],
-                       x0 = bx * x->f[0];
-                size_t centre = SIZE_MAX;
-                for (size_t z = z0; z < z0 + x->f[2] && z < cc->c[2]; z++)
-                    for (size_t y = y0; y < y0 + x->f[1] && y < cc->c[1];
-                         y++) {
-                        size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] +
-                                     y) * cc->d[0] +
-                                    cc->lo[0];
-                        for (size_t xx = x0;
-                             xx < x0 + x->f[0] && xx < cc->c[0]; xx++) {
-                            uint8_t l = cc->lab[gi + xx];
-                            bool in = l == NOVA_LUNG_RIGHT ||
-                                      l == NOVA_LUNG_LEFT;
-                            sum += in ? cc->hu[gi + xx] : -1000;
-                            count++;
-                            lung += in;
-                            if (in && pick == SIZE_MAX)
-                                pick = gi + xx;
-                            if (z == z0 + x->f[2] / 2 &&
-                                y == y0 + x->f[1] / 2 &&
-                                xx == x0 + x->f[0] / 2)
-                                centre = gi + xx;
-                        }
-                    }
-                size_t bi = (bz * x->h[1] + by) * x->h[0] + bx;
-                x->hu[bi] = (int16_t)lrint((double)sum / (double)count);
-                size_t src = centre != SIZE_MAX &&
-                                     (cc->lab[centre] == NOVA_LUNG_RIGHT ||
-                                      cc->lab[centre] == NOVA_LUNG_LEFT)
-                                 ? centre
-                                 : pick;
-                bool is_lung = 2 * lung >= count && src != SIZE_MAX;
-                x->lab[bi] = is_lung ? cc->lab[src] : 0;
-                x->zone[bi] = is_lung && x->zones ? x->zones[src] : 0;
+    const size_t *f = x->f, *h = x->h;
+    int32_t *sum = x->scratch + (size_t)t * 2 * h[0] * h[1];
+    int32_t *lung = sum + h[0] * h[1];
+    for (size_t bz = begin; bz < end; bz++) {
+        memset(sum, 0, 2 * h[0] * h[1] * sizeof *sum);
+        size_t z0 = bz * f[2], z1 = z0 + f[2] < cc->c[2] ? z0 + f[2] : cc->c[2];
+        /* sums per block, row by row (contiguous reads) */
+        for (size_t z = z0; z < z1; z++)
+            for (size_t y = 0; y < cc->c[1]; y++) {
+                size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
+                                cc->d[0] +
+                            cc->lo[0];
+                const int16_t *hr = cc->hu + gi;
+                const uint8_t *lr = cc->lab + gi;
+                int32_t *sr = sum + (y / f[1]) * h[0];
+                int32_t *nr = lung + (y / f[1]) * h[0];
+                for (size_t xx = 0; xx < cc->c[0]; xx++) {
+                    bool in = (uint8_t)(lr[xx] - 1) < 2; /* right, left */
+                    sr[xx / f[0]] += in ? hr[xx] : -1000;
+                    nr[xx / f[0]] += in;
+                }
             }
+        for (size_t by = 0; by < h[1]; by++)
+            for (size_t bx = 0; bx < h[0]; bx++) {
+                size_t y0 = by * f[1], x0 = bx * f[0];
+                size_t y1 = y0 + f[1] < cc->c[1] ? y0 + f[1] : cc->c[1];
+                size_t x1 = x0 + f[0] < cc->c[0] ? x0 + f[0] : cc->c[0];
+                size_t count = (z1 - z0) * (y1 - y0) * (x1 - x0);
+                size_t b2 = by * h[0] + bx;
+                size_t bi = bz * h[0] * h[1] + b2;
+                x->hu[bi] =
+                    (int16_t)lrint((double)sum[b2] / (double)count);
+                x->lab[bi] = 0;
+                x->zone[bi] = 0;
+                if (2 * (size_t)lung[b2] < count || lung[b2] == 0)
+                    continue;
+                /* label and zone: the centre voxel's, or the first lung
+                 * voxel's when the centre is not lung */
+                size_t cz = (z0 + z1) / 2, cy = (y0 + y1) / 2,
+                       cx = (x0 + x1) / 2;
+                size_t src = ((cc->lo[2] + cz) * cc->d[1] + cc->lo[1] + cy) *
+                                 cc->d[0] +
+                             cc->lo[0] + cx;
+                if ((uint8_t)(cc->lab[src] - 1) >= 2)
+                    for (size_t z = z0; z < z1; z++)
+                        for (size_t y = y0; y < y1; y++)
+                            for (size_t xx = x0; xx < x1; xx++) {
+                                size_t gi = ((cc->lo[2] + z) * cc->d[1] +
+                                             cc->lo[1] + y) *
+                                                cc->d[0] +
+                                            cc->lo[0] + xx;
+                                if ((uint8_t)(cc->lab[gi] - 1) < 2) {
+                                    src = gi;
+                                    z = z1;
+                                    y = y1;
+                                    break;
+                                }
+                            }
+                x->lab[bi] = cc->lab[src];
+                x->zone[bi] = x->zones ? x->zones[src] : 0;
+            }
+    }
 }
 
 /* Full resolution from the detection grid: a voxel belongs to the lesion
@@ -1175,7 +1196,16 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             return false;
         }
         gx.zone = gx.lab + dn;
+        gx.scratch = nova_malloc_array(
+            error, (size_t)nova_pool_get_threads(pool) * 2 * gx.h[0] * gx.h[1],
+            sizeof *gx.scratch);
+        if (!gx.scratch) {
+            nova_free(gx.hu);
+            nova_free(gx.lab);
+            return false;
+        }
         nova_pool_parallel_for(pool, gx.h[2], coarse_slices, &gx);
+        nova_free(gx.scratch);
         dc.hu = gx.hu;
         dc.lab = gx.lab;
         memcpy(dc.d, gx.h, sizeof dc.d);
