@@ -112,14 +112,18 @@ static void down_slices(void *vctx, size_t begin, size_t end, int thread)
      * are summed at the end. */
     int32_t *acc = x->acc[thread];
     for (size_t cz = begin; cz < end; cz++) {
-        memset(acc, 0, cny * nx * sizeof *acc);
         size_t z0 = cz * c->f[2], z1 = z0 + c->f[2] < nz ? z0 + c->f[2] : nz;
         for (size_t z = z0; z < z1; z++)
             for (size_t y = 0; y < ny; y++) {
                 const int16_t *row = x->src + (z * ny + y) * nx;
                 int32_t *a = acc + (y / c->f[1]) * nx;
-                for (size_t i = 0; i < nx; i++)
-                    a[i] += row[i];
+                /* The block's first row sets the sums (no zeroing pass). */
+                if (z == z0 && y % c->f[1] == 0)
+                    for (size_t i = 0; i < nx; i++)
+                        a[i] = row[i];
+                else
+                    for (size_t i = 0; i < nx; i++)
+                        a[i] += row[i];
             }
         for (size_t cy = 0; cy < cny; cy++) {
             size_t y0 = cy * c->f[1];
