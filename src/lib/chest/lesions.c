@@ -1013,10 +1013,12 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 const uint8_t *lr = cc->lab + gi;
                 int32_t *sr = sum + (y / f[1]) * h[0];
                 int32_t *nr = lung + (y / f[1]) * h[0];
+                /* factors are 1 or 2: a shift, not a division per voxel */
+                unsigned sh = f[0] == 2;
                 for (size_t xx = 0; xx < cc->c[0]; xx++) {
                     bool in = (uint8_t)(lr[xx] - 1) < 2; /* right, left */
-                    sr[xx / f[0]] += in ? hr[xx] : -1000;
-                    nr[xx / f[0]] += in;
+                    sr[xx >> sh] += in ? hr[xx] : -1000;
+                    nr[xx >> sh] += in;
                 }
             }
         for (size_t by = 0; by < h[1]; by++)
@@ -1088,8 +1090,9 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                             cc->d[0] +
                         cc->lo[0];
             size_t brow = ((z / f[2]) * h[1] + y / f[1]) * h[0];
+            unsigned sh = f[0] == 2; /* factors are 1 or 2 */
             for (size_t x = 0; x < cc->c[0]; x++) {
-                size_t b = brow + x / f[0];
+                size_t b = brow + (x >> sh);
                 uint32_t l = u->labels[b];
                 uint32_t id = l ? u->map[l] : 0;
                 if (id) {
