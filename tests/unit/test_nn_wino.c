@@ -5,7 +5,8 @@
  * F(2x2x2,3x3x3), with and without padding, bias, residual sum, ReLU and
  * LeakyReLU, batch 2, sizes that are not multiples of the tile, and the
  * same result bit for bit on 1 and 2 threads.  Also which convolutions the
- * kernel refuses, and the blocked GroupNormalization (gnorm.c).
+ * kernel refuses; also the blocked GroupNormalization (gnorm.c) and the
+ * stride = kernel ConvTranspose (deconv.c).
  */
 #include "nn_internal.h"
 #include "test.h"
@@ -336,10 +337,133 @@ static void test_gnorm(void)
     nova_pool_destroy(pool2);
 }
 
+/* ConvTranspose with stride = kernel (deconv.c) against a direct double
+ * loop: 2x2x2 and 2x2 and 3x3 kernels, output channels not a multiple of
+ * 16, images whose positions are not a multiple of the 6-row kernel or
+ * fewer than 6, batch 2, 1 and 2 threads. */
+static void test_deconv(void)
+{
+    if (!nova__nn_wino_available())
+        return;
+    NovaPool *pool2 = nova_pool_create(NULL, 2);
+    const struct {
+        int nsp;
+        int64_t N, C, M, in[3], k;
+    } cases[] = {
+        {3, 1, 16, 24, {5, 4, 3}, 2},
+        {2, 2, 8, 16, {7, 5}, 2},
+        {2, 1, 16, 8, {2, 2}, 2},
+        {2, 1, 8, 32, {4, 3}, 3},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        NnWinParams p;
+        memset(&p, 0, sizeof p);
+        p.nsp = cases[t].nsp;
+        p.N = cases[t].N;
+        p.C = cases[t].C;
+        p.M = cases[t].M;
+        p.group = 1;
+        int64_t id[3] = {1, 1, 1}, od[3] = {1, 1, 1}, kd[3] = {1, 1, 1};
+        int off = 3 - p.nsp;
+        for (int i = 0; i < 3; i++) {
+            bool sp = i < p.nsp;
+            p.in[i] = sp ? cases[t].in[i] : 1;
+            p.k[i] = p.stride[i] = sp ? cases[t].k : 1;
+            p.dil[i] = 1;
+            p.out[i] = p.in[i] * p.k[i];
+            if (sp) {
+                id[i + off] = p.in[i];
+                od[i + off] = p.out[i];
+                kd[i + off] = p.k[i];
+            }
+        }
+        CHECK(nova__nn_deconv_supported(&p));
+        int64_t N = p.N, C = p.C, M = p.M;
+        size_t isp = (size_t)(id[0] * id[1] * id[2]),
+               osp = (size_t)(od[0] * od[1] * od[2]);
+        size_t ksz = (size_t)(kd[0] * kd[1] * kd[2]);
+        size_t nx = (size_t)(N * C) * isp, ny = (size_t)(N * M) * osp;
+        float *x = nova_malloc_aligned(NULL, 64, nx * sizeof(float));
+        float *y1 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *y2 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *w = malloc((size_t)(C * M) * ksz * sizeof(float));
+        float *b = malloc((size_t)M * sizeof(float));
+        for (size_t i = 0; i < nx; i++)
+            x[i] = frand();
+        for (size_t i = 0; i < (size_t)(C * M) * ksz; i++)
+            w[i] = frand();
+        for (int64_t i = 0; i < M; i++)
+            b[i] = frand();
+        NovaError *err = NULL;
+        NnDeconv *d = nova__nn_deconv_create(&err, &p, w, b);
+        CHECK_OK(err);
+        if (!d)
+            continue;
+        nova__nn_deconv_run(d, NULL, x, y1);
+        nova__nn_deconv_run(d, pool2, x, y2);
+        CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0);
+        double max_diff = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++)
+                for (size_t o = 0; o < osp; o++) {
+                    int64_t oz = (int64_t)(o / (size_t)(od[1] * od[2]));
+                    int64_t oy = (int64_t)(o / (size_t)od[2]) % od[1];
+                    int64_t ox = (int64_t)(o % (size_t)od[2]);
+                    int64_t iz = oz / kd[0], iy = oy / kd[1], ix = ox / kd[2];
+                    size_t q = (size_t)(((oz % kd[0]) * kd[1] + oy % kd[1]) *
+                                            kd[2] +
+                                        ox % kd[2]);
+                    size_t ipos = (size_t)((iz * id[1] + iy) * id[2] + ix);
+                    double s = b[m];
+                    for (int64_t c = 0; c < C; c++)
+                        s += (double)w[((size_t)c * (size_t)M + (size_t)m) *
+                                           ksz +
+                                       q] *
+                             x[(((size_t)(n * (C / 8) + c / 8)) * isp +
+                                ipos) *
+                                   8 +
+                               (size_t)(c % 8)];
+                    double e = fabs(
+                        s - y1[(((size_t)(n * (M / 8) + m / 8)) * osp + o) * 8 +
+                               (size_t)(m % 8)]);
+                    if (!(e <= max_diff))
+                        max_diff = e;
+                }
+        printf("# deconv case %zu: max |diff| %.3g\n", t, max_diff);
+        CHECK(max_diff <= 1e-5);
+        nova__nn_deconv_destroy(d);
+        nova_free(x);
+        nova_free(y1);
+        nova_free(y2);
+        free(w);
+        free(b);
+    }
+    NnWinParams q;
+    memset(&q, 0, sizeof q);
+    q.nsp = 2;
+    q.N = 1;
+    q.C = q.M = 8;
+    q.group = 1;
+    for (int i = 0; i < 3; i++) {
+        q.in[i] = 4;
+        q.k[i] = q.stride[i] = 2;
+        q.dil[i] = 1;
+        q.out[i] = 8;
+    }
+    CHECK(nova__nn_deconv_supported(&q));
+    q.pb[0] = 1; /* overlapping or cropped windows: oneDNN's */
+    CHECK(!nova__nn_deconv_supported(&q));
+    q.pb[0] = 0;
+    q.stride[1] = 1;
+    CHECK(!nova__nn_deconv_supported(&q));
+    nova_pool_destroy(pool2);
+}
+
 int main(void)
 {
     RUN(test_cases);
     RUN(test_refused);
     RUN(test_gnorm);
+    RUN(test_deconv);
     return test_done();
 }

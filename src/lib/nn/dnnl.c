@@ -81,6 +81,7 @@ typedef struct {
     NnWino *wino;     /* Winograd convolution instead of prim, owned */
     NnGnorm *gnorm;   /* blocked GroupNormalization (gnorm.c), owned */
     bool resize;      /* blocked Resize (ops_nn.c) */
+    NnDeconv *deconv; /* stride = kernel ConvTranspose (deconv.c), owned */
     size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
@@ -578,6 +579,23 @@ static bool build_resize(Build *b, bool keep)
            add_dst(b, &dst, keep);
 }
 
+/* ConvTranspose with stride = kernel by deconv.c on the blocked layout
+ * (oneDNN 2.6 runs it in plain layout through a slow GEMM path). */
+static bool build_deconv(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
+    dnnl_memory_desc_t src, dst;
+    blocked8_md(&src, x);
+    blocked8_md(&dst, nn_out(g, n, 0));
+    b->dn->kind = KIND_DECONV;
+    b->dn->deconv = nova__nn_deconv_create(b->error, n->params, w->data,
+                                           bias ? bias->data : NULL);
+    return b->dn->deconv && add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
+           add_dst(b, &dst, keep);
+}
+
 static bool build_gnorm(Build *b, bool keep)
 {
     NnGraph *g = b->g;
@@ -601,6 +619,8 @@ static bool build_conv(Build *b, bool keep)
     NnNode *n = b->node;
     const Win *p = n->params;
     bool deconv = is(n, "ConvTranspose");
+    if (deconv && nova__nn_deconv_supported(p))
+        return build_deconv(b, keep);
     if (!deconv && b->d->winograd &&
         (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
          n->act == NN_ACT_LEAKY_RELU)) {
@@ -1062,7 +1082,7 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         exec_reorder(d, dn->res_reorder, dn->res_from,
                      nn_ptr(ex, dn->res_value), dn->res_to, dst);
     }
-    if (dn->wino || dn->gnorm || dn->resize) {
+    if (dn->wino || dn->gnorm || dn->resize || dn->deconv) {
         /* Nova's own kernels on the blocked layout, on Nova's pool; the
          * reorders above ran on the stream and must be done. */
         dnnl_stream_wait(d->stream);
@@ -1079,6 +1099,8 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
                               ex->scratch + dn->wino_scratch);
         else if (dn->gnorm)
             nova__nn_gnorm_run(dn->gnorm, ex->pool, src, dst);
+        else if (dn->deconv)
+            nova__nn_deconv_run(dn->deconv, ex->pool, src, dst);
         else
             nova__nn_resize_blocked(ex, node, src, dst);
     } else {
@@ -1110,6 +1132,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
         nova_free(dn->weights);
         nova__nn_wino_destroy(dn->wino);
         nova__nn_gnorm_destroy(dn->gnorm);
+        nova__nn_deconv_destroy(dn->deconv);
         nova_free(dn->bias);
         nova_free(dn);
         g->nodes[i].impl = NULL;

@@ -332,6 +332,17 @@ void nova__nn_gnorm_destroy(NnGnorm *g);
 void nova__nn_gnorm_run(const NnGnorm *g, NovaPool *pool, const float *x,
                         float *y);
 
+/* deconv.c: ConvTranspose with stride = kernel (<= 4), no pads, one
+ * group, channels multiples of 8, on 8-channel blocked data. */
+typedef struct NnDeconv NnDeconv;
+bool nova__nn_deconv_supported(const NnWinParams *p);
+/* weights: ONNX [C][M][k...]; bias may be NULL. */
+NnDeconv *nova__nn_deconv_create(NovaError **error, const NnWinParams *p,
+                                 const float *weights, const float *bias);
+void nova__nn_deconv_destroy(NnDeconv *d);
+void nova__nn_deconv_run(const NnDeconv *d, NovaPool *pool, const float *src,
+                         float *dst);
+
 /* Resize (ops_nn.c) over 8-channel blocked data, for a node whose only
  * resized dims are spatial, rank 4 or 5, channels a multiple of 8. */
 bool nova__nn_resize_blocked_ok(NnGraph *g, const NnNode *node);
