@@ -195,6 +195,11 @@ static void test_store_reconcile(void)
         return;
     /* While open, the marker exists; a clean close removes it. */
     CHECK(exists(dir, ".running"));
+    /* A second opener (another server on the same folder) is refused. */
+    CHECK(nova_store_open(&error, dir, &o) == NULL);
+    CHECK(error && strstr(nova_error_message(error), "another process"));
+    nova_error_free(error);
+    error = NULL;
     static const char *const sops[3] = {"1.9.1.1", "1.9.1.2", "1.9.2.1"};
     static const char *const series[3] = {"1.9.1", "1.9.1", "1.9.2"};
     bool dup = false;

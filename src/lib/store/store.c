@@ -47,6 +47,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,7 +160,8 @@ struct NovaStore {
     bool thread_started;
     bool stopping;        /* under q_lock */
     uint64_t tmp_counter; /* under db_lock */
-    char *marker;         /* DIR/.running, set once it was created */
+    char *marker;  /* DIR/.running, set once the store is open */
+    int marker_fd; /* the marker, locked (flock) while the store is open */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
     pthread_cond_t c_cond;
@@ -281,12 +283,48 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
     pthread_mutex_init(&s->d_lock, NULL);
     pthread_cond_init(&s->c_cond, NULL);
     pthread_cond_init(&s->q_cond, NULL);
+    s->marker_fd = -1;
     s->dir = nova_strdup(error, dir);
     s->tmp_dir = nova_strdup_printf(error, "%s/.tmp", dir);
-    if (!s->dir || !s->tmp_dir)
+    char *parent = nova_strdup(error, dir);
+    char *marker = nova_strdup_printf(error, "%s/.running", dir);
+    if (!s->dir || !s->tmp_dir || !parent || !marker) {
+        nova_free(parent);
+        nova_free(marker);
         goto fail;
-    if (!make_dir(error, dir, NULL) || !make_dir(error, s->tmp_dir, dir))
+    }
+    /* The storage folder's own entry is made durable too when it is new. */
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    bool made = make_dir(error, dir, slash ? parent : ".");
+    nova_free(parent);
+    /* The marker of an open store: found here, the last run ended in a
+     * crash or power loss, and the index may lack rows of instances whose
+     * files are durable.  It is created (durably) before any instance can
+     * be stored and removed only after a clean close made the index
+     * durable, so a lost index transaction is always followed by a
+     * reconcile.  Its lock keeps a second process out of the store (the
+     * kernel drops it when a process dies, kill -9 included). */
+    bool unclean = made && access(marker, F_OK) == 0;
+    s->marker_fd =
+        made ? open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (made && (s->marker_fd < 0 || flock(s->marker_fd, LOCK_EX | LOCK_NB))) {
+        if (s->marker_fd >= 0 && errno == EWOULDBLOCK)
+            nova_error_set(error, NOVA_ERROR_IO, "store in use",
+                           "%s is open in another process", dir);
+        else
+            nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s: %s",
+                           marker, strerror(errno));
+        made = false;
+    }
+    if (!made || !fsync_dir(error, dir) ||
+        !make_dir(error, s->tmp_dir, dir)) {
+        nova_free(marker);
         goto fail;
+    }
     /* Partial files of a crashed run: never acknowledged, never renamed. */
     DIR *d = opendir(s->tmp_dir);
     if (d) {
@@ -321,30 +359,11 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
             db_fail(error, s, statements[i]);
             goto fail;
         }
-    /* The marker of an open store: found here, the last run ended in a
-     * crash or power loss, and the index may lack rows of instances whose
-     * files are durable.  It is created (durably) before any instance can
-     * be stored and removed only after a clean close made the index
-     * durable, so a lost index transaction is always followed by a
-     * reconcile. */
-    char *marker = nova_strdup_printf(error, "%s/.running", dir);
-    if (!marker)
-        goto fail;
-    if (access(marker, F_OK) == 0 && !reconcile(error, s)) {
+    if (unclean && !reconcile(error, s)) {
         nova_free(marker);
         goto fail;
     }
-    int mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (mfd < 0) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s: %s", marker,
-                       strerror(errno));
-        nova_free(marker);
-        goto fail;
-    }
-    close(mfd);
     s->marker = marker;
-    if (!fsync_dir(error, dir))
-        goto fail;
     if (pthread_create(&s->thread, NULL, timer_main, s) != 0) {
         nova_error_set(error, NOVA_ERROR_INTERNAL, "cannot start thread",
                        "store completion timer");
@@ -384,6 +403,8 @@ void nova_store_close(NovaStore *s)
     if (clean && unlink(s->marker) == 0)
         fsync_dir(NULL, s->dir);
     nova_free(s->marker);
+    if (s->marker_fd >= 0)
+        close(s->marker_fd);
     for (Event *e = s->q_head; e;) {
         Event *next = e->next;
         nova_free(e);
