@@ -240,6 +240,19 @@ static NnActivation act_of_node(const NnNode *n, float *alpha, float *beta,
 typedef NnWinParams Win;
 typedef NnGemmParams GemmP;
 
+/* InstanceNormalization is GroupNormalization with one channel per group:
+ * gnorm.c runs it on the blocked layout with any batch and a fused
+ * ReLU/LeakyReLU (oneDNN's batch norm form takes neither). */
+static bool inorm_by_gnorm(NnGraph *g, const NnNode *n)
+{
+    NnValue *x = nn_in(g, n, 0);
+    return x->rank >= 3 && x->rank <= 5 && const_f32(g, n, 1) &&
+           const_f32(g, n, 2) && n->residual < 0 &&
+           (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
+            n->act == NN_ACT_LEAKY_RELU) &&
+           nova__nn_gnorm_supported(x->dims[1], x->dims[1]);
+}
+
 static bool claimable(NnGraph *g, const NnNode *n)
 {
     NnValue *x = nn_in(g, n, 0);
@@ -294,6 +307,8 @@ static bool claimable(NnGraph *g, const NnNode *n)
         return x->rank >= 3 && x->rank <= 5 && n->residual < 0 &&
                (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU);
     }
+    if (is(n, "InstanceNormalization") && inorm_by_gnorm(g, n))
+        return true;
     if (is(n, "InstanceNormalization")) {
         /* With one image, instance norm is batch norm with the statistics
          * computed from the data (oneDNN's forward_training form: mean and
@@ -596,7 +611,7 @@ static bool build_deconv(Build *b, bool keep)
            add_dst(b, &dst, keep);
 }
 
-static bool build_gnorm(Build *b, bool keep)
+static bool build_gnorm(Build *b, bool keep, int64_t groups)
 {
     NnGraph *g = b->g;
     NnNode *n = b->node;
@@ -606,7 +621,7 @@ static bool build_gnorm(Build *b, bool keep)
     DnnlNode *dn = b->dn;
     dn->kind = KIND_BNORM;
     dn->gnorm = nova__nn_gnorm_create(
-        b->error, x->dims, x->rank, nova__nn_attr_int(n, "num_groups", 0),
+        b->error, x->dims, x->rank, groups,
         nova__nn_attr_float(n, "epsilon", 1e-5f), sc->data, bi->data,
         sc->dims[0] == x->dims[1], n->act, n->act_alpha);
     return dn->gnorm && add_src(b, DNNL_ARG_SRC, n->inputs[0], &md) &&
@@ -996,12 +1011,14 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_pool(&b, kp);
         else if (is(n, "Gemm"))
             ok = build_ip(&b, kp);
+        else if (is(n, "InstanceNormalization") && inorm_by_gnorm(g, n))
+            ok = build_gnorm(&b, kp, nn_in(g, n, 0)->dims[1]);
         else if (is(n, "BatchNormalization") || is(n, "InstanceNormalization"))
             ok = build_bnorm(&b, kp);
         else if (is(n, "Concat"))
             ok = build_concat(&b, kp);
         else if (is(n, "GroupNormalization"))
-            ok = build_gnorm(&b, kp);
+            ok = build_gnorm(&b, kp, nova__nn_attr_int(n, "num_groups", 0));
         else if (is(n, "Resize") || is(n, "Upsample"))
             ok = build_resize(&b, kp);
         else if (is(n, "Add"))

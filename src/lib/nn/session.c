@@ -603,7 +603,8 @@ static bool fuse_epilogues(NovaNnSession *s)
         if (n->dead ||
             !(is_op(n, "Conv") || is_op(n, "Gemm") ||
               is_op(n, "BatchNormalization") ||
-              is_op(n, "GroupNormalization")) ||
+              is_op(n, "GroupNormalization") ||
+              is_op(n, "InstanceNormalization")) ||
             g->values[n->outputs[0]].dtype != NOVA_NN_FLOAT32)
             continue;
         /* Residual: Add(conv_out, other) with the same shape. */
