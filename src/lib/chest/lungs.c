@@ -18,6 +18,10 @@
  *      is split where it is thinnest (eroded by a growing distance until it
  *      splits, the pieces then grown back geodesically), and sides come from
  *      world x (LPS: +x is the patient's left);
+ *   3b. diseased lung (ground glass, reticulation: block means between
+ *      air_hu and dense_lung_hu) touching a lung joins it, grown in each
+ *      slice on its own; the partial-volume rim and small crevices are
+ *      given back;
  *   4. each lung is closed with a ball (closing_mm) and its holes are filled
  *      slice by slice, so vessels and dense lesions touching the pleura stay
  *      inside; fat, muscle and bone outside the closing stay out;
