@@ -619,11 +619,40 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
         }
 }
 
+/* Where the full-resolution passes need to look: per row of the
+ * detection grid, the first and last block holding a lesion (lo > hi: no
+ * lesion on that row).  Rows and blocks outside hold no lesion voxel, and
+ * the lesion mask there stays as created (zero). */
+typedef struct {
+    const uint32_t *lo, *hi; /* per detection row (bz * h[1] + by) */
+    size_t f[3], h[3];
+} RowSpan;
+
+/* The x range [*x0, *x1) of crop row (y, z) that may hold lesion voxels;
+ * false when there is none.  Without spans, the whole row. */
+static bool row_span(const RowSpan *sp, size_t z, size_t y, size_t c0,
+                     size_t *x0, size_t *x1)
+{
+    if (!sp) {
+        *x0 = 0;
+        *x1 = c0;
+        return true;
+    }
+    size_t r = (z / sp->f[2]) * sp->h[1] + y / sp->f[1];
+    if (sp->lo[r] > sp->hi[r])
+        return false;
+    *x0 = sp->lo[r] * sp->f[0];
+    size_t e = (sp->hi[r] + 1) * sp->f[0];
+    *x1 = e < c0 ? e : c0;
+    return true;
+}
+
 /* What the per-lesion accumulation reads. */
 typedef struct {
     const CandCtx *cc;
     const uint8_t *zones, *dense, *vessel;
     const uint8_t *cand; /* NULL once the candidates are gone */
+    const RowSpan *span; /* rows to visit, or NULL for all */
     double lung_y_mid[3], wy[3];
     int16_t high_hu;
 } AccCtx;
@@ -641,14 +670,17 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                              size_t z_begin, size_t z_end)
 {
     const size_t *c = ctx->cc->c;
-    size_t i = z_begin * c[0] * c[1];
     for (size_t z = z_begin; z < z_end; z++)
         for (size_t y = 0; y < c[1]; y++) {
             size_t row =
                 ((ctx->cc->lo[2] + z) * ctx->cc->d[1] + ctx->cc->lo[1] + y) *
                     ctx->cc->d[0] +
                 ctx->cc->lo[0];
-            for (size_t x = 0; x < c[0]; x++, i++) {
+            size_t xa, xb;
+            if (!row_span(ctx->span, z, y, c[0], &xa, &xb))
+                continue;
+            size_t i = (z * c[1] + y) * c[0] + xa;
+            for (size_t x = xa; x < xb; x++, i++) {
                 uint32_t l = label_at(li, i, row + x);
                 if (!l)
                     continue;
@@ -1075,6 +1107,7 @@ typedef struct {
     int16_t max_hu;
     uint8_t *ids8;   /* whole volume, or */
     uint16_t *ids16; /* per crop voxel */
+    const RowSpan *span;
 } UpCtx;
 
 static void up_slices(void *vctx, size_t begin, size_t end, int t)
@@ -1091,7 +1124,10 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                         cc->lo[0];
             size_t brow = ((z / f[2]) * h[1] + y / f[1]) * h[0];
             unsigned sh = f[0] == 2; /* factors are 1 or 2 */
-            for (size_t x = 0; x < cc->c[0]; x++) {
+            size_t xa, xb;
+            if (!row_span(u->span, z, y, cc->c[0], &xa, &xb))
+                continue;
+            for (size_t x = xa; x < xb; x++) {
                 size_t b = brow + (x >> sh);
                 uint32_t l = u->labels[b];
                 uint32_t id = l ? u->map[l] : 0;
@@ -1121,6 +1157,7 @@ typedef struct {
     uint8_t *mask;
     int16_t high_hu;
     size_t *area_k; /* keep x slices, or NULL */
+    const RowSpan *span;
 } TailCtx;
 
 static void tail_slices(void *vctx, size_t begin, size_t end, int t)
@@ -1134,7 +1171,10 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
             size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
                             cc->d[0] +
                         cc->lo[0];
-            for (size_t k = 0; k < cc->c[0]; k++) {
+            size_t xa, xb;
+            if (!row_span(x->span, z, y, cc->c[0], &xa, &xb))
+                continue;
+            for (size_t k = xa; k < xb; k++) {
                 uint32_t l = label_at(x->li, i + k, gi + k);
                 uint32_t id = l ? x->new_id[l] : 0;
                 x->mask[gi + k] =
@@ -1149,6 +1189,16 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         const NovaLungResult *lungs, const NovaLesionOptions *o,
                         NovaAnalysis *an)
 {
+    double t_last = nova_time_now();
+#define TIMING(name)                                                           \
+    do {                                                                       \
+        if (getenv("NOVA_DEBUG_LESIONS")) {                                    \
+            double t_now = nova_time_now();                                    \
+            fprintf(stderr, "before %s: %.1f ms\n", name,                      \
+                    (t_now - t_last) * 1e3);                                   \
+            t_last = t_now;                                                    \
+        }                                                                      \
+    } while (0)
     size_t d[3];
     nova_volume_get_dims(hu, d);
     const NovaGeometry *g = nova_volume_get_geometry(hu);
@@ -1230,6 +1280,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     int16_t *thr = NULL;
     Acc *acc = NULL;
     uint16_t *ids16 = NULL;
+    uint32_t *span_lo = NULL; /* and span_hi after it */
+    RowSpan span;
+    const RowSpan *actx_span = NULL;
     uint32_t n_labels = 0;
     bool ok = cand && labels && vessel && (!coarse || kept_open);
     int16_t *opened = (int16_t *)labels;
@@ -1247,6 +1300,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             double h = o->vessel_radius_mm / (g->spacing[a] * (double)gx.f[a]);
             half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
         }
+        TIMING("open");
         ok = grey_open(error, pool, opened, dc.c, half);
     }
     if (ok) {
@@ -1254,11 +1308,13 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             memcpy(kept_open, opened, dn * sizeof *kept_open);
         BandCtx bc = {&dc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
                       cand, dense, vessel};
+        TIMING("band");
         nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
         ok = drop_central_dense(error, pool, &dc, det_zones, cand, dense,
                                 labels, g->spacing[0] * (double)gx.f[0],
                                 det_ml, g->direction[8] >= 0);
     }
+    TIMING("label");
     if (ok)
         ok = nova_imgproc_label(error, pool, cand, dc.c, 26, labels, &n_labels);
     if (ok && n_labels > 0) {
@@ -1273,6 +1329,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     double wy_j = g->direction[4] * g->spacing[1];
     double wy_k = g->direction[5] * g->spacing[2];
     double lung_y_mid[3] = {0};
+    TIMING("ymid");
     if (ok && n_labels > 0)
         lung_y_mid_of(pool, &cc, wy_i, wy_j, wy_k, lung_y_mid);
 
@@ -1282,6 +1339,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
     LabelImg li = {.u32 = labels};
     if (ok && n_labels > 0) {
+        TIMING("acc1");
         accumulate(pool, &actx, &li, acc, n_labels);
         refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml, o, cand,
                           thr);
@@ -1301,12 +1359,39 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                          ? ++k_ids
                          : 0;
         if (ok && k_ids > 254) {
-            ids16 = nova_malloc_array(error, n, sizeof *ids16);
+            /* zeroed: only the rows with lesions are written */
+            ids16 = nova_calloc(error, n, sizeof *ids16);
             ok = ids16 != NULL;
+        }
+        /* the rows of the detection grid that hold a lesion */
+        size_t rows = gx.h[1] * gx.h[2];
+        if (ok) {
+            span_lo = nova_malloc_array(error, 2 * rows, sizeof *span_lo);
+            ok = span_lo != NULL;
+        }
+        if (ok) {
+            uint32_t *span_hi = span_lo + rows;
+            for (size_t r = 0; r < rows; r++) {
+                span_lo[r] = UINT32_MAX;
+                span_hi[r] = 0;
+            }
+            for (size_t r = 0, b = 0; r < rows; r++)
+                for (size_t x = 0; x < gx.h[0]; x++, b++)
+                    if (labels[b] && map[labels[b]]) {
+                        if (x < span_lo[r])
+                            span_lo[r] = (uint32_t)x;
+                        span_hi[r] = (uint32_t)x;
+                    }
+            span = (RowSpan){.lo = span_lo, .hi = span_hi};
+            memcpy(span.f, gx.f, sizeof span.f);
+            memcpy(span.h, gx.h, sizeof span.h);
+            actx_span = &span;
         }
         if (ok) {
             UpCtx up = {&cc,     &gx,       labels, map,  thr, kept_open,
-                        (int16_t)o->max_hu, ids16 ? NULL : mask, ids16};
+                        (int16_t)o->max_hu, ids16 ? NULL : mask, ids16,
+                        &span};
+        TIMING("up");
             nova_pool_parallel_for(pool, cc.c[2], up_slices, &up);
             li = ids16 ? (LabelImg){.u16 = ids16} : (LabelImg){.u8 = mask};
             nova_free(acc);
@@ -1324,6 +1409,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         actx.zones = zones;
         actx.dense = NULL;
         actx.vessel = NULL;
+        actx.span = actx_span;
     }
     nova_free(map);
     nova_free(thr);
@@ -1334,14 +1420,19 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         nova_free(gx.lab);
     }
     if (!ok || n_labels == 0) {
-        /* no lesion: clear the vessel flags or ids the mask may hold */
-        memset(mask, 0, nova_volume_get_voxel_count(an->lesion_mask));
+        /* no lesion: clear the vessel flags the mask holds after
+         * detection on the full grid (on a coarse grid nothing was
+         * written) */
+        if (!coarse)
+            memset(mask, 0, nova_volume_get_voxel_count(an->lesion_mask));
         nova_free(acc);
         nova_free(cand);
         nova_free(labels);
         nova_free(ids16);
+        nova_free(span_lo);
         return ok;
     }
+        TIMING("acc2");
     actx.cand = NULL;
     accumulate(pool, &actx, &li, acc, n_labels);
     /* Keep the lesions still above the minimum size. */
@@ -1357,6 +1448,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         nova_free(cand);
         nova_free(labels);
         nova_free(ids16);
+        nova_free(span_lo);
         return false;
     }
     /* Face area: mean of the three face areas weighted by how many faces
@@ -1422,7 +1514,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
-    TailCtx tc = {&cc, &li, new_id, mask, (int16_t)o->high_hu, area_k};
+    TailCtx tc = {&cc,   &li,   new_id, mask, (int16_t)o->high_hu,
+                  area_k, actx.span};
+        TIMING("tail");
     nova_pool_parallel_for(pool, cc.c[2], tail_slices, &tc);
     for (size_t l = 0; l < keep && area_k; l++) {
         size_t best = 0;
@@ -1432,6 +1526,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         an->lesions[l].key_slice = cc.lo[2] + best;
     }
     nova_free(area_k);
+    TIMING("end");
     qsort(an->lesions, keep, sizeof *an->lesions, compare_volume);
     for (size_t l = 0; l < keep; l++)
         an->lesions[l].id = (int)l + 1;
@@ -1440,6 +1535,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     nova_free(cand);
     nova_free(labels);
     nova_free(ids16);
+    nova_free(span_lo);
     return true;
 }
 
