@@ -1652,6 +1652,66 @@ static bool peripheral_map(NovaError **error, NovaPool *pool,
     return ok;
 }
 
+/* Refinement code of each coarse voxel (label | REFINE_*), for coarse
+ * slices [begin, end). */
+struct code_ctx {
+    const struct coarse *c;
+    const NovaLungOptions *o;
+    uint8_t *code;
+};
+
+static void code_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct code_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    const NovaLungOptions *o = x->o;
+    uint8_t *code = x->code;
+    size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
+    for (size_t zz = begin, i = begin * plane; zz < end; zz++)
+        for (size_t yy = 0; yy < ny; yy++)
+            for (size_t xx = 0; xx < nx; xx++, i++) {
+                uint8_t l = c->lab[i];
+                size_t nb[6];
+                int k = 0;
+                if (xx > 0)
+                    nb[k++] = i - 1;
+                if (xx + 1 < nx)
+                    nb[k++] = i + 1;
+                if (yy > 0)
+                    nb[k++] = i - nx;
+                if (yy + 1 < ny)
+                    nb[k++] = i + nx;
+                if (zz > 0)
+                    nb[k++] = i - plane;
+                if (zz + 1 < nz)
+                    nb[k++] = i + plane;
+                uint8_t other = 0;
+                for (int j = 0; j < k; j++)
+                    if (c->lab[nb[j]] != l) {
+                        other = c->lab[nb[j]];
+                        if (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT)
+                            break;
+                    }
+                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+                    bool border = false;
+                    for (int j = 0; j < k; j++)
+                        border |= c->lab[nb[j]] != l;
+                    code[i] = l | (!border                       ? 0
+                                   : c->hu[i] < o->air_hu        ? REFINE_AIR
+                                   : c->hu[i] < o->dense_lung_hu ? REFINE_DENSE
+                                                                 : 0);
+                } else if (l == 0 &&
+                           (other == NOVA_LUNG_RIGHT ||
+                            other == NOVA_LUNG_LEFT) &&
+                           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
+                    code[i] = other | REFINE_AIR;
+                } else {
+                    code[i] = l;
+                }
+            }
+}
+
 static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    const NovaLungOptions *o, const struct coarse *c,
                    NovaLungResult *r, double *t_zones)
@@ -1695,48 +1755,8 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
      * (filled in by the closing: a lesion or vessel against the pleura);
      * tissue blocks next to a lung may give it their air-like voxels. */
     size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
-    for (size_t i = 0, zz = 0; zz < nz; zz++)
-        for (size_t yy = 0; yy < ny; yy++)
-            for (size_t xx = 0; xx < nx; xx++, i++) {
-                uint8_t l = c->lab[i];
-                size_t nb[6];
-                int k = 0;
-                if (xx > 0)
-                    nb[k++] = i - 1;
-                if (xx + 1 < nx)
-                    nb[k++] = i + 1;
-                if (yy > 0)
-                    nb[k++] = i - nx;
-                if (yy + 1 < ny)
-                    nb[k++] = i + nx;
-                if (zz > 0)
-                    nb[k++] = i - plane;
-                if (zz + 1 < nz)
-                    nb[k++] = i + plane;
-                uint8_t other = 0;
-                for (int j = 0; j < k; j++)
-                    if (c->lab[nb[j]] != l) {
-                        other = c->lab[nb[j]];
-                        if (other == NOVA_LUNG_RIGHT || other == NOVA_LUNG_LEFT)
-                            break;
-                    }
-                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
-                    bool border = false;
-                    for (int j = 0; j < k; j++)
-                        border |= c->lab[nb[j]] != l;
-                    code[i] = l | (!border                       ? 0
-                                   : c->hu[i] < o->air_hu        ? REFINE_AIR
-                                   : c->hu[i] < o->dense_lung_hu ? REFINE_DENSE
-                                                                 : 0);
-                } else if (l == 0 &&
-                           (other == NOVA_LUNG_RIGHT ||
-                            other == NOVA_LUNG_LEFT) &&
-                           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS) {
-                    code[i] = other | REFINE_AIR;
-                } else {
-                    code[i] = l;
-                }
-            }
+    struct code_ctx cx = {c, o, code};
+    nova_pool_parallel_for(pool, nz, code_slices, &cx);
     for (size_t i = 0; i < c->in[0]; i++)
         x.x_to_cx[i] = i / c->f[0];
     /* Each lung's slice extent on the full grid, from its coarse extent. */
