@@ -7,7 +7,14 @@ same networks, weights and input shape in PyTorch (eager, torch.no_grad,
 the module the file was exported from), 1 and 2 threads, each engine in its
 own process.  Reports the median latency of RUNS timed runs after WARMUP,
 Nova's GFLOP/s, the ratios ORT/Nova and PyTorch/Nova (above 1: Nova is
-faster), and each process's peak resident memory (from wait4).
+faster), and each process's peak resident memory (from wait4).  With one
+thread it also reports CPU time per run, which a busy shared machine
+disturbs much less than wall time: ONNX Runtime's and PyTorch's user +
+system time of the process over the timed runs (measured inside), Nova's
+user time from wait4, the difference between a process timing RUNS runs
+and one timing 1, over RUNS - 1 (system time is left out there: page
+faults while loading make it vary by more than a run costs; a run
+allocates nothing).
 
 Usage: /usr/bin/python3 bench/nn/run.py [BUILD] [--models a,b]
        [--threads 1,2] [--runs N] [--warmup N] [--size full|small]
@@ -40,19 +47,23 @@ with torch.no_grad():
     for _ in range({warmup}):
         model(x)
     ms = []
+    c0 = time.process_time()
     for _ in range({runs}):
         t0 = time.perf_counter()
         model(x)
         ms.append((time.perf_counter() - t0) * 1e3)
+    cpu_ms = (time.process_time() - c0) * 1e3 / {runs}
 ms.sort()
 k = len(ms)
 med = ms[k // 2] if k % 2 else 0.5 * (ms[k // 2 - 1] + ms[k // 2])
-print(json.dumps({{"median_ms": med, "min_ms": ms[0], "max_ms": ms[-1]}}))
+print(json.dumps({{"median_ms": med, "min_ms": ms[0], "max_ms": ms[-1],
+                  "cpu_ms": cpu_ms}}))
 """
 
 
-def run(cmd, env=None):
-    """Run a command; return (stdout, peak RSS in MB)."""
+def run(cmd, env=None, cpu=None):
+    """Run a command; return (stdout, peak RSS in MB); cpu, a list, gets
+    the process's user CPU seconds."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=env)
     out = p.stdout.read()
@@ -61,6 +72,8 @@ def run(cmd, env=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed: {err.decode()[-2000:]}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime)
     return out.decode(), usage.ru_maxrss / 1024.0
 
 
@@ -102,10 +115,16 @@ def main():
             env["OMP_WAIT_POLICY"] = "PASSIVE"
             row = {"model": name, "threads": t,
                    "shape": "x".join(map(str, shape))}
-            out, rss = run([nova, "nn", "bench", onnx_path, "--input", x_path,
-                            "--threads", str(t), "--runs", str(args.runs),
-                            "--warmup", str(args.warmup), "--json"], env)
+            nova_cmd = [nova, "nn", "bench", onnx_path, "--input", x_path,
+                        "--threads", str(t), "--warmup", str(args.warmup),
+                        "--json"]
+            cpu = []
+            out, rss = run(nova_cmd + ["--runs", str(args.runs)], env, cpu)
             nv = last_json(out)
+            if t == 1 and args.runs > 1:
+                run(nova_cmd + ["--runs", "1"], env, cpu)
+                row["nova_cpu_ms"] = ((cpu[0] - cpu[1]) * 1e3 /
+                                      (args.runs - 1))
             row.update(nova_ms=nv["median_ms"], gflop=nv["gflop"],
                        nova_gflops=nv["gflops_per_s"], nova_rss_mb=rss,
                        nova_arena_mb=nv["arena_bytes"] / 1e6)
@@ -114,12 +133,16 @@ def main():
                             str(args.runs), str(args.warmup)], env)
             ov = last_json(out)
             row.update(ort_ms=ov["median_ms"], ort_rss_mb=rss)
+            if "nova_cpu_ms" in row:
+                row["ort_cpu_ms"] = ov["cpu_ms"]
             code = TORCH_SNIPPET.format(tools=os.path.join(ROOT, "tools", "nn"),
                                         threads=t, name=name, size=args.size,
                                         warmup=args.warmup, runs=args.runs)
             out, rss = run(["/usr/bin/python3", "-c", code], env)
             tv = last_json(out)
             row.update(torch_ms=tv["median_ms"], torch_rss_mb=rss)
+            if "nova_cpu_ms" in row:
+                row["torch_cpu_ms"] = tv["cpu_ms"]
             row["ort_over_nova"] = row["ort_ms"] / row["nova_ms"]
             row["torch_over_nova"] = row["torch_ms"] / row["nova_ms"]
             results.append(row)
@@ -137,6 +160,16 @@ def main():
               f"{r['ort_over_nova']:.2f} | {r['torch_over_nova']:.2f} | "
               f"{r['nova_rss_mb']:.0f} / {r['ort_rss_mb']:.0f} / "
               f"{r['torch_rss_mb']:.0f} |")
+    ones = [r for r in results if "nova_cpu_ms" in r]
+    if ones:
+        print()
+        print("| model | 1 thread: CPU ms/run Nova | ORT | PyTorch | ORT/Nova "
+              "|")
+        print("|---|---|---|---|---|")
+        for r in ones:
+            print(f"| {r['model']} | {r['nova_cpu_ms']:.1f} | "
+                  f"{r['ort_cpu_ms']:.1f} | {r['torch_cpu_ms']:.1f} | "
+                  f"{r['ort_cpu_ms'] / r['nova_cpu_ms']:.2f} |")
     return 0
 
 
