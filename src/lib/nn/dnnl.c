@@ -33,6 +33,7 @@ struct NnDnnl {
     dnnl_stream_t stream;
     int n_threads;
     bool winograd; /* 3x3 stride-1 convolutions by wino.c */
+    bool serial_small; /* small nodes on one thread (see node_threads) */
 };
 
 enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
@@ -82,6 +83,7 @@ typedef struct {
     NnGnorm *gnorm;   /* blocked GroupNormalization (gnorm.c), owned */
     bool resize;      /* blocked Resize (ops_nn.c) */
     NnDeconv *deconv; /* stride = kernel ConvTranspose (deconv.c), owned */
+    int threads;      /* this node's thread count (node_threads) */
     size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
@@ -108,6 +110,8 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
     const char *wino = getenv("NOVA_NN_WINOGRAD");
     d->winograd = !(wino && strcmp(wino, "0") == 0) &&
                   nova__nn_wino_available();
+    const char *serial = getenv("NOVA_NN_SMALL_SERIAL");
+    d->serial_small = !(serial && strcmp(serial, "0") == 0);
     /* Before anything runs (weights are reordered while compiling). */
     omp_set_num_threads(d->n_threads);
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
@@ -354,6 +358,26 @@ static bool claimable(NnGraph *g, const NnNode *n)
 
 /* ------------------------------------------------------------ building */
 
+/* Threads for one node.  Waking a second thread for a parallel region
+ * cost 0.1-0.3 ms per oneDNN primitive on the 2-vCPU machine Nova is
+ * benchmarked on (DenseNet-121 at 2 threads: its 76 primitives under
+ * 0.1 ms took 3.1 ms on one thread and 24 ms on two), more than the
+ * small nodes of a network take on one thread.  So a node whose work is
+ * under ~0.3 ms on one core (20 MFLOP of convolution, 256 K output
+ * elements otherwise) runs on one thread: its primitive is created for
+ * one (oneDNN fixes a convolution's thread split when creating it) and
+ * Nova's kernels skip the pool.  NOVA_NN_SMALL_SERIAL=0 turns this off. */
+static int node_threads(const NnDnnl *d, NnGraph *g, const NnNode *n)
+{
+    if (d->n_threads <= 1 || !d->serial_small)
+        return d->n_threads;
+    double flops = nova__nn_node_flops(g, n);
+    if (flops > 0)
+        return flops < 20e6 ? 1 : d->n_threads;
+    NnValue *y = nn_out(g, n, 0);
+    return y && nn_value_count(y) < 256 * 1024 ? 1 : d->n_threads;
+}
+
 typedef struct {
     NovaError **error;
     NnDnnl *d;
@@ -570,7 +594,7 @@ static bool build_wino(Build *b, bool keep, int m)
     dn->wino = nova__nn_wino_create(b->error, n->params, m, w->data,
                                     bias ? bias->data : NULL, n->act,
                                     n->act_alpha, n->residual >= 0,
-                                    b->d->n_threads);
+                                    b->dn->threads);
     if (!dn->wino || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
         !add_dst(b, &dst, keep))
         return false;
@@ -1004,6 +1028,8 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
         dn->dst_scratch = -1;
         Build b = {error, d, g, n, dn, 0};
         bool kp = keep[n->outputs[0]];
+        dn->threads = node_threads(d, g, n);
+        omp_set_num_threads(dn->threads);
         if (is(n, "Conv") || is(n, "ConvTranspose"))
             ok = build_conv(&b, kp);
         else if (is(n, "MaxPool") || is(n, "AveragePool") ||
@@ -1027,6 +1053,7 @@ bool nova__nn_dnnl_compile(NovaError **error, NnDnnl *d, NnGraph *g,
             ok = build_eltwise(&b, kp);
         n->scratch_bytes = b.scratch;
     }
+    omp_set_num_threads(d->n_threads);
     nova_free(keep);
     return ok;
 }
@@ -1084,7 +1111,7 @@ static void exec_reorder(NnDnnl *d, dnnl_primitive_t r, dnnl_memory_t from,
 void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
 {
     DnnlNode *dn = node->impl;
-    omp_set_num_threads(d->n_threads);
+    omp_set_num_threads(dn->threads);
     for (int i = 0; i < dn->n_copies; i++) {
         const InCopy *c = &dn->copies[i];
         exec_reorder(d, c->reorder, c->from, nn_ptr(ex, dn->copy_value[i]),
@@ -1111,15 +1138,19 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
             else if (dn->args[i].arg == DNNL_ARG_DST)
                 dst = handle_of(ex, dn, i);
         }
+        NovaPool *pool = dn->threads > 1 ? ex->pool : NULL;
         if (dn->wino)
-            nova__nn_wino_run(dn->wino, ex->pool, src, dst,
+            nova__nn_wino_run(dn->wino, pool, src, dst,
                               ex->scratch + dn->wino_scratch);
         else if (dn->gnorm)
-            nova__nn_gnorm_run(dn->gnorm, ex->pool, src, dst);
+            nova__nn_gnorm_run(dn->gnorm, pool, src, dst);
         else if (dn->deconv)
-            nova__nn_deconv_run(dn->deconv, ex->pool, src, dst);
-        else
-            nova__nn_resize_blocked(ex, node, src, dst);
+            nova__nn_deconv_run(dn->deconv, pool, src, dst);
+        else {
+            NnExec one = *ex;
+            one.pool = pool;
+            nova__nn_resize_blocked(&one, node, src, dst);
+        }
     } else {
         dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
     }
