@@ -841,6 +841,9 @@ def main():
               (len(rows), len(on_disk)))
         check(os.listdir(os.path.join(kstore, ".tmp")) == [],
               "partial files left in .tmp")
+        parts = [f for r, ds, fs in os.walk(kstore) for f in fs
+                 if f.endswith(".part")]
+        check(parts == [], "temporary files left: %r" % parts)
         return ("%d of %d acknowledged before SIGKILL, all durable; %d of "
                 "%d files re-indexed at restart" % (
                     len(acked), len(paths), int(reconciled.group(1)),

@@ -6,12 +6,13 @@
  * (PS3.10 7.1: 128-byte preamble, "DICM", the File Meta group in explicit
  * VR little endian with its group length, then the dataset bytes as
  * received), parsed once with Nova's reader to check that it is a dataset
- * of the command's SOP class and instance, then written to DIR/.tmp/ and
+ * of the command's SOP class and instance, then written to a temporary
+ * file beside its final name (DIR/<study>/<series>/.<sop>.<n>.part) and
  * fdatasync'd, renamed to DIR/<study>/<series>/<sop>.dcm, and the series
  * directory fsync'd.  Only then is the index row committed, and only then
  * may the sender hear success.  A crash at any point leaves either nothing
- * under the final name or a complete file; .tmp/ is emptied when the
- * store is opened.
+ * under the final name or a complete file; temporary files are removed
+ * when the store is opened after a crash.
  *
  * Group commit: the syncs are paid per batch, not per instance, by letting
  * the kernel group them.  Each association thread issues its own
@@ -325,7 +326,9 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
         nova_free(marker);
         goto fail;
     }
-    /* Partial files of a crashed run: never acknowledged, never renamed. */
+    /* Partial files of a crashed run: never acknowledged, never renamed
+     * (stores written before temporary files moved beside their final
+     * names; reconcile removes those). */
     DIR *d = opendir(s->tmp_dir);
     if (d) {
         struct dirent *e;
@@ -900,7 +903,11 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         bool known = rc == SQLITE_ROW;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
-        tmp = nova_strdup_printf(error, "%s/%s.%llu.part", s->tmp_dir,
+        /* The temporary file sits beside its final name: the rename then
+         * stays inside one directory (no file-system-wide cross-directory
+         * rename lock, no directory shared by every association), and
+         * its dot hides it from anyone listing *.dcm. */
+        tmp = nova_strdup_printf(error, "%s/.%s.%llu.part", series_dir,
                                  sop_instance,
                                  (unsigned long long)++s->tmp_counter);
         pthread_mutex_unlock(&s->db_lock);
@@ -1071,6 +1078,14 @@ static bool reconcile(NovaError **error, NovaStore *s)
             snprintf(path, cap, "%s/%s/%s", s->dir, study, series);
             DIR *d3 = opendir(path);
             while (d3 && (e3 = readdir(d3))) {
+                /* A temporary file of the crashed run: never renamed,
+                 * so never acknowledged. */
+                size_t len = strlen(e3->d_name);
+                if (e3->d_name[0] == '.' && len > 5 &&
+                    strcmp(e3->d_name + len - 5, ".part") == 0) {
+                    unlinkat(dirfd(d3), e3->d_name, 0);
+                    continue;
+                }
                 if (!name_is_uid(e3->d_name, ".dcm", sop))
                     continue;
                 files++;
