@@ -133,7 +133,10 @@ static const char schema[] =
     " series_uid TEXT NOT NULL, transfer_syntax TEXT NOT NULL,"
     " path TEXT NOT NULL, size INTEGER NOT NULL, calling_ae TEXT,"
     " received REAL NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS series_open ON series(completed_at);";
+    "CREATE INDEX IF NOT EXISTS series_open ON series(completed_at);"
+    /* Counting a study's series on every instance (ST_BUMP_STUDY) must not
+     * scan every series in the store. */
+    "CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);";
 
 typedef struct IndexRow IndexRow;
 
