@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static size_t count_lung(const uint8_t *lab, size_t n)
 {
@@ -757,6 +758,22 @@ static void test_dense_lung(void)
                "lung (%.2f%% of the lungs)\n",
                fp, 100.0 * (double)fp / (double)lung);
         CHECK(fp * 50 < lung);
+        /* The growth runs slice by slice over the pool: one thread gives
+         * the same labels and zones. */
+        NovaLungResult *r1 = nova_chest_segment_lungs(&err, NULL, p.ct, NULL);
+        CHECK_OK(err);
+        if (r1) {
+            CHECK(memcmp(lab,
+                         nova_volume_get_const_data(
+                             nova_lung_result_get_labels(r1)),
+                         n) == 0);
+            CHECK(memcmp(nova_volume_get_const_data(
+                             nova_lung_result_get_zones(r)),
+                         nova_volume_get_const_data(
+                             nova_lung_result_get_zones(r1)),
+                         n) == 0);
+            nova_lung_result_destroy(r1);
+        }
         nova_lung_result_destroy(r);
     }
     NovaLungOptions o;
