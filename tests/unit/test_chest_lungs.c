@@ -562,9 +562,9 @@ static struct phantom make_phantom_at(double sxy, double sz, double sigma_hu,
                         t = (uint8_t)(t ? (w[0] < cx ? 1 : 2) : (side ? 2 : 1));
                     }
                 }
-                if (t == 2 && (disease == DISEASE_LEFT_ALL ||
-                               (disease == DISEASE_LEFT_POSTERIOR &&
-                                w[1] > cy)))
+                if (t == 2 &&
+                    (disease == DISEASE_LEFT_ALL ||
+                     (disease == DISEASE_LEFT_POSTERIOR && w[1] > cy)))
                     value = diseased_hu(w);
                 /* Vessels: tubes inside each lung. */
                 if (t) {
@@ -737,7 +737,8 @@ static void test_dense_lung(void)
 {
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
-    struct phantom p = make_phantom_at(2.5, 2.5, 15, 75, DISEASE_LEFT_POSTERIOR);
+    struct phantom p =
+        make_phantom_at(2.5, 2.5, 15, 75, DISEASE_LEFT_POSTERIOR);
     NovaLungResult *r = nova_chest_segment_lungs(&err, pool, p.ct, NULL);
     CHECK_OK(err);
     double with = 0;
@@ -767,11 +768,11 @@ static void test_dense_lung(void)
                          nova_volume_get_const_data(
                              nova_lung_result_get_labels(r1)),
                          n) == 0);
-            CHECK(memcmp(nova_volume_get_const_data(
-                             nova_lung_result_get_zones(r)),
-                         nova_volume_get_const_data(
-                             nova_lung_result_get_zones(r1)),
-                         n) == 0);
+            CHECK(
+                memcmp(
+                    nova_volume_get_const_data(nova_lung_result_get_zones(r)),
+                    nova_volume_get_const_data(nova_lung_result_get_zones(r1)),
+                    n) == 0);
             nova_lung_result_destroy(r1);
         }
         nova_lung_result_destroy(r);
@@ -783,8 +784,7 @@ static void test_dense_lung(void)
     CHECK_OK(err);
     if (r) {
         double without = lung_dice(&p, r, NOVA_LUNG_LEFT);
-        printf("# diseased left lung without the growth: Dice %.4f\n",
-               without);
+        printf("# diseased left lung without the growth: Dice %.4f\n", without);
         CHECK(without < with - 0.05);
         nova_lung_result_destroy(r);
     }
@@ -887,7 +887,8 @@ static void test_covid_ny_sbu(void)
             }
             size_t inner = 0, inner_lab = 0, mask = 0, mask_dense = 0;
             for (size_t i = 0; i < plane; i++) {
-                bool lung = lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
+                bool lung =
+                    lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
                 if (hu[i] < -500 && !edge_air[i]) {
                     inner++;
                     inner_lab += lab[i] != 0;
