@@ -310,6 +310,41 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
         }
 }
 
+/* Eigenvalues of a symmetric 3x3 matrix (xx, yy, zz, xy, xz, yz),
+ * largest first (the trigonometric closed form). */
+static void sym3_eigenvalues(const double c[6], double ev[3])
+{
+    double p1 = c[3] * c[3] + c[4] * c[4] + c[5] * c[5];
+    double q = (c[0] + c[1] + c[2]) / 3;
+    if (p1 == 0) {
+        double a[3] = {c[0], c[1], c[2]};
+        for (int i = 0; i < 3; i++)
+            for (int j = i + 1; j < 3; j++)
+                if (a[j] > a[i]) {
+                    double t = a[i];
+                    a[i] = a[j];
+                    a[j] = t;
+                }
+        ev[0] = a[0];
+        ev[1] = a[1];
+        ev[2] = a[2];
+        return;
+    }
+    double p2 = (c[0] - q) * (c[0] - q) + (c[1] - q) * (c[1] - q) +
+                (c[2] - q) * (c[2] - q) + 2 * p1;
+    double p = sqrt(p2 / 6);
+    /* B = (A - q I) / p; r = det(B) / 2 */
+    double b0 = (c[0] - q) / p, b1 = (c[1] - q) / p, b2 = (c[2] - q) / p;
+    double b3 = c[3] / p, b4 = c[4] / p, b5 = c[5] / p;
+    double det = b0 * (b1 * b2 - b5 * b5) - b3 * (b3 * b2 - b5 * b4) +
+                 b4 * (b3 * b5 - b1 * b4);
+    double r = det / 2;
+    double phi = r <= -1 ? M_PI / 3 : r >= 1 ? 0 : acos(r) / 3;
+    ev[0] = q + 2 * p * cos(phi);
+    ev[2] = q + 2 * p * cos(phi + 2 * M_PI / 3);
+    ev[1] = 3 * q - ev[0] - ev[2];
+}
+
 /*
  * Dense regions (opened HU above -300) lying almost wholly in the central
  * two thirds of the lung - under a fifth of their voxels in the peripheral
@@ -323,9 +358,10 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
 static bool drop_central_dense(NovaError **error, NovaPool *pool,
                                const CandCtx *cc, const uint8_t *zones,
                                uint8_t *cand, const uint8_t *dense,
-                               uint32_t *labels, double spacing_x_mm,
+                               uint32_t *labels, const double sp[3],
                                double voxel_ml, bool k_up)
 {
+    double spacing_x_mm = sp[0];
     double voxel_mm2 = voxel_ml * 1000 / cc->spacing_z_mm;
     const size_t *c = cc->c;
     size_t n = c[0] * c[1] * c[2];
@@ -341,8 +377,14 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
      * and the list of regions met in the current slice. */
     size_t m = (size_t)n_labels + 1;
     size_t *count = nova_calloc(error, 8 * m, sizeof *count);
-    if (!count)
+    /* second moments of each region's voxel positions in mm: x, y, z, xx,
+     * yy, zz, xy, xz, yz */
+    double (*mom)[9] = nova_calloc(error, m, sizeof *mom);
+    if (!count || !mom) {
+        nova_free(count);
+        nova_free(mom);
         return false;
+    }
     size_t *peripheral = count + m, *stamp = count + 2 * m;
     size_t *area = count + 3 * m, *max_area = count + 4 * m;
     size_t *first_area = count + 5 * m, *last_area = count + 6 * m;
@@ -365,6 +407,18 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                 }
                 area[l]++;
                 count[l]++;
+                double px = (double)x * sp[0], py = (double)y * sp[1],
+                       pz = (double)z * sp[2];
+                double *q = mom[l];
+                q[0] += px;
+                q[1] += py;
+                q[2] += pz;
+                q[3] += px * px;
+                q[4] += py * py;
+                q[5] += pz * pz;
+                q[6] += px * py;
+                q[7] += px * pz;
+                q[8] += py * pz;
                 peripheral[l] += zones[gi + x] &&
                                  NOVA_ZONE_PERIPHERAL(zones[gi + x]);
             }
@@ -380,11 +434,14 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
     }
     /* Hilar vessels also enter the lung at its medial edge, where the
      * distance to the mediastinal pleura makes them count as peripheral: a
-     * small dense region (under 5 ml) that comes within 10 mm of the
-     * medial edge on some row is taken for one too. */
+     * small dense region (under 5 ml) that lies on the medial edge, or
+     * comes within 10 mm of it and is not a compact blob of 1.5 ml or more
+     * (a consolidation or nodule beside the mediastinum; the opening cuts
+     * vessels into shorter, smaller pieces), is taken for one too. */
     uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
     if (!touch) {
         nova_free(count);
+        nova_free(mom);
         return false;
     }
     long reach = (long)(10.0 / spacing_x_mm + 0.5);
@@ -419,8 +476,9 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                     long x = edges[e] + dir * k;
                     if (x < 0 || x >= (long)c[0])
                         break;
-                    if (lr[x])
-                        touch[lr[x]] = 1;
+                    /* 1: within reach; 3: on the edge voxel itself */
+                    if (lr[x] && touch[lr[x]] != 3)
+                        touch[lr[x]] = k == 0 ? 3 : 1;
                 }
             }
         }
@@ -431,24 +489,52 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
      * consolidation narrows towards its ends). */
     for (size_t l = 1; l < m; l++) {
         size_t bottom = k_up ? first_area[l] : last_area[l];
-        if (getenv("NOVA_DEBUG_LESIONS") && count[l] > 300)
-            fprintf(stderr, "dense %zu: %zu vox, periph %zu, max area %zu, "
-                    "first %zu, last %zu, touch %d\n", l, count[l],
-                    peripheral[l], max_area[l], first_area[l], last_area[l],
-                    touch[l]);
+
         if (count[l] > max_area[l] && 2 * peripheral[l] < count[l] &&
             5 * bottom >= 3 * max_area[l] &&
             (double)bottom * voxel_mm2 >= 300)
             touch[l] = 2;
     }
+    /* A compact dense region (a blob: its longest principal axis under
+     * 2.5 times its second; a vessel segment is a tube, several times
+     * longer than wide) is a consolidation or nodule even away from the
+     * pleura; reuse `stamp` for the flag. */
+    uint8_t *compact = (uint8_t *)stamp;
+    for (size_t l = 1; l < m; l++) {
+        double nn = (double)count[l], *q = mom[l];
+        bool blob = false;
+        if (count[l] >= 8) {
+            double mx = q[0] / nn, my = q[1] / nn, mz = q[2] / nn;
+            double cov[6] = {q[3] / nn - mx * mx, q[4] / nn - my * my,
+                             q[5] / nn - mz * mz, q[6] / nn - mx * my,
+                             q[7] / nn - mx * mz, q[8] / nn - my * mz};
+            double ev[3];
+            sym3_eigenvalues(cov, ev);
+            blob = ev[1] > 0 && ev[0] < 6.25 * ev[1];
+        }
+        compact[l] = blob;
+        if (getenv("NOVA_DEBUG_LESIONS") && count[l] > 20)
+            fprintf(stderr,
+                    "dense %zu: %zu vox at %.0f %.0f %.0f mm (grid), "
+                    "periph %zu, max area %zu, first %zu, last %zu, "
+                    "touch %d, compact %d\n",
+                    l, count[l], q[0] / nn, q[1] / nn, q[2] / nn,
+                    peripheral[l], max_area[l], first_area[l], last_area[l],
+                    touch[l], blob);
+    }
     for (i = 0; i < n; i++) {
         uint32_t l = labels[i];
-        if (l && (5 * peripheral[l] < count[l] || touch[l] == 2 ||
-                  (touch[l] && (double)count[l] * voxel_ml < 5.0)))
+        if (l && ((5 * peripheral[l] < count[l] && !compact[l]) ||
+                  touch[l] == 2 ||
+                  ((touch[l] == 3 ||
+                    (touch[l] == 1 &&
+                     (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
+                   (double)count[l] * voxel_ml < 5.0)))
             cand[i] = CAND_DROPPED;
     }
     nova_free(touch);
     nova_free(count);
+    nova_free(mom);
     return true;
 }
 
@@ -1310,9 +1396,11 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                       cand, dense, vessel};
         TIMING("band");
         nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
+        double det_sp[3] = {g->spacing[0] * (double)gx.f[0],
+                            g->spacing[1] * (double)gx.f[1],
+                            g->spacing[2] * (double)gx.f[2]};
         ok = drop_central_dense(error, pool, &dc, det_zones, cand, dense,
-                                labels, g->spacing[0] * (double)gx.f[0],
-                                det_ml, g->direction[8] >= 0);
+                                labels, det_sp, det_ml, g->direction[8] >= 0);
     }
     TIMING("label");
     if (ok)
