@@ -489,7 +489,6 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
      * consolidation narrows towards its ends). */
     for (size_t l = 1; l < m; l++) {
         size_t bottom = k_up ? first_area[l] : last_area[l];
-
         if (count[l] > max_area[l] && 2 * peripheral[l] < count[l] &&
             5 * bottom >= 3 * max_area[l] &&
             (double)bottom * voxel_mm2 >= 300)
@@ -577,11 +576,10 @@ static bool is_lesion(const Acc *a, double voxel_ml, bool multi_slice,
     if (a->voxels == 0 || (double)a->voxels * voxel_ml < o->min_lesion_ml)
         return false;
     double n = (double)a->voxels;
-    double dense = (double)a->dense / n;
     double peripheral = (double)a->peripheral / n;
     if ((double)a->thin / n >= 0.35)
         return false;
-    if (dense >= 0.5 && peripheral < 0.2)
+    if ((double)a->dense / n >= 0.5 && peripheral < 0.2)
         return false;
     if (multi_slice && a->bbox_min[2] == a->bbox_max[2] && peripheral < 0.2)
         return false;
@@ -1016,8 +1014,24 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
     for (uint32_t l = 1; l <= n_labels; l++) {
         const Acc *a = &acc[l];
         thr[l] = INT16_MAX;
-        if (!is_lesion(a, voxel_ml, multi, o) || a->own_n == 0)
+        if (!is_lesion(a, voxel_ml, multi, o) || a->own_n == 0) {
+            if (getenv("NOVA_DEBUG_LESIONS") && a->voxels >= 10)
+                fprintf(stderr,
+                        "not a lesion %u: %zu vox at crop+%zu,%zu,%zu "
+                        "(crop at %zu,%zu,%zu), high %.2f dense %.2f thin "
+                        "%.2f periph %.2f z %zu-%zu\n",
+                        l, a->voxels,
+                        (size_t)(a->sum_idx[0] / (double)a->voxels) - cc->lo[0],
+                        (size_t)(a->sum_idx[1] / (double)a->voxels) - cc->lo[1],
+                        (size_t)(a->sum_idx[2] / (double)a->voxels) - cc->lo[2],
+                        cc->lo[0], cc->lo[1], cc->lo[2],
+                        (double)a->high / (double)a->voxels,
+                        (double)a->dense / (double)a->voxels,
+                        (double)a->thin / (double)a->voxels,
+                        (double)a->peripheral / (double)a->voxels,
+                        a->bbox_min[2], a->bbox_max[2]);
             continue;
+        }
         double own = a->own_sum_hu / (double)a->own_n;
         double t = parenchyma + 0.5 * (own - parenchyma);
         /* never below the opacity band's floor */

@@ -262,7 +262,11 @@ NovaInsertion *nova_phantom_insert(NovaError **error, const NovaVolume *ct,
                              depth))
         goto fail;
 
-    uint64_t rng = o.seed * 0x9E3779B97F4A7C15ull + 0x51ED;
+    /* The stream starts at a mixed seed: SplitMix64 steps its state by a
+     * constant, so seeding it with seed x constant would make seed s the
+     * stream of seed 1 shifted by s - 1 draws (same lesion centres). */
+    uint64_t rng = o.seed ^ 0x51EDull;
+    rng = nova__ph_rand(&rng);
     for (int li = 0; li < o.lesions; li++) {
         PhLesion L;
         memset(&L, 0, sizeof L);
