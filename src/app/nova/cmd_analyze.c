@@ -262,8 +262,12 @@ int nova_cmd_analyze(int argc, char **argv)
     progress(&prog, "report");
     /* result.json's timings cover the stages before the report, which is
      * written while they are recorded (docs/result-schema.md). */
+    double t_report = nova_time_now();
     if (!nova_report_write(&err, &in, out_dir))
         goto done;
+    if (getenv("NOVA_DEBUG_TIMING"))
+        fprintf(stderr, "report: %.1f ms\n",
+                (nova_time_now() - t_report) * 1e3);
     if (masks) {
         /* The masks on the CT's grid, for a viewer or a researcher's own
          * measurements (docs/result-schema.md, "Masks"). */

@@ -170,23 +170,6 @@ NovaImage *nova_image_from_cut(NovaError **error, const NovaVolume *hu,
     return img;
 }
 
-/* Whether output pixel (x, y) lies on a voxel of the label. */
-static bool in_label(const NovaVolume *mask, const size_t dims[3],
-                     const CutMap *m, size_t index, int64_t x, int64_t y,
-                     uint8_t label)
-{
-    if (x < 0 || y < 0 || x >= m->width || y >= m->height)
-        return false;
-    double ch = to_voxel((uint32_t)x, m->width, m->n_h, m->flip_h);
-    double cv = to_voxel((uint32_t)y, m->height, m->n_v, m->flip_v);
-    long h = lround(ch), v = lround(cv);
-    if (h < 0 || v < 0 || (size_t)h >= m->n_h || (size_t)v >= m->n_v)
-        return false;
-    const uint8_t *d = nova_volume_get_const_data(mask);
-    uint8_t value = d[voxel_index(dims, m, index, (size_t)h, (size_t)v)];
-    return label ? value == label : value != 0;
-}
-
 static bool mask_fits(const NovaImage *img, const NovaVolume *mask, NovaCut cut,
                       size_t index, CutMap *m, size_t dims[3])
 {
@@ -202,43 +185,91 @@ static bool mask_fits(const NovaImage *img, const NovaVolume *mask, NovaCut cut,
            index < dims[m->fixed_axis];
 }
 
-void nova_image_draw_outline(NovaImage *img, const NovaVolume *mask,
-                             NovaCut cut, size_t index, uint8_t label,
-                             const uint8_t color[3])
+/* The mask sampled at every output pixel (nearest voxel), 1 where it
+ * holds the label (any non-zero value for label 0), 0 elsewhere and
+ * outside the volume: one lookup per pixel through per-column and per-row
+ * voxel tables, instead of the coordinate arithmetic per pixel and per
+ * neighbour.  NULL when the mask does not fit the image or memory is
+ * short (then nothing is drawn). */
+static uint8_t *sample_label(const NovaImage *img, const NovaVolume *mask,
+                             NovaCut cut, size_t index, uint8_t label)
 {
     CutMap m;
     size_t dims[3];
     if (!mask_fits(img, mask, cut, index, &m, dims))
-        return;
-    for (uint32_t y = 0; y < m.height; y++)
-        for (uint32_t x = 0; x < m.width; x++) {
-            if (!in_label(mask, dims, &m, index, x, y, label))
+        return NULL;
+    size_t w = m.width, h = m.height;
+    uint8_t *plane = nova_calloc(NULL, w * h, 1);
+    long *col = nova_malloc_array(NULL, w + h, sizeof *col);
+    if (!plane || !col) {
+        nova_free(plane);
+        nova_free(col);
+        return NULL;
+    }
+    long *row = col + w;
+    for (size_t x = 0; x < w; x++) {
+        long v = lround(to_voxel((uint32_t)x, m.width, m.n_h, m.flip_h));
+        col[x] = v < 0 || (size_t)v >= m.n_h ? -1 : v;
+    }
+    for (size_t y = 0; y < h; y++) {
+        long v = lround(to_voxel((uint32_t)y, m.height, m.n_v, m.flip_v));
+        row[y] = v < 0 || (size_t)v >= m.n_v ? -1 : v;
+    }
+    const uint8_t *d = nova_volume_get_const_data(mask);
+    for (size_t y = 0; y < h; y++) {
+        if (row[y] < 0)
+            continue;
+        for (size_t x = 0; x < w; x++) {
+            if (col[x] < 0)
                 continue;
-            if (in_label(mask, dims, &m, index, (int64_t)x - 1, y, label) &&
-                in_label(mask, dims, &m, index, (int64_t)x + 1, y, label) &&
-                in_label(mask, dims, &m, index, x, (int64_t)y - 1, label) &&
-                in_label(mask, dims, &m, index, x, (int64_t)y + 1, label))
-                continue;
-            memcpy(img->rgb + ((size_t)y * m.width + x) * 3, color, 3);
+            uint8_t value = d[voxel_index(dims, &m, index, (size_t)col[x],
+                                          (size_t)row[y])];
+            plane[y * w + x] = label ? value == label : value != 0;
         }
+    }
+    nova_free(col);
+    return plane;
+}
+
+void nova_image_draw_outline(NovaImage *img, const NovaVolume *mask,
+                             NovaCut cut, size_t index, uint8_t label,
+                             const uint8_t color[3])
+{
+    uint8_t *p = sample_label(img, mask, cut, index, label);
+    if (!p)
+        return;
+    size_t w = img->width, h = img->height;
+    for (size_t y = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++) {
+            size_t i = y * w + x;
+            if (!p[i])
+                continue;
+            /* inside when all four neighbours are (the image's edge
+             * counts as outside) */
+            if (x > 0 && x + 1 < w && y > 0 && y + 1 < h && p[i - 1] &&
+                p[i + 1] && p[i - w] && p[i + w])
+                continue;
+            memcpy(img->rgb + i * 3, color, 3);
+        }
+    nova_free(p);
 }
 
 void nova_image_draw_fill(NovaImage *img, const NovaVolume *mask, NovaCut cut,
                           size_t index, uint8_t label, const uint8_t color[3],
                           double alpha)
 {
-    CutMap m;
-    size_t dims[3];
-    if (!mask_fits(img, mask, cut, index, &m, dims))
+    uint8_t *p = sample_label(img, mask, cut, index, label);
+    if (!p)
         return;
-    for (uint32_t y = 0; y < m.height; y++)
-        for (uint32_t x = 0; x < m.width; x++) {
-            if (!in_label(mask, dims, &m, index, x, y, label))
-                continue;
-            uint8_t *p = img->rgb + ((size_t)y * m.width + x) * 3;
-            for (int c = 0; c < 3; c++)
-                p[c] = (uint8_t)(p[c] * (1 - alpha) + color[c] * alpha + 0.5);
-        }
+    size_t n = (size_t)img->width * img->height;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i])
+            continue;
+        uint8_t *q = img->rgb + i * 3;
+        for (int c = 0; c < 3; c++)
+            q[c] = (uint8_t)(q[c] * (1 - alpha) + color[c] * alpha + 0.5);
+    }
+    nova_free(p);
 }
 
 bool nova_image_write_png(NovaError **error, const NovaImage *img,
