@@ -59,8 +59,9 @@ void nova_store_options_init(NovaStoreOptions *options);
  * DIR/.running marker found) files missing from the index are indexed
  * again, which reads every file name in the store.  Files under UID paths
  * that do not parse or do not match their path are logged and left
- * alone.  One process at a time may open a store.  Close with
- * nova_store_close. */
+ * alone.  One opener at a time: a second nova_store_open of the same
+ * folder fails (NOVA_ERROR_IO, "in another process") while the first is
+ * open.  Close with nova_store_close. */
 NovaStore *nova_store_open(NovaError **error, const char *dir,
                            const NovaStoreOptions *options);
 /* Stop the completion thread, checkpoint and close the index, and remove
