@@ -16,13 +16,13 @@
  *
  * Group commit: the syncs are paid per batch, not per instance, by letting
  * the kernel group them.  Each association thread issues its own
- * fdatasync and directory fsync; concurrent ones on the same file system
- * share one journal commit and device flush (ext4's jbd2 joins them), so
- * N associations waiting at once cost about one flush, not N.  Index rows of
- * concurrent associations are committed in one transaction (index_commit).
- * A single thread syncing a whole batch one file after another was
- * measured slower (bench/README.md, "net"): each sequential call waits for
- * its own flush.
+ * fdatasync and directory fsync; concurrent ones overlap (a journalling
+ * file system such as ext4 joins them into one commit, the block layer
+ * merges concurrent cache flushes), so N associations waiting at once
+ * cost far less than N syncs in a row.  Index rows of concurrent
+ * associations are committed in one transaction (index_commit).  A single
+ * thread syncing a whole batch one file after another was measured slower
+ * (bench/README.md, "net"): each sequential call waits for its own flush.
  *
  * The index is the file system's servant: SQLite in WAL mode with
  * synchronous=NORMAL, so a commit waits for no disk; a crash of the
