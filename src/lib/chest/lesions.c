@@ -1234,8 +1234,26 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                 if (id) {
                     int16_t v = cc->hu[gi + x];
                     uint8_t side = cc->lab[gi + x];
+                    /* the threshold on the 3 x 3 in-plane mean: the
+                     * voxel-to-voxel texture of real ground glass would
+                     * otherwise fray the boundary into specks */
+                    long sum = 0;
+                    int k = 0;
+                    for (long dy = -1; dy <= 1; dy++) {
+                        if ((dy < 0 && y == 0) ||
+                            (dy > 0 && y + 1 >= cc->c[1]))
+                            continue;
+                        for (long dx = -1; dx <= 1; dx++) {
+                            if ((dx < 0 && x == 0) ||
+                                (dx > 0 && x + 1 >= cc->c[0]))
+                                continue;
+                            sum += cc->hu[(long)(gi + x) +
+                                          dy * (long)cc->d[0] + dx];
+                            k++;
+                        }
+                    }
                     if ((side != NOVA_LUNG_RIGHT && side != NOVA_LUNG_LEFT) ||
-                        v < u->thr[l] || v > u->max_hu ||
+                        sum < (long)u->thr[l] * k || v > u->max_hu ||
                         (int)v - u->opened[b] > VESSEL_TOPHAT_HU)
                         id = 0;
                 }
