@@ -5,8 +5,9 @@
  * F(2x2x2,3x3x3), with and without padding, bias, residual sum, ReLU and
  * LeakyReLU, batch 2, sizes that are not multiples of the tile, and the
  * same result bit for bit on 1 and 2 threads.  Also which convolutions the
- * kernel refuses; also the blocked GroupNormalization (gnorm.c) and the
- * stride = kernel ConvTranspose (deconv.c).
+ * kernel refuses; also the blocked GroupNormalization (gnorm.c), the
+ * stride = kernel ConvTranspose (deconv.c) and the 3x3 stride-2
+ * convolution (s2conv.c).
  */
 #include "nn_internal.h"
 #include "test.h"
@@ -459,11 +460,121 @@ static void test_deconv(void)
     nova_pool_destroy(pool2);
 }
 
+/* 3x3 stride-2 convolution (s2conv.c) against a direct double loop:
+ * pads 1 and 0, output rows not a multiple of 6, channels not a multiple
+ * of 16, bias, residual sum and ReLU, 1 and 2 threads. */
+static void test_s2conv(void)
+{
+    if (!nova__nn_wino_available())
+        return;
+    NovaPool *pool2 = nova_pool_create(NULL, 2);
+    const struct {
+        int64_t N, C, M, H, W, pad;
+        bool sum;
+    } cases[] = {{1, 16, 24, 50, 49, 1, true}, {2, 8, 16, 57, 60, 0, false}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int64_t N = cases[t].N, C = cases[t].C, M = cases[t].M,
+                H = cases[t].H, W = cases[t].W, pad = cases[t].pad;
+        NnWinParams p;
+        memset(&p, 0, sizeof p);
+        p.nsp = 2;
+        p.N = N;
+        p.C = C;
+        p.M = M;
+        p.group = 1;
+        p.in[0] = H;
+        p.in[1] = W;
+        for (int i = 0; i < 2; i++) {
+            p.k[i] = 3;
+            p.stride[i] = 2;
+            p.dil[i] = 1;
+            p.pb[i] = p.pe[i] = pad;
+            p.out[i] = (p.in[i] + 2 * pad - 3) / 2 + 1;
+        }
+        int64_t OH = p.out[0], OW = p.out[1];
+        CHECK(nova__nn_s2conv_supported(&p));
+        size_t nx = (size_t)(N * C * H * W), ny = (size_t)(N * M * OH * OW);
+        float *x = nova_malloc_aligned(NULL, 64, nx * sizeof(float));
+        float *y1 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *y2 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *res = malloc(ny * sizeof(float));
+        float *w = malloc((size_t)(M * C * 9) * sizeof(float));
+        float *b = malloc((size_t)M * sizeof(float));
+        for (size_t i = 0; i < nx; i++)
+            x[i] = frand();
+        for (size_t i = 0; i < ny; i++)
+            res[i] = frand();
+        for (size_t i = 0; i < (size_t)(M * C * 9); i++)
+            w[i] = frand();
+        for (int64_t i = 0; i < M; i++)
+            b[i] = frand();
+        NovaError *err = NULL;
+        NnS2Conv *k = nova__nn_s2conv_create(&err, &p, w, b, NN_ACT_RELU, 0,
+                                             cases[t].sum);
+        CHECK_OK(err);
+        if (!k)
+            continue;
+        uint8_t *scratch =
+            nova_malloc_aligned(NULL, 64, nova__nn_s2conv_scratch_bytes(k));
+        memcpy(y1, res, ny * sizeof(float));
+        memcpy(y2, res, ny * sizeof(float));
+        nova__nn_s2conv_run(k, NULL, x, y1, scratch);
+        nova__nn_s2conv_run(k, pool2, x, y2, scratch);
+        CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0);
+        double max_diff = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t oy = 0; oy < OH; oy++)
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        double acc = b[m];
+                        for (int64_t c = 0; c < C; c++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int64_t iy = 2 * oy + ky - pad,
+                                            ix = 2 * ox + kx - pad;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                        continue;
+                                    acc += (double)w[(m * C + c) * 9 + ky * 3 +
+                                                     kx] *
+                                           x[(((n * (C / 8) + c / 8) * H + iy) *
+                                                  W +
+                                              ix) *
+                                                 8 +
+                                             c % 8];
+                                }
+                        size_t o = (size_t)((((n * (M / 8) + m / 8) * OH + oy) *
+                                                 OW +
+                                             ox) *
+                                                8 +
+                                            m % 8);
+                        if (cases[t].sum)
+                            acc += res[o];
+                        if (acc < 0)
+                            acc = 0;
+                        double e = fabs(acc - y1[o]);
+                        if (!(e <= max_diff))
+                            max_diff = e;
+                    }
+        printf("# s2conv case %zu: max |diff| %.3g\n", t, max_diff);
+        CHECK(max_diff <= 2e-5);
+        nova_free(scratch);
+        nova__nn_s2conv_destroy(k);
+        nova_free(x);
+        nova_free(y1);
+        nova_free(y2);
+        free(res);
+        free(w);
+        free(b);
+    }
+    nova_pool_destroy(pool2);
+}
+
 int main(void)
 {
     RUN(test_cases);
     RUN(test_refused);
     RUN(test_gnorm);
     RUN(test_deconv);
+    RUN(test_s2conv);
     return test_done();
 }

@@ -84,6 +84,7 @@ typedef struct {
     bool resize;      /* blocked Resize (ops_nn.c) */
     NnDeconv *deconv; /* stride = kernel ConvTranspose (deconv.c), owned */
     int threads;      /* this node's thread count (node_threads) */
+    NnS2Conv *s2;     /* 3x3 stride-2 convolution (s2conv.c), owned */
     size_t wino_scratch;
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
@@ -652,6 +653,28 @@ static bool build_gnorm(Build *b, bool keep, int64_t groups)
            add_dst(b, &md, keep);
 }
 
+/* A 3x3 stride-2 2D convolution by s2conv.c on nChw8c. */
+static bool build_s2conv(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
+    dnnl_memory_desc_t src, dst;
+    blocked8_md(&src, x);
+    blocked8_md(&dst, nn_out(g, n, 0));
+    DnnlNode *dn = b->dn;
+    dn->kind = KIND_CONV;
+    dn->s2 = nova__nn_s2conv_create(b->error, n->params, w->data,
+                                    bias ? bias->data : NULL, n->act,
+                                    n->act_alpha, n->residual >= 0);
+    if (!dn->s2 || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
+        !add_dst(b, &dst, keep))
+        return false;
+    dn->wino_scratch = b->scratch;
+    b->scratch += align64(nova__nn_s2conv_scratch_bytes(dn->s2));
+    return true;
+}
+
 static bool build_conv(Build *b, bool keep)
 {
     NnGraph *g = b->g;
@@ -666,6 +689,8 @@ static bool build_conv(Build *b, bool keep)
         int m = nova__nn_wino_choose(p);
         if (m)
             return build_wino(b, keep, m);
+        if (nova__nn_s2conv_supported(p))
+            return build_s2conv(b, keep);
     }
     NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
     NnValue *y = nn_out(g, n, 0);
@@ -1126,7 +1151,7 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         exec_reorder(d, dn->res_reorder, dn->res_from,
                      nn_ptr(ex, dn->res_value), dn->res_to, dst);
     }
-    if (dn->wino || dn->gnorm || dn->resize || dn->deconv) {
+    if (dn->wino || dn->gnorm || dn->resize || dn->deconv || dn->s2) {
         /* Nova's own kernels on the blocked layout, on Nova's pool; the
          * reorders above ran on the stream and must be done. */
         dnnl_stream_wait(d->stream);
@@ -1146,6 +1171,9 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
             nova__nn_gnorm_run(dn->gnorm, pool, src, dst);
         else if (dn->deconv)
             nova__nn_deconv_run(dn->deconv, pool, src, dst);
+        else if (dn->s2)
+            nova__nn_s2conv_run(dn->s2, pool, src, dst,
+                                ex->scratch + dn->wino_scratch);
         else {
             NnExec one = *ex;
             one.pool = pool;
@@ -1181,6 +1209,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
         nova__nn_wino_destroy(dn->wino);
         nova__nn_gnorm_destroy(dn->gnorm);
         nova__nn_deconv_destroy(dn->deconv);
+        nova__nn_s2conv_destroy(dn->s2);
         nova_free(dn->bias);
         nova_free(dn);
         g->nodes[i].impl = NULL;

@@ -343,6 +343,20 @@ void nova__nn_deconv_destroy(NnDeconv *d);
 void nova__nn_deconv_run(const NnDeconv *d, NovaPool *pool, const float *src,
                          float *dst);
 
+/* s2conv.c: 2D 3x3 stride-2 convolution (pads <= 2, one group, channels
+ * multiples of 8, at least 6 output columns) on nChw8c data; act NONE,
+ * RELU or LEAKY_RELU; sum adds what dst holds. */
+typedef struct NnS2Conv NnS2Conv;
+bool nova__nn_s2conv_supported(const NnWinParams *p);
+NnS2Conv *nova__nn_s2conv_create(NovaError **error, const NnWinParams *p,
+                                 const float *weights, const float *bias,
+                                 NnActivation act, float alpha, bool sum);
+void nova__nn_s2conv_destroy(NnS2Conv *s);
+/* The zero-padded copy of the input (64-byte aligned scratch). */
+size_t nova__nn_s2conv_scratch_bytes(const NnS2Conv *s);
+void nova__nn_s2conv_run(const NnS2Conv *s, NovaPool *pool, const float *src,
+                         float *dst, uint8_t *scratch);
+
 /* Resize (ops_nn.c) over 8-channel blocked data, for a node whose only
  * resized dims are spatial, rank 4 or 5, channels a multiple of 8. */
 bool nova__nn_resize_blocked_ok(NnGraph *g, const NnNode *node);
