@@ -28,6 +28,10 @@ struct NovaAnalysis {
     char reasons[NOVA_MAX_REASONS][200];
     size_t reason_count;
     double seconds_lesions, seconds_measures, seconds_assessment;
+    /* the lungs' bounding box (inclusive), found by the lesion stage;
+     * has_lungs false when there is no lung voxel */
+    bool has_lungs;
+    size_t lung_lo[3], lung_hi[3];
 };
 
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,

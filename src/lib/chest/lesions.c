@@ -1336,6 +1336,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     size_t hi[3];
     if (!lung_bbox(pool, lab, d, cc.lo, hi))
         return true; /* no lungs: no lesions */
+    an->has_lungs = true;
+    memcpy(an->lung_lo, cc.lo, sizeof an->lung_lo);
+    memcpy(an->lung_hi, hi, sizeof an->lung_hi);
     for (int a = 0; a < 3; a++)
         cc.c[a] = hi[a] - cc.lo[a] + 1;
     size_t n = cc.c[0] * cc.c[1] * cc.c[2];
@@ -1687,37 +1690,46 @@ typedef struct {
 typedef struct {
     const uint8_t *lab, *zones, *les;
     const int16_t *vox;
-    size_t plane;
+    size_t d[3], lo[3], hi[3]; /* the volume; the lungs' box */
     MeasureCounts *per;
 } MeasureCtx;
+
+static inline void measure_voxel(const MeasureCtx *x, MeasureCounts *c,
+                                 size_t i)
+{
+    uint8_t l = x->lab[i];
+    if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
+        return;
+    int s = l - 1;
+    c->lung[s]++;
+    /* 10-HU bins from -1030: floor((v + 1030) / 10) */
+    int v = x->vox[i] + 1030;
+    if (v >= 0 && v < 1130)
+        c->hist[v / 10]++;
+    int third = x->zones && x->zones[i] ? NOVA_ZONE_THIRD(x->zones[i]) : -1;
+    if (third >= 0)
+        c->zl[s][third]++;
+    uint8_t e = x->les[i];
+    if (e) {
+        c->les[s]++;
+        c->high[s] += e == 2;
+        if (third >= 0) {
+            c->zles[s][third]++;
+            c->zhigh[s][third] += e == 2;
+        }
+    }
+}
 
 static void measure_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const MeasureCtx *x = vctx;
     MeasureCounts *c = &x->per[t];
-    for (size_t i = begin * x->plane; i < end * x->plane; i++) {
-        uint8_t l = x->lab[i];
-        if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
-            continue;
-        int s = l - 1;
-        c->lung[s]++;
-        /* 10-HU bins from -1030: floor((v + 1030) / 10) */
-        int v = x->vox[i] + 1030;
-        if (v >= 0 && v < 1130)
-            c->hist[v / 10]++;
-        int third = x->zones && x->zones[i] ? NOVA_ZONE_THIRD(x->zones[i]) : -1;
-        if (third >= 0)
-            c->zl[s][third]++;
-        uint8_t e = x->les[i];
-        if (e) {
-            c->les[s]++;
-            c->high[s] += e == 2;
-            if (third >= 0) {
-                c->zles[s][third]++;
-                c->zhigh[s][third] += e == 2;
-            }
+    for (size_t z = x->lo[2] + begin; z < x->lo[2] + end; z++)
+        for (size_t y = x->lo[1]; y <= x->hi[1]; y++) {
+            size_t row = (z * x->d[1] + y) * x->d[0];
+            for (size_t i = row + x->lo[0]; i <= row + x->hi[0]; i++)
+                measure_voxel(x, c, i);
         }
-    }
 }
 
 bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
@@ -1745,8 +1757,15 @@ bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     MeasureCounts *per = nova_calloc(error, (size_t)threads, sizeof *per);
     if (!per)
         return false;
-    MeasureCtx mc = {lab, zones, les, vox, d[0] * d[1], per};
-    nova_pool_parallel_for(pool, d[2], measure_slices, &mc);
+    MeasureCtx mc = {lab, zones, les, vox, {d[0], d[1], d[2]},
+                     {0}, {0}, per};
+    if (an->has_lungs) {
+        /* only the lungs' box holds lung voxels */
+        memcpy(mc.lo, an->lung_lo, sizeof mc.lo);
+        memcpy(mc.hi, an->lung_hi, sizeof mc.hi);
+        nova_pool_parallel_for(pool, mc.hi[2] - mc.lo[2] + 1, measure_slices,
+                               &mc);
+    }
     size_t lung_n[2] = {0}, les_n[2] = {0}, high_n[2] = {0};
     size_t zl[2][3] = {{0}}, zles[2][3] = {{0}}, zhigh[2][3] = {{0}};
     for (int t = 0; t < threads; t++) {
