@@ -7,7 +7,8 @@ one study) over one association, to `nova serve` and then to Orthanc
 
 Checks for Nova: every storescu exits 0, the SQLite index holds exactly
 SENDERS*PER_SENDER instances, PER_SENDER in each series, and as many .dcm
-files are on disk.  Prints instances/s for both and the ratio; writes
+files are on disk.  Prints instances/s for both, the ratio, each server's
+CPU time (/proc) and the load average before and after; writes
 bench/results/net.json.  Instances are made once with pydicom into
 bench/work/net (SIZE x SIZE 16-bit, random pixels, new UIDs).
 """
@@ -100,6 +101,14 @@ def wait_listening(port, timeout=30):
     raise SystemExit("nothing listens on %d" % port)
 
 
+def server_cpu(pid):
+    """User and system CPU seconds the server used so far (/proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"user": int(fields[11]) / tick, "system": int(fields[12]) / tick}
+
+
 def load(work, senders, port, called):
     procs = []
     t0 = time.time()
@@ -127,6 +136,7 @@ def bench_nova(nova, work, tmp, senders, per):
                          stdout=subprocess.PIPE, stderr=log, text=True)
     port = int(p.stdout.readline().rsplit(":", 1)[1])
     seconds, bad = load(work, senders, port, "NOVA")
+    cpu = server_cpu(p.pid)
     p.terminate()
     p.wait()
     db = sqlite3.connect(os.path.join(storage, "index.sqlite"))
@@ -142,7 +152,7 @@ def bench_nova(nova, work, tmp, senders, per):
     return {"seconds": seconds, "instances": n, "files": files,
             "series": n_series, "per_series": per_series,
             "failed_senders": bad, "exact": ok,
-            "instances_per_s": n / seconds}
+            "instances_per_s": n / seconds, "server_cpu_s": cpu}
 
 
 def bench_orthanc(work, tmp, senders, per):
@@ -161,12 +171,13 @@ def bench_orthanc(work, tmp, senders, per):
                          stderr=subprocess.STDOUT)
     wait_listening(port)
     seconds, bad = load(work, senders, port, "ORTHANC")
+    cpu = server_cpu(p.pid)
     p.terminate()
     p.wait()
     files = sum(1 for root, dirs, fs in os.walk(odir + "/db")
                 for f in fs if len(f) == 36)
     return {"seconds": seconds, "files": files, "failed_senders": bad,
-            "instances_per_s": files / seconds}
+            "instances_per_s": files / seconds, "server_cpu_s": cpu}
 
 
 def main():
@@ -183,22 +194,32 @@ def main():
                            dir=os.path.join(ROOT, "bench", "work"))
     try:
         res = {"senders": a.senders, "per_sender": a.per_sender,
-               "size": a.size, "cores": os.cpu_count()}
+               "size": a.size, "cores": os.cpu_count(),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "loadavg_before": os.getloadavg()}
         res["nova"] = bench_nova(a.nova, work, tmp, a.senders, a.per_sender)
         print("nova serve: %d instances in %.2f s = %.0f instances/s, "
-              "index exact: %s" % (res["nova"]["instances"],
-                                    res["nova"]["seconds"],
-                                    res["nova"]["instances_per_s"],
-                                    res["nova"]["exact"]))
+              "index exact: %s; server CPU %.1f s user + %.1f s system"
+              % (res["nova"]["instances"], res["nova"]["seconds"],
+                 res["nova"]["instances_per_s"], res["nova"]["exact"],
+                 res["nova"]["server_cpu_s"]["user"],
+                 res["nova"]["server_cpu_s"]["system"]))
         if not a.skip_orthanc and os.path.exists("/usr/sbin/Orthanc"):
             res["orthanc"] = bench_orthanc(work, tmp, a.senders,
                                            a.per_sender)
             res["ratio"] = (res["nova"]["instances_per_s"] /
                             res["orthanc"]["instances_per_s"])
-            print("Orthanc:    %d instances in %.2f s = %.0f instances/s"
+            print("Orthanc:    %d instances in %.2f s = %.0f instances/s; "
+                  "server CPU %.1f s user + %.1f s system"
                   % (res["orthanc"]["files"], res["orthanc"]["seconds"],
-                     res["orthanc"]["instances_per_s"]))
+                     res["orthanc"]["instances_per_s"],
+                     res["orthanc"]["server_cpu_s"]["user"],
+                     res["orthanc"]["server_cpu_s"]["system"]))
             print("ratio Nova/Orthanc: %.1fx" % res["ratio"])
+        res["loadavg_after"] = os.getloadavg()
+        print("load average before %s, after %s" % (
+            " ".join("%.2f" % x for x in res["loadavg_before"]),
+            " ".join("%.2f" % x for x in res["loadavg_after"])))
         out = os.path.join(ROOT, "bench", "results", "net.json")
         with open(out, "w") as f:
             json.dump(res, f, indent=1)
