@@ -21,8 +21,8 @@
  * 12 accumulators), and the result, again 8 channels per vector, is
  * transformed (Y = A^T M A) with bias, the residual sum and the activation
  * fused, into the output tiles.  Channels stay in the vector lanes from
- * input to output, so nothing is transposed.  Blocks (and, when
- * there are few, output-channel ranges of a block) are split statically
+ * input to output, so nothing is transposed.  Blocks (and, when there
+ * are few, output-channel ranges of a block) are split statically
  * over Nova's pool; each thread has its own V and M buffers in the
  * session's scratch, so a run allocates nothing.
  *
@@ -36,8 +36,9 @@
 
 #define WINO_TARGET __attribute__((target("avx2,fma")))
 /* The transforms are written once for any tile shape and instantiated for
- * the three used ones with constant sizes, so the compiler unrolls them
- * (2-3x faster than with run-time sizes). */
+ * the three used ones with constant sizes, so the compiler can unroll them
+ * and keep a slice in registers (20-30% less CPU than with run-time
+ * sizes, measured on the 3D transforms). */
 #define WINO_INLINE WINO_TARGET __attribute__((always_inline)) static inline
 
 enum {
