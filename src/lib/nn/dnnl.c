@@ -85,7 +85,7 @@ typedef struct {
     NnDeconv *deconv; /* stride = kernel ConvTranspose (deconv.c), owned */
     int threads;      /* this node's thread count (node_threads) */
     NnS2Conv *s2;     /* 3x3 stride-2 convolution (s2conv.c), owned */
-    size_t wino_scratch;
+    size_t own_scratch; /* scratch offset of wino.c or s2conv.c buffers */
     void *bias;       /* owned copy for Gemm's C */
     dnnl_memory_t mems[MAX_MEMS];
     int n_mems;
@@ -599,8 +599,8 @@ static bool build_wino(Build *b, bool keep, int m)
     if (!dn->wino || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
         !add_dst(b, &dst, keep))
         return false;
-    dn->wino_scratch = b->scratch;
-    b->scratch += align64(nova__nn_wino_scratch_bytes(dn->wino));
+    dn->own_scratch = b->scratch;
+    b->scratch += align64(nova__nn_own_scratch_bytes(dn->wino));
     n->use_wino = true;
     return true;
 }
@@ -670,7 +670,7 @@ static bool build_s2conv(Build *b, bool keep)
     if (!dn->s2 || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
         !add_dst(b, &dst, keep))
         return false;
-    dn->wino_scratch = b->scratch;
+    dn->own_scratch = b->scratch;
     b->scratch += align64(nova__nn_s2conv_scratch_bytes(dn->s2));
     return true;
 }
@@ -1166,14 +1166,14 @@ void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
         NovaPool *pool = dn->threads > 1 ? ex->pool : NULL;
         if (dn->wino)
             nova__nn_wino_run(dn->wino, pool, src, dst,
-                              ex->scratch + dn->wino_scratch);
+                              ex->scratch + dn->own_scratch);
         else if (dn->gnorm)
             nova__nn_gnorm_run(dn->gnorm, pool, src, dst);
         else if (dn->deconv)
             nova__nn_deconv_run(dn->deconv, pool, src, dst);
         else if (dn->s2)
             nova__nn_s2conv_run(dn->s2, pool, src, dst,
-                                ex->scratch + dn->wino_scratch);
+                                ex->scratch + dn->own_scratch);
         else {
             NnExec one = *ex;
             one.pool = pool;
