@@ -600,7 +600,7 @@ static bool build_wino(Build *b, bool keep, int m)
         !add_dst(b, &dst, keep))
         return false;
     dn->own_scratch = b->scratch;
-    b->scratch += align64(nova__nn_own_scratch_bytes(dn->wino));
+    b->scratch += align64(nova__nn_wino_scratch_bytes(dn->wino));
     n->use_wino = true;
     return true;
 }
