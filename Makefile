@@ -36,7 +36,7 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
 
 fuzz: deps $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_dicom tests/fuzz/fuzz_onnx tests/fuzz/fuzz_volume
+	ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_dicom tests/fuzz/fuzz_onnx tests/fuzz/fuzz_volume tests/fuzz/fuzz_radiomics
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: build
