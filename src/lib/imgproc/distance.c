@@ -13,7 +13,10 @@
  * Morphology with a ball of radius r is then a comparison: dilation keeps
  * voxels whose squared distance to the foreground is at most r^2, erosion
  * keeps voxels whose squared distance to the background exceeds r^2, so the
- * cost does not depend on r (no loop over the structuring element).
+ * cost does not depend on r (no loop over the structuring element).  Balls
+ * of few rows (the lung closings: 10 mm on a 2.5 mm grid is about 45 rows)
+ * go faster as byte compares over row runs (see "small balls" below), with
+ * the same result.
  */
 #include "nova/imgproc.h"
 
@@ -270,6 +273,125 @@ static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
     return hi[0] > 0;
 }
 
+/* ------------------------------------------- small balls: row runs
+ *
+ * A ball of a few voxels' radius is a short list of rows: for each offset
+ * (dy, dz) inside it, the half-width w of its row (the largest dx with
+ * (dx sx)^2 + (dy sy)^2 + (dz sz)^2 within the squared radius, the same
+ * double sum as the definition).  With, for every row of the work box, the
+ * distance in voxels to the nearest target voxel of that row (foreground
+ * for a dilation, background for an erosion, where everything beyond the
+ * box is background), a voxel is in the dilation when some offset row has
+ * that distance <= w, and in the erosion when every offset row has it > w.
+ * That is byte compares over contiguous rows instead of three distance
+ * passes in floating point; used when the ball has at most ROWS_MAX rows
+ * whose half-widths fit a byte. */
+#define ROWS_MAX 256
+#define ROWS_CAP 255
+
+struct rows_ctx {
+    const uint8_t *box;
+    uint8_t *near; /* per box voxel: distance along x to the nearest target */
+    uint8_t *out;
+    size_t bd[3];
+    bool dilate;
+    const long (*off)[3]; /* dy, dz, w */
+    size_t n_off;
+};
+
+static void rows_near(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct rows_ctx *c = vctx;
+    size_t nx = c->bd[0];
+    for (size_t r = begin * c->bd[1]; r < end * c->bd[1]; r++) {
+        const uint8_t *b = c->box + r * nx;
+        uint8_t *o = c->near + r * nx;
+        /* Forward then backward sweep; an erosion's target (background)
+         * also lies just beyond both ends of the row. */
+        unsigned d = c->dilate ? ROWS_CAP : 1;
+        for (size_t x = 0; x < nx; x++) {
+            bool target = c->dilate ? b[x] != 0 : b[x] == 0;
+            d = target ? 0 : d < ROWS_CAP ? d + 1 : ROWS_CAP;
+            if (!c->dilate && x == 0 && !target)
+                d = 1;
+            o[x] = (uint8_t)d;
+        }
+        d = c->dilate ? ROWS_CAP : 1;
+        for (size_t x = nx; x-- > 0;) {
+            bool target = c->dilate ? b[x] != 0 : b[x] == 0;
+            d = target ? 0 : d < ROWS_CAP ? d + 1 : ROWS_CAP;
+            if (!c->dilate && x == nx - 1 && !target)
+                d = 1;
+            if (d < o[x])
+                o[x] = (uint8_t)d;
+        }
+    }
+}
+
+static void rows_apply(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct rows_ctx *c = vctx;
+    size_t nx = c->bd[0], ny = c->bd[1], nz = c->bd[2];
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < ny; y++) {
+            uint8_t *o = c->out + (z * ny + y) * nx;
+            memset(o, c->dilate ? 0 : 1, nx);
+            for (size_t k = 0; k < c->n_off; k++) {
+                long yy = (long)y + c->off[k][0], zz = (long)z + c->off[k][1];
+                if (yy < 0 || zz < 0 || yy >= (long)ny || zz >= (long)nz) {
+                    /* Beyond the box: no foreground, all background. */
+                    if (!c->dilate)
+                        memset(o, 0, nx);
+                    continue;
+                }
+                const uint8_t *nr =
+                    c->near + ((size_t)zz * ny + (size_t)yy) * nx;
+                uint8_t w = (uint8_t)c->off[k][2];
+                if (c->dilate)
+                    for (size_t x = 0; x < nx; x++)
+                        o[x] |= nr[x] <= w;
+                else
+                    for (size_t x = 0; x < nx; x++)
+                        o[x] &= nr[x] > w;
+            }
+        }
+}
+
+/* The ball's rows for radius_mm, or 0 when it has more than ROWS_MAX rows
+ * or a half-width beyond the byte range (then the distance transform is
+ * used). */
+static size_t ball_rows(const double sp[3], double radius_mm, bool per_slice,
+                        long (*off)[3])
+{
+    double r2 = radius_mm * radius_mm * (1.0 + RADIUS_SLACK) + 1e-12;
+    long ry = (long)ceil(radius_mm / sp[1]);
+    long rz = per_slice ? 0 : (long)ceil(radius_mm / sp[2]);
+    size_t n = 0;
+    for (long dz = -rz; dz <= rz; dz++)
+        for (long dy = -ry; dy <= ry; dy++) {
+            /* The squared length summed in the definition's order. */
+#define BALL_E2(dx)                                                            \
+    (((dx)*sp[0]) * ((dx)*sp[0]) + (dy * sp[1]) * (dy * sp[1]) +               \
+     (dz * sp[2]) * (dz * sp[2]))
+            if (BALL_E2(0L) > r2)
+                continue;
+            long w = 0;
+            while (BALL_E2(w + 1) <= r2)
+                if (++w >= ROWS_CAP)
+                    return 0;
+#undef BALL_E2
+            if (n == ROWS_MAX)
+                return 0;
+            off[n][0] = dy;
+            off[n][1] = dz;
+            off[n][2] = w;
+            n++;
+        }
+    return n;
+}
+
 /* One dilation (grow) or erosion of src into dst (both full grids). */
 static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
                        const uint8_t *src, const size_t dims[3],
@@ -329,13 +451,27 @@ static bool morph_once(NovaError **error, NovaPool *pool, bool dilate,
                        (size_t)gx0,
                    row_len);
         }
-    bool ok =
-        nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice, dist);
+    long off[ROWS_MAX][3];
+    size_t n_off = ball_rows(sp, radius_mm, per_slice, off);
+    bool ok = true;
+    if (n_off) {
+        /* dist's bytes hold the row distances (bn floats >= bn bytes). */
+        struct rows_ctx rc = {
+            box,  (uint8_t *)dist, box, {bd[0], bd[1], bd[2]}, dilate, off,
+            n_off};
+        nova_pool_parallel_for(pool, bd[2], rows_near, &rc);
+        nova_pool_parallel_for(pool, bd[2], rows_apply, &rc);
+    } else {
+        ok = nova_imgproc_edt_sq(error, pool, box, bd, sp, dilate, per_slice,
+                                 dist);
+        if (ok) {
+            double r2 = radius_mm * radius_mm * (1.0 + RADIUS_SLACK) + 1e-12;
+            for (size_t i = 0; i < bn; i++)
+                box[i] =
+                    dilate ? (uint8_t)(dist[i] <= r2) : (uint8_t)(dist[i] > r2);
+        }
+    }
     if (ok) {
-        double r2 = radius_mm * radius_mm * (1.0 + RADIUS_SLACK) + 1e-12;
-        for (size_t i = 0; i < bn; i++)
-            box[i] =
-                dilate ? (uint8_t)(dist[i] <= r2) : (uint8_t)(dist[i] > r2);
         memset(dst, 0, n);
         for (size_t z = 0; z < bd[2]; z++)
             for (size_t y = 0; y < bd[1]; y++) {
