@@ -476,6 +476,48 @@ static void test_config_seeds(void)
     nova_error_clear(&err);
 }
 
+/* Inputs of tests/fuzz/regressions that once misbehaved, each asserted on
+ * its own (the replay above only shows they no longer crash). */
+static bool regression_error(const char *name, const char *expect)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/regressions/%s", NOVA_SOURCE_DIR,
+             name);
+    static uint8_t buf[1 << 16];
+    size_t size = 0;
+    if (!read_input(path, buf, sizeof buf, &size) || size < 2 ||
+        !write_tmp(buf + 1, size - 1)) {
+        test_fail(__FILE__, __LINE__, "cannot replay %s", path);
+        return false;
+    }
+    int number = (buf[0] >> 2) % 4;
+    NovaError *err = NULL;
+    NovaVolume *mask =
+        buf[0] % 4 == SEL_SEG
+            ? nova_radiomics_seg_rasterise(&err, tmp_path, replay_image, number)
+            : nova_radiomics_dicom_mask(&err, tmp_path, replay_image, number);
+    bool ok = mask == NULL && err && strstr(nova_error_message(err), expect);
+    if (!ok)
+        test_fail(__FILE__, __LINE__, "%s: want an error with '%s', got %s",
+                  name, expect, err ? nova_error_message(err) : "a mask");
+    else
+        printf("# %s: %s\n", name, nova_error_message(err));
+    nova_error_clear(&err);
+    nova_volume_unref(mask);
+    return ok;
+}
+
+static void test_fixed_findings(void)
+{
+    /* Contour x of +-1e308 mm: the indices overflowed to +-inf and an
+     * edge crossing became 0 * inf = NaN, which the crossing sort cannot
+     * order; now refused by name. */
+    regression_error(
+        "radiomics_rtstruct_huge_contour_coordinate_nan_crossing.dcm",
+        "contour 1: Contour Data point 1 (1e+308, -1, -1) is too far from "
+        "the image grid");
+}
+
 int main(void)
 {
     replay_image = reference_image();
@@ -486,6 +528,7 @@ int main(void)
     RUN(test_config_seeds);
     RUN(test_corpus_replays);
     RUN(test_regressions_replay);
+    RUN(test_fixed_findings);
     if (tmp_fd >= 0) {
         close(tmp_fd);
         unlink(tmp_path);

@@ -85,6 +85,20 @@ static bool contour_points(NovaError **error, const NovaDataset *item,
                 p++;
         }
         nova_geometry_world_to_index(geometry, w, idx);
+        /* A finite coordinate can still overflow to an infinite index (a
+         * value near DBL_MAX over a spacing below 1 mm), and differences of
+         * huge indices overflow in the edge crossings below, giving NaN
+         * crossings (which qsort cannot order) and NaN slice numbers.  No
+         * real contour lies a billion voxels (kilometres) from its image,
+         * so such a point is refused. */
+        if (!(fabs(idx[0]) <= 1e9) || !(fabs(idx[1]) <= 1e9) ||
+            !(fabs(idx[2]) <= 1e9)) {
+            nova_free(text);
+            return nova_error_set(error, NOVA_ERROR_RANGE, "bad contour",
+                                  "%s: Contour Data point %zu (%g, %g, %g) "
+                                  "is too far from the image grid",
+                                  where, i + 1, w[0], w[1], w[2]);
+        }
         poly->xy[2 * i] = idx[0];
         poly->xy[2 * i + 1] = idx[1];
         ksum += idx[2];
@@ -92,7 +106,9 @@ static bool contour_points(NovaError **error, const NovaDataset *item,
     nova_free(text);
     double k = ksum / (double)n;
     double kr = nearbyint(k);
-    if (fabs(k - kr) > 0.5 || kr < 0 || kr >= (double)nz) {
+    /* Written so that a NaN mean (the sum of many huge indices) is off
+     * the grid too, never converted to long. */
+    if (!(fabs(k - kr) <= 0.5) || !(kr >= 0) || !(kr < (double)nz)) {
         poly->slice = -1; /* off the grid: ignored */
         return true;
     }
