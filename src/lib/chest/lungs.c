@@ -1436,17 +1436,19 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
         return true;
     uint8_t *m = nova_malloc(error, c->n);
     uint8_t *outside = nova_malloc(error, c->n);
-    float *skin = nova_malloc_array(error, c->n, sizeof *skin);
+    /* skin: within pleural_depth_mm of outside air in the slice (a disc
+     * dilation of the outside air). */
+    uint8_t *skin = nova_malloc(error, c->n);
     int32_t *near = nova_malloc_array(error, plane, sizeof *near);
     bool ok = m && outside && skin && near;
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             outside[i] = c->cls[i] == CLS_OUTSIDE;
         size_t slab[3] = {c->d[0], c->d[1], z1 - z0 + 1};
-        ok = nova_imgproc_edt_sq(error, pool, outside + z0 * plane, slab, c->sp,
-                                 true, true, skin + z0 * plane);
+        ok = nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE,
+                                outside + z0 * plane, slab, c->sp,
+                                o->pleural_depth_mm, true, skin + z0 * plane);
     }
-    double depth2 = o->pleural_depth_mm * o->pleural_depth_mm;
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
         if (zlo[lung] == SIZE_MAX)
             continue;
@@ -1491,7 +1493,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
             }
             for (size_t i = a; ok && i < b; i++) {
                 if (m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
-                    c->hu[i] < 300 && skin[i] <= depth2 && outside[i] == 2)
+                    c->hu[i] < 300 && skin[i] && outside[i] == 2)
                     c->lab[i] = lung;
                 outside[i] = c->cls[i] == CLS_OUTSIDE;
             }
