@@ -37,6 +37,7 @@
 #define TAG_IMAGE_POSITION 0x00200032u
 #define TAG_IMAGE_ORIENTATION 0x00200037u
 #define TAG_PIXEL_SPACING 0x00280030u
+#define TAG_PIXEL_DATA 0x7FE00010u
 
 /* The first item of sequence seq inside functional-group item fg. */
 static const NovaDataset *macro(const NovaDataset *fg, uint32_t seq)
@@ -56,6 +57,53 @@ static bool frame_values(const NovaDataset *frame_fg,
         return true;
     m = macro(shared_fg, seq);
     return m && nova_dataset_get_doubles(NULL, m, tag, values, n);
+}
+
+/* The largest decoded frame accepted from compressed Pixel Data (16384 x
+ * 16384 one-byte pixels): a compressed frame of a few bytes can claim
+ * 65535 x 65535 pixels, and the frame buffer is allocated before decoding. */
+#define SEG_MAX_FRAME_BYTES ((size_t)1 << 28)
+
+/* Before the frame buffer is allocated from Rows x Columns, check that
+ * the Pixel Data can hold what the header claims: native data must hold
+ * every frame's bits (PS3.5 8.1.1: 1-bit frames are packed without
+ * padding), so the allocation is bounded by the file's size; compressed
+ * frames are bounded by SEG_MAX_FRAME_BYTES. */
+static bool check_pixel_data(NovaError **error, const NovaDataset *ds,
+                             const char *path, const NovaImageInfo *info,
+                             size_t frame_bytes)
+{
+    NovaElementInfo pd;
+    if (!nova_dataset_find(ds, TAG_PIXEL_DATA, &pd))
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad SEG",
+                              "%s: no Pixel Data (7FE0,0010)", path);
+    if (frame_bytes == 0)
+        return nova_error_set(error, NOVA_ERROR_PARSE, "bad SEG",
+                              "%s: frames of %u x %u pixels have no size", path,
+                              info->rows, info->columns);
+    if (pd.encapsulated) {
+        if (frame_bytes > SEG_MAX_FRAME_BYTES)
+            return nova_error_set(
+                error, NOVA_ERROR_UNSUPPORTED, "unsupported SEG",
+                "%s: compressed frames of %u x %u pixels "
+                "exceed the %zu MiB limit",
+                path, info->rows, info->columns, SEG_MAX_FRAME_BYTES >> 20);
+        return true;
+    }
+    /* Per frame at most 65535^2 x 8 bits, so no overflow; the frame count
+     * (up to 2^32 - 1) divides instead of multiplying. */
+    uint64_t frame_bits =
+        (uint64_t)info->rows * info->columns * info->bits_allocated;
+    uint64_t have_bits = (uint64_t)pd.length * 8;
+    if (pd.length == NOVA_UNDEFINED_LENGTH || frame_bits == 0 ||
+        have_bits / frame_bits < info->frames)
+        return nova_error_set(
+            error, NOVA_ERROR_PARSE, "truncated pixel data",
+            "%s: Pixel Data holds %u bytes, too few for "
+            "%u frames of %u x %u pixels of %u bits",
+            path, pd.length == NOVA_UNDEFINED_LENGTH ? 0 : pd.length,
+            info->frames, info->rows, info->columns, info->bits_allocated);
+    return true;
 }
 
 NovaVolume *nova_radiomics_seg_rasterise(NovaError **error, const char *path,
@@ -103,6 +151,8 @@ NovaVolume *nova_radiomics_seg_rasterise(NovaError **error, const char *path,
         goto done;
     }
     size_t frame_bytes = nova_image_frame_bytes(&info);
+    if (!check_pixel_data(error, ds, path, &info, frame_bytes))
+        goto done;
     frame = nova_malloc(error, frame_bytes ? frame_bytes : 1);
     if (!frame)
         goto done;
