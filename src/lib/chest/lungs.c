@@ -1776,7 +1776,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         x.kmax[l] = -1;
     }
     for (size_t cz = 0; cz < nz; cz++) {
-        bool in[3] = {false, false, false};
+        bool in[4] = {false, false, false, false}; /* label & 3: airway too */
         for (size_t i = cz * plane; i < (cz + 1) * plane; i++)
             in[c->lab[i] & 3] = true;
         long lo = (long)cz * (long)c->f[2];
