@@ -292,6 +292,10 @@ def main():
         files["seg_fractional_rle.dcm"] = b"\x02" + seg(
             14, [(1, (0, 0, 1), frac)], fractional=True,
             syntax=RLELossless)                              # 12
+        # Two RLE frames (Basic Offset Table) on slices 0 and 3, 12 + 12.
+        files["seg_fractional_rle_two_frames.dcm"] = b"\x02" + seg(
+            16, [(1, (0, 0, 0), frac), (1, (0, 0, 3), frac)],
+            fractional=True, syntax=RLELossless)             # 24
     except Exception as e:  # pydicom without its RLE encoder
         print(f"make_radiomics_corpus: no RLE seed ({e})", file=sys.stderr)
     # Half a voxel off the grid: refused, naming the frame.

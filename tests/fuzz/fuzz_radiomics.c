@@ -366,6 +366,8 @@ static void test_seeds_rasterise(void)
         {"seg_binary_per_frame_geometry.dcm", 32},
         {"seg_binary_small_frames.dcm", 18},
         {"seg_fractional.dcm", 12},
+        {"seg_fractional_rle.dcm", 12},
+        {"seg_fractional_rle_two_frames.dcm", 24},
         {"seg_off_grid.dcm", 0},
         {"seg_reader_given_rtstruct.dcm", 0},
     };
