@@ -1650,7 +1650,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     }
     nova_free(area_k);
     TIMING("end");
-    qsort(an->lesions, keep, sizeof *an->lesions, compare_volume);
+    if (keep > 1)
+        qsort(an->lesions, keep, sizeof *an->lesions, compare_volume);
     for (size_t l = 0; l < keep; l++)
         an->lesions[l].id = (int)l + 1;
     nova_free(new_id);
