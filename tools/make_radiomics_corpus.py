@@ -212,7 +212,8 @@ outlier_sigma = 3
 spatial_max_voxels = 1000
 """,
     "config_crlf.conf": "texture = all\r\n\r\ninterpolation = none\r\n"
-                        "intensity_rounding = false\r\n",
+                        "intensity_rounding = false\r\n"
+                        "resegmentation_range = none\r\n",
     "config_empty.conf": "# nothing but a comment\n\n",
     "config_unknown_key.conf": "name = x\nbin_size = 25\n",
     "config_bad_value.conf": "glcm_distance = 65\n",
@@ -301,6 +302,13 @@ def main():
     # Half a voxel off the grid: refused, naming the frame.
     shifted = seg(15, [(1, (0.5, 0, 0), box(R, C, 2, 5, 2, 4))])
     files["seg_off_grid.dcm"] = b"\x02" + shifted
+    # 16-bit pixels: neither BINARY nor FRACTIONAL, refused.
+    sixteen = pydicom.dcmread(io.BytesIO(binary))
+    sixteen.BitsAllocated = sixteen.BitsStored = 16
+    sixteen.HighBit = 15
+    sixteen.PixelData = bytes(2 * R * C * 2)
+    sixteen["PixelData"].VR = "OW"
+    files["seg_16_bit_unsupported.dcm"] = b"\x02" + to_bytes(sixteen)
     # Not a mask: an RTSTRUCT to the SEG reader and the other way round.
     files["seg_reader_given_rtstruct.dcm"] = b"\x02" + two
     files["rtstruct_reader_given_seg.dcm"] = b"\x01" + binary

@@ -369,6 +369,7 @@ static void test_seeds_rasterise(void)
         {"seg_fractional_rle.dcm", 12},
         {"seg_fractional_rle_two_frames.dcm", 24},
         {"seg_off_grid.dcm", 0},
+        {"seg_16_bit_unsupported.dcm", 0},
         {"seg_reader_given_rtstruct.dcm", 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
