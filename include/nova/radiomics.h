@@ -166,8 +166,9 @@ bool nova_radiomics_features_write_json(NovaError **error,
  * grid of image: a uint8 mask (1 inside) with image's geometry.
  *
  * Rule: each contour point (LPS mm) is mapped to continuous voxel indices
- * of image; a contour belongs to the slice nearest its mean index k (it
- * must lie within 0.5 slice of a slice centre, else an error names it).
+ * of image; a contour belongs to the slice nearest its mean index k, and
+ * one whose nearest slice lies outside the image is skipped (an error
+ * only when no contour lands on the grid).
  * Within a slice, a voxel is inside when its centre is inside the contours
  * of the ROI by the even-odd rule over all of them together (so a contour
  * inside another is a hole): along each row the edge crossings are sorted
