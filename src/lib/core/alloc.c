@@ -108,7 +108,7 @@ void *nova_malloc_aligned(NovaError **error, size_t alignment, size_t size)
 
 #define PAGES_ALIGN ((size_t)2 << 20)
 
-void *nova_alloc_pages(NovaError **error, size_t size)
+void *nova_alloc_pages(NovaError **error, size_t size, bool huge)
 {
     if (should_fail() || size > SIZE_MAX - 2 * PAGES_ALIGN)
         return oom(error, size);
@@ -126,7 +126,8 @@ void *nova_alloc_pages(NovaError **error, size_t size)
     if (tail)
         munmap(p + len, tail);
 #ifdef MADV_HUGEPAGE
-    madvise(p, len, MADV_HUGEPAGE); /* advice: failure is fine */
+    if (huge)
+        madvise(p, len, MADV_HUGEPAGE); /* advice: failure is fine */
 #endif
     return p;
 }

@@ -102,16 +102,20 @@ static NovaVolume *create(NovaError **error, NovaDtype dtype,
     NovaVolume *v = nova_calloc(error, 1, sizeof *v);
     if (!v)
         return NULL;
-    /* Large volumes: 2 MiB aligned and backed by transparent huge pages
-     * where the kernel offers them (madvise is advice: failure is fine).
-     * First touch of fresh memory costs a page fault per 4 KiB page; on
-     * virtual machines that is most of the time of filling a CT volume
-     * (measured here: 0.55 s for 250 MiB with 4 KiB pages, 0.07 s with
-     * huge pages). */
+    /* Large volumes: fresh kernel pages, 2 MiB aligned.  First touch of
+     * fresh memory costs a page fault per page; on virtual machines that
+     * is most of the time of filling a CT volume (measured here: 0.55 s
+     * for 250 MiB with 4 KiB pages from one thread, 0.07 s with huge
+     * pages when the kernel has them at hand), hence huge pages for what
+     * the loader fills (see nova_alloc_pages for when they cost more). */
     bool huge = bytes >= HUGE_THRESHOLD;
     if (huge) {
-        /* fresh pages are zero: no memset, whichever `zero` asks */
-        v->data = nova_alloc_pages(error, bytes);
+        /* Fresh pages are zero: no memset, whichever `zero` asks.  Huge
+         * pages for the volumes the loader fills with pread (one thread
+         * per file range, where 4 KiB faults dominated: bench/volume);
+         * not for the zeroed outputs of the analysis, which workers write
+         * in parallel and where a cold huge page stalls them. */
+        v->data = nova_alloc_pages(error, bytes, !zero);
         v->pages = bytes;
     } else {
         v->data = nova_malloc_aligned(error, 64, bytes);
