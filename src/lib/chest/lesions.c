@@ -1098,7 +1098,10 @@ static void lung_mid_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
-static void lung_y_mid_of(NovaPool *pool, const CandCtx *cc, double wy_i,
+/* cc may be the detection grid: its index i stands for full-grid index
+ * off + f i + (f - 1) / 2 (the block's centre). */
+static void lung_y_mid_of(NovaPool *pool, const CandCtx *cc,
+                          const size_t off[3], const size_t f[3], double wy_i,
                           double wy_j, double wy_k, double mid[3])
 {
     int threads = nova_pool_get_threads(pool);
@@ -1116,8 +1119,13 @@ static void lung_y_mid_of(NovaPool *pool, const CandCtx *cc, double wy_i,
         for (int k = 0; k < 64; k++)
             for (int a = 0; a < 4; a++)
                 t[a] += sums[k][l][a];
-        mid[l] = t[3] > 0 ? (wy_i * t[0] + wy_j * t[1] + wy_k * t[2]) / t[3]
-                          : 0;
+        double mean[3];
+        for (int a = 0; a < 3; a++)
+            mean[a] = t[3] > 0 ? (double)off[a] + (double)f[a] * t[a] / t[3] +
+                                     ((double)f[a] - 1) / 2
+                               : 0;
+        mid[l] =
+            t[3] > 0 ? wy_i * mean[0] + wy_j * mean[1] + wy_k * mean[2] : 0;
     }
     mid[0] = 0;
 }
@@ -1476,7 +1484,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     double lung_y_mid[3] = {0};
     TIMING("ymid");
     if (ok && n_labels > 0)
-        lung_y_mid_of(pool, &cc, wy_i, wy_j, wy_k, lung_y_mid);
+        lung_y_mid_of(pool, &dc, coarse ? cc.lo : (size_t[3]){0, 0, 0},
+                      gx.f, wy_i, wy_j, wy_k, lung_y_mid);
 
     AccCtx actx = {.cc = &dc, .zones = det_zones, .dense = dense,
                    .vessel = vessel, .cand = cand,
