@@ -1293,6 +1293,25 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+/* has_cavity for lesion ids[k], one task of the pool per lesion (the
+ * result does not depend on the thread). */
+typedef struct {
+    const CandCtx *cc;
+    const LabelImg *li;
+    const Acc *acc;
+    double voxel_ml;
+    uint32_t *ids;
+    bool *cavity;
+} CavityJob;
+
+static void cavity_task(void *vctx, size_t k, int t)
+{
+    const CavityJob *j = vctx;
+    (void)t;
+    j->cavity[k] = has_cavity(NULL, j->cc, j->li, j->ids[k],
+                              &j->acc[j->ids[k]], j->voxel_ml);
+}
+
 /* The final mask from the region ids (every crop voxel is written: the
  * mask held vessel flags or lesion ids until here), and the cross-section
  * of each lesion per slice for its key slice. */
@@ -1612,11 +1631,26 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         (g->spacing[0] * g->spacing[1] + g->spacing[1] * g->spacing[2] +
          g->spacing[0] * g->spacing[2]) /
         3.0;
+    /* Cavitation, one lesion per task over the pool (each looks at its
+     * own bounding box only). */
+    CavityJob cj = {&cc, &li, acc, voxel_ml, NULL, NULL};
+    if (keep) {
+        cj.ids = nova_malloc_array(NULL, keep, sizeof *cj.ids);
+        cj.cavity = nova_calloc(NULL, keep, sizeof *cj.cavity);
+    }
+    if (cj.ids && cj.cavity) {
+        size_t m = 0;
+        for (uint32_t l = 1; l <= n_labels; l++)
+            if ((double)acc[l].voxels * voxel_ml >= o->min_lesion_ml)
+                cj.ids[m++] = l;
+        nova_pool_for_each(pool, keep, cavity_task, &cj);
+    }
     size_t k = 0;
     for (uint32_t l = 1; l <= n_labels; l++) {
         Acc *a = &acc[l];
         if ((double)a->voxels * voxel_ml < o->min_lesion_ml)
             continue;
+        bool cavitated = cj.cavity ? cj.cavity[k] : false;
         NovaLesion *les = &an->lesions[k++];
         new_id[l] = (uint32_t)k;
         les->voxels = a->voxels;
@@ -1653,7 +1687,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                 ext = e;
         }
         les->max_diameter_mm = ext;
-        les->cavitated = has_cavity(NULL, &cc, &li, l, a, voxel_ml);
+        les->cavitated = cavitated;
         if (getenv("NOVA_DEBUG_LESIONS"))
             fprintf(stderr,
                     "lesion %u: %.2f ml, high %.2f, dense %.2f, periph %.2f, "
@@ -1664,6 +1698,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                     les->bbox_min[2], les->bbox_max[2]);
     }
     an->lesion_count = keep;
+    nova_free(cj.ids);
+    nova_free(cj.cavity);
+    TIMING("key slices");
 
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
