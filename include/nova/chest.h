@@ -119,6 +119,12 @@ double nova_lung_result_get_volume_ml(const NovaLungResult *result, int label);
 /* Volume in ml of one zone code (1..NOVA_ZONE_COUNT). */
 double nova_lung_result_get_zone_volume_ml(const NovaLungResult *result,
                                            int zone_code);
+/* A box (voxel indices, inclusive) that holds every voxel labelled right
+ * or left lung: the blocks of the coarse grid the labels were refined
+ * from, so it may exceed the exact extent by under a block.  False, and
+ * lo/hi untouched, when there is no lung. */
+bool nova_lung_result_get_box(const NovaLungResult *result, size_t lo[3],
+                              size_t hi[3]);
 unsigned nova_lung_result_get_flags(const NovaLungResult *result);
 size_t nova_lung_result_get_warning_count(const NovaLungResult *result);
 /* The i-th warning, a sentence for the report; borrowed. */

@@ -26,6 +26,8 @@ struct NovaLungResult {
     double volume_ml[4]; /* index: NOVA_LUNG_* (0 = both lungs) */
     double zone_ml[NOVA_ZONE_COUNT + 1];
     unsigned flags;
+    bool has_box; /* nova_lung_result_get_box */
+    size_t box_lo[3], box_hi[3];
     char *warnings[MAX_WARNINGS];
     size_t n_warnings;
     double seconds[STAGE_COUNT];

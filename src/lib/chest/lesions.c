@@ -1382,7 +1382,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     memcpy(cc.d, d, sizeof d);
     size_t hi[3];
     TIMING("bbox");
-    if (!lung_bbox(pool, lab, d, cc.lo, hi))
+    /* The lung stage's box (from its coarse blocks), else a scan. */
+    if (!nova_lung_result_get_box(lungs, cc.lo, hi) &&
+        !lung_bbox(pool, lab, d, cc.lo, hi))
         return true; /* no lungs: no lesions */
     TIMING("coarse");
     an->has_lungs = true;

@@ -1528,6 +1528,7 @@ struct refine_ctx {
     bool top_is_high;
     size_t (*counts)[4]; /* per thread */
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
+    size_t (*box)[6]; /* per thread: lo x, y, z, hi x, y, z of lung rows */
     uint8_t **row_buf;   /* per thread: 2 * nx template bytes */
     size_t **border_buf; /* per thread: border block starts */
     int16_t **limit_buf; /* per thread: HU limit of each border block */
@@ -1595,6 +1596,23 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
                 cnt[0] += tcnt[0] * (y1 - cy * fy);
                 zc[0] += tzc[0] * (y1 - cy * fy);
                 continue;
+            }
+            if (tcnt[NOVA_LUNG_RIGHT] + tcnt[NOVA_LUNG_LEFT]) {
+                /* the box of the lung blocks (refinement only removes) */
+                size_t *bx = x->box[thread], first = nx, last = 0;
+                for (size_t i = 0; i < nx; i++)
+                    if (tl[i] == NOVA_LUNG_RIGHT || tl[i] == NOVA_LUNG_LEFT) {
+                        if (first == nx)
+                            first = i;
+                        last = i;
+                    }
+                size_t lo[3] = {first, cy * fy, z}, hi[3] = {last, y1 - 1, z};
+                for (int a = 0; a < 3; a++) {
+                    if (lo[a] < bx[a])
+                        bx[a] = lo[a];
+                    if (hi[a] > bx[3 + a])
+                        bx[3 + a] = hi[a];
+                }
             }
             for (size_t y = cy * fy; y < y1; y++) {
                 size_t row = (z * ny + y) * nx;
@@ -1739,10 +1757,16 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.border_buf = nova_calloc(error, (size_t)T, sizeof *x.border_buf);
     x.limit_buf = nova_calloc(error, (size_t)T, sizeof *x.limit_buf);
     x.zcounts = nova_calloc(error, (size_t)T, sizeof *x.zcounts);
+    x.box = nova_malloc_array(error, (size_t)T, sizeof *x.box);
     bool ok = false;
     if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts ||
-        !x.row_buf || !x.border_buf || !x.limit_buf)
+        !x.row_buf || !x.border_buf || !x.limit_buf || !x.box)
         goto done;
+    for (int t = 0; t < T; t++)
+        for (int a = 0; a < 3; a++) {
+            x.box[t][a] = SIZE_MAX;
+            x.box[t][3 + a] = 0;
+        }
     for (int t = 0; t < T; t++) {
         x.row_buf[t] = nova_malloc_array(error, c->in[0], 2);
         x.border_buf[t] = nova_malloc_array(error, c->d[0] + 1, sizeof(size_t));
@@ -1810,8 +1834,21 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             r->zone_ml[z] += (double)x.zcounts[t][z] * voxel_ml;
     }
     r->volume_ml[0] = r->volume_ml[1] + r->volume_ml[2];
+    for (int a = 0; a < 3; a++) {
+        r->box_lo[a] = SIZE_MAX;
+        r->box_hi[a] = 0;
+    }
+    for (int t = 0; t < T; t++)
+        for (int a = 0; a < 3; a++) {
+            if (x.box[t][a] < r->box_lo[a])
+                r->box_lo[a] = x.box[t][a];
+            if (x.box[t][3 + a] > r->box_hi[a])
+                r->box_hi[a] = x.box[t][3 + a];
+        }
+    r->has_box = r->box_lo[0] != SIZE_MAX;
     ok = true;
 done:
+    nova_free(x.box);
     nova_free(code);
     nova_free(periph);
     nova_free(x.x_to_cx);
@@ -1992,6 +2029,16 @@ double nova_lung_result_get_zone_volume_ml(const NovaLungResult *r,
     return zone_code >= 1 && zone_code <= NOVA_ZONE_COUNT
                ? r->zone_ml[zone_code]
                : 0.0;
+}
+
+bool nova_lung_result_get_box(const NovaLungResult *r, size_t lo[3],
+                              size_t hi[3])
+{
+    if (!r->has_box)
+        return false;
+    memcpy(lo, r->box_lo, sizeof r->box_lo);
+    memcpy(hi, r->box_hi, sizeof r->box_hi);
+    return true;
 }
 
 unsigned nova_lung_result_get_flags(const NovaLungResult *r)
