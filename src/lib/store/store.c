@@ -164,7 +164,7 @@ struct NovaStore {
     bool thread_started;
     bool stopping;        /* under q_lock */
     uint64_t tmp_counter; /* under db_lock */
-    char *marker;  /* DIR/.running, set once the store is open */
+    char *marker;         /* DIR/.running, set once the store is open */
     int marker_fd; /* the marker, locked (flock) while the store is open */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
@@ -313,8 +313,7 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
      * reconcile.  Its lock keeps a second process out of the store (the
      * kernel drops it when a process dies, kill -9 included). */
     bool unclean = made && access(marker, F_OK) == 0;
-    s->marker_fd =
-        made ? open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    s->marker_fd = made ? open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
     if (made && (s->marker_fd < 0 || flock(s->marker_fd, LOCK_EX | LOCK_NB))) {
         if (s->marker_fd >= 0 && errno == EWOULDBLOCK)
             nova_error_set(error, NOVA_ERROR_IO, "store in use",
@@ -324,8 +323,7 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
                            marker, strerror(errno));
         made = false;
     }
-    if (!made || !fsync_dir(error, dir) ||
-        !make_dir(error, s->tmp_dir, dir)) {
+    if (!made || !fsync_dir(error, dir) || !make_dir(error, s->tmp_dir, dir)) {
         nova_free(marker);
         goto fail;
     }
@@ -400,10 +398,10 @@ void nova_store_close(NovaStore *s)
      * database after), then drop the marker.  If a reader blocks the
      * checkpoint the marker stays, and the next open reconciles: slower,
      * never wrong. */
-    bool clean = s->db && s->marker &&
-                 sqlite3_wal_checkpoint_v2(s->db, NULL,
-                                           SQLITE_CHECKPOINT_TRUNCATE, NULL,
-                                           NULL) == SQLITE_OK;
+    bool clean =
+        s->db && s->marker &&
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                  NULL) == SQLITE_OK;
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         clean = false;
     if (clean && unlink(s->marker) == 0)
@@ -993,15 +991,13 @@ static bool reconcile_file(NovaStore *s, const char *study, const char *series,
                           : NULL;
     char ds_study[65] = "", ds_series[65] = "", ds_sop[65] = "", cls[65] = "",
          ts[65] = "", ae[17] = "", modality[17] = "", patient[65] = "";
-    bool ok = ds && dataset_uid(&e, ds, TAG_SOP_CLASS, "SOP Class UID", cls) &&
-              dataset_uid(&e, ds, TAG_SOP_INSTANCE, "SOP Instance UID",
-                          ds_sop) &&
-              dataset_uid(&e, ds, TAG_STUDY_UID, "Study Instance UID",
-                          ds_study) &&
-              dataset_uid(&e, ds, TAG_SERIES_UID, "Series Instance UID",
-                          ds_series) &&
-              dataset_uid(&e, ds, NOVA_TAG(0x0002, 0x0010),
-                          "Transfer Syntax UID", ts);
+    bool ok =
+        ds && dataset_uid(&e, ds, TAG_SOP_CLASS, "SOP Class UID", cls) &&
+        dataset_uid(&e, ds, TAG_SOP_INSTANCE, "SOP Instance UID", ds_sop) &&
+        dataset_uid(&e, ds, TAG_STUDY_UID, "Study Instance UID", ds_study) &&
+        dataset_uid(&e, ds, TAG_SERIES_UID, "Series Instance UID", ds_series) &&
+        dataset_uid(&e, ds, NOVA_TAG(0x0002, 0x0010), "Transfer Syntax UID",
+                    ts);
     if (ok && (strcmp(ds_study, study) || strcmp(ds_series, series) ||
                strcmp(ds_sop, sop))) {
         nova_error_set(&e, NOVA_ERROR_INVALID, "misplaced",
@@ -1039,8 +1035,8 @@ static bool reconcile_file(NovaStore *s, const char *study, const char *series,
                     .size = (int64_t)st.st_size,
                     .have_declared = have_declared,
                     .declared = declared,
-                    .received = (double)st.st_mtim.tv_sec +
-                                st.st_mtim.tv_nsec * 1e-9};
+                    .received =
+                        (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9};
     commit_batch(s, &row);
     if (!row.ok) {
         nova_log(NOVA_LOG_WARNING, "store %s: not indexing %s: %s", s->dir,
