@@ -41,32 +41,7 @@
 
 enum { SEL_CONFIG, SEL_RTSTRUCT, SEL_SEG, SEL_DICOM_MASK };
 
-/* A temporary file for the path readers, created once per process. */
-static char tmp_path[512];
-static int tmp_fd = -1;
-
-static bool open_tmp(const char *dir)
-{
-    if (tmp_fd >= 0)
-        return true;
-    snprintf(tmp_path, sizeof tmp_path, "%s/fuzz_radiomics_XXXXXX", dir);
-    tmp_fd = mkstemp(tmp_path);
-    return tmp_fd >= 0;
-}
-
-static bool write_tmp(const uint8_t *data, size_t size)
-{
-    if (ftruncate(tmp_fd, 0) != 0)
-        return false;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = pwrite(tmp_fd, data + done, size - done, (off_t)done);
-        if (w <= 0)
-            return false;
-        done += (size_t)w;
-    }
-    return true;
-}
+#include "fuzz_tmpfile.h"
 
 /* The fixed reference image (its voxels are never read, only its grid). */
 static NovaVolume *reference_image(void)
@@ -264,7 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         image = reference_image();
     if (tmp_fd < 0) {
         const char *dir = getenv("TMPDIR");
-        open_tmp(dir && dir[0] ? dir : "/tmp");
+        open_tmp(dir && dir[0] ? dir : "/tmp", "fuzz_radiomics");
     }
     char why[512] = "";
     size_t count;
@@ -535,17 +510,14 @@ int main(void)
 {
     replay_image = reference_image();
     CHECK(replay_image != NULL);
-    CHECK(open_tmp(test_tmp_dir()));
+    CHECK(open_tmp(test_tmp_dir(), "fuzz_radiomics"));
     RUN(test_seeds_rasterise);
     RUN(test_triangle_voxels);
     RUN(test_config_seeds);
     RUN(test_corpus_replays);
     RUN(test_regressions_replay);
     RUN(test_fixed_findings);
-    if (tmp_fd >= 0) {
-        close(tmp_fd);
-        unlink(tmp_path);
-    }
+    close_tmp();
     nova_volume_unref(replay_image);
     return test_done();
 }

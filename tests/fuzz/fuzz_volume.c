@@ -34,32 +34,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* A temporary file for the path reader, created once per process. */
-static char tmp_path[512];
-static int tmp_fd = -1;
-
-static bool open_tmp(const char *dir)
-{
-    if (tmp_fd >= 0)
-        return true;
-    snprintf(tmp_path, sizeof tmp_path, "%s/fuzz_volume_XXXXXX", dir);
-    tmp_fd = mkstemp(tmp_path);
-    return tmp_fd >= 0;
-}
-
-static bool write_tmp(const uint8_t *data, size_t size)
-{
-    if (ftruncate(tmp_fd, 0) != 0)
-        return false;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = pwrite(tmp_fd, data + done, size - done, (off_t)done);
-        if (w <= 0)
-            return false;
-        done += (size_t)w;
-    }
-    return true;
-}
+#include "fuzz_tmpfile.h"
 
 /* Check what a reader returned; fills why and returns false on a violation.
  * The voxel sum touches every byte the volume claims to hold. */
@@ -225,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (tmp_fd < 0) {
         const char *dir = getenv("TMPDIR");
-        open_tmp(dir && dir[0] ? dir : "/tmp");
+        open_tmp(dir && dir[0] ? dir : "/tmp", "fuzz_volume");
     }
     char why[512] = "";
     if (!fuzz_volume_one(data, size, why, sizeof why)) {
@@ -274,7 +249,7 @@ static size_t replay_dir(const char *dir)
 
 static void test_corpus_replays(void)
 {
-    CHECK(open_tmp(test_tmp_dir()));
+    CHECK(open_tmp(test_tmp_dir(), "fuzz_volume"));
     size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/corpus-volume");
     printf("# %zu seed files replayed\n", n);
     CHECK(n >= 20);
@@ -282,7 +257,7 @@ static void test_corpus_replays(void)
 
 static void test_regressions_replay(void)
 {
-    CHECK(open_tmp(test_tmp_dir()));
+    CHECK(open_tmp(test_tmp_dir(), "fuzz_volume"));
     size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions");
     printf("# %zu regression files replayed\n", n);
 }
@@ -394,10 +369,7 @@ int main(void)
     RUN(test_corpus_replays);
     RUN(test_regressions_replay);
     RUN(test_fixed_findings);
-    if (tmp_fd >= 0) {
-        close(tmp_fd);
-        unlink(tmp_path);
-    }
+    close_tmp();
     return test_done();
 }
 
