@@ -16,7 +16,7 @@ static char tmp_path[512];
 static int tmp_fd = -1;
 
 /* Create DIR/STEM_XXXXXX once; true when the file is open. */
-static bool open_tmp(const char *dir, const char *stem)
+static inline bool open_tmp(const char *dir, const char *stem)
 {
     if (tmp_fd >= 0)
         return true;
@@ -26,7 +26,7 @@ static bool open_tmp(const char *dir, const char *stem)
 }
 
 /* Replace the file's contents with data. */
-static bool write_tmp(const uint8_t *data, size_t size)
+static inline bool write_tmp(const uint8_t *data, size_t size)
 {
     if (ftruncate(tmp_fd, 0) != 0)
         return false;
@@ -40,7 +40,7 @@ static bool write_tmp(const uint8_t *data, size_t size)
     return true;
 }
 
-static void close_tmp(void)
+static inline void close_tmp(void)
 {
     if (tmp_fd >= 0) {
         close(tmp_fd);
