@@ -273,12 +273,12 @@ int nova_cmd_analyze(int argc, char **argv)
          * measurements (docs/result-schema.md, "Masks"). */
         char mpath[4096];
         snprintf(mpath, sizeof mpath, "%s/lungs.nii.gz", out_dir);
-        if (!nova_volume_write_nifti(
-                &err, nova_lung_result_get_labels(lungs), mpath))
+        if (!nova_volume_write_nifti(&err, nova_lung_result_get_labels(lungs),
+                                     mpath))
             goto done;
         snprintf(mpath, sizeof mpath, "%s/lesions.nii.gz", out_dir);
-        if (!nova_volume_write_nifti(
-                &err, nova_analysis_get_lesion_mask(an), mpath))
+        if (!nova_volume_write_nifti(&err, nova_analysis_get_lesion_mask(an),
+                                     mpath))
             goto done;
     }
     progress_done(&prog);

@@ -2,9 +2,10 @@
  * lesions.c - ground-glass and consolidation inside the lungs, as lesions,
  * and the measures built on them (PO, PHO, zone involvement, severity).
  *
- * Method (docs/analysis.md):
- *  1. Work in the bounding box of the lungs only, with every non-lung voxel
- *     set to air so the chest wall and mediastinum cannot bleed in.
+ * Method (docs/analysis.md, "Lesions"):
+ *  1. The lungs' box; every non-lung voxel set to air so the chest wall
+ *     and mediastinum cannot bleed in.  Detection (2-5) runs on a grid of
+ *     block means where the CT is finer than 0.9 mm (CoarseCtx).
  *  2. Vessel suppression by a grey opening with a box of twice the vessel
  *     radius (3.5 mm): vessels, their partial-volume halo and fissures are
  *     narrower than the box and take the value of the parenchyma around
@@ -12,13 +13,20 @@
  *  3. Candidates: lung voxels whose opened HU lies in the opacity band,
  *     -750 to +100 HU (DOMAIN.md: GGO about -750 to -300, consolidation
  *     about -300 to +50).
- *  4. Dense (above -300 HU) candidate regions that reach the mediastinum
- *     are the hilar vessels, wider than any box that keeps lesions: dropped.
- *  5. 26-connected regions of at least `min_lesion_ml` are lesions.  Each is
- *     typed by the share of its voxels above -200 HU (the PHO threshold of
- *     Chaganti et al., Radiol Artif Intell 2020): below 25 % ground glass,
- *     above 75 % consolidation, mixed between.
- * Every stage runs over the thread pool (imgproc) or is one linear pass.
+ *  4. Central dense structures (hilar vessels, organ domes seen through
+ *     the lung base) leave the candidates (drop_central_dense).
+ *  5. 26-connected regions; vessel bundles and rims are not lesions
+ *     (is_lesion).
+ *  6. Boundaries on the CT at the partial-volume midpoint between the
+ *     parenchyma and each lesion (refine_boundaries, then up_slices on the
+ *     full grid, only in rows that hold a lesion).
+ *  7. Regions of at least `min_lesion_ml` are lesions, typed by the share
+ *     of their voxels above -200 HU (the PHO threshold of Chaganti et al.,
+ *     Radiol Artif Intell 2020): below 25 % ground glass, above 75 %
+ *     consolidation, mixed between.
+ * Every stage runs over the thread pool or is one linear pass.
+ * NOVA_DEBUG_LESIONS=1 prints the time of each step and the features of
+ * every region (diagnostics for development).
  */
 #include "chest/analysis_private.h"
 
@@ -100,7 +108,7 @@ static bool lung_bbox(NovaPool *pool, const uint8_t *lab, const size_t d[3],
                       size_t lo[3], size_t hi[3])
 {
     int threads = nova_pool_get_threads(pool);
-    size_t (*box)[6] = nova_malloc_array(NULL, (size_t)threads, sizeof *box);
+    size_t(*box)[6] = nova_malloc_array(NULL, (size_t)threads, sizeof *box);
     BoxScan b = {lab, {d[0], d[1], d[2]}, box};
     for (int a = 0; a < 3; a++) {
         lo[a] = SIZE_MAX;
@@ -389,7 +397,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
     size_t *count = nova_calloc(error, 8 * m, sizeof *count);
     /* second moments of each region's voxel positions in mm: x, y, z, xx,
      * yy, zz, xy, xz, yz */
-    double (*mom)[9] = nova_calloc(error, m, sizeof *mom);
+    double(*mom)[9] = nova_calloc(error, m, sizeof *mom);
     if (!count || !mom) {
         nova_free(count);
         nova_free(mom);
@@ -429,8 +437,8 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                 q[6] += px * py;
                 q[7] += px * pz;
                 q[8] += py * pz;
-                peripheral[l] += zones[gi + x] &&
-                                 NOVA_ZONE_PERIPHERAL(zones[gi + x]);
+                peripheral[l] +=
+                    zones[gi + x] && NOVA_ZONE_PERIPHERAL(zones[gi + x]);
             }
         }
         for (size_t k = 0; k < n_met; k++) {
@@ -500,8 +508,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
     for (size_t l = 1; l < m; l++) {
         size_t bottom = k_up ? first_area[l] : last_area[l];
         if (count[l] > max_area[l] && 2 * peripheral[l] < count[l] &&
-            5 * bottom >= 3 * max_area[l] &&
-            (double)bottom * voxel_mm2 >= 300)
+            5 * bottom >= 3 * max_area[l] && (double)bottom * voxel_mm2 >= 300)
             touch[l] = 2;
     }
     /* A compact dense region (a blob: its longest principal axis under
@@ -527,18 +534,17 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                     "dense %zu: %zu vox at %.0f %.0f %.0f mm (grid), "
                     "periph %zu, max area %zu, first %zu, last %zu, "
                     "touch %d, compact %d\n",
-                    l, count[l], q[0] / nn, q[1] / nn, q[2] / nn,
-                    peripheral[l], max_area[l], first_area[l], last_area[l],
-                    touch[l], blob);
+                    l, count[l], q[0] / nn, q[1] / nn, q[2] / nn, peripheral[l],
+                    max_area[l], first_area[l], last_area[l], touch[l], blob);
     }
     for (i = 0; i < n; i++) {
         uint32_t l = labels[i];
-        if (l && ((5 * peripheral[l] < count[l] && !compact[l]) ||
-                  touch[l] == 2 ||
-                  ((touch[l] == 3 ||
-                    (touch[l] == 1 &&
-                     (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
-                   (double)count[l] * voxel_ml < 5.0)))
+        if (l &&
+            ((5 * peripheral[l] < count[l] && !compact[l]) || touch[l] == 2 ||
+             ((touch[l] == 3 ||
+               (touch[l] == 1 &&
+                (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
+              (double)count[l] * voxel_ml < 5.0)))
             cand[i] = CAND_DROPPED;
     }
     nova_free(touch);
@@ -553,10 +559,9 @@ typedef struct {
     double sum_hu, sum_idx[3];
     size_t bbox_min[3], bbox_max[3];
     size_t faces;
-    size_t dense; /* voxels whose opened HU is above -300 */
-    size_t thin;  /* bright (above high_hu) where the opened HU is not */
-    size_t dropped; /* central dense voxels (CAND_DROPPED) it touches */
-    size_t own_n; /* voxels that are not thin bright structures, */
+    size_t dense;      /* voxels whose opened HU is above -300 */
+    size_t thin;       /* bright (above high_hu) where the opened HU is not */
+    size_t own_n;      /* voxels that are not thin bright structures, */
     double own_sum_hu; /* and their HU sum: the lesion's own density */
 } Acc;
 
@@ -617,9 +622,8 @@ static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
 
 /* Cavitation: air (below -900 HU) enclosed by the lesion in an axial slice
  * (holes of the lesion's cross-section), at least 0.1 ml in all. */
-static bool has_cavity(NovaError **error, const CandCtx *cc,
-                       const LabelImg *li, uint32_t id, const Acc *a,
-                       double voxel_ml)
+static bool has_cavity(NovaError **error, const CandCtx *cc, const LabelImg *li,
+                       uint32_t id, const Acc *a, double voxel_ml)
 {
     size_t w = a->bbox_max[0] - a->bbox_min[0] + 1;
     size_t h = a->bbox_max[1] - a->bbox_min[1] + 1;
@@ -637,8 +641,7 @@ static bool has_cavity(NovaError **error, const CandCtx *cc,
                 m[(z * h + y) * w + x] =
                     label_at(li,
                              crop_index(cc->c, a->bbox_min[0] + x,
-                                        a->bbox_min[1] + y,
-                                        a->bbox_min[2] + z),
+                                        a->bbox_min[1] + y, a->bbox_min[2] + z),
                              ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] +
                               cc->lo[1] + a->bbox_min[1] + y) *
                                      cc->d[0] +
@@ -779,11 +782,12 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                 if (!l)
                     continue;
                 Acc *a = &acc[l];
-                if (ctx->cand && ctx->cand[i] == CAND_DROPPED) {
-                    a->dropped++;
+                /* the central dense voxels a region took in are not its
+                 * own (refine_boundaries drops them) */
+                if (ctx->cand && ctx->cand[i] == CAND_DROPPED)
                     continue;
-                }
-                size_t gx = ctx->cc->lo[0] + x, gy = ctx->cc->lo[1] + y, gz = ctx->cc->lo[2] + z;
+                size_t gx = ctx->cc->lo[0] + x, gy = ctx->cc->lo[1] + y,
+                       gz = ctx->cc->lo[2] + z;
                 size_t gi = (gz * ctx->cc->d[1] + gy) * ctx->cc->d[0] + gx;
                 int16_t v = ctx->cc->hu[gi];
                 a->voxels++;
@@ -805,8 +809,8 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                     a->thirds[NOVA_ZONE_THIRD(ctx->zones[gi])]++;
                     a->peripheral += NOVA_ZONE_PERIPHERAL(ctx->zones[gi]);
                 }
-                double wy =
-                    ctx->wy[0] * (double)gx + ctx->wy[1] * (double)gy + ctx->wy[2] * (double)gz;
+                double wy = ctx->wy[0] * (double)gx + ctx->wy[1] * (double)gy +
+                            ctx->wy[2] * (double)gz;
                 if ((side == 1 || side == 2) && wy > ctx->lung_y_mid[side])
                     a->posterior++;
                 a->sum_idx[0] += (double)gx;
@@ -861,10 +865,9 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
     size_t n = (size_t)n_labels + 1;
     int threads = nova_pool_get_threads(pool);
     /* per-thread sets only while they stay small (64 MiB) */
-    bool split = threads > 1 &&
-                 n * (size_t)threads * sizeof(Acc) <= ((size_t)64 << 20);
-    Acc *per = split ? nova_malloc_array(NULL, n * (size_t)threads,
-                                         sizeof *per)
+    bool split =
+        threads > 1 && n * (size_t)threads * sizeof(Acc) <= ((size_t)64 << 20);
+    Acc *per = split ? nova_malloc_array(NULL, n * (size_t)threads, sizeof *per)
                      : NULL;
     acc_reset(acc, n_labels);
     if (!per) {
@@ -879,7 +882,7 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
         for (size_t l = 0; l < n; l++) {
             const Acc *p = per + (size_t)t * n + l;
             Acc *a = &acc[l];
-            if (!p->voxels && !p->dropped)
+            if (!p->voxels)
                 continue;
             a->voxels += p->voxels;
             a->high += p->high;
@@ -891,7 +894,6 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
             a->faces += p->faces;
             a->dense += p->dense;
             a->thin += p->thin;
-            a->dropped += p->dropped;
             a->own_n += p->own_n;
             a->own_sum_hu += p->own_sum_hu;
             for (int k = 0; k < 3; k++) {
@@ -934,15 +936,19 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
     const RefineCtx *r = vctx;
     const CandCtx *cc = r->ctx->cc;
     const size_t *c = cc->c;
-    long step[6] = {-1, 1, -(long)c[0], (long)c[0], -(long)(c[0] * c[1]),
+    long step[6] = {-1,
+                    1,
+                    -(long)c[0],
+                    (long)c[0],
+                    -(long)(c[0] * c[1]),
                     (long)(c[0] * c[1])};
     (void)t;
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < c[1]; y++) {
             size_t i = (z * c[1] + y) * c[0];
-            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
-                            cc->d[0] +
-                        cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             for (size_t x = 0; x < c[0]; x++, i++, gi++) {
                 uint32_t l = r->labels[i];
                 int16_t v = cc->hu[gi];
@@ -955,18 +961,18 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
                      * (hilar vessel, organ dome): below -300 HU next to
                      * one */
                     else if (v < -300) {
-                        bool ok[6] = {x > 0,         x + 1 < c[0], y > 0,
+                        bool ok[6] = {x > 0,        x + 1 < c[0], y > 0,
                                       y + 1 < c[1], z > 0,        z + 1 < c[2]};
                         for (int k = 0; k < 6; k++)
-                            if (ok[k] && r->mark[(long)i + step[k]] ==
-                                             CAND_DROPPED &&
+                            if (ok[k] &&
+                                r->mark[(long)i + step[k]] == CAND_DROPPED &&
                                 r->labels[(long)i + step[k]] == l)
                                 m = MARK_DROP;
                     }
                 } else if (!r->ctx->vessel[gi] && v <= r->max_hu &&
                            (cc->lab[gi] == NOVA_LUNG_RIGHT ||
                             cc->lab[gi] == NOVA_LUNG_LEFT)) {
-                    bool ok[6] = {x > 0,         x + 1 < c[0], y > 0,
+                    bool ok[6] = {x > 0,        x + 1 < c[0], y > 0,
                                   y + 1 < c[1], z > 0,        z + 1 < c[2]};
                     for (int k = 0; k < 6; k++) {
                         if (!ok[k])
@@ -998,9 +1004,9 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
     size_t i = 0;
     for (size_t z = 0; z < c[2]; z++)
         for (size_t y = 0; y < c[1]; y++) {
-            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
-                            cc->d[0] +
-                        cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             for (size_t x = 0; x < c[0]; x++, i++) {
                 uint8_t l = cc->lab[gi + x];
                 if (labels[i] || ctx->vessel[gi + x] ||
@@ -1051,7 +1057,11 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
     }
     RefineCtx r = {ctx, labels, thr, (int16_t)o->max_hu, mark};
     nova_pool_parallel_for(pool, c[2], refine_slices, &r);
-    long step[6] = {-1, 1, -(long)c[0], (long)c[0], -(long)(c[0] * c[1]),
+    long step[6] = {-1,
+                    1,
+                    -(long)c[0],
+                    (long)c[0],
+                    -(long)(c[0] * c[1]),
                     (long)(c[0] * c[1])};
     /* Growth first, reading the labels it grows from, which growth never
      * changes; then the drops. */
@@ -1074,7 +1084,7 @@ static void lung_mid_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const LungMidCtx *m = vctx;
     const CandCtx *cc = m->cc;
-    double (*s)[4] = m->sum[t];
+    double(*s)[4] = m->sum[t];
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             const uint8_t *row =
@@ -1156,9 +1166,9 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
         /* sums per block, row by row (contiguous reads) */
         for (size_t z = z0; z < z1; z++)
             for (size_t y = 0; y < cc->c[1]; y++) {
-                size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
-                                cc->d[0] +
-                            cc->lo[0];
+                size_t gi =
+                    ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                    cc->lo[0];
                 const int16_t *hr = cc->hu + gi;
                 const uint8_t *lr = cc->lab + gi;
                 int32_t *sr = sum + (y / f[1]) * h[0];
@@ -1170,8 +1180,8 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                     for (; xx + 2 <= cc->c[0]; xx += 2) {
                         bool a = (uint8_t)(lr[xx] - 1) < 2; /* right, left */
                         bool b = (uint8_t)(lr[xx + 1] - 1) < 2;
-                        sr[xx >> 1] += (a ? hr[xx] : -1000) +
-                                       (b ? hr[xx + 1] : -1000);
+                        sr[xx >> 1] +=
+                            (a ? hr[xx] : -1000) + (b ? hr[xx + 1] : -1000);
                         nr[xx >> 1] += a + b;
                     }
                 unsigned sh = f[0] == 2;
@@ -1189,8 +1199,7 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 size_t count = (z1 - z0) * (y1 - y0) * (x1 - x0);
                 size_t b2 = by * h[0] + bx;
                 size_t bi = bz * h[0] * h[1] + b2;
-                x->hu[bi] =
-                    (int16_t)lrint((double)sum[b2] / (double)count);
+                x->hu[bi] = (int16_t)lrint((double)sum[b2] / (double)count);
                 x->lab[bi] = 0;
                 x->zone[bi] = 0;
                 if (2 * (size_t)lung[b2] < count || lung[b2] == 0)
@@ -1199,9 +1208,9 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                  * voxel's when the centre is not lung */
                 size_t cz = (z0 + z1) / 2, cy = (y0 + y1) / 2,
                        cx = (x0 + x1) / 2;
-                size_t src = ((cc->lo[2] + cz) * cc->d[1] + cc->lo[1] + cy) *
-                                 cc->d[0] +
-                             cc->lo[0] + cx;
+                size_t src =
+                    ((cc->lo[2] + cz) * cc->d[1] + cc->lo[1] + cy) * cc->d[0] +
+                    cc->lo[0] + cx;
                 if ((uint8_t)(cc->lab[src] - 1) >= 2)
                     for (size_t z = z0; z < z1; z++)
                         for (size_t y = y0; y < y1; y++)
@@ -1247,9 +1256,9 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
-            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
-                            cc->d[0] +
-                        cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             size_t brow = ((z / f[2]) * h[1] + y / f[1]) * h[0];
             unsigned sh = f[0] == 2; /* factors are 1 or 2 */
             size_t xa, xb;
@@ -1268,15 +1277,14 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                     long sum = 0;
                     int k = 0;
                     for (long dy = -1; dy <= 1; dy++) {
-                        if ((dy < 0 && y == 0) ||
-                            (dy > 0 && y + 1 >= cc->c[1]))
+                        if ((dy < 0 && y == 0) || (dy > 0 && y + 1 >= cc->c[1]))
                             continue;
                         for (long dx = -1; dx <= 1; dx++) {
                             if ((dx < 0 && x == 0) ||
                                 (dx > 0 && x + 1 >= cc->c[0]))
                                 continue;
-                            sum += cc->hu[(long)(gi + x) +
-                                          dy * (long)cc->d[0] + dx];
+                            sum += cc->hu[(long)(gi + x) + dy * (long)cc->d[0] +
+                                          dx];
                             k++;
                         }
                     }
@@ -1308,8 +1316,8 @@ static void cavity_task(void *vctx, size_t k, int t)
 {
     const CavityJob *j = vctx;
     (void)t;
-    j->cavity[k] = has_cavity(NULL, j->cc, j->li, j->ids[k],
-                              &j->acc[j->ids[k]], j->voxel_ml);
+    j->cavity[k] = has_cavity(NULL, j->cc, j->li, j->ids[k], &j->acc[j->ids[k]],
+                              j->voxel_ml);
 }
 
 /* The final mask from the region ids (every crop voxel is written: the
@@ -1333,17 +1341,16 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
-            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) *
-                            cc->d[0] +
-                        cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             size_t xa, xb;
             if (!row_span(x->span, z, y, cc->c[0], &xa, &xb))
                 continue;
             for (size_t k = xa; k < xb; k++) {
                 uint32_t l = label_at(x->li, i + k, gi + k);
                 uint32_t id = l ? x->new_id[l] : 0;
-                x->mask[gi + k] =
-                    !id ? 0 : cc->hu[gi + k] > x->high_hu ? 2 : 1;
+                x->mask[gi + k] = !id ? 0 : cc->hu[gi + k] > x->high_hu ? 2 : 1;
                 if (id && x->area_k)
                     x->area_k[(size_t)(id - 1) * cc->c[2] + z]++;
             }
@@ -1478,8 +1485,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     if (ok) {
         if (kept_open)
             memcpy(kept_open, opened, dn * sizeof *kept_open);
-        BandCtx bc = {&dc,  opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu,
-                      cand, dense, vessel};
+        BandCtx bc = {
+            &dc,   opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu, cand,
+            dense, vessel};
         TIMING("band");
         nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
         double det_sp[3] = {g->spacing[0] * (double)gx.f[0],
@@ -1505,13 +1513,17 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     double lung_y_mid[3] = {0};
     TIMING("ymid");
     if (ok && n_labels > 0)
-        lung_y_mid_of(pool, &dc, coarse ? cc.lo : (size_t[3]){0, 0, 0},
-                      gx.f, wy_i, wy_j, wy_k, lung_y_mid);
+        lung_y_mid_of(pool, &dc, coarse ? cc.lo : (size_t[3]){0, 0, 0}, gx.f,
+                      wy_i, wy_j, wy_k, lung_y_mid);
 
-    AccCtx actx = {.cc = &dc, .zones = det_zones, .dense = dense,
-                   .vessel = vessel, .cand = cand,
+    AccCtx actx = {.cc = &dc,
+                   .zones = det_zones,
+                   .dense = dense,
+                   .vessel = vessel,
+                   .cand = cand,
                    .lung_y_mid = {lung_y_mid[0], lung_y_mid[1], lung_y_mid[2]},
-                   .wy = {wy_i, wy_j, wy_k}, .high_hu = (int16_t)o->high_hu};
+                   .wy = {wy_i, wy_j, wy_k},
+                   .high_hu = (int16_t)o->high_hu};
     LabelImg li = {.u32 = labels};
     if (ok && n_labels > 0) {
         TIMING("acc1");
@@ -1563,10 +1575,17 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             actx_span = &span;
         }
         if (ok) {
-            UpCtx up = {&cc,     &gx,       labels, map,  thr, kept_open,
-                        (int16_t)o->max_hu, ids16 ? NULL : mask, ids16,
+            UpCtx up = {&cc,
+                        &gx,
+                        labels,
+                        map,
+                        thr,
+                        kept_open,
+                        (int16_t)o->max_hu,
+                        ids16 ? NULL : mask,
+                        ids16,
                         &span};
-        TIMING("up");
+            TIMING("up");
             nova_pool_parallel_for(pool, cc.c[2], up_slices, &up);
             li = ids16 ? (LabelImg){.u16 = ids16} : (LabelImg){.u8 = mask};
             nova_free(acc);
@@ -1607,7 +1626,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         nova_free(span_lo);
         return ok;
     }
-        TIMING("acc2");
+    TIMING("acc2");
     actx.cand = NULL;
     accumulate(pool, &actx, &li, acc, n_labels);
     /* Keep the lesions still above the minimum size. */
@@ -1707,9 +1726,9 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
-    TailCtx tc = {&cc,   &li,   new_id, mask, (int16_t)o->high_hu,
+    TailCtx tc = {&cc,    &li,      new_id, mask, (int16_t)o->high_hu,
                   area_k, actx.span};
-        TIMING("tail");
+    TIMING("tail");
     nova_pool_parallel_for(pool, cc.c[2], tail_slices, &tc);
     for (size_t l = 0; l < keep && area_k; l++) {
         size_t best = 0;
@@ -1732,7 +1751,6 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     nova_free(span_lo);
     return true;
 }
-
 
 /* Pan et al., Radiology 2020: 0 none, 1 below 5 %, 2 5-25 %, 3 26-49 %,
  * 4 50-75 %, 5 above 75 % involvement. */
@@ -1828,8 +1846,7 @@ bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     MeasureCounts *per = nova_calloc(error, (size_t)threads, sizeof *per);
     if (!per)
         return false;
-    MeasureCtx mc = {lab, zones, les, vox, {d[0], d[1], d[2]},
-                     {0}, {0}, per};
+    MeasureCtx mc = {lab, zones, les, vox, {d[0], d[1], d[2]}, {0}, {0}, per};
     if (an->has_lungs) {
         /* only the lungs' box holds lung voxels */
         memcpy(mc.lo, an->lung_lo, sizeof mc.lo);

@@ -222,8 +222,8 @@ static uint8_t *sample_label(const NovaImage *img, const NovaVolume *mask,
         for (size_t x = 0; x < w; x++) {
             if (col[x] < 0)
                 continue;
-            uint8_t value = d[voxel_index(dims, &m, index, (size_t)col[x],
-                                          (size_t)row[y])];
+            uint8_t value =
+                d[voxel_index(dims, &m, index, (size_t)col[x], (size_t)row[y])];
             plane[y * w + x] = label ? value == label : value != 0;
         }
     }
@@ -315,7 +315,10 @@ static void png_sink_write(png_structp png, png_bytep bytes, size_t n)
     s->size += n;
 }
 
-static void png_sink_flush(png_structp png) { (void)png; }
+static void png_sink_flush(png_structp png)
+{
+    (void)png;
+}
 
 /* libpng's full API rather than the simplified one, which compresses the
  * image twice (once to size the buffer) at zlib's default level: one pass
@@ -364,7 +367,7 @@ bool nova_image_encode_png(NovaError **error, const NovaImage *img,
     nova_free(sink);
     if (failed)
         return nova_error_set(error, NOVA_ERROR_NOMEM, "PNG encoding",
-                              "out of memory for a %u x %u image",
-                              img->width, img->height);
+                              "out of memory for a %u x %u image", img->width,
+                              img->height);
     return true;
 }
