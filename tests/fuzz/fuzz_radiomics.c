@@ -255,61 +255,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #include "test.h"
 
-#include <dirent.h>
+#include "fuzz_replay.h"
 
 static NovaVolume *replay_image;
 
-static bool read_input(const char *path, uint8_t *buf, size_t cap, size_t *size)
+static bool check_radiomics(const uint8_t *data, size_t size, char *why,
+                            size_t why_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    *size = fread(buf, 1, cap, f);
-    fclose(f);
-    return true;
-}
-
-static size_t replay_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    CHECK(d != NULL);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        if (ent->d_name[0] == '.' || strcmp(ent->d_name, "README.md") == 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        /* Inputs are capped at 64 KiB by scripts/fuzz.sh's -max_len. */
-        static uint8_t buf[1 << 20];
-        size_t size;
-        if (!read_input(path, buf, sizeof buf, &size)) {
-            test_fail(__FILE__, __LINE__, "cannot open %s", path);
-            continue;
-        }
-        char why[512] = "";
-        size_t count;
-        if (!fuzz_radiomics_one(buf, size, replay_image, &count, why,
-                                sizeof why))
-            test_fail(__FILE__, __LINE__, "%s: %s", path, why);
-        n++;
-    }
-    closedir(d);
-    return n;
+    size_t count;
+    return fuzz_radiomics_one(data, size, replay_image, &count, why,
+                              why_size);
 }
 
 static void test_corpus_replays(void)
 {
-    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/corpus-radiomics");
+    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/corpus-radiomics",
+                          check_radiomics);
     printf("# %zu seed files replayed\n", n);
     CHECK(n >= 25);
 }
 
 static void test_regressions_replay(void)
 {
-    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions");
+    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions",
+                          check_radiomics);
     printf("# %zu regression files replayed\n", n);
 }
 

@@ -214,43 +214,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #include "test.h"
 
-#include <dirent.h>
+#include "fuzz_replay.h"
 
-static size_t replay_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    CHECK(d != NULL);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        if (ent->d_name[0] == '.' || strcmp(ent->d_name, "README.md") == 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            test_fail(__FILE__, __LINE__, "cannot open %s", path);
-            continue;
-        }
-        /* Inputs are capped at 64 KiB by scripts/fuzz.sh's -max_len. */
-        static uint8_t buf[1 << 20];
-        size_t size = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        char why[512] = "";
-        if (!fuzz_volume_one(buf, size, why, sizeof why))
-            test_fail(__FILE__, __LINE__, "%s: %s", path, why);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void test_corpus_replays(void)
 {
     CHECK(open_tmp(test_tmp_dir(), "fuzz_volume"));
-    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/corpus-volume");
+    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/corpus-volume",
+                          fuzz_volume_one);
     printf("# %zu seed files replayed\n", n);
     CHECK(n >= 20);
 }
@@ -258,7 +229,8 @@ static void test_corpus_replays(void)
 static void test_regressions_replay(void)
 {
     CHECK(open_tmp(test_tmp_dir(), "fuzz_volume"));
-    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions");
+    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions",
+                          fuzz_volume_one);
     printf("# %zu regression files replayed\n", n);
 }
 

@@ -22,40 +22,10 @@
 #include "nova/chest.h"
 #include "nova/volume.h"
 #include "test.h"
+#include "test_chest.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static NovaVolume *read_or_skip(const char *rel)
-{
-    const char *path = test_data_path(rel);
-    if (!path)
-        SKIP("shared data absent: %s", rel);
-    NovaError *err = NULL;
-    NovaVolume *v = nova_volume_read(&err, path);
-    CHECK_OK(err);
-    if (!v) {
-        nova_error_free(err);
-        SKIP("cannot read %s", rel);
-    }
-    return v;
-}
-
-/* Lungs then analysis; NULL (with the failure recorded) when either
- * fails.  *lungs_out gets the lung result. */
-static NovaAnalysis *analyse(NovaPool *pool, const NovaVolume *ct,
-                             NovaLungResult **lungs_out)
-{
-    NovaError *err = NULL;
-    NovaLungResult *lungs = nova_chest_segment_lungs(&err, pool, ct, NULL);
-    CHECK_OK(err);
-    NovaAnalysis *an =
-        lungs ? nova_analysis_run(&err, pool, ct, lungs, NULL, NULL) : NULL;
-    CHECK_OK(err);
-    nova_error_free(err);
-    *lungs_out = lungs;
-    return an;
-}
 
 /* Organ label of the segmentation at CT voxel (i, j, k): the segmentation
  * covers CT slices k0.. and its rows may run the other way. */

@@ -39,6 +39,7 @@
 #include "nova/phantom.h"
 #include "nova/volume.h"
 #include "test.h"
+#include "test_chest.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -48,34 +49,14 @@
 #define VOLUME_TOLERANCE 0.15
 #define VOLUME_TOLERANCE_CIP 0.20
 
-static NovaVolume *read_or_skip(const char *rel)
-{
-    const char *path = test_data_path(rel);
-    if (!path)
-        SKIP("shared data absent: %s", rel);
-    NovaError *err = NULL;
-    NovaVolume *v = nova_volume_read(&err, path);
-    CHECK_OK(err);
-    if (!v) {
-        nova_error_free(err);
-        SKIP("cannot read %s", rel);
-    }
-    return v;
-}
-
 /* Lesion mask of the whole analysis of ct as a 0/1 byte array (caller
  * frees), or NULL when the analysis fails; *lung_out (when not NULL) gets
  * the lung mask (right or left) likewise. */
 static uint8_t *found_lesions(NovaPool *pool, const NovaVolume *ct,
                               uint8_t **lung_out)
 {
-    NovaError *err = NULL;
-    NovaLungResult *lungs = nova_chest_segment_lungs(&err, pool, ct, NULL);
-    CHECK_OK(err);
-    NovaAnalysis *an =
-        lungs ? nova_analysis_run(&err, pool, ct, lungs, NULL, NULL) : NULL;
-    CHECK_OK(err);
-    nova_error_free(err);
+    NovaLungResult *lungs = NULL;
+    NovaAnalysis *an = analyse(pool, ct, &lungs);
     uint8_t *out = NULL;
     if (an) {
         size_t n = nova_volume_get_voxel_count(ct);

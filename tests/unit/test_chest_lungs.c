@@ -19,6 +19,7 @@
  *     single slice, a lateral crop) with exact truth.
  */
 #include "test.h"
+#include "test_chest.h"
 
 #include "nova/chest.h"
 #include "nova/phantom.h"
@@ -165,19 +166,6 @@ static void check_peripheral(const NovaLungResult *r)
      * disc: 1 - (2/3)^2) and about 0.45 to 0.75 for real lung shapes. */
     CHECK(frac > 0.35 && frac < 0.8);
     CHECK(sum_p / (double)np < 0.5 * sum_c / (double)nc);
-}
-
-static NovaVolume *read_or_skip(const char *rel)
-{
-    const char *path = test_data_path(rel);
-    NovaError *err = NULL;
-    NovaVolume *v = nova_volume_read(&err, path);
-    CHECK_OK(err);
-    if (!v) {
-        nova_error_free(err);
-        SKIP("cannot read %s", rel);
-    }
-    return v;
 }
 
 static void test_cip_ct64(void)

@@ -1,0 +1,48 @@
+/*
+ * test_chest.h - helpers shared by the chest tests (test_chest_lungs,
+ * test_analysis_ct, test_analysis_insert): a volume of ../shared/data or a
+ * skip, and the whole analysis of a CT.  Include after test.h.
+ */
+#ifndef NOVA_TEST_CHEST_H
+#define NOVA_TEST_CHEST_H
+
+#include "nova/analysis.h"
+#include "nova/chest.h"
+#include "nova/volume.h"
+#include "test.h"
+
+/* The volume file at ../shared/data/REL; the case skips, saying why, when
+ * the data folder is absent or the file cannot be read. */
+static inline NovaVolume *read_or_skip(const char *rel)
+{
+    const char *path = test_data_path(rel);
+    if (!path)
+        SKIP("shared data absent: %s", rel);
+    NovaError *err = NULL;
+    NovaVolume *v = nova_volume_read(&err, path);
+    CHECK_OK(err);
+    if (!v) {
+        nova_error_free(err);
+        SKIP("cannot read %s", rel);
+    }
+    return v;
+}
+
+/* Lungs then analysis with default options; NULL (with the failure
+ * recorded) when either fails.  *lungs_out gets the lung result (NULL when
+ * the lung stage failed); the caller destroys both. */
+static inline NovaAnalysis *analyse(NovaPool *pool, const NovaVolume *ct,
+                                    NovaLungResult **lungs_out)
+{
+    NovaError *err = NULL;
+    NovaLungResult *lungs = nova_chest_segment_lungs(&err, pool, ct, NULL);
+    CHECK_OK(err);
+    NovaAnalysis *an =
+        lungs ? nova_analysis_run(&err, pool, ct, lungs, NULL, NULL) : NULL;
+    CHECK_OK(err);
+    nova_error_free(err);
+    *lungs_out = lungs;
+    return an;
+}
+
+#endif
