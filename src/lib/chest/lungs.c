@@ -1147,6 +1147,23 @@ static void smooth_slice(const struct coarse *c, size_t z, int32_t *tmp,
         }
 }
 
+/* The in-plane face neighbours of plane index p on an nx x ny slice:
+ * their indices in nb, their count returned. */
+static int neighbours4(size_t p, size_t nx, size_t ny, size_t nb[4])
+{
+    size_t x = p % nx, y = p / nx;
+    int k = 0;
+    if (x > 0)
+        nb[k++] = p - 1;
+    if (x + 1 < nx)
+        nb[k++] = p + 1;
+    if (y > 0)
+        nb[k++] = p - nx;
+    if (y + 1 < ny)
+        nb[k++] = p + nx;
+    return k;
+}
+
 static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
 {
     struct grow_ctx *x = vctx;
@@ -1162,17 +1179,8 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
             if (lab[p] == NOVA_LUNG_RIGHT || lab[p] == NOVA_LUNG_LEFT)
                 q[tail++] = (uint32_t)p;
         while (head < tail) {
-            size_t p = q[head++], xx = p % nx, yy = p / nx;
-            size_t nb[4];
-            int k = 0;
-            if (xx > 0)
-                nb[k++] = p - 1;
-            if (xx + 1 < nx)
-                nb[k++] = p + 1;
-            if (yy > 0)
-                nb[k++] = p - nx;
-            if (yy + 1 < ny)
-                nb[k++] = p + nx;
+            size_t p = q[head++], nb[4];
+            int k = neighbours4(p, nx, ny, nb);
             for (int j = 0; j < k; j++)
                 if (growable(c, z * plane + nb[j], sm[nb[j]], x->dense_hu)) {
                     lab[nb[j]] = (uint8_t)(GROWN | (lab[p] & 3));
@@ -1215,17 +1223,8 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
             lab[p0] |= SEEN;
             /* The stack's slots below `count` keep the region's voxels. */
             while (count < top) {
-                size_t p = stack[count++], xx = p % nx, yy = p / nx;
-                size_t nb[4];
-                int k = 0;
-                if (xx > 0)
-                    nb[k++] = p - 1;
-                if (xx + 1 < nx)
-                    nb[k++] = p + 1;
-                if (yy > 0)
-                    nb[k++] = p - nx;
-                if (yy + 1 < ny)
-                    nb[k++] = p + nx;
+                size_t p = stack[count++], nb[4];
+                int k = neighbours4(p, nx, ny, nb);
                 for (int j = 0; j < k; j++)
                     if ((lab[nb[j]] & (GROWN | RIM | RIM2 | SEEN)) == GROWN) {
                         lab[nb[j]] |= SEEN;
