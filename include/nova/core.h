@@ -80,12 +80,14 @@ void *nova_malloc_aligned(NovaError **error, size_t alignment, size_t size);
 /* Zero-filled memory straight from the kernel (anonymous mmap), aligned to
  * 2 MiB: nothing is written until first use, so the kernel zeroes each
  * page where a worker first touches it instead of one thread zeroing the
- * whole block up front.  huge advises transparent huge pages: 10x fewer
- * faults when the kernel has free huge pages at hand, but on a virtual
- * machine whose free memory is not yet backed by the host (or needs
- * compacting) the first touch of a huge page costs far more than 4 KiB
- * faults (measured here for 250 MiB: 0.03 s hot, 0.9-1.1 s cold, 0.18 s
- * with 4 KiB pages).  For large buffers (volumes); free with
+ * whole block up front.  huge asks for transparent huge pages while they
+ * are cheap: 10x fewer faults when the kernel has recently freed memory at
+ * hand, but on a virtual machine whose free memory has been handed back to
+ * the host the first touch of a huge page costs 10-30x a warm one (256 MiB
+ * measured here: 37-60 ms warm, 0.4-3.0 s cold, 170-230 ms with 4 KiB
+ * pages either way).  So the block's huge pages are touched here, in
+ * order, and from the first slow one on the rest is left to 4 KiB faults:
+ * at worst one cold huge page.  For large buffers (volumes); free with
  * nova_free_pages(ptr, size). */
 void *nova_alloc_pages(NovaError **error, size_t size, bool huge);
 void nova_free_pages(void *ptr, size_t size);

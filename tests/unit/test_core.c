@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 static void test_error_first_wins(void)
@@ -39,6 +40,38 @@ static void test_alloc_failure_injection(void)
     CHECK(nova_calloc(&err, SIZE_MAX / 2, 4) == NULL);
     CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_RANGE);
     nova_error_clear(&err);
+}
+
+/* Fresh pages: zero, 2 MiB aligned, usable to the last byte, whether huge
+ * pages were taken (warm) or left to 4 KiB faults after a cold probe; an
+ * odd size that is not a whole number of pages; failure injection. */
+static void test_alloc_pages(void)
+{
+    NovaError *err = NULL;
+    size_t sizes[] = {1, ((size_t)5 << 20) + 12345, (size_t)64 << 20};
+    for (int h = 0; h < 2; h++)
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t n = sizes[k];
+            uint8_t *p = nova_alloc_pages(&err, n, h == 1);
+            CHECK_OK(err);
+            if (!p)
+                continue;
+            CHECK(((uintptr_t)p & (((uintptr_t)2 << 20) - 1)) == 0);
+            size_t nonzero = 0;
+            for (size_t i = 0; i < n; i += 4096)
+                nonzero += p[i] != 0;
+            nonzero += p[n - 1] != 0;
+            CHECK_EQ_INT(nonzero, 0);
+            p[0] = 9;
+            p[n - 1] = 7;
+            CHECK(p[n - 1] == 7 && (n == 1 || p[0] == 9));
+            nova_free_pages(p, n);
+        }
+    nova_alloc_fail_after(0);
+    CHECK(nova_alloc_pages(&err, 4096, true) == NULL);
+    CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_NOMEM);
+    nova_error_clear(&err);
+    nova_alloc_fail_after(-1);
 }
 
 struct sum_ctx {
@@ -94,6 +127,7 @@ int main(void)
 {
     RUN(test_error_first_wins);
     RUN(test_alloc_failure_injection);
+    RUN(test_alloc_pages);
     RUN(test_pool);
     return test_done();
 }
