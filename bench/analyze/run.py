@@ -13,8 +13,15 @@ as its own process and reports, as medians over the runs:
     from --masks on the last run),
 with the load average before and after (the machine may be shared).
 
+With --pause S, each timed run starts S seconds after the previous one
+ended: on a virtual machine the memory a process frees is handed back to
+the host within seconds and the next process's first touches cost more
+(nova_alloc_pages in include/nova/core.h), so `--pause 10` measures what a
+user who runs one study at a time sees, and no pause what back-to-back
+runs (a queue of studies) see.
+
 usage: /usr/bin/python3 bench/analyze/run.py [BUILD] [--reps N]
-       [--size WxHxD] [--threads N]
+       [--size WxHxD] [--threads N] [--pause S]
 """
 import argparse
 import json
@@ -44,6 +51,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--size", default="512x512x500")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pause", type=float, default=0.0)
     a = ap.parse_args()
     nova = os.path.join(a.build, "src", "app", "nova", "nova")
     subprocess.run(["ninja", "-C", a.build, "src/app/nova/nova"], check=True,
@@ -61,6 +69,7 @@ def main():
             "-t", str(a.threads)]
     run_once(base)  # warm-up: the page cache
     for _ in range(a.reps):
+        time.sleep(a.pause)
         wall, rss, cpu = run_once(base)
         t = json.load(open(os.path.join(out, "result.json")))["timing_ms"]
         rows.append((wall, rss, cpu, t))
@@ -71,7 +80,8 @@ def main():
     med = lambda xs: statistics.median(xs)
     stages = ["read", "lungs", "lesions", "measures", "assessment"]
     print(f"# {a.size} covid phantom, {a.threads} threads, {len(rows)} runs "
-          f"(after one warm-up), load average {load0[0]:.2f} -> {load1[0]:.2f}")
+          f"(after one warm-up, {a.pause:g} s apart), load average "
+          f"{load0[0]:.2f} -> {load1[0]:.2f}")
     print("| stage | median ms |")
     print("|---|---|")
     for s in stages:
