@@ -41,7 +41,16 @@ struct NovaAssociation {
     size_t pdu_pos;  /* next unread PDV item in it */
     bool closed;
     void *ssl; /* TLS session, NULL on plain TCP */
+    /* Plain TCP: bytes received ahead of the PDU being read. */
+    uint8_t *rbuf;
+    size_t rbuf_pos, rbuf_len;
+    int rcvtimeo_ms; /* SO_RCVTIMEO as last set; 0: never set */
 };
+
+/* Size of the receive buffer.  One recv takes whatever the socket holds
+ * up to this, so a PDU header, a command and the next header usually
+ * arrive in one call instead of one poll, recv and setsockopt each. */
+#define RECV_BUFFER 65536
 
 void nova_net_options_init(NovaNetOptions *o)
 {
@@ -65,8 +74,6 @@ static uint32_t be32(const uint8_t *p)
            p[3];
 }
 
-/* Read exactly n bytes within timeout_ms.  Returns 1, 0 on a clean end of
- * stream before the first byte, -1 on error (set). */
 /* Acknowledge received segments at once instead of after Linux's delayed
  * ACK timer (40 ms).  A sender that leaves Nagle's algorithm on (DCMTK's
  * storescu does) writes a PDU header and its body in separate calls and
@@ -84,13 +91,48 @@ static void quick_ack(NovaAssociation *a)
 #endif
 }
 
+/* Plain TCP: the socket stays blocking and SO_RCVTIMEO bounds each recv,
+ * so a read that finds data costs one call, not a poll and a recv.  The
+ * timeout is set only when it changes (ARTIM or idle). */
+static bool set_rcvtimeo(NovaError **error, NovaAssociation *a, int timeout_ms)
+{
+    if (a->rcvtimeo_ms == timeout_ms)
+        return true;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000,
+                         .tv_usec = (timeout_ms % 1000) * 1000};
+    if (setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        return nova_error_set(error, NOVA_ERROR_IO, "network error",
+                              "%s: SO_RCVTIMEO: %s", a->peer, strerror(errno));
+    a->rcvtimeo_ms = timeout_ms;
+    return true;
+}
+
+/* Read exactly n bytes within timeout_ms.  Returns 1, 0 on a clean end of
+ * stream before the first byte, -1 on error (set).  On plain TCP a recv
+ * waits at most timeout_ms for data and the whole read fails once
+ * timeout_ms have passed, so a peer that sends nothing is cut off after
+ * timeout_ms and one that trickles bytes after at most twice that. */
 static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
                      int timeout_ms, const char *what)
 {
     uint8_t *p = buf;
     size_t got = 0;
     double deadline = nova_time_now() + timeout_ms / 1000.0;
+    if (!a->ssl && !a->rbuf) {
+        a->rbuf = nova_malloc(error, RECV_BUFFER);
+        if (!a->rbuf)
+            return -1;
+    }
     while (got < n) {
+        if (a->rbuf_pos < a->rbuf_len) {
+            size_t k = a->rbuf_len - a->rbuf_pos;
+            if (k > n - got)
+                k = n - got;
+            memcpy(p + got, a->rbuf + a->rbuf_pos, k);
+            a->rbuf_pos += k;
+            got += k;
+            continue;
+        }
         int left = (int)((deadline - nova_time_now()) * 1000.0);
         if (left <= 0) {
             nova_error_set(error, NOVA_ERROR_IO, "timeout",
@@ -128,20 +170,22 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
             quick_ack(a);
             continue;
         }
-        struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, left);
-        if (r < 0 && errno == EINTR)
+        if (!set_rcvtimeo(error, a, timeout_ms))
+            return -1;
+        /* A large remainder goes straight to its place; small reads fill
+         * the buffer with whatever else has arrived. */
+        bool direct = n - got >= RECV_BUFFER / 4;
+        a->rbuf_pos = a->rbuf_len = 0;
+        ssize_t k = direct ? recv(a->fd, p + got, n - got, 0)
+                           : recv(a->fd, a->rbuf, RECV_BUFFER, 0);
+        if (k < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            nova_error_set(error, NOVA_ERROR_IO, "network error",
-                           "%s: poll: %s", a->peer, strerror(errno));
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            nova_error_set(error, NOVA_ERROR_IO, "timeout",
+                           "%s: no data for %d ms while reading %s", a->peer,
+                           timeout_ms, what);
             return -1;
         }
-        if (r == 0)
-            continue;
-        ssize_t k = recv(a->fd, p + got, n - got, 0);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
         if (k < 0) {
             nova_error_set(error, NOVA_ERROR_IO, "network error",
                            "%s: reading %s: %s", a->peer, what,
@@ -157,7 +201,10 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
                            a->peer, got, n, what);
             return -1;
         }
-        got += (size_t)k;
+        if (direct)
+            got += (size_t)k;
+        else
+            a->rbuf_len = (size_t)k;
         quick_ack(a);
     }
     return 1;
@@ -345,6 +392,7 @@ void nova_association_destroy(NovaAssociation *a)
     if (a->fd >= 0)
         close(a->fd);
     nova_free(a->pdu);
+    nova_free(a->rbuf);
     nova_free(a);
 }
 

@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -142,6 +143,29 @@ typedef struct IndexRow IndexRow;
 
 /* How many recently made-durable directories are remembered (dir_known). */
 #define DURABLE_DIRS 256
+/* Series folders kept open (SeriesDir), and how many past sync rounds of
+ * one folder keep their result for threads that slept through them. */
+#define SERIES_DIRS 64
+#define SYNC_RESULTS 16
+
+/* A series folder in use.  Its descriptor serves openat, renameat and the
+ * folder sync, so a put walks no path, and concurrent puts into the same
+ * folder share its syncs: sync rounds are numbered, a put that renamed its
+ * file needs a round that started after its rename, and one round covers
+ * every rename done before it started (group commit).  Fields under
+ * NovaStore.d_lock. */
+typedef struct SeriesDir {
+    char *path; /* NULL: a free slot */
+    int fd;
+    int users;  /* puts holding it: it is closed only at 0 */
+    bool stale; /* the folder vanished: not handed out again */
+    bool heap;  /* not in the table (the table was full) */
+    uint64_t last_use;
+    uint64_t started, finished; /* sync rounds */
+    bool syncing;
+    int result[SYNC_RESULTS]; /* errno of round r at r % SYNC_RESULTS */
+    pthread_cond_t cond;      /* a round finished */
+} SeriesDir;
 
 typedef struct Event {
     NovaSeriesCompletion c;
@@ -162,9 +186,9 @@ struct NovaStore {
     /* Timer thread. */
     pthread_t thread;
     bool thread_started;
-    bool stopping;        /* under q_lock */
-    uint64_t tmp_counter; /* under db_lock */
-    char *marker;         /* DIR/.running, set once the store is open */
+    bool stopping; /* under q_lock */
+    _Atomic uint64_t tmp_counter;
+    char *marker;  /* DIR/.running, set once the store is open */
     int marker_fd; /* the marker, locked (flock) while the store is open */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
@@ -176,6 +200,8 @@ struct NovaStore {
     pthread_mutex_t d_lock;
     char *durable_dirs[DURABLE_DIRS];
     int durable_next;
+    SeriesDir series_dirs[SERIES_DIRS]; /* under d_lock */
+    uint64_t use_clock;                 /* under d_lock */
 };
 
 void nova_store_options_init(NovaStoreOptions *o)
@@ -247,6 +273,18 @@ static void dir_remember(NovaStore *s, const char *path)
     pthread_mutex_unlock(&s->d_lock);
 }
 
+/* Drop `path` from the ring of durable directories (it vanished). */
+static void dir_forget(NovaStore *s, const char *path)
+{
+    pthread_mutex_lock(&s->d_lock);
+    for (int i = 0; i < DURABLE_DIRS; i++)
+        if (s->durable_dirs[i] && strcmp(s->durable_dirs[i], path) == 0) {
+            nova_free(s->durable_dirs[i]);
+            s->durable_dirs[i] = NULL;
+        }
+    pthread_mutex_unlock(&s->d_lock);
+}
+
 /* Make `path` exist with a durable entry in `parent` before any file is
  * renamed into it.  mkdir's EEXIST says nothing about durability: the
  * thread that made the directory may still be syncing the parent, or an
@@ -268,6 +306,135 @@ static bool ensure_dir(NovaError **error, NovaStore *s, const char *path,
     return true;
 }
 
+/* The series folder `path` (in `study_dir`), created and made durable in
+ * its parent if needed, opened and held for one put: release it with
+ * series_dir_release.  NULL on error (set). */
+static SeriesDir *series_dir_acquire(NovaError **error, NovaStore *s,
+                                     const char *study_dir, const char *path)
+{
+    pthread_mutex_lock(&s->d_lock);
+    for (int i = 0; i < SERIES_DIRS; i++) {
+        SeriesDir *e = &s->series_dirs[i];
+        if (e->path && !e->stale && strcmp(e->path, path) == 0) {
+            e->users++;
+            e->last_use = ++s->use_clock;
+            pthread_mutex_unlock(&s->d_lock);
+            return e;
+        }
+    }
+    pthread_mutex_unlock(&s->d_lock);
+    /* Not open: the study folder's entry, then this folder's entry in it,
+     * are made durable (ensure_dir) before a file is renamed into it. */
+    if (!ensure_dir(error, s, study_dir, s->dir) ||
+        !ensure_dir(error, s, path, study_dir))
+        return NULL;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *copy = fd >= 0 ? nova_strdup(error, path) : NULL;
+    if (fd < 0 || !copy) {
+        if (fd < 0)
+            nova_error_set(error, NOVA_ERROR_IO, "cannot open directory",
+                           "%s: %s", path, strerror(errno));
+        else
+            close(fd);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->d_lock);
+    SeriesDir *e = NULL, *lru = NULL;
+    for (int i = 0; i < SERIES_DIRS && !e; i++) {
+        SeriesDir *c = &s->series_dirs[i];
+        if (c->path && !c->stale && strcmp(c->path, path) == 0)
+            e = c; /* another put opened it meanwhile */
+        else if (c->users == 0 && (!lru || !c->path ||
+                                   (lru->path && c->last_use < lru->last_use)))
+            lru = c;
+    }
+    if (e) {
+        close(fd);
+        nova_free(copy);
+    } else {
+        if (lru) {
+            if (lru->fd >= 0)
+                close(lru->fd);
+            nova_free(lru->path);
+            e = lru;
+        } else {
+            /* Every slot is in use: this put gets its own folder entry,
+             * whose syncs are not shared. */
+            e = nova_calloc(NULL, 1, sizeof *e);
+            if (!e) {
+                pthread_mutex_unlock(&s->d_lock);
+                close(fd);
+                nova_free(copy);
+                nova_error_set(error, NOVA_ERROR_NOMEM, "out of memory",
+                               "series folder %s", path);
+                return NULL;
+            }
+            e->heap = true;
+            pthread_cond_init(&e->cond, NULL);
+        }
+        e->path = copy;
+        e->fd = fd;
+        e->stale = false;
+        e->started = e->finished = 0;
+        e->syncing = false;
+    }
+    e->users++;
+    e->last_use = ++s->use_clock;
+    pthread_mutex_unlock(&s->d_lock);
+    return e;
+}
+
+static void series_dir_release(NovaStore *s, SeriesDir *e, bool stale)
+{
+    pthread_mutex_lock(&s->d_lock);
+    e->users--;
+    e->stale |= stale;
+    bool drop = e->users == 0 && (e->heap || e->stale);
+    if (drop) {
+        close(e->fd);
+        e->fd = -1;
+        nova_free(e->path);
+        e->path = NULL;
+    }
+    pthread_mutex_unlock(&s->d_lock);
+    if (drop && e->heap) {
+        pthread_cond_destroy(&e->cond);
+        nova_free(e);
+    }
+}
+
+/* Make every rename done so far in folder `e` durable: wait for a sync
+ * round that starts after now, running it if no round is in progress.
+ * Returns 0 or the errno of that round's fsync. */
+static int series_dir_sync(NovaStore *s, SeriesDir *e)
+{
+    pthread_mutex_lock(&s->d_lock);
+    /* A round in progress may have started before this put's rename. */
+    uint64_t need = e->started + 1;
+    while (e->finished < need) {
+        if (e->syncing) {
+            pthread_cond_wait(&e->cond, &s->d_lock);
+            continue;
+        }
+        e->syncing = true;
+        uint64_t round = ++e->started;
+        pthread_mutex_unlock(&s->d_lock);
+        int rc = fsync(e->fd) == 0 ? 0 : errno;
+        pthread_mutex_lock(&s->d_lock);
+        e->result[round % SYNC_RESULTS] = rc;
+        e->finished = round;
+        e->syncing = false;
+        pthread_cond_broadcast(&e->cond);
+    }
+    /* Rounds run one after another, so round `need` was the one that
+     * covered this put; after SYNC_RESULTS more its result is gone, and a
+     * failure is reported rather than a success assumed. */
+    int rc = e->finished - need < SYNC_RESULTS ? e->result[need % SYNC_RESULTS]
+                                               : EIO;
+    pthread_mutex_unlock(&s->d_lock);
+    return rc;
+}
+
 static void *timer_main(void *arg);
 static bool reconcile(NovaError **error, NovaStore *s);
 
@@ -285,6 +452,10 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
     pthread_mutex_init(&s->q_lock, NULL);
     pthread_mutex_init(&s->c_lock, NULL);
     pthread_mutex_init(&s->d_lock, NULL);
+    for (int i = 0; i < SERIES_DIRS; i++) {
+        s->series_dirs[i].fd = -1;
+        pthread_cond_init(&s->series_dirs[i].cond, NULL);
+    }
     pthread_cond_init(&s->c_cond, NULL);
     pthread_cond_init(&s->q_cond, NULL);
     s->marker_fd = -1;
@@ -420,6 +591,12 @@ void nova_store_close(NovaStore *s)
     pthread_mutex_destroy(&s->d_lock);
     for (int i = 0; i < DURABLE_DIRS; i++)
         nova_free(s->durable_dirs[i]);
+    for (int i = 0; i < SERIES_DIRS; i++) {
+        if (s->series_dirs[i].fd >= 0)
+            close(s->series_dirs[i].fd);
+        nova_free(s->series_dirs[i].path);
+        pthread_cond_destroy(&s->series_dirs[i].cond);
+    }
     pthread_cond_destroy(&s->c_cond);
     pthread_cond_destroy(&s->q_cond);
     nova_free(s->dir);
@@ -502,13 +679,19 @@ static uint8_t *build_part10(NovaError **error, const NovaStore *s,
     return f;
 }
 
-static bool write_durable(NovaError **error, const char *tmp,
-                          const uint8_t *data, size_t size)
+/* Write `data` to the new file `tmp` in folder `dir_fd` (named `dir_path`
+ * in messages) and fdatasync it.  Returns 1, 0 on error (set), -1 when
+ * the folder no longer exists (nothing set). */
+static int write_durable(NovaError **error, int dir_fd, const char *dir_path,
+                         const char *tmp, const uint8_t *data, size_t size)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd =
+        openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT)
+        return -1;
     if (fd < 0)
-        return nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s: %s",
-                              tmp, strerror(errno));
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot write", "%s/%s: %s",
+                              dir_path, tmp, strerror(errno));
     size_t done = 0;
     while (done < size) {
         ssize_t k = write(fd, data + done, size - done);
@@ -517,25 +700,26 @@ static bool write_durable(NovaError **error, const char *tmp,
         if (k <= 0) {
             int e = k < 0 ? errno : ENOSPC;
             close(fd);
-            unlink(tmp);
+            unlinkat(dir_fd, tmp, 0);
             return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
-                                  "%s: %s", tmp, strerror(e));
+                                  "%s/%s: %s", dir_path, tmp, strerror(e));
         }
         done += (size_t)k;
     }
     if (fdatasync(fd) != 0) {
         int e = errno;
         close(fd);
-        unlink(tmp);
-        return nova_error_set(error, NOVA_ERROR_IO, "cannot sync", "%s: %s",
-                              tmp, strerror(e));
+        unlinkat(dir_fd, tmp, 0);
+        return nova_error_set(error, NOVA_ERROR_IO, "cannot sync", "%s/%s: %s",
+                              dir_path, tmp, strerror(e));
     }
     if (close(fd) != 0) {
-        unlink(tmp);
+        int e = errno;
+        unlinkat(dir_fd, tmp, 0);
         return nova_error_set(error, NOVA_ERROR_IO, "cannot write",
-                              "%s: close: %s", tmp, strerror(errno));
+                              "%s/%s: close: %s", dir_path, tmp, strerror(e));
     }
-    return true;
+    return 1;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -893,43 +1077,71 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         nova_strdup_printf(error, "%s/%s/%s", s->dir, study, series);
     char *path = nova_strdup_printf(error, "%s/%s/%s/%s.dcm", s->dir, study,
                                     series, sop_instance);
-    char *tmp = NULL;
+    const char *name = path ? path + strlen(series_dir) + 1 : NULL;
+    char tmp[96];
+    /* The temporary file sits beside its final name: the rename then
+     * stays inside one directory (no file-system-wide cross-directory
+     * rename lock, no directory shared by every association), and its dot
+     * hides it from anyone listing *.dcm. */
+    snprintf(tmp, sizeof tmp, ".%s.%llu.part", sop_instance,
+             (unsigned long long)atomic_fetch_add(&s->tmp_counter, 1));
     ok = study_dir && series_dir && path;
-    /* Already stored: the index row exists and so does the file. */
-    if (ok) {
-        pthread_mutex_lock(&s->db_lock);
-        sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
-        sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(st);
-        bool known = rc == SQLITE_ROW;
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        /* The temporary file sits beside its final name: the rename then
-         * stays inside one directory (no file-system-wide cross-directory
-         * rename lock, no directory shared by every association), and
-         * its dot hides it from anyone listing *.dcm. */
-        tmp = nova_strdup_printf(error, "%s/.%s.%llu.part", series_dir,
-                                 sop_instance,
-                                 (unsigned long long)++s->tmp_counter);
-        pthread_mutex_unlock(&s->db_lock);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            ok = db_fail(error, s, "find instance");
-        } else if (known && access(path, F_OK) == 0) {
-            *duplicate = true;
-            goto out;
+    SeriesDir *dir = NULL;
+    for (int attempt = 0; ok && attempt < 2; attempt++) {
+        dir = series_dir_acquire(error, s, study_dir, series_dir);
+        if (!dir) {
+            ok = false;
+            break;
         }
-        ok = ok && tmp;
+        /* Already stored: the file exists and the index has its row.  A
+         * new instance (no file) needs no look-up in the index. */
+        if (faccessat(dir->fd, name, F_OK, 0) == 0) {
+            pthread_mutex_lock(&s->db_lock);
+            sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
+            sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
+            int rc = sqlite3_step(st);
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            pthread_mutex_unlock(&s->db_lock);
+            if (rc == SQLITE_ROW) {
+                *duplicate = true;
+                goto out;
+            }
+            if (rc != SQLITE_DONE) {
+                ok = db_fail(error, s, "find instance");
+                break;
+            }
+        }
+        int written =
+            write_durable(error, dir->fd, series_dir, tmp, file, fsize);
+        if (written > 0)
+            break;
+        if (written == 0) {
+            ok = false;
+            break;
+        }
+        /* The folder vanished under its open descriptor (someone removed
+         * it): forget it and make it again, once. */
+        series_dir_release(s, dir, true);
+        dir = NULL;
+        dir_forget(s, series_dir);
+        dir_forget(s, study_dir);
+        if (attempt == 1)
+            ok = nova_error_set(error, NOVA_ERROR_IO, "cannot write",
+                                "%s/%s: %s", series_dir, tmp, strerror(ENOENT));
     }
-    ok = ok && ensure_dir(error, s, study_dir, s->dir) &&
-         ensure_dir(error, s, series_dir, study_dir) &&
-         write_durable(error, tmp, file, fsize);
-    if (ok && rename(tmp, path) != 0) {
+    if (ok && renameat(dir->fd, tmp, dir->fd, name) != 0) {
         nova_error_set(error, NOVA_ERROR_IO, "cannot store", "rename %s: %s",
                        path, strerror(errno));
-        unlink(tmp);
+        unlinkat(dir->fd, tmp, 0);
         ok = false;
     }
-    ok = ok && fsync_dir(error, series_dir);
+    if (ok) {
+        int rc = series_dir_sync(s, dir);
+        if (rc != 0)
+            ok = nova_error_set(error, NOVA_ERROR_IO, "cannot sync",
+                                "directory %s: %s", series_dir, strerror(rc));
+    }
     if (ok) {
         IndexRow row = {.study = study,
                         .series = series,
@@ -955,11 +1167,12 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         }
     }
 out:
+    if (dir)
+        series_dir_release(s, dir, false);
     nova_free(file);
     nova_free(study_dir);
     nova_free(series_dir);
     nova_free(path);
-    nova_free(tmp);
     return ok;
 }
 
