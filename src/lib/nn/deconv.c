@@ -37,8 +37,8 @@ struct NnDeconv {
 
 bool nova__nn_deconv_supported(const NnWinParams *p)
 {
-    if ((p->nsp != 2 && p->nsp != 3) || p->group != 1 || p->C % 8 ||
-        p->M % 8 || !nova__nn_wino_available())
+    if ((p->nsp != 2 && p->nsp != 3) || p->group != 1 || p->C % 8 || p->M % 8 ||
+        !nova__nn_wino_available())
         return false;
     for (int i = 0; i < p->nsp; i++)
         if (p->stride[i] != p->k[i] || p->k[i] < 1 || p->k[i] > 4 ||
@@ -95,10 +95,9 @@ NnDeconv *nova__nn_deconv_create(NovaError **error, const NnWinParams *p,
             float *u = d->U + (size_t)q * (size_t)(d->M * d->C) +
                        (size_t)(g * 16 * d->C) + (size_t)(m % 16);
             for (int64_t c = 0; c < d->C; c++)
-                u[c * width] =
-                    weights[((size_t)c * (size_t)d->M + (size_t)m) *
-                                (size_t)d->P +
-                            (size_t)q];
+                u[c * width] = weights[((size_t)c * (size_t)d->M + (size_t)m) *
+                                           (size_t)d->P +
+                                       (size_t)q];
         }
     return d;
 }
@@ -154,8 +153,7 @@ DC_TARGET static void kernel(const float *x, size_t cbs, int64_t C,
 
 /* The same for an image of fewer than 6 positions (n of them). */
 DC_TARGET static void small_kernel(const float *x, size_t n, int64_t C,
-                                   const float *U, int nw,
-                                   __m256 acc[ROWS][2])
+                                   const float *U, int nw, __m256 acc[ROWS][2])
 {
     for (int r = 0; r < ROWS; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -195,11 +193,10 @@ DC_TARGET static void dc_chunks(void *vctx, size_t begin, size_t end,
             size_t ix = v % (size_t)d->in[2];
             size_t iy = v / (size_t)d->in[2] % (size_t)d->in[1];
             size_t iz = v / (size_t)(d->in[2] * d->in[1]);
-            obase[v - v0] =
-                ((iz * (size_t)d->k[0]) * (size_t)d->out[1] +
-                 iy * (size_t)d->k[1]) *
-                    (size_t)d->out[2] +
-                ix * (size_t)d->k[2];
+            obase[v - v0] = ((iz * (size_t)d->k[0]) * (size_t)d->out[1] +
+                             iy * (size_t)d->k[1]) *
+                                (size_t)d->out[2] +
+                            ix * (size_t)d->k[2];
         }
         for (int q = 0; q < d->P; q++) {
             int64_t qa = q / (int)(d->k[1] * d->k[2]),
@@ -212,8 +209,8 @@ DC_TARGET static void dc_chunks(void *vctx, size_t begin, size_t end,
                 const float *U = d->U + (size_t)q * (size_t)(d->M * d->C) +
                                  (size_t)(g * 16 * d->C);
                 __m256 bias0 = _mm256_load_ps(d->bias + g * 16);
-                __m256 bias1 = nw == 16 ? _mm256_load_ps(d->bias + g * 16 + 8)
-                                        : bias0;
+                __m256 bias1 =
+                    nw == 16 ? _mm256_load_ps(d->bias + g * 16 + 8) : bias0;
                 for (size_t v = v0; v < v1; v += ROWS) {
                     /* Six positions from v; at the end of the image the
                      * group slides back so it stays inside, and only the
@@ -248,6 +245,5 @@ void nova__nn_deconv_run(const NnDeconv *d, NovaPool *pool, const float *src,
                          float *dst)
 {
     DcCtx c = {d, src, dst};
-    nova_pool_parallel_for(pool, (size_t)d->N * d->chunks_per_image,
-                           dc_chunks, &c);
+    nova__nn_par_for(pool, (size_t)d->N * d->chunks_per_image, dc_chunks, &c);
 }

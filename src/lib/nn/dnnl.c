@@ -31,8 +31,10 @@ extern void omp_set_num_threads(int n);
 struct NnDnnl {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    dnnl_stream_t *streams; /* one per team thread; streams[0] = stream */
     int n_threads;
-    bool winograd; /* 3x3 stride-1 convolutions by wino.c */
+    bool team; /* nodes split by thread index (team.c); NOVA_NN_TEAM=0: off */
+    bool winograd;     /* 3x3 stride-1 convolutions by wino.c */
     bool serial_small; /* small nodes on one thread (see node_threads) */
 };
 
@@ -48,6 +50,30 @@ typedef enum {
     KIND_ELTWISE,
     KIND_BINARY
 } Kind;
+
+/* One argument of a slice primitive: a byte offset into a run-time
+ * handle of the node (its source or destination), a constant, or scratch. */
+typedef struct {
+    int arg;
+    dnnl_memory_t mem;
+    int base;          /* index into the node's args, or -1 */
+    const void *fixed; /* constant data (already offset), or NULL */
+    long scratch;      /* scratch offset, or -1 */
+    size_t offset;     /* bytes past base's handle */
+} SliceArg;
+
+enum { MAX_SLICE_ARGS = 8 };
+
+/* One team thread's part of a oneDNN node: the same operation on a range
+ * of whole channel blocks of the destination (and of the source where the
+ * operation is per channel), as a primitive created for one thread. */
+typedef struct {
+    dnnl_primitive_t prim;
+    int n_args;
+    SliceArg a[MAX_SLICE_ARGS];
+    dnnl_exec_arg_t args[MAX_SLICE_ARGS];
+    void *weights; /* this slice's reordered weights, owned */
+} Slice;
 
 /* One run-time input copy: reorder from the tensor's layout into the
  * layout the primitive wants, in scratch. */
@@ -77,16 +103,18 @@ typedef struct {
     dnnl_primitive_t out_reorder;
     dnnl_memory_t out_from, out_to;
     int out_value;
-    long dst_scratch; /* dst written to scratch first, or -1 */
-    void *weights;    /* reordered weights, owned */
-    NnWino *wino;     /* Winograd convolution instead of prim, owned */
-    NnGnorm *gnorm;   /* blocked GroupNormalization (gnorm.c), owned */
-    bool resize;      /* blocked Resize (ops_nn.c) */
-    NnDeconv *deconv; /* stride = kernel ConvTranspose (deconv.c), owned */
-    int threads;      /* this node's thread count (node_threads) */
-    NnS2Conv *s2;     /* 3x3 stride-2 convolution (s2conv.c), owned */
+    long dst_scratch;   /* dst written to scratch first, or -1 */
+    void *weights;      /* reordered weights, owned */
+    NnWino *wino;       /* Winograd convolution instead of prim, owned */
+    NnGnorm *gnorm;     /* blocked GroupNormalization (gnorm.c), owned */
+    bool resize;        /* blocked Resize (ops_nn.c) */
+    NnDeconv *deconv;   /* stride = kernel ConvTranspose (deconv.c), owned */
+    int threads;        /* this node's thread count (node_threads) */
+    NnS2Conv *s2;       /* 3x3 stride-2 convolution (s2conv.c), owned */
     size_t own_scratch; /* scratch offset of wino.c or s2conv.c buffers */
-    void *bias;       /* owned copy for Gemm's C */
+    void *bias;         /* owned copy for Gemm's C */
+    Slice *slices;      /* one per team thread instead of prim, owned */
+    int n_slices;
     dnnl_memory_t mems[MAX_MEMS];
     int n_mems;
 } DnnlNode;
@@ -106,11 +134,13 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
     if (!d)
         return NULL;
     d->n_threads = n_threads > 0 ? n_threads : 1;
+    const char *team = getenv("NOVA_NN_TEAM");
+    d->team = d->n_threads > 1 && !(team && strcmp(team, "0") == 0);
     /* NOVA_NN_WINOGRAD=0 keeps every convolution on oneDNN (to compare
      * the two, or to rule Winograd out when chasing a difference). */
     const char *wino = getenv("NOVA_NN_WINOGRAD");
-    d->winograd = !(wino && strcmp(wino, "0") == 0) &&
-                  nova__nn_wino_available();
+    d->winograd =
+        !(wino && strcmp(wino, "0") == 0) && nova__nn_wino_available();
     const char *serial = getenv("NOVA_NN_SMALL_SERIAL");
     d->serial_small = !(serial && strcmp(serial, "0") == 0);
     /* Before anything runs (weights are reordered while compiling). */
@@ -123,6 +153,20 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
         nova__nn_dnnl_destroy(d);
         return NULL;
     }
+    d->streams = nova_calloc(error, (size_t)d->n_threads, sizeof *d->streams);
+    if (!d->streams) {
+        nova__nn_dnnl_destroy(d);
+        return NULL;
+    }
+    d->streams[0] = d->stream;
+    for (int t = 1; t < d->n_threads; t++)
+        if (dnnl_stream_create(&d->streams[t], d->engine,
+                               dnnl_stream_default_flags) != dnnl_success) {
+            nova_error_set(error, NOVA_ERROR_UNSUPPORTED, "oneDNN unavailable",
+                           "cannot create a oneDNN stream");
+            nova__nn_dnnl_destroy(d);
+            return NULL;
+        }
     return d;
 }
 
@@ -130,6 +174,11 @@ void nova__nn_dnnl_destroy(NnDnnl *d)
 {
     if (!d)
         return;
+    if (d->streams)
+        for (int t = 1; t < d->n_threads; t++)
+            if (d->streams[t])
+                dnnl_stream_destroy(d->streams[t]);
+    nova_free(d->streams);
     if (d->stream)
         dnnl_stream_destroy(d->stream);
     if (d->engine)
@@ -348,8 +397,8 @@ static bool claimable(NnGraph *g, const NnNode *n)
                const_f32(g, n, 2) && n->residual < 0 &&
                (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
                 n->act == NN_ACT_LEAKY_RELU) &&
-               nova__nn_gnorm_supported(
-                   x->dims[1], nova__nn_attr_int(n, "num_groups", 0));
+               nova__nn_gnorm_supported(x->dims[1],
+                                        nova__nn_attr_int(n, "num_groups", 0));
     }
     float a, b;
     if (act_of_node(n, &a, &b, g) != NN_ACT_NONE)
@@ -372,11 +421,15 @@ static int node_threads(const NnDnnl *d, NnGraph *g, const NnNode *n)
 {
     if (d->n_threads <= 1 || !d->serial_small)
         return d->n_threads;
+    /* Inside a team stretch a split costs a barrier (about a microsecond
+     * when both threads run), not a wake-up, so smaller nodes split. */
+    double min_flops = d->team ? 4e6 : 20e6;
+    size_t min_count = d->team ? 32 * 1024 : 256 * 1024;
     double flops = nova__nn_node_flops(g, n);
     if (flops > 0)
-        return flops < 20e6 ? 1 : d->n_threads;
+        return flops < min_flops ? 1 : d->n_threads;
     NnValue *y = nn_out(g, n, 0);
-    return y && nn_value_count(y) < 256 * 1024 ? 1 : d->n_threads;
+    return y && nn_value_count(y) < min_count ? 1 : d->n_threads;
 }
 
 typedef struct {
@@ -532,6 +585,185 @@ static bool add_dst(Build *b, const dnnl_memory_desc_t *dst, bool keep)
     return true;
 }
 
+/* ------------------------------------------------------------ slices */
+
+/* For a descriptor of one image blocked on channels only, channel blocks
+ * outermost (nChw8c and its 1D/3D forms): the block size, else 0. */
+static int64_t md_channel_block(const dnnl_memory_desc_t *md)
+{
+    if (md->format_kind != dnnl_blocked || md->ndims < 3 || md->ndims > 5 ||
+        md->dims[0] != 1 || md->data_type != dnnl_f32 || md->offset0 != 0)
+        return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks != 1 || b->inner_idxs[0] != 1 ||
+        md->padded_dims[1] != md->dims[1] || md->dims[1] % b->inner_blks[0])
+        return 0;
+    int64_t spatial = 1;
+    for (int i = 2; i < md->ndims; i++) {
+        if (md->padded_dims[i] != md->dims[i])
+            return 0;
+        spatial *= md->dims[i];
+    }
+    if (b->strides[1] != spatial * b->inner_blks[0])
+        return 0;
+    return b->inner_blks[0];
+}
+
+/* Channels [c0, c1) (whole blocks) of such a descriptor: a descriptor of
+ * the same layout whose bytes start c0 * bytes-per-channel in. */
+static dnnl_memory_desc_t slice_md(const dnnl_memory_desc_t *md, int64_t c0,
+                                   int64_t c1)
+{
+    dnnl_memory_desc_t s = *md;
+    dnnl_blocking_desc_t *b = &s.format_desc.blocking;
+    s.dims[1] = s.padded_dims[1] = c1 - c0;
+    b->strides[0] = (c1 - c0) / b->inner_blks[0] * b->strides[1];
+    return s;
+}
+
+static size_t md_bytes_per_channel(const dnnl_memory_desc_t *md)
+{
+    size_t spatial = 1;
+    for (int i = 2; i < md->ndims; i++)
+        spatial *= (size_t)md->dims[i];
+    return spatial * sizeof(float);
+}
+
+/* Whether this node should be split into slices: a team, more than one
+ * thread for the node, and the copies thread 0 makes before and after it
+ * (docs: a stretch runs them on one thread) small. */
+static bool want_slices(Build *b)
+{
+    if (!b->d->team || b->dn->threads <= 1)
+        return false;
+    const size_t big = (size_t)1 << 20;
+    NnValue *x = nn_in(b->g, b->node, 0), *y = nn_out(b->g, b->node, 0);
+    if (b->dn->n_copies && nn_value_count(x) > big)
+        return false;
+    if ((b->dn->out_reorder || b->dn->res_reorder) && nn_value_count(y) > big)
+        return false;
+    return true;
+}
+
+static int arg_index(const DnnlNode *dn, int arg)
+{
+    for (int i = 0; i < dn->n_args; i++)
+        if (dn->args[i].arg == arg)
+            return i;
+    return -1;
+}
+
+static bool slice_arg(Build *b, Slice *sl, int arg,
+                      const dnnl_memory_desc_t *md, int base, size_t offset,
+                      const void *fixed, long scratch)
+{
+    dnnl_memory_t m = NULL;
+    if (sl->n_args == MAX_SLICE_ARGS ||
+        dnnl_memory_create(&m, md, b->d->engine, DNNL_MEMORY_NONE) !=
+            dnnl_success)
+        return nova__nn_node_error(b->error, b->node, NOVA_ERROR_INTERNAL,
+                                   "oneDNN slice memory");
+    SliceArg *a = &sl->a[sl->n_args];
+    a->arg = arg;
+    a->mem = m;
+    a->base = base;
+    a->fixed = fixed;
+    a->scratch = scratch;
+    a->offset = offset;
+    sl->args[sl->n_args].arg = arg;
+    sl->args[sl->n_args].memory = m;
+    sl->n_args++;
+    return true;
+}
+
+/* Source and destination of a slice: the node's, offset (per-channel
+ * operations) or not (src_offset 0: a convolution reads every channel). */
+static bool slice_io(Build *b, Slice *sl, const dnnl_memory_desc_t *src,
+                     size_t src_offset, const dnnl_memory_desc_t *dst,
+                     size_t dst_offset)
+{
+    return slice_arg(b, sl, DNNL_ARG_SRC, src, arg_index(b->dn, DNNL_ARG_SRC),
+                     src_offset, NULL, -1) &&
+           slice_arg(b, sl, DNNL_ARG_DST, dst, arg_index(b->dn, DNNL_ARG_DST),
+                     dst_offset, NULL, -1);
+}
+
+static bool slice_finish(Build *b, Slice *sl, dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *sp =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (sp_size) {
+        long off = (long)b->scratch;
+        b->scratch += align64(sp_size);
+        if (!slice_arg(b, sl, DNNL_ARG_SCRATCHPAD, sp, -1, 0, NULL, off))
+            return false;
+    }
+    dnnl_status_t st = dnnl_primitive_create(&sl->prim, pd);
+    return dnnl_check(b->error, b->node, st, "slice primitive create");
+}
+
+static bool slice_weights(Build *b, Slice *sl, const dnnl_memory_desc_t *plain,
+                          const dnnl_memory_desc_t *want, const void *data)
+{
+    size_t size = dnnl_memory_desc_get_size(want);
+    sl->weights = nova_malloc_aligned(b->error, 64, size ? size : 64);
+    if (!sl->weights)
+        return false;
+    dnnl_primitive_t r;
+    dnnl_memory_t mf, mt;
+    if (!make_reorder(b, plain, want, &r, &mf, &mt))
+        return false;
+    dnnl_memory_set_data_handle(mf, (void *)data);
+    dnnl_memory_set_data_handle(mt, sl->weights);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+    dnnl_status_t st = dnnl_primitive_execute(r, b->d->stream, 2, args);
+    dnnl_stream_wait(b->d->stream);
+    dnnl_primitive_destroy(r);
+    if (!dnnl_check(b->error, b->node, st, "weights reorder"))
+        return false;
+    return slice_arg(b, sl, DNNL_ARG_WEIGHTS, want, -1, 0, sl->weights, -1);
+}
+
+static void free_slices(DnnlNode *dn)
+{
+    for (int i = 0; dn->slices && i < dn->n_slices; i++) {
+        Slice *sl = &dn->slices[i];
+        if (sl->prim)
+            dnnl_primitive_destroy(sl->prim);
+        for (int k = 0; k < sl->n_args; k++)
+            dnnl_memory_destroy(sl->a[k].mem);
+        nova_free(sl->weights);
+    }
+    nova_free(dn->slices);
+    dn->slices = NULL;
+    dn->n_slices = 0;
+}
+
+/* Channel blocks [t * nb / T, (t + 1) * nb / T) for slice t, as channels. */
+static void slice_range(int64_t nb, int64_t blk, int t, int T, int64_t *c0,
+                        int64_t *c1)
+{
+    *c0 = nb * t / T * blk;
+    *c1 = nb * (t + 1) / T * blk;
+}
+
+/* Slices need every thread to get at least one channel block. */
+static bool slices_fit(const Build *b, int64_t channels, int64_t blk)
+{
+    return blk > 0 && channels % blk == 0 && channels / blk >= b->d->n_threads;
+}
+
+static bool alloc_slices(Build *b)
+{
+    int T = b->d->n_threads;
+    b->dn->slices = nova_calloc(b->error, (size_t)T, sizeof(Slice));
+    if (!b->dn->slices)
+        return false;
+    b->dn->n_slices = T;
+    return true;
+}
+
 static bool finish(Build *b, dnnl_primitive_desc_t pd)
 {
     /* User scratchpad, carved from the session scratch. */
@@ -592,10 +824,9 @@ static bool build_wino(Build *b, bool keep, int m)
     blocked8_md(&dst, y);
     DnnlNode *dn = b->dn;
     dn->kind = KIND_CONV;
-    dn->wino = nova__nn_wino_create(b->error, n->params, m, w->data,
-                                    bias ? bias->data : NULL, n->act,
-                                    n->act_alpha, n->residual >= 0,
-                                    b->dn->threads);
+    dn->wino = nova__nn_wino_create(
+        b->error, n->params, m, w->data, bias ? bias->data : NULL, n->act,
+        n->act_alpha, n->residual >= 0, b->dn->threads);
     if (!dn->wino || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
         !add_dst(b, &dst, keep))
         return false;
@@ -675,6 +906,45 @@ static bool build_s2conv(Build *b, bool keep)
     return true;
 }
 
+/* A (de)convolution primitive descriptor with the node's geometry and
+ * post-ops, for the given memory descriptors. */
+static dnnl_status_t
+conv_pd(Build *b, bool deconv, const dnnl_memory_desc_t *src,
+        const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *bias,
+        const dnnl_memory_desc_t *dst, dnnl_primitive_desc_t *pd)
+{
+    const NnNode *n = b->node;
+    const Win *p = n->params;
+    dnnl_dims_t strides, dil, pl, pr;
+    for (int i = 0; i < p->nsp; i++) {
+        strides[i] = p->stride[i];
+        dil[i] = p->dil[i] - 1;
+        pl[i] = p->pb[i];
+        pr[i] = p->pe[i];
+    }
+    dnnl_primitive_attr_t attr =
+        make_attr(b, n->residual >= 0, n->act, n->act_alpha, n->act_beta);
+    dnnl_status_t st;
+    *pd = NULL;
+    if (!deconv) {
+        dnnl_convolution_desc_t cd;
+        st = dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, src, wei,
+            bias, dst, strides, dil, pl, pr);
+        if (st == dnnl_success)
+            st = dnnl_primitive_desc_create(pd, &cd, attr, b->d->engine, NULL);
+    } else {
+        dnnl_deconvolution_desc_t dd;
+        st = dnnl_dilated_deconvolution_forward_desc_init(
+            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, src, wei,
+            bias, dst, strides, dil, pl, pr);
+        if (st == dnnl_success)
+            st = dnnl_primitive_desc_create(pd, &dd, attr, b->d->engine, NULL);
+    }
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 static bool build_conv(Build *b, bool keep)
 {
     NnGraph *g = b->g;
@@ -735,33 +1005,9 @@ static bool build_conv(Build *b, bool keep)
         dnnl_dims_t bd = {p->M};
         dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
     }
-    dnnl_dims_t strides, dil, pl, pr;
-    for (int i = 0; i < p->nsp; i++) {
-        strides[i] = p->stride[i];
-        dil[i] = p->dil[i] - 1;
-        pl[i] = p->pb[i];
-        pr[i] = p->pe[i];
-    }
-    dnnl_primitive_attr_t attr =
-        make_attr(b, n->residual >= 0, n->act, n->act_alpha, n->act_beta);
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st;
-    if (!deconv) {
-        dnnl_convolution_desc_t cd;
-        st = dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
-            bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
-        if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &cd, attr, b->d->engine, NULL);
-    } else {
-        dnnl_deconvolution_desc_t dd;
-        st = dnnl_dilated_deconvolution_forward_desc_init(
-            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src, &wei,
-            bias ? &bmd : NULL, &dst, strides, dil, pl, pr);
-        if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &dd, attr, b->d->engine, NULL);
-    }
-    dnnl_primitive_attr_destroy(attr);
+    dnnl_status_t st =
+        conv_pd(b, deconv, &src, &wei, bias ? &bmd : NULL, &dst, &pd);
     if (!dnnl_check(b->error, n, st, deconv ? "deconvolution" : "convolution"))
         return false;
     const dnnl_memory_desc_t *src_q =
@@ -771,9 +1017,51 @@ static bool build_conv(Build *b, bool keep)
     const dnnl_memory_desc_t *dst_q =
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], src_q) &&
-              add_weights(b, DNNL_ARG_WEIGHTS, &wplain, wei_q, w->data) &&
-              (!bias || add_arg(b, DNNL_ARG_BIAS, &bmd, -1, -1, bias->data)) &&
-              add_dst(b, dst_q, keep) && finish(b, pd);
+              add_dst(b, dst_q, keep);
+    if (ok && !deconv && G == 1 && want_slices(b) &&
+        slices_fit(b, p->M, md_channel_block(dst_q))) {
+        /* Each team thread: output channels [c0, c1) from all inputs, by
+         * a primitive for one thread with that slice of the weights. */
+        int64_t blk = md_channel_block(dst_q);
+        size_t per_c = md_bytes_per_channel(dst_q);
+        ok = alloc_slices(b);
+        omp_set_num_threads(1);
+        for (int t = 0; ok && t < b->dn->n_slices; t++) {
+            Slice *sl = &b->dn->slices[t];
+            int64_t c0, c1;
+            slice_range(p->M / blk, blk, t, b->dn->n_slices, &c0, &c1);
+            dnnl_memory_desc_t dst_s = slice_md(dst_q, c0, c1), wpl_s, wei_s,
+                               bmd_s;
+            dnnl_dims_t wd_s;
+            memcpy(wd_s, wd, sizeof wd_s);
+            wd_s[0] = c1 - c0;
+            dnnl_memory_desc_init_by_strides(&wpl_s, wr, wd_s, dnnl_f32, ws);
+            dnnl_memory_desc_init_by_tag(&wei_s, wr, wd_s, dnnl_f32,
+                                         dnnl_format_tag_any);
+            dnnl_dims_t bd_s = {c1 - c0};
+            dnnl_memory_desc_init_by_tag(&bmd_s, 1, bd_s, dnnl_f32, dnnl_a);
+            dnnl_primitive_desc_t spd = NULL;
+            st = conv_pd(b, false, src_q, &wei_s, bias ? &bmd_s : NULL, &dst_s,
+                         &spd);
+            ok = dnnl_check(b->error, n, st, "convolution slice");
+            if (!ok)
+                break;
+            ok = slice_io(b, sl, src_q, 0, &dst_s, (size_t)c0 * per_c) &&
+                 slice_weights(b, sl, &wpl_s,
+                               dnnl_primitive_desc_query_md(
+                                   spd, dnnl_query_weights_md, 0),
+                               (const float *)w->data + c0 * ws[0]) &&
+                 (!bias || slice_arg(b, sl, DNNL_ARG_BIAS, &bmd_s, -1, 0,
+                                     (const float *)bias->data + c0, -1)) &&
+                 slice_finish(b, sl, spd);
+            dnnl_primitive_desc_destroy(spd);
+        }
+        omp_set_num_threads(b->dn->threads);
+    } else if (ok) {
+        ok = add_weights(b, DNNL_ARG_WEIGHTS, &wplain, wei_q, w->data) &&
+             (!bias || add_arg(b, DNNL_ARG_BIAS, &bmd, -1, -1, bias->data)) &&
+             finish(b, pd);
+    }
     dnnl_primitive_desc_destroy(pd);
     return ok;
 }
@@ -826,8 +1114,44 @@ static bool build_pool(Build *b, bool keep)
         return false;
     const dnnl_memory_desc_t *dst_q =
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
-              add_dst(b, dst_q, keep) && finish(b, pd);
+    bool ok =
+        add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) && add_dst(b, dst_q, keep);
+    int64_t blk = md_channel_block(&src);
+    if (ok && want_slices(b) && slices_fit(b, x->dims[1], blk) &&
+        md_channel_block(dst_q) == blk) {
+        /* Each team thread pools a range of channel blocks. */
+        size_t in_c = md_bytes_per_channel(&src);
+        size_t out_c = md_bytes_per_channel(dst_q);
+        ok = alloc_slices(b);
+        omp_set_num_threads(1);
+        for (int t = 0; ok && t < b->dn->n_slices; t++) {
+            Slice *sl = &b->dn->slices[t];
+            int64_t c0, c1;
+            slice_range(x->dims[1] / blk, blk, t, b->dn->n_slices, &c0, &c1);
+            dnnl_memory_desc_t src_s = slice_md(&src, c0, c1);
+            dnnl_memory_desc_t dst_s = slice_md(dst_q, c0, c1);
+            dnnl_pooling_v2_desc_t pd_s;
+            dnnl_primitive_desc_t spd = NULL;
+            st = dnnl_pooling_v2_forward_desc_init(
+                &pd_s, dnnl_forward_inference, alg, &src_s, &dst_s, strides,
+                kernel, dil, pl, pr);
+            dnnl_primitive_attr_t sattr =
+                make_attr(b, false, NN_ACT_NONE, 0, 0);
+            if (st == dnnl_success)
+                st = dnnl_primitive_desc_create(&spd, &pd_s, sattr,
+                                                b->d->engine, NULL);
+            dnnl_primitive_attr_destroy(sattr);
+            ok = dnnl_check(b->error, n, st, "pooling slice") &&
+                 slice_io(b, sl, &src_s, (size_t)c0 * in_c, &dst_s,
+                          (size_t)c0 * out_c) &&
+                 slice_finish(b, sl, spd);
+            if (spd)
+                dnnl_primitive_desc_destroy(spd);
+        }
+        omp_set_num_threads(b->dn->threads);
+    } else if (ok) {
+        ok = finish(b, pd);
+    }
     dnnl_primitive_desc_destroy(pd);
     return ok;
 }
@@ -907,9 +1231,53 @@ static bool build_bnorm(Build *b, bool keep)
     dnnl_memory_desc_init_by_tag(&vec, 1, vd, dnnl_f32, dnnl_a);
     const dnnl_memory_desc_t *dst_q =
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    bool ok = add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
-              add_arg(b, DNNL_ARG_SCALE, &vec, -1, -1, nn_in(g, n, 1)->data) &&
-              add_arg(b, DNNL_ARG_SHIFT, &vec, -1, -1, nn_in(g, n, 2)->data);
+    bool ok =
+        add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) && add_dst(b, dst_q, keep);
+    int64_t blk = md_channel_block(&src);
+    if (ok && !instance && want_slices(b) && slices_fit(b, x->dims[1], blk) &&
+        dnnl_memory_desc_equal(dst_q, &src)) {
+        /* Each team thread normalises a range of channel blocks. */
+        size_t per_c = md_bytes_per_channel(&src);
+        ok = alloc_slices(b);
+        omp_set_num_threads(1);
+        for (int t = 0; ok && t < b->dn->n_slices; t++) {
+            Slice *sl = &b->dn->slices[t];
+            int64_t c0, c1;
+            slice_range(x->dims[1] / blk, blk, t, b->dn->n_slices, &c0, &c1);
+            dnnl_memory_desc_t src_s = slice_md(&src, c0, c1), vec_s;
+            dnnl_dims_t vd_s = {c1 - c0};
+            dnnl_memory_desc_init_by_tag(&vec_s, 1, vd_s, dnnl_f32, dnnl_a);
+            dnnl_batch_normalization_desc_t bd_s;
+            dnnl_primitive_desc_t spd = NULL;
+            st = dnnl_batch_normalization_forward_desc_init(
+                &bd_s, dnnl_forward_inference, &src_s,
+                nova__nn_attr_float(n, "epsilon", 1e-5f), flags);
+            dnnl_primitive_attr_t sattr =
+                make_attr(b, false, NN_ACT_NONE, 0, 0);
+            if (st == dnnl_success)
+                st = dnnl_primitive_desc_create(&spd, &bd_s, sattr,
+                                                b->d->engine, NULL);
+            dnnl_primitive_attr_destroy(sattr);
+            ok = dnnl_check(b->error, n, st, "batch normalization slice");
+            if (!ok)
+                break;
+            size_t off = (size_t)c0 * per_c;
+            ok = slice_io(b, sl, &src_s, off, &src_s, off);
+            for (int k = 1; ok && k < 5; k++) {
+                static const int which[5] = {0, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
+                                             DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+                ok = slice_arg(b, sl, which[k], &vec_s, -1, 0,
+                               (const float *)nn_in(g, n, k)->data + c0, -1);
+            }
+            ok = ok && slice_finish(b, sl, spd);
+            dnnl_primitive_desc_destroy(spd);
+        }
+        omp_set_num_threads(b->dn->threads);
+        dnnl_primitive_desc_destroy(pd);
+        return ok;
+    }
+    ok = ok && add_arg(b, DNNL_ARG_SCALE, &vec, -1, -1, nn_in(g, n, 1)->data) &&
+         add_arg(b, DNNL_ARG_SHIFT, &vec, -1, -1, nn_in(g, n, 2)->data);
     if (ok && instance) {
         /* The statistics oneDNN computes go to scratch. */
         size_t vbytes = align64((size_t)x->dims[1] * sizeof(float));
@@ -922,7 +1290,7 @@ static bool build_bnorm(Build *b, bool keep)
         ok = add_arg(b, DNNL_ARG_MEAN, &vec, -1, -1, nn_in(g, n, 3)->data) &&
              add_arg(b, DNNL_ARG_VARIANCE, &vec, -1, -1, nn_in(g, n, 4)->data);
     }
-    ok = ok && add_dst(b, dst_q, keep) && finish(b, pd);
+    ok = ok && finish(b, pd);
     dnnl_primitive_desc_destroy(pd);
     return ok;
 }
@@ -1093,25 +1461,11 @@ bool nova__nn_dnnl_channel_prefix(const NnValue *v, int64_t *block,
                                   size_t *bytes_per_channel)
 {
     const dnnl_memory_desc_t *md = v->dnnl_md;
-    if (!md || md->format_kind != dnnl_blocked || md->ndims < 3 ||
-        md->ndims > 5 || md->dims[0] != 1 || md->data_type != dnnl_f32)
+    int64_t blk = md ? md_channel_block(md) : 0;
+    if (!blk)
         return false;
-    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
-    if (b->inner_nblks != 1 || b->inner_idxs[0] != 1 ||
-        md->padded_dims[1] != md->dims[1] || md->dims[1] % b->inner_blks[0] ||
-        md->offset0 != 0)
-        return false;
-    /* Channel blocks outermost (after N = 1), the rest dense behind. */
-    int64_t spatial = 1;
-    for (int i = 2; i < md->ndims; i++) {
-        if (md->padded_dims[i] != md->dims[i])
-            return false;
-        spatial *= md->dims[i];
-    }
-    if (b->strides[1] != spatial * b->inner_blks[0])
-        return false;
-    *block = b->inner_blks[0];
-    *bytes_per_channel = (size_t)spatial * sizeof(float);
+    *block = blk;
+    *bytes_per_channel = md_bytes_per_channel(md);
     return true;
 }
 
@@ -1124,69 +1478,201 @@ static void *handle_of(NnExec *ex, const DnnlNode *dn, int i)
     return nn_ptr(ex, dn->arg_value[i]);
 }
 
-static void exec_reorder(NnDnnl *d, dnnl_primitive_t r, dnnl_memory_t from,
-                         void *pfrom, dnnl_memory_t to, void *pto)
+static void exec_reorder(dnnl_stream_t stream, dnnl_primitive_t r,
+                         dnnl_memory_t from, void *pfrom, dnnl_memory_t to,
+                         void *pto)
 {
     dnnl_memory_set_data_handle(from, pfrom);
     dnnl_memory_set_data_handle(to, pto);
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    dnnl_primitive_execute(r, d->stream, 2, args);
+    dnnl_primitive_execute(r, stream, 2, args);
+}
+
+/* Input copies and the residual's copy into dst, before the node. */
+static void run_pre(NnDnnl *d, NnExec *ex, NnNode *node, dnnl_stream_t stream)
+{
+    DnnlNode *dn = node->impl;
+    for (int i = 0; i < dn->n_copies; i++) {
+        const InCopy *c = &dn->copies[i];
+        exec_reorder(stream, c->reorder, c->from, nn_ptr(ex, dn->copy_value[i]),
+                     c->to, ex->scratch + c->scratch_offset);
+    }
+    /* In place, the residual already is the destination's content. */
+    if (dn->res_reorder && !node->residual_inplace) {
+        void *dst = dn->dst_scratch >= 0 ? ex->scratch + dn->dst_scratch
+                                         : nn_ptr(ex, node->outputs[0]);
+        exec_reorder(stream, dn->res_reorder, dn->res_from,
+                     nn_ptr(ex, dn->res_value), dn->res_to, dst);
+    }
+    dnnl_stream_wait(stream);
+}
+
+static bool has_pre(const NnNode *node)
+{
+    const DnnlNode *dn = node->impl;
+    return dn->n_copies > 0 || (dn->res_reorder && !node->residual_inplace);
+}
+
+static bool own_kernel(const DnnlNode *dn)
+{
+    return dn->wino || dn->gnorm || dn->resize || dn->deconv || dn->s2;
+}
+
+/* Nova's own kernels on the blocked layout; pool NULL runs on the calling
+ * thread, and inside a team stretch pool's loops split by team thread. */
+static void run_own(NnExec *ex, NnNode *node, NovaPool *pool)
+{
+    DnnlNode *dn = node->impl;
+    const float *src = NULL;
+    float *dst = NULL;
+    for (int i = 0; i < dn->n_args; i++) {
+        if (dn->args[i].arg == DNNL_ARG_SRC)
+            src = handle_of(ex, dn, i);
+        else if (dn->args[i].arg == DNNL_ARG_DST)
+            dst = handle_of(ex, dn, i);
+    }
+    if (dn->wino)
+        nova__nn_wino_run(dn->wino, pool, src, dst,
+                          ex->scratch + dn->own_scratch);
+    else if (dn->gnorm)
+        nova__nn_gnorm_run(dn->gnorm, pool, src, dst);
+    else if (dn->deconv)
+        nova__nn_deconv_run(dn->deconv, pool, src, dst);
+    else if (dn->s2)
+        nova__nn_s2conv_run(dn->s2, pool, src, dst,
+                            ex->scratch + dn->own_scratch);
+    else {
+        NnExec one = *ex;
+        one.pool = pool;
+        nova__nn_resize_blocked(&one, node, src, dst);
+    }
+}
+
+static void run_slice(NnExec *ex, DnnlNode *dn, Slice *sl, dnnl_stream_t stream)
+{
+    for (int i = 0; i < sl->n_args; i++) {
+        const SliceArg *a = &sl->a[i];
+        void *h = a->fixed ? (void *)a->fixed
+                  : a->scratch >= 0
+                      ? (void *)(ex->scratch + a->scratch)
+                      : (uint8_t *)handle_of(ex, dn, a->base) + a->offset;
+        dnnl_memory_set_data_handle(a->mem, h);
+    }
+    dnnl_primitive_execute(sl->prim, stream, sl->n_args, sl->args);
+}
+
+/* The primitive (or the slices, one after the other) on the stream. */
+static void run_prim(NnExec *ex, DnnlNode *dn, dnnl_stream_t stream)
+{
+    if (dn->n_slices) {
+        for (int i = 0; i < dn->n_slices; i++)
+            run_slice(ex, dn, &dn->slices[i], stream);
+        return;
+    }
+    for (int i = 0; i < dn->n_args; i++)
+        dnnl_memory_set_data_handle(dn->args[i].memory, handle_of(ex, dn, i));
+    dnnl_primitive_execute(dn->prim, stream, dn->n_args, dn->args);
+}
+
+static void run_post(NnDnnl *d, NnExec *ex, DnnlNode *dn, dnnl_stream_t stream)
+{
+    (void)d;
+    if (dn->out_reorder)
+        exec_reorder(stream, dn->out_reorder, dn->out_from,
+                     ex->scratch + dn->dst_scratch, dn->out_to,
+                     nn_ptr(ex, dn->out_value));
+    dnnl_stream_wait(stream);
 }
 
 void nova__nn_dnnl_run(NnDnnl *d, NnExec *ex, NnNode *node)
 {
     DnnlNode *dn = node->impl;
     omp_set_num_threads(dn->threads);
-    for (int i = 0; i < dn->n_copies; i++) {
-        const InCopy *c = &dn->copies[i];
-        exec_reorder(d, c->reorder, c->from, nn_ptr(ex, dn->copy_value[i]),
-                     c->to, ex->scratch + c->scratch_offset);
-    }
-    for (int i = 0; i < dn->n_args; i++)
-        dnnl_memory_set_data_handle(dn->args[i].memory, handle_of(ex, dn, i));
-    /* In place, the residual already is the destination's content. */
-    if (dn->res_reorder && !node->residual_inplace) {
-        void *dst = dn->dst_scratch >= 0 ? ex->scratch + dn->dst_scratch
-                                         : nn_ptr(ex, node->outputs[0]);
-        exec_reorder(d, dn->res_reorder, dn->res_from,
-                     nn_ptr(ex, dn->res_value), dn->res_to, dst);
-    }
-    if (dn->wino || dn->gnorm || dn->resize || dn->deconv || dn->s2) {
-        /* Nova's own kernels on the blocked layout, on Nova's pool; the
-         * reorders above ran on the stream and must be done. */
-        dnnl_stream_wait(d->stream);
-        const float *src = NULL;
-        float *dst = NULL;
-        for (int i = 0; i < dn->n_args; i++) {
-            if (dn->args[i].arg == DNNL_ARG_SRC)
-                src = handle_of(ex, dn, i);
-            else if (dn->args[i].arg == DNNL_ARG_DST)
-                dst = handle_of(ex, dn, i);
-        }
-        NovaPool *pool = dn->threads > 1 ? ex->pool : NULL;
-        if (dn->wino)
-            nova__nn_wino_run(dn->wino, pool, src, dst,
-                              ex->scratch + dn->own_scratch);
-        else if (dn->gnorm)
-            nova__nn_gnorm_run(dn->gnorm, pool, src, dst);
-        else if (dn->deconv)
-            nova__nn_deconv_run(dn->deconv, pool, src, dst);
-        else if (dn->s2)
-            nova__nn_s2conv_run(dn->s2, pool, src, dst,
-                                ex->scratch + dn->own_scratch);
-        else {
-            NnExec one = *ex;
-            one.pool = pool;
-            nova__nn_resize_blocked(&one, node, src, dst);
-        }
-    } else {
-        dnnl_primitive_execute(dn->prim, d->stream, dn->n_args, dn->args);
-    }
+    run_pre(d, ex, node, d->stream);
+    if (own_kernel(dn))
+        run_own(ex, node, dn->threads > 1 ? ex->pool : NULL);
+    else
+        run_prim(ex, dn, d->stream);
+    run_post(d, ex, dn, d->stream);
+}
+
+static size_t mem_bytes(dnnl_memory_t m)
+{
+    const dnnl_memory_desc_t *md = NULL;
+    if (!m || dnnl_memory_get_memory_desc(m, &md) != dnnl_success || !md)
+        return 0;
+    return dnnl_memory_desc_get_size(md);
+}
+
+NnTeamMode nova__nn_dnnl_team_mode(const NnNode *node)
+{
+    const DnnlNode *dn = node->impl;
+    if (!dn)
+        return NN_TEAM_NO;
+    if (dn->threads <= 1)
+        return NN_TEAM_SOLO;
+    if (dn->n_slices)
+        return NN_TEAM_SPLIT; /* want_slices checked the copies */
+    if (!own_kernel(dn))
+        return NN_TEAM_NO;
+    /* Thread 0 makes the copies before and after the node alone; large
+     * ones (a 3D network's residual that could not be summed in place)
+     * keep the node out of the stretch, where oneDNN's reorders run on
+     * all threads. */
+    const size_t big = (size_t)4 << 20;
+    size_t copies = 0;
+    for (int i = 0; i < dn->n_copies; i++)
+        copies += mem_bytes(dn->copies[i].to);
+    if (dn->res_reorder && !node->residual_inplace)
+        copies += mem_bytes(dn->res_to);
     if (dn->out_reorder)
-        exec_reorder(d, dn->out_reorder, dn->out_from,
-                     ex->scratch + dn->dst_scratch, dn->out_to,
-                     nn_ptr(ex, dn->out_value));
-    dnnl_stream_wait(d->stream);
+        copies += mem_bytes(dn->out_to);
+    return copies > big ? NN_TEAM_NO : NN_TEAM_SPLIT;
+}
+
+void nova__nn_dnnl_team_enter(void)
+{
+    omp_set_num_threads(1);
+}
+
+bool nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node, NnTeam *team,
+                            int thread, bool pending)
+{
+    DnnlNode *dn = node->impl;
+    dnnl_stream_t stream = d->streams[thread];
+    if (dn->threads <= 1) {
+        /* Thread 0 alone; the others go on to the next node and wait for
+         * this one at its first barrier. */
+        if (thread == 0) {
+            run_pre(d, ex, node, stream);
+            if (own_kernel(dn))
+                run_own(ex, node, NULL);
+            else
+                run_prim(ex, dn, stream);
+            run_post(d, ex, dn, stream);
+        }
+        return true;
+    }
+    if (thread == 0 && has_pre(node))
+        run_pre(d, ex, node, stream);
+    if (pending || has_pre(node))
+        nova__nn_team_barrier(team);
+    if (dn->n_slices) {
+        int T = nova__nn_team_threads(team);
+        for (int i = thread; i < dn->n_slices; i += T)
+            run_slice(ex, dn, &dn->slices[i], stream);
+        dnnl_stream_wait(stream);
+        nova__nn_team_barrier(team);
+    } else {
+        /* Each of the kernel's loops ends with a barrier. */
+        run_own(ex, node, ex->pool);
+    }
+    if (dn->out_reorder) {
+        if (thread == 0)
+            run_post(d, ex, dn, stream);
+        return true;
+    }
+    return false;
 }
 
 void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
@@ -1197,6 +1683,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
             continue;
         if (dn->prim)
             dnnl_primitive_destroy(dn->prim);
+        free_slices(dn);
         for (int k = 0; k < dn->n_copies; k++)
             dnnl_primitive_destroy(dn->copies[k].reorder);
         if (dn->res_reorder)

@@ -47,11 +47,10 @@ bool nova__nn_gnorm_supported(int64_t C, int64_t G)
     return cpg % 8 == 0 || 8 % cpg == 0;
 }
 
-NnGnorm *nova__nn_gnorm_create(NovaError **error, const int64_t *dims,
-                               int rank, int64_t groups, float eps,
-                               const float *scale, const float *bias,
-                               bool per_channel, NnActivation act,
-                               float alpha)
+NnGnorm *nova__nn_gnorm_create(NovaError **error, const int64_t *dims, int rank,
+                               int64_t groups, float eps, const float *scale,
+                               const float *bias, bool per_channel,
+                               NnActivation act, float alpha)
 {
     NnGnorm *g = nova_calloc(error, 1, sizeof *g);
     if (!g)
@@ -82,10 +81,9 @@ GN_TARGET static void lane_sums(const float *x, size_t sp, const double *centre,
                                 bool square, double out[8])
 {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-    __m256 c = _mm256_set_ps((float)centre[7], (float)centre[6],
-                             (float)centre[5], (float)centre[4],
-                             (float)centre[3], (float)centre[2],
-                             (float)centre[1], (float)centre[0]);
+    __m256 c = _mm256_set_ps(
+        (float)centre[7], (float)centre[6], (float)centre[5], (float)centre[4],
+        (float)centre[3], (float)centre[2], (float)centre[1], (float)centre[0]);
     for (size_t i = 0; i < sp;) {
         size_t end = i + RUN < sp ? i + RUN : sp;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
@@ -118,8 +116,7 @@ typedef struct {
     float *y;
 } GnCtx;
 
-GN_TARGET static void gn_units(void *vctx, size_t begin, size_t end,
-                               int thread)
+GN_TARGET static void gn_units(void *vctx, size_t begin, size_t end, int thread)
 {
     const GnCtx *c = vctx;
     const NnGnorm *g = c->g;
@@ -157,7 +154,7 @@ GN_TARGET static void gn_units(void *vctx, size_t begin, size_t end,
             for (int l = 0; l < 8; l++) {
                 int64_t ch = ch0 + b * 8 + l;
                 int64_t k = (b * 8 + l) / g->cpg; /* group in the unit */
-                int64_t gi = ch / g->cpg;          /* group in the tensor */
+                int64_t gi = ch / g->cpg;         /* group in the tensor */
                 double inv = 1.0 / sqrt(gvar[k] / count + g->eps);
                 double sc = g->per_channel ? g->scale[ch] : g->scale[gi];
                 double bi = g->per_channel ? g->bias[ch] : g->bias[gi];
@@ -185,5 +182,5 @@ void nova__nn_gnorm_run(const NnGnorm *g, NovaPool *pool, const float *x,
 {
     GnCtx c = {g, x, y};
     size_t units = (size_t)g->N * (size_t)(g->C / 8 / g->unit_cb);
-    nova_pool_parallel_for(pool, units, gn_units, &c);
+    nova__nn_par_for(pool, units, gn_units, &c);
 }

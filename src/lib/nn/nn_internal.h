@@ -267,6 +267,41 @@ double nova__nn_node_flops(NnGraph *g, const NnNode *node);
 /* ------------------------------------------------------------ oneDNN */
 
 typedef struct NnDnnl NnDnnl;
+/* ------------------------------------------------------------ team */
+/* team.c: the session's threads walking a stretch of nodes together, one
+ * barrier per node instead of one pool job per node (see team.c). */
+typedef struct NnTeam NnTeam;
+NnTeam *nova__nn_team_create(NovaError **error, int n_threads);
+void nova__nn_team_destroy(NnTeam *t);
+int nova__nn_team_threads(const NnTeam *t);
+/* Every thread of the team calls it; returns when all have. */
+void nova__nn_team_barrier(NnTeam *t);
+/* Mark the calling thread as team thread `thread` until leave. */
+void nova__nn_team_enter(NnTeam *t, int thread);
+void nova__nn_team_leave(void);
+/* The kernels' parallel loop: nova_pool_parallel_for's static split, or,
+ * on a thread inside a team (and pool not NULL), this thread's share of
+ * it followed by a team barrier (every team thread must make the same
+ * calls). */
+void nova__nn_par_for(NovaPool *pool, size_t n, NovaRangeFn fn, void *ctx);
+
+/* How a node claimed by oneDNN runs inside a team stretch. */
+typedef enum {
+    NN_TEAM_NO,   /* not in a stretch: a oneDNN primitive on its threads */
+    NN_TEAM_SOLO, /* thread 0 runs it alone (small nodes) */
+    NN_TEAM_SPLIT /* every thread runs its share */
+} NnTeamMode;
+NnTeamMode nova__nn_dnnl_team_mode(const NnNode *node);
+/* Team thread `thread` runs its part of a node (all threads call it, in
+ * the same node order).  pending: thread 0 wrote something since the last
+ * barrier (a split node starts with a barrier then).  Returns whether
+ * thread 0 wrote something after the node's last barrier. */
+bool nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node, NnTeam *team,
+                            int thread, bool pending);
+/* Called by each team thread as it starts a stretch: oneDNN on this thread
+ * runs on one thread. */
+void nova__nn_dnnl_team_enter(void);
+
 /* Create the backend (engine, stream) for n_threads; NULL with error when
  * oneDNN is unavailable. */
 NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads);
@@ -323,11 +358,10 @@ typedef struct NnGnorm NnGnorm;
 bool nova__nn_gnorm_supported(int64_t C, int64_t groups);
 /* dims/rank: the input's; scale and bias (per channel, or per group when
  * !per_channel) are borrowed and must outlive the kernel. */
-NnGnorm *nova__nn_gnorm_create(NovaError **error, const int64_t *dims,
-                               int rank, int64_t groups, float eps,
-                               const float *scale, const float *bias,
-                               bool per_channel, NnActivation act,
-                               float alpha);
+NnGnorm *nova__nn_gnorm_create(NovaError **error, const int64_t *dims, int rank,
+                               int64_t groups, float eps, const float *scale,
+                               const float *bias, bool per_channel,
+                               NnActivation act, float alpha);
 void nova__nn_gnorm_destroy(NnGnorm *g);
 void nova__nn_gnorm_run(const NnGnorm *g, NovaPool *pool, const float *x,
                         float *y);

@@ -1668,8 +1668,7 @@ static void resize_rows8(void *vctx, size_t begin, size_t end, int thread)
                 float v01 = r01[a + l] + w * (r01[b + l] - r01[a + l]);
                 float v10 = r10[a + l] + w * (r10[b + l] - r10[a + l]);
                 float v11 = r11[a + l] + w * (r11[b + l] - r11[a + l]);
-                op[o * 8 + l] =
-                    w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11;
+                op[o * 8 + l] = w00 * v00 + w01 * v01 + w10 * v10 + w11 * v11;
             }
         }
     }
@@ -1698,7 +1697,7 @@ void nova__nn_resize_blocked(NnExec *ex, const NnNode *node, const float *in,
                     y->dims[r - 2],
                     y->dims[r - 1]};
     size_t rows = (size_t)(y->dims[0] * (y->dims[1] / 8) * c.oz * c.oy);
-    nova_pool_parallel_for(ex->pool, rows, resize_rows8, &c);
+    nova__nn_par_for(ex->pool, rows, resize_rows8, &c);
 }
 
 void nova__nn_run_resize(NnExec *ex, NnNode *node);

@@ -91,7 +91,8 @@ NnS2Conv *nova__nn_s2conv_create(NovaError **error, const NnWinParams *p,
     for (int64_t m = 0; m < s->M; m++) {
         s->bias[m] = bias ? bias[m] : 0.0f;
         int64_t g = m / 16, width = s->M - g * 16 < 16 ? 8 : 16;
-        float *u = s->U + (size_t)(g * 16) * 9 * (size_t)s->C + (size_t)(m % 16);
+        float *u =
+            s->U + (size_t)(g * 16) * 9 * (size_t)s->C + (size_t)(m % 16);
         for (int tap = 0; tap < 9; tap++)
             for (int64_t c = 0; c < s->C; c++)
                 u[((size_t)tap * (size_t)s->C + (size_t)c) * (size_t)width] =
@@ -143,8 +144,8 @@ static void pad_planes(void *vctx, size_t begin, size_t end, int thread)
 
 /* acc[r] for outputs ox0 .. ox0 + 5 of one row: in points at the padded
  * plane of channel block 0, row 2 oy, column 2 ox0. */
-S2_TARGET static void kernel(const NnS2Conv *s, const float *in,
-                             const float *U, int nw, __m256 acc[ROWS][2])
+S2_TARGET static void kernel(const NnS2Conv *s, const float *in, const float *U,
+                             int nw, __m256 acc[ROWS][2])
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00,
            c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00,
@@ -211,8 +212,7 @@ S2_TARGET static __m256 epilogue(const NnS2Conv *s, __m256 v, __m256 b,
 /* Output rows (image, oy) [begin, end).  Output channel groups outside,
  * rows inside: a group's weights (9 C x 16 floats) stay in L2 while the
  * rows stream past. */
-S2_TARGET static void s2_rows(void *vctx, size_t begin, size_t end,
-                              int thread)
+S2_TARGET static void s2_rows(void *vctx, size_t begin, size_t end, int thread)
 {
     const S2Ctx *c = vctx;
     const NnS2Conv *s = c->s;
@@ -229,9 +229,9 @@ S2_TARGET static void s2_rows(void *vctx, size_t begin, size_t end,
                 c->pad + (n * (size_t)(s->C / 8) * (size_t)(s->Hp * s->Wp) +
                           (size_t)(2 * oy * s->Wp)) *
                              8;
-            float *out = c->dst + (n * (size_t)(s->M / 8) * osp +
-                                   (size_t)(oy * s->OW)) *
-                                      8;
+            float *out =
+                c->dst +
+                (n * (size_t)(s->M / 8) * osp + (size_t)(oy * s->OW)) * 8;
             for (int64_t ox = 0; ox < s->OW; ox += ROWS) {
                 /* The last group slides back to stay inside the row; only
                  * the outputs from ox on are stored. */
@@ -256,6 +256,6 @@ void nova__nn_s2conv_run(const NnS2Conv *s, NovaPool *pool, const float *src,
                          float *dst, uint8_t *scratch)
 {
     S2Ctx c = {s, src, dst, (float *)scratch};
-    nova_pool_parallel_for(pool, (size_t)(s->N * (s->C / 8)), pad_planes, &c);
-    nova_pool_parallel_for(pool, (size_t)(s->N * s->OH), s2_rows, &c);
+    nova__nn_par_for(pool, (size_t)(s->N * (s->C / 8)), pad_planes, &c);
+    nova__nn_par_for(pool, (size_t)(s->N * s->OH), s2_rows, &c);
 }

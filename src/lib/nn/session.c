@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 const NnGraph *nova__nn_model_graph(const NovaNnModel *model);
 
@@ -38,8 +39,19 @@ struct NovaNnSession {
     NnDnnl *dnnl;
     NovaNnStats stats;
     double *node_seconds; /* per node, with options.profile */
+    /* With options.profile: CPU seconds of each node on each thread
+     * (node_cpu[t * n_nodes + node]); Nova's pool threads only, not
+     * OpenMP's. */
+    double *node_cpu;
+    int profile_threads;
     int runs;
+    /* Team stretches (team.c): stretch_end[r] > r when run position r
+     * starts a stretch of nodes the pool's threads walk together. */
+    NnTeam *team;
+    int *stretch_end;
 };
+
+static bool find_stretches(NovaError **error, NovaNnSession *s);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -980,6 +992,14 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
                         sizeof(double));
         if (!s->node_seconds)
             goto fail;
+        s->profile_threads = s->pool ? nova_pool_get_threads(s->pool) : 1;
+        s->node_cpu =
+            nova_calloc(error,
+                        (size_t)s->profile_threads *
+                            ((size_t)nova__nn_model_graph(model)->n_nodes + 1),
+                        sizeof(double));
+        if (!s->node_cpu)
+            goto fail;
     }
     s->g = nova__nn_graph_copy(error, mg);
     if (!s->g)
@@ -1020,6 +1040,8 @@ NovaNnSession *nova_nn_session_create(NovaError **error,
         s->stats.n_dnnl += n->use_dnnl;
     }
     s->scratch_bytes = scratch;
+    if (s->dnnl && !find_stretches(error, s))
+        goto fail;
     s->arena =
         nova_malloc_aligned(error, 64, s->arena_bytes ? s->arena_bytes : 64);
     if (!s->arena)
@@ -1055,16 +1077,113 @@ void nova_nn_session_destroy(NovaNnSession *s)
         nova__nn_dnnl_destroy(s->dnnl);
     }
     nova__nn_graph_destroy(s->g);
+    nova__nn_team_destroy(s->team);
+    nova_free(s->stretch_end);
     nova_free(s->order);
     nova_free(s->arena);
     nova_free(s->scratch);
     nova_free(s->inputs);
     nova_free(s->outputs);
     nova_free(s->node_seconds);
+    nova_free(s->node_cpu);
     nova_free(s);
 }
 
 /* ------------------------------------------------------------ run */
+
+/* Whether a node can be part of a team stretch; *split when its work is
+ * shared (not only thread 0's). */
+static bool team_node(NnGraph *g, NnNode *n, bool *split)
+{
+    if (n->concat_inplace)
+        return true;
+    if (n->use_dnnl) {
+        NnTeamMode m = nova__nn_dnnl_team_mode(n);
+        *split |= m == NN_TEAM_SPLIT;
+        return m != NN_TEAM_NO;
+    }
+    return aliases_input(g, n);
+}
+
+/* Maximal runs of team nodes with at least one split node become
+ * stretches; everything else runs node by node as before. */
+static bool find_stretches(NovaError **error, NovaNnSession *s)
+{
+    int threads = s->pool ? nova_pool_get_threads(s->pool) : 1;
+    const char *env = getenv("NOVA_NN_TEAM");
+    if (threads <= 1 || (env && strcmp(env, "0") == 0))
+        return true;
+    s->stretch_end = nova_calloc(error, (size_t)s->n_order + 1, sizeof(int));
+    if (!s->stretch_end)
+        return false;
+    bool any = false;
+    for (int r = 0; r < s->n_order;) {
+        bool split = false;
+        int e = r;
+        while (e < s->n_order &&
+               team_node(s->g, &s->g->nodes[s->order[e]], &split))
+            e++;
+        if (e > r && split) {
+            s->stretch_end[r] = e;
+            any = true;
+        }
+        r = e > r ? e : r + 1;
+    }
+    if (any) {
+        s->team = nova__nn_team_create(error, threads);
+        if (!s->team)
+            return false;
+    } else {
+        nova_free(s->stretch_end);
+        s->stretch_end = NULL;
+    }
+    return true;
+}
+
+typedef struct {
+    NovaNnSession *s;
+    NnExec *ex;
+    int r0, r1;
+} StretchCtx;
+
+/* CPU time of the calling thread, for the profile: unlike wall time it
+ * leaves out what other processes on a busy machine take. */
+static double thread_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One pool thread's walk through a stretch (the pool gives thread t the
+ * range [t, t + 1)). */
+static void stretch_thread(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)begin;
+    (void)end;
+    StretchCtx *c = ctx;
+    NovaNnSession *s = c->s;
+    NnGraph *g = s->g;
+    nova__nn_team_enter(s->team, thread);
+    nova__nn_dnnl_team_enter();
+    bool pending = false;
+    for (int r = c->r0; r < c->r1; r++) {
+        NnNode *n = &g->nodes[s->order[r]];
+        if (n->concat_inplace || !n->use_dnnl)
+            continue; /* in place, or an alias of its input */
+        bool timed = s->node_seconds && thread == 0;
+        double t0 = timed ? nova_time_now() : 0.0;
+        double c0 = s->node_cpu ? thread_cpu_now() : 0.0;
+        pending =
+            nova__nn_dnnl_run_team(s->dnnl, c->ex, n, s->team, thread, pending);
+        if (s->node_cpu)
+            s->node_cpu[(size_t)thread * (size_t)g->n_nodes + s->order[r]] +=
+                thread_cpu_now() - c0;
+        if (timed)
+            s->node_seconds[s->order[r]] += nova_time_now() - t0;
+    }
+    nova__nn_team_leave();
+}
 
 typedef struct {
     float *out;
@@ -1128,14 +1247,25 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
     NnExec ex = {g, s->arena, s->scratch, s->pool,
                  s->pool ? nova_pool_get_threads(s->pool) : 1};
     for (int r = 0; r < s->n_order; r++) {
+        if (s->stretch_end && s->stretch_end[r] > r) {
+            StretchCtx c = {s, &ex, r, s->stretch_end[r]};
+            nova_pool_parallel_for(s->pool,
+                                   (size_t)nova__nn_team_threads(s->team),
+                                   stretch_thread, &c);
+            r = s->stretch_end[r] - 1;
+            continue;
+        }
         NnNode *n = &g->nodes[s->order[r]];
         double t0 = s->node_seconds ? nova_time_now() : 0.0;
+        double c0 = s->node_cpu ? thread_cpu_now() : 0.0;
         if (n->concat_inplace)
             continue; /* its inputs were written in place */
         if (n->use_dnnl) {
             nova__nn_dnnl_run(s->dnnl, &ex, n);
-            if (s->node_seconds)
+            if (s->node_seconds) {
                 s->node_seconds[s->order[r]] += nova_time_now() - t0;
+                s->node_cpu[s->order[r]] += thread_cpu_now() - c0;
+            }
             continue;
         }
         if (aliases_input(g, n))
@@ -1149,8 +1279,10 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
                                    nn_value_count(&g->values[n->outputs[0]]),
                                    epilogue_range, &c);
         }
-        if (s->node_seconds)
+        if (s->node_seconds) {
             s->node_seconds[s->order[r]] += nova_time_now() - t0;
+            s->node_cpu[s->order[r]] += thread_cpu_now() - c0;
+        }
     }
     s->runs++;
     return true;
@@ -1162,37 +1294,65 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
         fprintf(out, "no profile (options.profile off or no run)\n");
         return;
     }
-    /* Sum per op type and path; at most one row per distinct pair. */
+    /* Sum per op type and path; at most one row per distinct pair.  Besides
+     * wall time: the CPU time of the busiest of Nova's threads on each
+     * node (with the threads working together, about what the node would
+     * take on an idle machine; barrier waits count when they spin, so
+     * NOVA_NN_SPIN_US=0 for this) and of all Nova's threads. */
     const NnGraph *g = s->g;
     struct {
         const char *op;
         const char *path;
-        double seconds;
+        double seconds, cpu_max, cpu_sum;
         int count;
     } rows[128];
     int n_rows = 0;
-    double total = 0;
+    double total = 0, total_max = 0, total_sum = 0;
+    bool each = getenv("NOVA_NN_PROFILE_NODES") != NULL;
+    int T = s->profile_threads;
     for (int r = 0; r < s->n_order; r++) {
-        const NnNode *n = &g->nodes[s->order[r]];
-        double t = s->node_seconds[s->order[r]] / s->runs;
+        int id = s->order[r];
+        const NnNode *n = &g->nodes[id];
+        double t = s->node_seconds[id] / s->runs;
+        double cmax = 0, csum = 0;
+        for (int k = 0; k < T; k++) {
+            double c =
+                s->node_cpu[(size_t)k * (size_t)g->n_nodes + id] / s->runs;
+            csum += c;
+            cmax = c > cmax ? c : cmax;
+        }
         total += t;
-        const char *path = n->use_wino   ? "wino"
-                           : n->use_dnnl ? "dnnl"
-                                         : "ref";
+        total_max += cmax;
+        total_sum += csum;
+        const char *path = n->use_wino ? "wino" : n->use_dnnl ? "dnnl" : "ref";
+        if (each) {
+            const char *mode = "-";
+            if (s->stretch_end && n->use_dnnl) {
+                NnTeamMode m = nova__nn_dnnl_team_mode(n);
+                mode = m == NN_TEAM_SPLIT  ? "split"
+                       : m == NN_TEAM_SOLO ? "solo"
+                                           : "omp";
+            }
+            fprintf(out, "node %-40.40s %-18s %-5s %-5s %8.3f %8.3f %8.3f\n",
+                    n->name, n->op_type, path, mode, t * 1e3, cmax * 1e3,
+                    csum * 1e3);
+        }
         int k = 0;
-        while (k < n_rows && !(strcmp(rows[k].op, n->op_type) == 0 &&
-                               rows[k].path == path))
+        while (k < n_rows &&
+               !(strcmp(rows[k].op, n->op_type) == 0 && rows[k].path == path))
             k++;
         if (k == n_rows) {
             if (n_rows == 128)
                 continue;
             rows[k].op = n->op_type;
             rows[k].path = path;
-            rows[k].seconds = 0;
+            rows[k].seconds = rows[k].cpu_max = rows[k].cpu_sum = 0;
             rows[k].count = 0;
             n_rows++;
         }
         rows[k].seconds += t;
+        rows[k].cpu_max += cmax;
+        rows[k].cpu_sum += csum;
         rows[k].count++;
     }
     for (int i = 0; i < n_rows; i++)
@@ -1202,15 +1362,15 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
                 rows[i] = rows[j];
                 rows[j] = tmp;
             }
-    fprintf(out, "%-24s %-5s %6s %10s %6s\n", "op", "path", "nodes", "ms/run",
-            "share");
+    fprintf(out, "%-24s %-5s %6s %10s %6s %10s %10s\n", "op", "path", "nodes",
+            "ms/run", "share", "cpu-max ms", "cpu-all ms");
     for (int i = 0; i < n_rows; i++)
-        fprintf(out, "%-24s %-5s %6d %10.3f %5.1f%%\n", rows[i].op,
-                rows[i].path, rows[i].count,
-                rows[i].seconds * 1e3,
-                total > 0 ? 100.0 * rows[i].seconds / total : 0.0);
-    fprintf(out, "%-24s %-5s %6d %10.3f\n", "total", "", s->n_order,
-            total * 1e3);
+        fprintf(out, "%-24s %-5s %6d %10.3f %5.1f%% %10.3f %10.3f\n",
+                rows[i].op, rows[i].path, rows[i].count, rows[i].seconds * 1e3,
+                total > 0 ? 100.0 * rows[i].seconds / total : 0.0,
+                rows[i].cpu_max * 1e3, rows[i].cpu_sum * 1e3);
+    fprintf(out, "%-24s %-5s %6d %10.3f %6s %10.3f %10.3f\n", "total", "",
+            s->n_order, total * 1e3, "", total_max * 1e3, total_sum * 1e3);
 }
 
 int nova_nn_session_get_input_count(const NovaNnSession *s)

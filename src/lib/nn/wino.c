@@ -90,8 +90,8 @@ static size_t count_tiles(const NnWinParams *p, int m)
 
 int nova__nn_wino_choose(const NnWinParams *p)
 {
-    if ((p->nsp != 2 && p->nsp != 3) || p->group != 1 || p->C % 8 ||
-        p->M % 8 || p->N < 1)
+    if ((p->nsp != 2 && p->nsp != 3) || p->group != 1 || p->C % 8 || p->M % 8 ||
+        p->N < 1)
         return 0;
     for (int i = 0; i < p->nsp; i++)
         if (p->k[i] != 3 || p->stride[i] != 1 || p->dil[i] != 1 ||
@@ -218,9 +218,9 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
     /* Enough blocks for every thread when the image is small; with very
      * few tiles (a 7x7 map) one block whose output channels the threads
      * share, so each streams only its part of the weights. */
-    size_t per_thread = round_up(
-        (w->total_tiles + (size_t)w->n_threads - 1) / (size_t)w->n_threads,
-        MR_TILES);
+    size_t per_thread = round_up((w->total_tiles + (size_t)w->n_threads - 1) /
+                                     (size_t)w->n_threads,
+                                 MR_TILES);
     if (w->total_tiles <= 36)
         per_thread = round_up(w->total_tiles, MR_TILES);
     if (per_thread < tb)
@@ -257,9 +257,8 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
     double u[MAX_P];
     for (int64_t o = 0; o < w->M; o++)
         for (int64_t c = 0; c < w->C; c++) {
-            transform_weight(w, weights + ((size_t)o * (size_t)w->C +
-                                           (size_t)c) * ksz,
-                             u);
+            transform_weight(
+                w, weights + ((size_t)o * (size_t)w->C + (size_t)c) * ksz, u);
             for (int q = 0; q < w->P; q++) {
                 int64_t g = o / NR_OC;
                 int64_t width = w->M - g * NR_OC < NR_OC ? 8 : NR_OC;
@@ -376,11 +375,11 @@ WINO_INLINE void load_slice(const NnWino *w, const float *img, int64_t iz,
     for (int y = 0; y < a1; y++) {
         int64_t iy = b1 + y;
         if (inside) {
-            const float *p = img + (((size_t)iz * (size_t)w->in[1] +
-                                     (size_t)iy) *
-                                        (size_t)w->in[2] +
-                                    (size_t)b2) *
-                                       8;
+            const float *p =
+                img + (((size_t)iz * (size_t)w->in[1] + (size_t)iy) *
+                           (size_t)w->in[2] +
+                       (size_t)b2) *
+                          8;
             for (int k = 0; k < a2; k++)
                 s[y * a2 + k] = _mm256_load_ps(p + 8 * k);
             continue;
@@ -390,11 +389,11 @@ WINO_INLINE void load_slice(const NnWino *w, const float *img, int64_t iz,
             int64_t ix = b2 + k;
             s[y * a2 + k] =
                 row_ok && ix >= 0 && ix < w->in[2]
-                    ? _mm256_load_ps(img + (((size_t)iz * (size_t)w->in[1] +
-                                             (size_t)iy) *
-                                                (size_t)w->in[2] +
-                                            (size_t)ix) *
-                                               8)
+                    ? _mm256_load_ps(
+                          img + (((size_t)iz * (size_t)w->in[1] + (size_t)iy) *
+                                     (size_t)w->in[2] +
+                                 (size_t)ix) *
+                                    8)
                     : _mm256_setzero_ps();
         }
     }
@@ -405,17 +404,15 @@ WINO_INLINE void load_slice(const NnWino *w, const float *img, int64_t iz,
  * transformed along x and y in a local array the compiler keeps in
  * registers (the sizes are constants); the z pass, in 3D, goes through a
  * small buffer straight into V, so each vector is stored twice at most. */
-WINO_INLINE void input_tile(const NnWino *w, const float *src,
-                            const Tile *t, int64_t cb, float *v,
-                            size_t vstride, const int a0, const int a1,
-                            const int a2)
+WINO_INLINE void input_tile(const NnWino *w, const float *src, const Tile *t,
+                            int64_t cb, float *v, size_t vstride, const int a0,
+                            const int a1, const int a2)
 {
     int64_t b0 = t->o[0] - w->pad[0], b1 = t->o[1] - w->pad[1],
             b2 = t->o[2] - w->pad[2];
-    const float *img =
-        src + (((size_t)t->n * (size_t)(w->C / 8) + (size_t)cb) *
-               (size_t)(w->in[0] * w->in[1] * w->in[2])) *
-                  8;
+    const float *img = src + (((size_t)t->n * (size_t)(w->C / 8) + (size_t)cb) *
+                              (size_t)(w->in[0] * w->in[1] * w->in[2])) *
+                                 8;
     bool inside = b0 >= 0 && b0 + a0 <= w->in[0] && b1 >= 0 &&
                   b1 + a1 <= w->in[1] && b2 >= 0 && b2 + a2 <= w->in[2];
     __m256 buf[MAX_P];
@@ -455,8 +452,8 @@ WINO_INLINE void input_block_t(const NnWino *w, const float *src, size_t t0,
     for (size_t i = 0; i < nb; i++) {
         Tile tl = tile_of(w, t0 + i);
         for (int64_t cb = 0; cb < w->C / 8; cb++)
-            input_tile(w, src, &tl, cb, V + i * C + (size_t)cb * 8, w->vq,
-                       a0, a1, a2);
+            input_tile(w, src, &tl, cb, V + i * C + (size_t)cb * 8, w->vq, a0,
+                       a1, a2);
     }
     for (size_t i = nb; i < round_up(nb, MR_TILES); i++)
         for (int q = 0; q < P; q++)
@@ -569,9 +566,8 @@ WINO_INLINE void store_tile(const NnWino *w, float *dst, const Tile *t,
                 if (w->act == NN_ACT_RELU)
                     v = _mm256_max_ps(v, zero);
                 else if (w->act == NN_ACT_LEAKY_RELU)
-                    v = _mm256_blendv_ps(
-                        _mm256_mul_ps(v, al), v,
-                        _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+                    v = _mm256_blendv_ps(_mm256_mul_ps(v, al), v,
+                                         _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
                 _mm256_store_ps(row + 8 * x, v);
             }
         }
@@ -596,8 +592,8 @@ WINO_INLINE void output_block_t(const NnWino *w, float *dst, size_t t0,
             for (int z = 0; z < a0; z++) {
                 __m256 s[36];
                 for (int q = 0; q < a1 * a2; q++)
-                    s[q] = _mm256_load_ps(
-                        m + (size_t)(z * a1 * a2 + q) * w->mq);
+                    s[q] =
+                        _mm256_load_ps(m + (size_t)(z * a1 * a2 + q) * w->mq);
                 for (int r = 0; r < a1; r++)
                     out_tf(a2, s + r * a2, 1);
                 for (int k = 0; k < m2; k++)
@@ -648,9 +644,9 @@ WINO_TARGET static void run_range(void *ctx, size_t begin, size_t end,
 {
     const RunCtx *r = ctx;
     const NnWino *w = r->w;
-    float *V = (float *)(r->scratch + (size_t)thread *
-                                          (w->v_floats + w->m_floats) *
-                                          sizeof(float));
+    float *V =
+        (float *)(r->scratch +
+                  (size_t)thread * (w->v_floats + w->m_floats) * sizeof(float));
     float *Mb = V + w->v_floats;
     const size_t tb = w->tb, C = (size_t)w->C, M = (size_t)w->M;
     size_t last = (size_t)-1;
@@ -694,6 +690,5 @@ void nova__nn_wino_run(const NnWino *w, NovaPool *pool, const float *src,
     RunCtx r = {w, src, dst, scratch};
     size_t items = w->n_blocks * (size_t)w->osplit;
     /* The pool's thread count is the one the scratch was sized for. */
-    nova_pool_parallel_for(w->n_threads > 1 ? pool : NULL, items, run_range,
-                           &r);
+    nova__nn_par_for(w->n_threads > 1 ? pool : NULL, items, run_range, &r);
 }
