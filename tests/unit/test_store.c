@@ -10,7 +10,12 @@
  * open-store marker left behind) and the loss of the index's last
  * transactions (here: the whole index), reopening re-indexes every stored
  * file from the files themselves, and leaves alone files it did not make.
+ * Threads putting at once, into one series folder and into more folders
+ * than the store keeps open, store every instance exactly once; a series
+ * folder removed while the store is open is made again.
  */
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,9 +283,125 @@ static void test_store_reconcile(void)
     CHECK(!exists(dir, ".running"));
 }
 
+/* ------------------------------------------------------ concurrency */
+
+enum { PUT_THREADS = 8, PUTS_PER_THREAD = 40 };
+
+typedef struct {
+    NovaStore *store;
+    int thread;
+    int failed;
+} PutJob;
+
+/* Even instances go to one series shared by every thread (their folder
+ * syncs are shared), odd ones each to a series of their own: 160 folders,
+ * more than the store keeps open, so folders are closed and reopened. */
+static void put_uids(int thread, int i, char series[32], char sop[40])
+{
+    if (i % 2 == 0)
+        snprintf(series, 32, "1.7.1");
+    else
+        snprintf(series, 32, "1.7.2.%d.%d", thread, i);
+    snprintf(sop, 40, "1.7.3.%d.%d", thread, i);
+}
+
+static void *put_main(void *arg)
+{
+    PutJob *job = arg;
+    for (int i = 0; i < PUTS_PER_THREAD; i++) {
+        char series[32], sop[40];
+        put_uids(job->thread, i, series, sop);
+        size_t n = 0;
+        bool dup = true;
+        uint8_t *ds = make_dataset("1.7", series, sop, 0, &n);
+        if (put(job->store, sop, ds, n, &dup) != NOVA_ERROR_NONE || dup)
+            job->failed++;
+        free(ds);
+    }
+    return NULL;
+}
+
+static void test_store_concurrent(void)
+{
+    char dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/store-mt", test_tmp_dir());
+    NovaError *error = NULL;
+    NovaStoreOptions o;
+    nova_store_options_init(&o);
+    o.complete_after_s = 0;
+    NovaStore *s = nova_store_open(&error, dir, &o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    pthread_t t[PUT_THREADS];
+    PutJob jobs[PUT_THREADS];
+    for (int i = 0; i < PUT_THREADS; i++) {
+        jobs[i] = (PutJob){.store = s, .thread = i};
+        CHECK(pthread_create(&t[i], NULL, put_main, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < PUT_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(jobs[i].failed, 0);
+    }
+    int64_t st = 0, se = 0, in = 0;
+    CHECK(nova_store_counts(&error, s, &st, &se, &in));
+    CHECK_EQ_INT(st, 1);
+    CHECK_EQ_INT(se, 1 + PUT_THREADS * PUTS_PER_THREAD / 2);
+    CHECK_EQ_INT(in, PUT_THREADS * PUTS_PER_THREAD);
+    /* Every instance parses back from where the index says it is. */
+    for (int th = 0; th < PUT_THREADS; th++)
+        for (int i = 0; i < PUTS_PER_THREAD; i++) {
+            char series[32], sop[40], uid[65] = "";
+            put_uids(th, i, series, sop);
+            char *where = nova_store_instance_path(&error, s, sop);
+            snprintf(p, sizeof p, "%s/1.7/%s/%s.dcm", dir, series, sop);
+            CHECK(where && strcmp(where, p) == 0);
+            nova_free(where);
+            NovaDataset *back = nova_dataset_read_file(NULL, p, 0);
+            CHECK(back != NULL);
+            nova_dataset_get_string_value(NULL, back, NOVA_TAG(0x0008, 0x0018),
+                                          0, uid, sizeof uid);
+            CHECK(strcmp(uid, sop) == 0);
+            nova_dataset_destroy(back);
+        }
+    /* The shared folder holds its 160 instances and no temporary file. */
+    snprintf(p, sizeof p, "%s/1.7/1.7.1", dir);
+    DIR *d = opendir(p);
+    int files = 0, other = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".dcm"))
+            files++;
+        else if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            other++;
+    if (d)
+        closedir(d);
+    CHECK_EQ_INT(files, PUT_THREADS * PUTS_PER_THREAD / 2);
+    CHECK_EQ_INT(other, 0);
+
+    /* A series folder removed while the store holds it open: the next put
+     * into that series makes the folder again. */
+    size_t n = 0;
+    bool dup = true;
+    uint8_t *ds = make_dataset("1.7", "1.7.9", "1.7.9.1", 0, &n);
+    CHECK_EQ_INT(put(s, "1.7.9.1", ds, n, &dup), NOVA_ERROR_NONE);
+    free(ds);
+    snprintf(p, sizeof p, "%s/1.7/1.7.9/1.7.9.1.dcm", dir);
+    CHECK(unlink(p) == 0);
+    snprintf(p, sizeof p, "%s/1.7/1.7.9", dir);
+    CHECK(rmdir(p) == 0);
+    ds = make_dataset("1.7", "1.7.9", "1.7.9.2", 0, &n);
+    CHECK_EQ_INT(put(s, "1.7.9.2", ds, n, &dup), NOVA_ERROR_NONE);
+    CHECK(!dup);
+    free(ds);
+    CHECK(exists(dir, "1.7/1.7.9/1.7.9.2.dcm"));
+    nova_store_close(s);
+}
+
 int main(void)
 {
     RUN(test_store_roundtrip);
     RUN(test_store_reconcile);
+    RUN(test_store_concurrent);
     return test_done();
 }
