@@ -174,6 +174,61 @@ static void transform_weight(const NnWino *w, const float *g, double *u)
             }
 }
 
+/* Work of the busiest thread when blocks of tb tiles are shared out
+ * (osplit 1: thread t gets blocks [t nb / T, (t + 1) nb / T)) or when every
+ * thread takes all blocks for 1/T of the output channels (osplit T), in
+ * units of 6 tiles x 16 channels of GEMM.  A 6-tile row costs its GEMM
+ * rounded up to whole rows, plus the input transform, about a third of one
+ * 16-channel group's GEMM and repeated by every thread with osplit T. */
+static double split_work(const NnWino *w, size_t tb, int osplit)
+{
+    const int T = w->n_threads;
+    const size_t tiles = w->total_tiles, nb = (tiles + tb - 1) / tb;
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        size_t b0 = osplit > 1 ? 0 : nb * (size_t)t / (size_t)T;
+        size_t b1 = osplit > 1 ? nb : nb * ((size_t)t + 1) / (size_t)T;
+        int64_t groups =
+            osplit > 1 ? w->n16 * (t + 1) / T - w->n16 * t / T : w->n16;
+        double work = 0;
+        for (size_t b = b0; b < b1; b++) {
+            size_t n = tiles - b * tb < tb ? tiles - b * tb : tb;
+            work += (double)round_up(n, MR_TILES) / MR_TILES *
+                    ((double)groups + 1.0 / 3.0);
+        }
+        worst = work > worst ? work : worst;
+    }
+    return worst;
+}
+
+/* With several threads: the tiles per block (tb as chosen for one thread,
+ * or a little larger or smaller so the blocks share out evenly), and
+ * whether to split output channels instead of blocks (w->osplit). */
+static size_t split_for_threads(NnWino *w, size_t tb)
+{
+    const int T = w->n_threads;
+    size_t best_tb = tb;
+    double best = split_work(w, tb, 1);
+    /* k blocks per thread, each at most a quarter over the chosen size
+     * (their slices of V then still fit L1/L2 as well). */
+    for (int k = 1; k <= 4; k++) {
+        size_t want = (w->total_tiles + (size_t)(T * k) - 1) / (size_t)(T * k);
+        size_t c = round_up(want, MR_TILES);
+        if (c > tb + tb / 4 || c < MR_TILES)
+            continue;
+        double work = split_work(w, c, 1);
+        if (work < best * 0.99) {
+            best = work;
+            best_tb = c;
+        }
+    }
+    if (w->n16 >= T && split_work(w, tb, T) < best * 0.97) {
+        w->osplit = T;
+        return tb;
+    }
+    return best_tb;
+}
+
 NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
                              const float *weights, const float *bias,
                              NnActivation act, float alpha, bool sum,
@@ -225,16 +280,12 @@ NnWino *nova__nn_wino_create(NovaError **error, const NnWinParams *p, int m,
         per_thread = round_up(w->total_tiles, MR_TILES);
     if (per_thread < tb)
         tb = per_thread;
-    w->tb = tb;
-    w->n_blocks = (w->total_tiles + tb - 1) / tb;
-    /* Few blocks for the threads (or an uneven share): split each block's
-     * output channels too; the input transform is then repeated per
-     * range, a small cost next to the GEMMs. */
     w->n16 = (w->M + 15) / 16;
     w->osplit = 1;
-    if (w->n_threads > 1 && w->n_blocks % (size_t)w->n_threads &&
-        w->n_blocks < (size_t)w->n_threads * 4 && w->n16 >= w->n_threads)
-        w->osplit = w->n_threads;
+    if (w->n_threads > 1)
+        tb = split_for_threads(w, tb);
+    w->tb = tb;
+    w->n_blocks = (w->total_tiles + tb - 1) / tb;
     /* One transform position's slice of V (or M) is tb x C floats, often
      * a multiple of 4 KB: the P vectors of a tile would then fall in one
      * L1 set and evict each other (3-6x slower transforms, measured).  A
@@ -651,8 +702,10 @@ WINO_TARGET static void run_range(void *ctx, size_t begin, size_t end,
     const size_t tb = w->tb, C = (size_t)w->C, M = (size_t)w->M;
     size_t last = (size_t)-1;
     for (size_t item = begin; item < end; item++) {
-        size_t b = item / (size_t)w->osplit;
-        int s = (int)(item % (size_t)w->osplit);
+        /* With output ranges, item order is range-major: each thread's
+         * share is one range over all blocks. */
+        size_t b = w->osplit > 1 ? item % w->n_blocks : item;
+        int s = w->osplit > 1 ? (int)(item / w->n_blocks) : 0;
         size_t t0 = b * tb;
         size_t nb = w->total_tiles - t0 < tb ? w->total_tiles - t0 : tb;
         if (b != last) {
