@@ -9,7 +9,9 @@
  * both kernel paths on a 2-thread pool; the largest difference from
  * PyTorch, relative to the largest PyTorch output magnitude, must be at
  * most 1e-4.  A second run must succeed with every allocation failing
- * (a run allocates nothing after the first).
+ * (a run allocates nothing after the first).  The oneDNN path runs once
+ * more on a 3-thread pool with NOVA_NN_SMALL_SERIAL=0, so every node that
+ * can be split over the team threads (team.c) is, in uneven shares.
  */
 #include "nova/nn.h"
 #include "test.h"
@@ -23,7 +25,7 @@
 #endif
 
 static const char *models_dir;
-static NovaPool *pool;
+static NovaPool *pool, *pool3;
 static const char *current;
 
 static char *path_of(const char *suffix)
@@ -34,13 +36,14 @@ static char *path_of(const char *suffix)
 }
 
 static void check_kernels(NovaNnModel *model, const NovaNnTensor *x,
-                          const NovaNnTensor *want, NovaNnKernels kernels)
+                          const NovaNnTensor *want, NovaNnKernels kernels,
+                          NovaPool *threads)
 {
     NovaError *err = NULL;
     NovaNnOptions opt;
     nova_nn_options_init(&opt);
     opt.kernels = kernels;
-    opt.pool = pool;
+    opt.pool = threads;
     NovaNnSession *s = nova_nn_session_create(&err, model, &opt);
     CHECK_OK(err);
     if (!s) {
@@ -74,10 +77,11 @@ static void check_kernels(NovaNnModel *model, const NovaNnTensor *x,
         double rel = max_diff / (max_ref > 0 ? max_ref : 1);
         NovaNnStats st;
         nova_nn_session_get_stats(s, &st);
-        printf("# %s %s: max |diff| %.3g, relative %.3g; %d nodes (%d "
+        printf("# %s %s %dT: max |diff| %.3g, relative %.3g; %d nodes (%d "
                "loaded, %d folded, %d fused, %d oneDNN), %.3f GFLOP, arena "
                "%.1f MB\n",
-               current, kernels ? "dnnl" : "ref", max_diff, rel, st.n_nodes,
+               current, kernels ? "dnnl" : "ref",
+               nova_pool_get_threads(threads), max_diff, rel, st.n_nodes,
                st.n_nodes_loaded, st.n_folded, st.n_fused, st.n_dnnl,
                st.flops / 1e9, st.arena_bytes / 1e6);
         CHECK(rel <= 1e-4);
@@ -98,8 +102,11 @@ static void run_model(void)
     CHECK_OK(err);
     nova_error_clear(&err);
     if (model && x && want) {
-        check_kernels(model, x, want, NOVA_NN_KERNELS_REF);
-        check_kernels(model, x, want, NOVA_NN_KERNELS_DNNL);
+        check_kernels(model, x, want, NOVA_NN_KERNELS_REF, pool);
+        check_kernels(model, x, want, NOVA_NN_KERNELS_DNNL, pool);
+        setenv("NOVA_NN_SMALL_SERIAL", "0", 1);
+        check_kernels(model, x, want, NOVA_NN_KERNELS_DNNL, pool3);
+        unsetenv("NOVA_NN_SMALL_SERIAL");
     }
     nova_nn_tensor_free(x);
     nova_nn_tensor_free(want);
@@ -126,6 +133,7 @@ int main(int argc, char **argv)
     }
     NovaError *err = NULL;
     pool = nova_pool_create(&err, 2);
+    pool3 = nova_pool_create(&err, 3);
     static const char *names[] = {"resnet50", "densenet121", "unet2d_r231",
                                   "unet3d",   "cls3d",       "segresnet"};
     const char *only = getenv("NN_MODEL_FILTER");
@@ -136,5 +144,6 @@ int main(int argc, char **argv)
         test_run(names[i], run_model);
     }
     nova_pool_destroy(pool);
+    nova_pool_destroy(pool3);
     return test_done();
 }
