@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench/net/run.py NOVA [--senders 20] [--per-sender 500] [--size 128]
-[--skip-orthanc] - receiving load: SENDERS concurrent DCMTK storescu
+[--skip-orthanc] [--keep] - receiving load: SENDERS concurrent DCMTK storescu
 processes, each sending PER_SENDER small CT instances (one series each,
 one study) over one association, to `nova serve` and then to Orthanc
 (Debian 1.10, default storage settings, HTTP off) on 127.0.0.1.
@@ -11,6 +11,11 @@ files are on disk.  Prints instances/s for both, the ratio, each server's
 CPU time (/proc) and the load average before and after; writes
 bench/results/net.json.  Instances are made once with pydicom into
 bench/work/net (SIZE x SIZE 16-bit, random pixels, new UIDs).
+
+--keep leaves both servers' stores (20,000 files) in bench/work instead of
+deleting them: on a journal-less ext4 files created within minutes of a
+mass deletion cost far more (bench/README.md, "net"), so runs that keep
+their files can follow each other; remove the folders once done.
 """
 import argparse
 import json
@@ -187,6 +192,7 @@ def main():
     ap.add_argument("--per-sender", type=int, default=500)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--skip-orthanc", action="store_true")
+    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     work = os.path.join(ROOT, "bench", "work", "net")
     make_data(work, a.senders, a.per_sender, a.size)
@@ -225,7 +231,10 @@ def main():
             json.dump(res, f, indent=1)
         return 0 if res["nova"]["exact"] else 1
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep:
+            print("stores kept in %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 /*
  * association.c - DICOM associations over TCP (PS3.8): reading and writing
- * whole PDUs with poll() timeouts, the A-ASSOCIATE exchange for both the
+ * whole PDUs with timeouts, the A-ASSOCIATE exchange for both the
  * requester and the acceptor, P-DATA-TF with PDV fragmentation (PS3.8
  * 9.3.5, PS3.7 8.1) both ways, release and abort.
  *
+ * Plain TCP input goes through a 64 KiB buffer filled by blocking recv
+ * calls bounded by SO_RCVTIMEO, so a PDU header, a command and the next
+ * header that arrived together cost one call (TLS reads poll instead).
  * A PDU is read in two steps: the 6-byte header, then - after its length
  * was checked against the limit for its type (PS3.8 9.3: A-RELEASE and
  * A-ABORT are exactly 4, P-DATA-TF at most the maximum length we

@@ -14,15 +14,18 @@
  * under the final name or a complete file; temporary files are removed
  * when the store is opened after a crash.
  *
- * Group commit: the syncs are paid per batch, not per instance, by letting
- * the kernel group them.  Each association thread issues its own
- * fdatasync and directory fsync; concurrent ones overlap (a journalling
- * file system such as ext4 joins them into one commit, the block layer
- * merges concurrent cache flushes), so N associations waiting at once
- * cost far less than N syncs in a row.  Index rows of concurrent
- * associations are committed in one transaction (index_commit).  A single
- * thread syncing a whole batch one file after another was measured slower
- * (bench/README.md, "net"): each sequential call waits for its own flush.
+ * Group commit: the syncs are paid per batch, not per instance, where
+ * they can be.  Each association thread issues its own fdatasync;
+ * concurrent ones overlap (a journalling file system such as ext4 joins
+ * them into one commit, the block layer merges concurrent cache flushes).
+ * Series folders stay open (SeriesDir: openat, renameat and the folder
+ * sync go through the descriptor, no path walk per instance), and puts
+ * into the same folder share its syncs: one fsync round that starts after
+ * a put's rename covers every rename done before it (series_dir_sync).
+ * Index rows of concurrent associations are committed in one transaction
+ * (index_commit).  A single thread syncing a whole batch one file after
+ * another was measured slower (bench/README.md, "net"): each sequential
+ * call waits for its own flush.
  *
  * The index is the file system's servant: SQLite in WAL mode with
  * synchronous=NORMAL, so a commit waits for no disk; a crash of the
