@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,24 @@ static void test_store_concurrent(void)
     CHECK_EQ_INT(st, 1);
     CHECK_EQ_INT(se, 1 + PUT_THREADS * PUTS_PER_THREAD / 2);
     CHECK_EQ_INT(in, PUT_THREADS * PUTS_PER_THREAD);
+    /* The per-study and per-series counts in the index, read the way an
+     * outside reader would (the store keeps its own connection). */
+    snprintf(p, sizeof p, "%s/index.sqlite", dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT s.n_series, s.n_instances, r.n_instances "
+                             "FROM studies s, series r WHERE s.study_uid = "
+                             "'1.7' AND r.series_uid = '1.7.1'",
+                             -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int64(q, 0),
+                 1 + PUT_THREADS * PUTS_PER_THREAD / 2);
+    CHECK_EQ_INT(sqlite3_column_int64(q, 1), PUT_THREADS * PUTS_PER_THREAD);
+    CHECK_EQ_INT(sqlite3_column_int64(q, 2), PUT_THREADS * PUTS_PER_THREAD / 2);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
     /* Every instance parses back from where the index says it is. */
     for (int th = 0; th < PUT_THREADS; th++)
         for (int i = 0; i < PUTS_PER_THREAD; i++) {

@@ -84,6 +84,7 @@ enum {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_BUMP_KNOWN_STUDY,
     ST_COUNT
 };
 
@@ -117,6 +118,8 @@ static const char *const statements[ST_COUNT] = {
     "SAVEPOINT row",
     "RELEASE row",
     "ROLLBACK TO row",
+    "UPDATE studies SET n_instances = n_instances + 1, last_received = "
+    "max(coalesce(last_received, ?2), ?2) WHERE study_uid = ?1",
 };
 
 static const char schema[] =
@@ -150,6 +153,12 @@ typedef struct IndexRow IndexRow;
  * one folder keep their result for threads that slept through them. */
 #define SERIES_DIRS 64
 #define SYNC_RESULTS 16
+/* Series whose study and series rows are known committed (known_series). */
+#define KNOWN_SERIES 64
+
+typedef struct {
+    char series[65], study[65];
+} KnownSeries;
 
 /* A series folder in use.  Its descriptor serves openat, renameat and the
  * folder sync, so a put walks no path, and concurrent puts into the same
@@ -204,7 +213,12 @@ struct NovaStore {
     char *durable_dirs[DURABLE_DIRS];
     int durable_next;
     SeriesDir series_dirs[SERIES_DIRS]; /* under d_lock */
-    uint64_t use_clock;                 /* under d_lock */
+    /* Ring of series committed with their study, under db_lock: a row of
+     * one of them needs neither upsert nor a recount of the study's
+     * series. */
+    KnownSeries known[KNOWN_SERIES];
+    int known_next;
+    uint64_t use_clock; /* under d_lock */
 };
 
 void nova_store_options_init(NovaStoreOptions *o)
@@ -888,11 +902,35 @@ struct IndexRow {
     IndexRow *next;
 };
 
+/* Whether the rows of `series` in `study` are committed; db_lock held. */
+static bool series_known(NovaStore *s, const char *series, const char *study)
+{
+    for (int i = 0; i < KNOWN_SERIES; i++)
+        if (strcmp(s->known[i].series, series) == 0)
+            return strcmp(s->known[i].study, study) == 0;
+    return false;
+}
+
+/* Remember a committed series; db_lock held. */
+static void series_remember(NovaStore *s, const char *series, const char *study)
+{
+    if (series_known(s, series, study) || strlen(series) > 64 ||
+        strlen(study) > 64)
+        return;
+    KnownSeries *k = &s->known[s->known_next];
+    s->known_next = (s->known_next + 1) % KNOWN_SERIES;
+    memcpy(k->series, series, strlen(series) + 1);
+    memcpy(k->study, study, strlen(study) + 1);
+}
+
 static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r, double now)
 {
     if (r->received > 0)
         now = r->received;
     sqlite3_stmt **st = s->st;
+    bool known = series_known(s, r->series, r->study);
+    if (known)
+        goto insert;
     bind_text(st[ST_INSERT_STUDY], 1, r->study);
     bind_text(st[ST_INSERT_STUDY], 2, r->patient);
     sqlite3_bind_double(st[ST_INSERT_STUDY], 3, now);
@@ -904,6 +942,7 @@ static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r, double now)
     sqlite3_bind_double(st[ST_INSERT_SERIES], 4, now);
     if (!step_done(error, s, st[ST_INSERT_SERIES], "insert series"))
         return false;
+insert:;
     sqlite3_stmt *q = st[ST_INSERT_INSTANCE];
     bind_text(q, 1, r->sop_instance);
     bind_text(q, 2, r->sop_class);
@@ -929,6 +968,11 @@ static bool insert_row(NovaError **error, NovaStore *s, IndexRow *r, double now)
         sqlite3_bind_int64(st[ST_BUMP_SERIES], 3, r->declared);
     if (!step_done(error, s, st[ST_BUMP_SERIES], "count series"))
         return false;
+    if (known) {
+        bind_text(st[ST_BUMP_KNOWN_STUDY], 1, r->study);
+        sqlite3_bind_double(st[ST_BUMP_KNOWN_STUDY], 2, now);
+        return step_done(error, s, st[ST_BUMP_KNOWN_STUDY], "count study");
+    }
     bind_text(st[ST_BUMP_STUDY], 1, r->study);
     return step_done(error, s, st[ST_BUMP_STUDY], "count study");
 }
@@ -956,6 +1000,10 @@ static void commit_batch(NovaStore *s, IndexRow *batch)
         ok = complete_due(&error, s, now) >= 0;
     if (ok)
         ok = step_done(&error, s, s->st[ST_COMMIT], "commit");
+    /* Only a committed series may skip its upserts later. */
+    for (IndexRow *r = batch; ok && r; r = r->next)
+        if (r->ok)
+            series_remember(s, r->series, r->study);
     if (!ok) {
         step_done(NULL, s, s->st[ST_ROLLBACK], "rollback");
         for (IndexRow *r = batch; r; r = r->next) {
