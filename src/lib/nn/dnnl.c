@@ -422,9 +422,17 @@ static int node_threads(const NnDnnl *d, NnGraph *g, const NnNode *n)
     if (d->n_threads <= 1 || !d->serial_small)
         return d->n_threads;
     /* Inside a team stretch a split costs a barrier (about a microsecond
-     * when both threads run), not a wake-up, so smaller nodes split. */
-    double min_flops = d->team ? 4e6 : 20e6;
-    size_t min_count = d->team ? 32 * 1024 : 256 * 1024;
+     * when both threads run), not a wake-up, so smaller nodes of the kinds
+     * that split there do; the others (Gemm, Add, ...) leave the stretch
+     * when they take more than one thread. */
+    bool splits = is(n, "Conv") || is(n, "ConvTranspose") ||
+                  is(n, "BatchNormalization") || is(n, "MaxPool") ||
+                  is(n, "AveragePool") || is(n, "GroupNormalization") ||
+                  is(n, "InstanceNormalization") || is(n, "Resize") ||
+                  is(n, "Upsample");
+    bool team = d->team && splits;
+    double min_flops = team ? 4e6 : 20e6;
+    size_t min_count = team ? 32 * 1024 : 256 * 1024;
     double flops = nova__nn_node_flops(g, n);
     if (flops > 0)
         return flops < min_flops ? 1 : d->n_threads;

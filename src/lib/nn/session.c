@@ -1327,7 +1327,7 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
         const char *path = n->use_wino ? "wino" : n->use_dnnl ? "dnnl" : "ref";
         if (each) {
             const char *mode = "-";
-            if (s->stretch_end && n->use_dnnl) {
+            if (s->stretch_end && n->use_dnnl && !n->concat_inplace) {
                 NnTeamMode m = nova__nn_dnnl_team_mode(n);
                 mode = m == NN_TEAM_SPLIT  ? "split"
                        : m == NN_TEAM_SOLO ? "solo"
