@@ -11,13 +11,16 @@
  * most 1e-4.  A second run must succeed with every allocation failing
  * (a run allocates nothing after the first).  The oneDNN path runs once
  * more on a 3-thread pool with NOVA_NN_SMALL_SERIAL=0, so every node that
- * can be split over the team threads (team.c) is, in uneven shares.
+ * can be split over the team threads (team.c) is, in uneven shares, and
+ * from inside a job of its own pool (which runs the stretches inline on
+ * one thread) it must give the same bits.
  */
 #include "nova/nn.h"
 #include "test.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #ifndef NN_MODELS_DIR
@@ -33,6 +36,20 @@ static char *path_of(const char *suffix)
     static char buf[1200];
     snprintf(buf, sizeof buf, "%s/%s%s", models_dir, current, suffix);
     return buf;
+}
+
+typedef struct {
+    NovaNnSession *s;
+    NovaNnTensor *in;
+    bool ok;
+} NestedRun;
+
+static void nested_run(void *ctx, size_t begin, size_t end, int thread)
+{
+    NestedRun *c = ctx;
+    NovaError *err = NULL;
+    c->ok = nova_nn_session_run(&err, c->s, c->in, 1);
+    nova_error_free(err);
 }
 
 static void check_kernels(NovaNnModel *model, const NovaNnTensor *x,
@@ -87,6 +104,17 @@ static void check_kernels(NovaNnModel *model, const NovaNnTensor *x,
         CHECK(rel <= 1e-4);
         if (kernels == NOVA_NN_KERNELS_DNNL)
             CHECK(st.n_dnnl > 0);
+        size_t bytes = nova_nn_tensor_count(y) * sizeof(float);
+        float *first = malloc(bytes);
+        if (kernels == NOVA_NN_KERNELS_DNNL && first) {
+            memcpy(first, y->data, bytes);
+            NestedRun c = {s, &in, false};
+            nova_pool_parallel_for(threads, 1, nested_run, &c);
+            CHECK(c.ok);
+            CHECK(memcmp(first, nova_nn_session_get_output(s, 0)->data,
+                         bytes) == 0);
+        }
+        free(first);
     }
     nova_nn_session_destroy(s);
 }

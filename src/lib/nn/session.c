@@ -1159,11 +1159,19 @@ static double thread_cpu_now(void)
  * range [t, t + 1)). */
 static void stretch_thread(void *ctx, size_t begin, size_t end, int thread)
 {
-    (void)begin;
-    (void)end;
     StretchCtx *c = ctx;
     NovaNnSession *s = c->s;
     NnGraph *g = s->g;
+    if (end - begin != 1) {
+        /* The pool ran the job inline (a session run from inside one of
+         * its own jobs): one thread, node by node. */
+        for (int r = c->r0; r < c->r1; r++) {
+            NnNode *n = &g->nodes[s->order[r]];
+            if (!n->concat_inplace && n->use_dnnl)
+                nova__nn_dnnl_run(s->dnnl, c->ex, n);
+        }
+        return;
+    }
     nova__nn_team_enter(s->team, thread);
     nova__nn_dnnl_team_enter();
     bool pending = false;
