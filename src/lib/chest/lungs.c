@@ -1409,6 +1409,223 @@ static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
     }
 }
 
+/* ------------------------------------------------- consolidated lung */
+
+/* Lobar consolidation (0 to +60 HU) has the density of the chest wall,
+ * heart and liver, so no threshold keeps it, and the closings below fill
+ * only dents narrower than their ball.  What places it in the lung is
+ * where it lies: between the aerated lung and the rib cage.  From each
+ * voxel of a lung that faces soft tissue, straight paths in
+ * CONS_DIRECTIONS in-plane directions cross soft tissue (not fat, so the
+ * mediastinal fat around the heart stops them; not air or bone).  A path
+ * joins the lung when it
+ *   - reaches a rib (bone here or within CONS_RIB_Z_MM along z: ribs
+ *     cross an axial slice only in places) within CONS_REACH_MM, no
+ *     deeper than CONS_WALL_MM below the skin (the spine and the scapula
+ *     are not the pleura's wall);
+ *   - goes outwards: its depth below the skin never grows (by more than
+ *     half a block) and falls by at least CONS_OUTWARD of its length (a
+ *     path that runs along the wall or dips into an organ does not);
+ *   - is at least CONS_MIN_MM long (healthy lung is a block or two from
+ *     its ribs);
+ *   - reads CONS_MEAN_LO_HU to CONS_MEAN_HI_HU on average over its soft
+ *     tissue: consolidated lung 20 to 50 HU, pleural fluid (water) 0 to
+ *     15 HU, the liver 55 to 65 HU unenhanced and 70 or more with contrast
+ *     (the IBSI phantom's liver dome reads 72).
+ * The paths of a slice are joined by a closing (CONS_JOIN_MM) and opened
+ * by a disc of CONS_OPEN_MM, which keeps a consolidation (thick) and drops
+ * the thin layers of intercostal and paravertebral muscle that paths from
+ * healthy lung cross to a rib a little further out. */
+#define CONS_DIRECTIONS 16
+#define CONS_REACH_MM 90.0
+#define CONS_RIB_Z_MM 12.0
+#define CONS_MIN_MM 12.0
+#define CONS_WALL_MM 50.0
+#define CONS_OUTWARD 0.3
+#define CONS_OPEN_MM 7.5
+#define CONS_JOIN_MM 5.0
+#define CONS_MEAN_LO_HU 20
+#define CONS_MEAN_HI_HU 50
+#define CONS_FAT_LO_HU (-150)
+#define CONS_FAT_HI_HU (-50)
+#define CONS_BONE_HU 300
+
+/* Soft tissue a path may cross: not air (outside, gas), bone or fat. */
+static bool cons_passable(const struct coarse *c, size_t i)
+{
+    return c->lab[i] == 0 &&
+           (c->cls[i] == CLS_TISSUE || c->cls[i] == CLS_SMALL) &&
+           !(c->hu[i] >= CONS_FAT_LO_HU && c->hu[i] < CONS_FAT_HI_HU) &&
+           c->hu[i] < CONS_BONE_HU;
+}
+
+/* rib[i] = 1 where a block within CONS_RIB_Z_MM along z (same column) is
+ * bone, on slices z0..z1. */
+static void mark_ribs(const struct coarse *c, size_t z0, size_t z1,
+                      uint8_t *rib, int32_t *last)
+{
+    size_t plane = c->d[0] * c->d[1];
+    long reach = (long)(CONS_RIB_Z_MM / c->sp[2] + 0.5);
+    long lo = (long)z0 - reach < 0 ? 0 : (long)z0 - reach;
+    long hi = (long)z1 + reach > (long)c->d[2] - 1 ? (long)c->d[2] - 1
+                                                   : (long)z1 + reach;
+    /* Forward then backward sweeps: distance to the nearest bone. */
+    for (size_t p = 0; p < plane; p++)
+        last[p] = INT32_MIN / 2;
+    for (long z = lo; z <= hi; z++) {
+        const int16_t *h = c->hu + (size_t)z * plane;
+        uint8_t *r = rib + (size_t)z * plane;
+        for (size_t p = 0; p < plane; p++) {
+            if (h[p] >= CONS_BONE_HU)
+                last[p] = (int32_t)z;
+            r[p] = z - last[p] <= reach;
+        }
+    }
+    for (size_t p = 0; p < plane; p++)
+        last[p] = INT32_MAX / 2;
+    for (long z = hi; z >= lo; z--) {
+        const int16_t *h = c->hu + (size_t)z * plane;
+        uint8_t *r = rib + (size_t)z * plane;
+        for (size_t p = 0; p < plane; p++) {
+            if (h[p] >= CONS_BONE_HU)
+                last[p] = (int32_t)z;
+            r[p] |= last[p] - z <= reach;
+        }
+    }
+}
+
+struct cons_ctx {
+    const struct coarse *c;
+    uint8_t lung;
+    size_t z0;            /* first slice of the slab */
+    const uint8_t *rib;   /* mark_ribs */
+    const float *skin_sq; /* in-slice squared distance to outside air */
+    uint8_t *mark;        /* out: paths that join (slab-relative) */
+    double dir[CONS_DIRECTIONS][2];
+};
+
+static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct cons_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
+    double step_mm = c->sp[0] < c->sp[1] ? c->sp[0] : c->sp[1];
+    int reach = (int)(CONS_REACH_MM / step_mm);
+    float tol_mm = (float)(0.5 * step_mm);
+    for (size_t s = begin; s < end; s++) {
+        size_t z = x->z0 + s;
+        const uint8_t *lab = c->lab + z * plane;
+        const float *skin_sq = x->skin_sq + z * plane;
+        const uint8_t *rib = x->rib + z * plane;
+        uint8_t *mark = x->mark + s * plane;
+        for (size_t p = 0; p < plane; p++) {
+            if (lab[p] != x->lung)
+                continue;
+            size_t nb[4];
+            int k = neighbours4(p, nx, ny, nb), faces = 0;
+            for (int j = 0; j < k; j++)
+                faces += cons_passable(c, z * plane + nb[j]);
+            if (!faces)
+                continue;
+            double x0 = (double)(p % nx), y0 = (double)(p / nx);
+            float d0 = sqrtf(skin_sq[p]);
+            for (int d = 0; d < CONS_DIRECTIONS; d++) {
+                const double *v = x->dir[d];
+                double per_step = hypot(v[0] * c->sp[0], v[1] * c->sp[1]);
+                float low = d0;
+                int t = 1, n_soft = 0;
+                long sum_soft = 0;
+                bool hit = false;
+                for (; t <= reach; t++) {
+                    long xx = lrint(x0 + t * v[0]), yy = lrint(y0 + t * v[1]);
+                    if (xx < 0 || yy < 0 || xx >= (long)nx || yy >= (long)ny)
+                        break;
+                    size_t q = (size_t)yy * nx + (size_t)xx, i = z * plane + q;
+                    if (lab[q] != 0 || c->cls[i] == CLS_OUTSIDE ||
+                        c->cls[i] == CLS_GAS)
+                        break;
+                    float dq = sqrtf(skin_sq[q]);
+                    if (dq > low + tol_mm)
+                        break;
+                    if (dq < low)
+                        low = dq;
+                    if (rib[q]) {
+                        hit = dq <= CONS_WALL_MM &&
+                              d0 - dq >= CONS_OUTWARD * t * per_step;
+                        break;
+                    }
+                    if (!cons_passable(c, i))
+                        break;
+                    int16_t h = c->hu[i];
+                    if (h > CONS_FAT_HI_HU) {
+                        sum_soft += h;
+                        n_soft++;
+                    }
+                }
+                if (!hit || (t - 1) * per_step < CONS_MIN_MM || !n_soft)
+                    continue;
+                long mean = sum_soft / n_soft;
+                if (mean < CONS_MEAN_LO_HU || mean > CONS_MEAN_HI_HU)
+                    continue;
+                for (int u = 1; u < t; u++) {
+                    long xx = lrint(x0 + u * v[0]), yy = lrint(y0 + u * v[1]);
+                    mark[(size_t)yy * nx + (size_t)xx] = 1;
+                }
+            }
+        }
+    }
+}
+
+/* Marks lung `lung`'s consolidated pieces on slices zlo..zhi and adds them
+ * to it; mark is scratch of the coarse grid's size. */
+static bool fill_consolidation(NovaError **error, NovaPool *pool,
+                               struct coarse *c, uint8_t lung, size_t zlo,
+                               size_t zhi, const uint8_t *rib,
+                               const float *skin_sq, uint8_t *mark)
+{
+    size_t plane = c->d[0] * c->d[1], nz = zhi - zlo + 1;
+    struct cons_ctx x = {c, lung, zlo, rib, skin_sq, mark, {{0}}};
+    for (int k = 0; k < CONS_DIRECTIONS; k++) {
+        double a = 2 * M_PI * k / CONS_DIRECTIONS;
+        double dx = cos(a) / c->sp[0], dy = sin(a) / c->sp[1];
+        /* One block per step along the major axis. */
+        double s = fmax(fabs(dx), fabs(dy));
+        x.dir[k][0] = dx / s;
+        x.dir[k][1] = dy / s;
+    }
+    memset(mark, 0, nz * plane);
+    nova_pool_parallel_for(pool, nz, cons_slices, &x);
+
+    /* The paths fan out from the lung; a closing joins them.  A
+     * consolidation is thick; the layer of intercostal and paravertebral
+     * muscle that paths from healthy lung cross to a rib a little further
+     * out is thin: an opening of the joined paths by a disc of
+     * CONS_OPEN_MM keeps the first and drops the second. */
+    size_t slab[3] = {c->d[0], c->d[1], nz};
+    uint8_t *lab = c->lab + zlo * plane;
+    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, mark, slab, c->sp,
+                            CONS_JOIN_MM, true, mark))
+        return false;
+    uint8_t *open = nova_malloc(error, nz * plane);
+    if (!open)
+        return false;
+    for (size_t i = 0; i < nz * plane; i++)
+        open[i] = mark[i];
+    if (!nova_imgproc_morph(error, pool, NOVA_MORPH_OPEN, open, slab, c->sp,
+                            CONS_OPEN_MM, true, open)) {
+        nova_free(open);
+        return false;
+    }
+    for (size_t i = 0; i < nz * plane; i++)
+        if (mark[i] && open[i] && lab[i] == 0 &&
+            c->cls[zlo * plane + i] != CLS_OUTSIDE &&
+            c->hu[zlo * plane + i] < CONS_BONE_HU)
+            lab[i] = lung;
+    nova_free(open);
+    return true;
+}
+
 /* Close each lung and fill its holes slice by slice, within the body; then
  * fill the wider dents along the costal pleura. */
 static bool fill_lungs(NovaError **error, NovaPool *pool,
@@ -1439,7 +1656,17 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
      * dilation of the outside air). */
     uint8_t *skin = nova_malloc(error, c->n);
     int32_t *near = nova_malloc_array(error, plane, sizeof *near);
-    bool ok = m && outside && skin && near;
+    uint8_t *rib = nova_malloc(error, c->n);
+    float *skin_sq = nova_malloc_array(error, c->n, sizeof *skin_sq);
+    bool ok = m && outside && skin && near && rib && skin_sq;
+    if (ok) {
+        mark_ribs(c, z0, z1, rib, near);
+        for (size_t i = 0; i < c->n; i++)
+            m[i] = c->cls[i] != CLS_OUTSIDE;
+        size_t slab[3] = {c->d[0], c->d[1], z1 - z0 + 1};
+        ok = edt_foreground_2d(error, pool, m + z0 * plane, slab, c->sp,
+                               skin_sq + z0 * plane);
+    }
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             outside[i] = c->cls[i] == CLS_OUTSIDE;
@@ -1453,6 +1680,11 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
             continue;
         size_t a = zlo[lung] * plane, b = (zhi[lung] + 1) * plane;
         size_t slab[3] = {c->d[0], c->d[1], zhi[lung] - zlo[lung] + 1};
+        if (!fill_consolidation(error, pool, c, lung, zlo[lung], zhi[lung], rib,
+                                skin_sq, m)) {
+            ok = false;
+            break;
+        }
         memset(m, 0, c->n);
         for (size_t i = a; i < b; i++)
             m[i] = c->lab[i] == lung;
@@ -1502,6 +1734,8 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     nova_free(outside);
     nova_free(skin);
     nova_free(near);
+    nova_free(rib);
+    nova_free(skin_sq);
     return ok;
 }
 
@@ -1527,7 +1761,7 @@ struct refine_ctx {
     bool top_is_high;
     size_t (*counts)[4]; /* per thread */
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
-    size_t (*box)[6]; /* per thread: lo x, y, z, hi x, y, z of lung rows */
+    size_t (*box)[6];    /* per thread: lo x, y, z, hi x, y, z of lung rows */
     uint8_t **row_buf;   /* per thread: 2 * nx template bytes */
     size_t **border_buf; /* per thread: border block starts */
     int16_t **limit_buf; /* per thread: HU limit of each border block */
