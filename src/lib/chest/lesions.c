@@ -154,6 +154,10 @@ typedef struct {
 /* Candidate flags: 1 a candidate, CAND_DROPPED a central dense voxel
  * (hilar vessel, organ dome) that is not a lesion itself. */
 #define CAND_DROPPED 2
+/* ... and CAND_BLOB a dense voxel of a compact dense region that
+ * drop_central_dense kept (a consolidation or nodule away from the
+ * pleura). */
+#define CAND_BLOB 3
 
 /* Grey opening by a box: a running minimum then a running maximum along
  * each axis (van Herk / Gil-Werman: three comparisons per voxel whatever
@@ -529,13 +533,16 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
             blob = ev[1] > 0 && ev[0] < 6.25 * ev[1];
         }
         compact[l] = blob;
-        if (getenv("NOVA_DEBUG_LESIONS") && count[l] > 20)
+        if (getenv("NOVA_DEBUG_LESIONS") && count[l] > 8)
             fprintf(stderr,
                     "dense %zu: %zu vox at %.0f %.0f %.0f mm (grid), "
                     "periph %zu, max area %zu, first %zu, last %zu, "
-                    "touch %d, compact %d\n",
+                    "touch %d, compact %d idx %.0f %.0f %.0f\n",
                     l, count[l], q[0] / nn, q[1] / nn, q[2] / nn, peripheral[l],
-                    max_area[l], first_area[l], last_area[l], touch[l], blob);
+                    max_area[l], first_area[l], last_area[l], touch[l], blob,
+                    q[0] / nn / sp[0] + (double)cc->lo[0],
+                    q[1] / nn / sp[1] + (double)cc->lo[1],
+                    q[2] / nn / sp[2] + (double)cc->lo[2]);
     }
     for (i = 0; i < n; i++) {
         uint32_t l = labels[i];
@@ -546,6 +553,8 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                 (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
               (double)count[l] * voxel_ml < 5.0)))
             cand[i] = CAND_DROPPED;
+        else if (l && compact[l])
+            cand[i] = CAND_BLOB;
     }
     nova_free(touch);
     nova_free(count);
@@ -559,7 +568,8 @@ typedef struct {
     double sum_hu, sum_idx[3];
     size_t bbox_min[3], bbox_max[3];
     size_t faces;
-    size_t dense;      /* voxels whose opened HU is above -300 */
+    size_t dense;      /* voxels whose opened HU is above -300, */
+    size_t blob;       /* and those in a compact dense blob (CAND_BLOB) */
     size_t thin;       /* bright (above high_hu) where the opened HU is not */
     size_t own_n;      /* voxels that are not thin bright structures, */
     double own_sum_hu; /* and their HU sum: the lesion's own density */
@@ -574,27 +584,39 @@ typedef struct {
  *    between them; over a third of the region's voxels are then thin
  *    bright structures: above -200 HU where the opened image is not dense
  *    (above -300).  In ground glass only the vessels crossing it are (a
- *    fifth or less), in consolidation the opened image is dense too;
+ *    fifth or less), in consolidation the opened image is dense too.  On
+ *    grids so coarse that the box is three voxels wide (voxels of about
+ *    2.3 mm and more), a region of at most two boxes whose mean is above
+ *    -200 HU is the exception: a small consolidation or nodule that the
+ *    opening cut down to the one box that fits in it, whose partial-volume
+ *    corners keep the opened image below dense (on 4 mm voxels, 1.5-3 ml);
+ *    a vessel bundle spreads over more boxes and is less dense on average;
  *  - central dense structures: a dense region (opened HU above -300 over
  *    half its voxels) lying almost wholly in the central two thirds of the
  *    lung (under a fifth peripheral) is a hilar vessel or the dome of the
  *    liver or spleen seen through the lung base, not a consolidation,
- *    which reaches the pleura.  A central mass is therefore not reported
- *    as a lesion (docs/analysis.md, known limits);
+ *    which reaches the pleura, unless its dense core is a compact blob of
+ *    1.5 ml or more that drop_central_dense kept (a consolidation or
+ *    nodule away from the pleura; a hilar vessel cut short by the opening
+ *    can look compact when smaller).  A smaller central mass is therefore
+ *    not reported (docs/analysis.md, known limits);
  *  - partial-volume rims: a central region confined to one slice of a
  *    multi-slice scan is the edge of such a dome or of a fissure cut
  *    obliquely, not an opacity (a lesion of 0.1 ml or more spans slices).
  */
 static bool is_lesion(const Acc *a, double voxel_ml, bool multi_slice,
-                      const NovaLesionOptions *o)
+                      size_t box_voxels, const NovaLesionOptions *o)
 {
     if (a->voxels == 0 || (double)a->voxels * voxel_ml < o->min_lesion_ml)
         return false;
     double n = (double)a->voxels;
     double peripheral = (double)a->peripheral / n;
-    if ((double)a->thin / n >= 0.35)
+    bool small_dense = box_voxels <= 27 && a->voxels <= 2 * box_voxels &&
+                       a->sum_hu > o->high_hu * n;
+    if ((double)a->thin / n >= 0.35 && !small_dense)
         return false;
-    if ((double)a->dense / n >= 0.5 && peripheral < 0.2)
+    bool blob = 2 * a->blob >= a->dense && (double)a->blob * voxel_ml >= 1.5;
+    if ((double)a->dense / n >= 0.5 && peripheral < 0.2 && !blob)
         return false;
     if (multi_slice && a->bbox_min[2] == a->bbox_max[2] && peripheral < 0.2)
         return false;
@@ -690,6 +712,15 @@ typedef struct {
  * (texture, crazy paving), that of vessels runs to 600-900. */
 #define VESSEL_TOPHAT_HU 500
 
+/* The top-hat test.  Where no box of the opening fits inside the lung
+ * (within a box's width of the mask's edge, all round), the opening is the
+ * air the crop puts outside the lung (-1000): it says nothing of the
+ * voxel's surroundings, and a lesion voxel there is not a vessel. */
+static inline bool is_thin_bright(int16_t hu, int16_t opened)
+{
+    return opened > -1000 && (int)hu - opened > VESSEL_TOPHAT_HU;
+}
+
 static void band_slices(void *ctx, size_t begin, size_t end, int t)
 {
     const BandCtx *b = ctx;
@@ -710,8 +741,7 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
                 bool in = lung && v >= b->band_lo && v <= b->band_hi;
                 b->cand[i + x] = in;
                 b->dense[i + x] = in && v > -300;
-                b->vessel[gi + x] =
-                    lung && (int)cc->hu[gi + x] - v > VESSEL_TOPHAT_HU;
+                b->vessel[gi + x] = lung && is_thin_bright(cc->hu[gi + x], v);
             }
         }
 }
@@ -793,6 +823,7 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                 a->voxels++;
                 bool dn = ctx->dense && ctx->dense[i];
                 a->dense += dn;
+                a->blob += ctx->cand && ctx->cand[i] == CAND_BLOB;
                 a->thin += v > ctx->high_hu && !dn;
                 a->sum_hu += v;
                 if (!ctx->vessel || !ctx->vessel[gi]) {
@@ -893,6 +924,7 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
             a->sum_hu += p->sum_hu;
             a->faces += p->faces;
             a->dense += p->dense;
+            a->blob += p->blob;
             a->thin += p->thin;
             a->own_n += p->own_n;
             a->own_sum_hu += p->own_sum_hu;
@@ -917,9 +949,11 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
  * midpoint, so that a voxel more than half covered by the lesion counts.
  * The lesions grow by one voxel (6-connected) where their neighbours pass
  * that test, which restores the corners the box opening cuts off; voxels
- * below it, thin bright structures (vessels crossing the lesion) and the
- * regions that are not lesions (is_lesion) leave.  mark: scratch, one byte
- * per crop voxel.
+ * below it, thin bright structures
+ * (vessels crossing the lesion) and the regions that are not lesions
+ * (is_lesion) leave.  mark: scratch, one byte per crop voxel, holding the
+ * candidate flags in its low two bits (kept, so that neighbours read them
+ * whatever the order of the pass) and the decision above them.
  */
 typedef struct {
     const AccCtx *ctx;
@@ -929,7 +963,7 @@ typedef struct {
     uint8_t *mark;
 } RefineCtx;
 
-enum { MARK_KEEP = 0, MARK_GROW_FIRST = 1, MARK_DROP = 7 };
+enum { MARK_KEEP = 0, MARK_GROW_FIRST = 1, MARK_DROP = 7, MARK_SHIFT = 2 };
 
 static void refine_slices(void *vctx, size_t begin, size_t end, int t)
 {
@@ -952,28 +986,28 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
             for (size_t x = 0; x < c[0]; x++, i++, gi++) {
                 uint32_t l = r->labels[i];
                 int16_t v = cc->hu[gi];
-                uint8_t m = MARK_KEEP;
+                uint8_t flags = r->mark[i] & 3, m = MARK_KEEP;
+                bool ok[6] = {x > 0,        x + 1 < c[0], y > 0,
+                              y + 1 < c[1], z > 0,        z + 1 < c[2]};
                 if (l) {
-                    if (r->mark[i] == CAND_DROPPED || r->ctx->vessel[gi] ||
+                    if (flags == CAND_DROPPED || r->ctx->vessel[gi] ||
                         v < r->thr[l] || v > r->max_hu)
                         m = MARK_DROP;
                     /* the partial-volume rim of a central dense structure
                      * (hilar vessel, organ dome): below -300 HU next to
                      * one */
                     else if (v < -300) {
-                        bool ok[6] = {x > 0,        x + 1 < c[0], y > 0,
-                                      y + 1 < c[1], z > 0,        z + 1 < c[2]};
                         for (int k = 0; k < 6; k++)
                             if (ok[k] &&
-                                r->mark[(long)i + step[k]] == CAND_DROPPED &&
+                                (r->mark[(long)i + step[k]] & 3) ==
+                                    CAND_DROPPED &&
                                 r->labels[(long)i + step[k]] == l)
                                 m = MARK_DROP;
                     }
-                } else if (!r->ctx->vessel[gi] && v <= r->max_hu &&
+                } else if (flags != CAND_DROPPED && !r->ctx->vessel[gi] &&
+                           v <= r->max_hu &&
                            (cc->lab[gi] == NOVA_LUNG_RIGHT ||
                             cc->lab[gi] == NOVA_LUNG_LEFT)) {
-                    bool ok[6] = {x > 0,        x + 1 < c[0], y > 0,
-                                  y + 1 < c[1], z > 0,        z + 1 < c[2]};
                     for (int k = 0; k < 6; k++) {
                         if (!ok[k])
                             continue;
@@ -984,7 +1018,7 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
                         }
                     }
                 }
-                r->mark[i] = m;
+                r->mark[i] = (uint8_t)(m << MARK_SHIFT | flags);
             }
         }
 }
@@ -992,8 +1026,8 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
 static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
                               uint32_t *labels, const Acc *acc,
                               uint32_t n_labels, double voxel_ml,
-                              const NovaLesionOptions *o, uint8_t *mark,
-                              int16_t *thr)
+                              size_t box_voxels, const NovaLesionOptions *o,
+                              uint8_t *mark, int16_t *thr)
 {
     const CandCtx *cc = ctx->cc;
     const size_t *c = cc->c;
@@ -1030,12 +1064,12 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
     for (uint32_t l = 1; l <= n_labels; l++) {
         const Acc *a = &acc[l];
         thr[l] = INT16_MAX;
-        if (!is_lesion(a, voxel_ml, multi, o) || a->own_n == 0) {
+        if (!is_lesion(a, voxel_ml, multi, box_voxels, o) || a->own_n == 0) {
             if (getenv("NOVA_DEBUG_LESIONS") && a->voxels >= 10)
                 fprintf(stderr,
                         "not a lesion %u: %zu vox at crop+%zu,%zu,%zu "
                         "(crop at %zu,%zu,%zu), high %.2f dense %.2f thin "
-                        "%.2f periph %.2f z %zu-%zu\n",
+                        "%.2f periph %.2f z %zu-%zu mean %.0f\n",
                         l, a->voxels,
                         (size_t)(a->sum_idx[0] / (double)a->voxels) - cc->lo[0],
                         (size_t)(a->sum_idx[1] / (double)a->voxels) - cc->lo[1],
@@ -1045,7 +1079,8 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
                         (double)a->dense / (double)a->voxels,
                         (double)a->thin / (double)a->voxels,
                         (double)a->peripheral / (double)a->voxels,
-                        a->bbox_min[2], a->bbox_max[2]);
+                        a->bbox_min[2], a->bbox_max[2],
+                        a->sum_hu / (double)a->voxels);
             continue;
         }
         double own = a->own_sum_hu / (double)a->own_n;
@@ -1065,11 +1100,14 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
                     (long)(c[0] * c[1])};
     /* Growth first, reading the labels it grows from, which growth never
      * changes; then the drops. */
+    for (i = 0; i < n; i++) {
+        unsigned m = mark[i] >> MARK_SHIFT;
+        if (m >= MARK_GROW_FIRST && m < MARK_DROP)
+            labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
+    }
     for (i = 0; i < n; i++)
-        if (mark[i] >= MARK_GROW_FIRST && mark[i] < MARK_DROP)
-            labels[i] = labels[(long)i + step[mark[i] - MARK_GROW_FIRST]];
-    for (i = 0; i < n; i++)
-        if (mark[i] == MARK_DROP || (labels[i] && thr[labels[i]] == INT16_MAX))
+        if ((mark[i] >> MARK_SHIFT) == MARK_DROP ||
+            (labels[i] && thr[labels[i]] == INT16_MAX))
             labels[i] = 0;
 }
 
@@ -1290,7 +1328,7 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                     }
                     if ((side != NOVA_LUNG_RIGHT && side != NOVA_LUNG_LEFT) ||
                         sum < (long)u->thr[l] * k || v > u->max_hu ||
-                        (int)v - u->opened[b] > VESSEL_TOPHAT_HU)
+                        is_thin_bright(v, u->opened[b]))
                         id = 0;
                 }
                 if (u->ids8)
@@ -1464,6 +1502,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     const RowSpan *actx_span = NULL;
     uint32_t n_labels = 0;
     bool ok = cand && labels && vessel && (!coarse || kept_open);
+    size_t half[3], box_voxels = 1; /* the opening's box */
     int16_t *opened = (int16_t *)labels;
     uint8_t *dense = cand ? cand + dn : NULL;
     if (ok) {
@@ -1474,10 +1513,10 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         /* Box half-widths: the vessel radius in voxels on each axis (at
          * least one voxel in plane; along z only where slices are thinner
          * than the radius). */
-        size_t half[3];
         for (int a = 0; a < 3; a++) {
             double h = o->vessel_radius_mm / (g->spacing[a] * (double)gx.f[a]);
             half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
+            box_voxels *= 2 * half[a] + 1;
         }
         TIMING("open");
         ok = grey_open(error, pool, opened, dc.c, half);
@@ -1528,8 +1567,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     if (ok && n_labels > 0) {
         TIMING("acc1");
         accumulate(pool, &actx, &li, acc, n_labels);
-        refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml, o, cand,
-                          thr);
+        refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml,
+                          box_voxels, o, cand, thr);
     }
     if (ok && n_labels > 0 && coarse) {
         /* Compact ids of the lesions still on the detection grid, then
