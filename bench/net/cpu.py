@@ -16,6 +16,8 @@ folders when done.  --strace counts the server's system calls (strace -c
 """
 import argparse
 import os
+import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -78,6 +80,15 @@ def main():
              os.path.join(out, "perf.data")], stderr=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
         time.sleep(1.0)
+    # task-clock counts the server's CPU time exactly (all threads, the
+    # short-lived association threads included); /proc's ticks are coarse.
+    counter = None
+    if not tracer and shutil.which("perf"):
+        counter = subprocess.Popen(
+            ["perf", "stat", "-x,", "-e", "task-clock,context-switches",
+             "-p", str(server.pid), "-o", os.path.join(out, "stat.txt")],
+            stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
     files = []
     for s in range(a.senders):
         d = os.path.join(work, "sender%02d" % s)
@@ -92,14 +103,27 @@ def main():
                               files[s], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
              for s in range(a.senders)]
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     bad = sum(1 for p in procs if p.wait() != 0)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds = time.time() - t0
     u1, s1 = cpu_of(server.pid)
     w1, f1 = disk()
     load1 = os.getloadavg()
-    if tracer:
-        tracer.send_signal(2)
-        tracer.wait()
+    for t in (tracer, counter):
+        if t:
+            t.send_signal(2)
+            t.wait()
+    exact = ""
+    if counter:
+        with open(os.path.join(out, "stat.txt")) as f:
+            v = {line.split(",")[2]: float(line.split(",")[0])
+                 for line in f if line.count(",") > 3}
+        exact = ("; perf: task-clock %.0f us, %.1f context switches per "
+                 "instance" % (v.get("task-clock", 0) * 1000 /
+                               (a.senders * a.per_sender),
+                               v.get("context-switches", 0) /
+                               (a.senders * a.per_sender)))
     server.terminate()
     server.wait()
     db = sqlite3.connect(os.path.join(storage, "index.sqlite"))
@@ -108,10 +132,12 @@ def main():
     total = a.senders * a.per_sender
     print("%d/%d stored (%d senders failed) in %.2f s = %.0f/s; server CPU "
           "per instance %.0f us user + %.0f us system; disk writes %.1f, "
-          "flushes %.1f per instance (whole disk); load %.2f -> %.2f; %s"
+          "flushes %.1f per instance (whole disk); senders %.0f us user + "
+          "%.0f us system per instance%s; load %.2f -> %.2f; %s"
           % (n, total, bad, seconds, n / seconds, (u1 - u0) / total * 1e6,
              (s1 - s0) / total * 1e6, (w1 - w0) / total, (f1 - f0) / total,
-             load0[0], load1[0], out))
+             (c1.ru_utime - c0.ru_utime) / total * 1e6,
+             (c1.ru_stime - c0.ru_stime) / total * 1e6, exact, load0[0], load1[0], out))
     return 0 if n == total and bad == 0 else 1
 
 

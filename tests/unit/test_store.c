@@ -12,7 +12,8 @@
  * file from the files themselves, and leaves alone files it did not make.
  * Threads putting at once, into one series folder and into more folders
  * than the store keeps open, store every instance exactly once; a series
- * folder removed while the store is open is made again.
+ * folder removed while the store is open is made again, and a clean close
+ * leaves no temporary file behind.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -286,6 +287,40 @@ static void test_store_reconcile(void)
 
 /* ------------------------------------------------------ concurrency */
 
+/* Entries of DIR/SUB whose names end in `suffix`. */
+static int count_entries(const char *dir, const char *sub, const char *suffix)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    DIR *d = opendir(p);
+    int n = 0;
+    struct dirent *e;
+    size_t k = strlen(suffix);
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        n += len > k && strcmp(e->d_name + len - k, suffix) == 0;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* rm -r of a folder of files. */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char p[1024];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(path);
+}
+
 enum { PUT_THREADS = 8, PUTS_PER_THREAD = 40 };
 
 typedef struct {
@@ -383,20 +418,9 @@ static void test_store_concurrent(void)
             CHECK(strcmp(uid, sop) == 0);
             nova_dataset_destroy(back);
         }
-    /* The shared folder holds its 160 instances and no temporary file. */
-    snprintf(p, sizeof p, "%s/1.7/1.7.1", dir);
-    DIR *d = opendir(p);
-    int files = 0, other = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".dcm"))
-            files++;
-        else if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            other++;
-    if (d)
-        closedir(d);
-    CHECK_EQ_INT(files, PUT_THREADS * PUTS_PER_THREAD / 2);
-    CHECK_EQ_INT(other, 0);
+    /* The shared folder holds its 160 instances. */
+    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.1", ".dcm"),
+                 PUT_THREADS * PUTS_PER_THREAD / 2);
 
     /* A series folder removed while the store holds it open: the next put
      * into that series makes the folder again. */
@@ -405,16 +429,19 @@ static void test_store_concurrent(void)
     uint8_t *ds = make_dataset("1.7", "1.7.9", "1.7.9.1", 0, &n);
     CHECK_EQ_INT(put(s, "1.7.9.1", ds, n, &dup), NOVA_ERROR_NONE);
     free(ds);
-    snprintf(p, sizeof p, "%s/1.7/1.7.9/1.7.9.1.dcm", dir);
-    CHECK(unlink(p) == 0);
     snprintf(p, sizeof p, "%s/1.7/1.7.9", dir);
-    CHECK(rmdir(p) == 0);
+    remove_tree(p);
+    CHECK(access(p, F_OK) != 0);
     ds = make_dataset("1.7", "1.7.9", "1.7.9.2", 0, &n);
     CHECK_EQ_INT(put(s, "1.7.9.2", ds, n, &dup), NOVA_ERROR_NONE);
     CHECK(!dup);
     free(ds);
     CHECK(exists(dir, "1.7/1.7.9/1.7.9.2.dcm"));
     nova_store_close(s);
+    /* A clean close leaves no temporary file, spare or partial. */
+    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.1", ".part"), 0);
+    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.9", ".part"), 0);
+    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.9", ".dcm"), 1);
 }
 
 int main(void)

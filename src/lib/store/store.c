@@ -22,6 +22,10 @@
  * sync go through the descriptor, no path walk per instance), and puts
  * into the same folder share its syncs: one fsync round that starts after
  * a put's rename covers every rename done before it (series_dir_sync).
+ * The temporary file is usually an empty one that an earlier put in the
+ * folder made before its folder sync (spare_make): on ext4 without a
+ * journal, fdatasync of a file created just before also writes the
+ * folder's block and inode, two more device writes per instance.
  * Index rows of concurrent associations are committed in one transaction
  * (index_commit).  A single thread syncing a whole batch one file after
  * another was measured slower (bench/README.md, "net"): each sequential
@@ -153,6 +157,8 @@ typedef struct IndexRow IndexRow;
  * one folder keep their result for threads that slept through them. */
 #define SERIES_DIRS 64
 #define SYNC_RESULTS 16
+/* Spare temporary files kept per open series folder. */
+#define SPARES 2
 /* Series whose study and series rows are known committed (known_series). */
 #define KNOWN_SERIES 64
 
@@ -177,6 +183,9 @@ typedef struct SeriesDir {
     bool syncing;
     int result[SYNC_RESULTS]; /* errno of round r at r % SYNC_RESULTS */
     pthread_cond_t cond;      /* a round finished */
+    /* Empty temporary files made ahead (spare_make), for the next puts. */
+    char spare[SPARES][32];
+    int n_spares;
 } SeriesDir;
 
 typedef struct Event {
@@ -323,6 +332,15 @@ static bool ensure_dir(NovaError **error, NovaStore *s, const char *path,
     return true;
 }
 
+/* Remove the spare files of `e`; d_lock held or `e` unreachable. */
+static void spares_drop(SeriesDir *e)
+{
+    for (int i = 0; i < e->n_spares; i++)
+        if (e->fd >= 0)
+            unlinkat(e->fd, e->spare[i], 0);
+    e->n_spares = 0;
+}
+
 /* The series folder `path` (in `study_dir`), created and made durable in
  * its parent if needed, opened and held for one put: release it with
  * series_dir_release.  NULL on error (set). */
@@ -370,6 +388,7 @@ static SeriesDir *series_dir_acquire(NovaError **error, NovaStore *s,
         nova_free(copy);
     } else {
         if (lru) {
+            spares_drop(lru);
             if (lru->fd >= 0)
                 close(lru->fd);
             nova_free(lru->path);
@@ -408,6 +427,7 @@ static void series_dir_release(NovaStore *s, SeriesDir *e, bool stale)
     e->stale |= stale;
     bool drop = e->users == 0 && (e->heap || e->stale);
     if (drop) {
+        spares_drop(e);
         close(e->fd);
         e->fd = -1;
         nova_free(e->path);
@@ -418,6 +438,48 @@ static void series_dir_release(NovaStore *s, SeriesDir *e, bool stale)
         pthread_cond_destroy(&e->cond);
         nova_free(e);
     }
+}
+
+/* Take a spare temporary file of `e` into `name` (32 bytes); false when
+ * there is none. */
+static bool spare_take(NovaStore *s, SeriesDir *e, char *name)
+{
+    pthread_mutex_lock(&s->d_lock);
+    bool got = e->n_spares > 0;
+    if (got)
+        memcpy(name, e->spare[--e->n_spares], 32);
+    pthread_mutex_unlock(&s->d_lock);
+    return got;
+}
+
+/* Make an empty temporary file in `e` for a later put, unless enough are
+ * waiting.  Made before the folder's sync, its entry is written with the
+ * rename that sync is for; the later put's fdatasync then finds the folder
+ * clean, where a file created just before its fdatasync makes ext4 (no
+ * journal) write the folder block and inode once more (ext4_sync_parent).
+ * A failure only means the next put creates its own file. */
+static void spare_make(NovaStore *s, SeriesDir *e)
+{
+    pthread_mutex_lock(&s->d_lock);
+    bool wanted = e->n_spares < SPARES;
+    pthread_mutex_unlock(&s->d_lock);
+    if (!wanted)
+        return;
+    char name[32];
+    snprintf(name, sizeof name, ".%llu.part",
+             (unsigned long long)atomic_fetch_add(&s->tmp_counter, 1));
+    int fd = openat(e->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    close(fd);
+    pthread_mutex_lock(&s->d_lock);
+    if (e->n_spares < SPARES) {
+        memcpy(e->spare[e->n_spares++], name, sizeof name);
+        name[0] = 0;
+    }
+    pthread_mutex_unlock(&s->d_lock);
+    if (name[0])
+        unlinkat(e->fd, name, 0);
 }
 
 /* Make every rename done so far in folder `e` durable: wait for a sync
@@ -579,6 +641,10 @@ void nova_store_close(NovaStore *s)
         pthread_mutex_unlock(&s->q_lock);
         pthread_join(s->thread, NULL);
     }
+    /* Spare temporary files go before the marker does (a crash before
+     * this leaves them to the next open's reconcile). */
+    for (int i = 0; i < SERIES_DIRS; i++)
+        spares_drop(&s->series_dirs[i]);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     /* A clean close: move every committed row from the WAL into the
@@ -696,14 +762,16 @@ static uint8_t *build_part10(NovaError **error, const NovaStore *s,
     return f;
 }
 
-/* Write `data` to the new file `tmp` in folder `dir_fd` (named `dir_path`
- * in messages) and fdatasync it.  Returns 1, 0 on error (set), -1 when
- * the folder no longer exists (nothing set). */
+/* Write `data` to the temporary file `tmp` in folder `dir_fd` (named
+ * `dir_path` in messages), created here or, when `spare`, made earlier by
+ * spare_make, and fdatasync it.  Returns 1, 0 on error (set), -1 when the
+ * folder or the spare no longer exists (nothing set). */
 static int write_durable(NovaError **error, int dir_fd, const char *dir_path,
-                         const char *tmp, const uint8_t *data, size_t size)
+                         const char *tmp, bool spare, const uint8_t *data,
+                         size_t size)
 {
-    int fd =
-        openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (spare ? 0 : O_CREAT);
+    int fd = openat(dir_fd, tmp, flags, 0644);
     if (fd < 0 && errno == ENOENT)
         return -1;
     if (fd < 0)
@@ -1163,8 +1231,19 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
                 break;
             }
         }
-        int written =
-            write_durable(error, dir->fd, series_dir, tmp, file, fsize);
+        /* A spare made by an earlier put is used when there is one; if it
+         * was removed meanwhile, the put makes its own file. */
+        char spare[32];
+        int written = -1;
+        if (spare_take(s, dir, spare)) {
+            written = write_durable(error, dir->fd, series_dir, spare, true,
+                                    file, fsize);
+            if (written > 0)
+                memcpy(tmp, spare, sizeof spare);
+        }
+        if (written < 0)
+            written = write_durable(error, dir->fd, series_dir, tmp, false,
+                                    file, fsize);
         if (written > 0)
             break;
         if (written == 0) {
@@ -1188,6 +1267,7 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         ok = false;
     }
     if (ok) {
+        spare_make(s, dir);
         int rc = series_dir_sync(s, dir);
         if (rc != 0)
             ok = nova_error_set(error, NOVA_ERROR_IO, "cannot sync",
