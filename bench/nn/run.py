@@ -16,8 +16,15 @@ and one timing 1, over RUNS - 1 (system time is left out there: page
 faults while loading make it vary by more than a run costs; a run
 allocates nothing).
 
+With --pairs P (P > 1) it times Nova and ONNX Runtime P - 1 more times,
+alternating one process of each, and reports the median and range of the
+P per-pair ratios: on a shared machine whose load comes in bursts, two
+processes run seconds apart see closer conditions than the whole table.
+Every row records the load average before it.
+
 Usage: /usr/bin/python3 bench/nn/run.py [BUILD] [--models a,b]
        [--threads 1,2] [--runs N] [--warmup N] [--size full|small]
+       [--pairs P]
 Needs: BUILD/src/app/nova/nova, bench/nn/node_modules (npm install
 --ignore-scripts), python3-torch and python3-torchvision.  Writes
 bench/results/nn.json and prints a Markdown table.
@@ -93,6 +100,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--size", default="full", choices=["full", "small"])
+    ap.add_argument("--pairs", type=int, default=1)
     args = ap.parse_args()
     nova = os.path.join(args.build, "src", "app", "nova", "nova")
     models_dir = os.path.join(args.build, f"bench-nn-models-{args.size}")
@@ -114,7 +122,8 @@ def main():
             # explicit here so every engine sees the same environment.
             env["OMP_WAIT_POLICY"] = "PASSIVE"
             row = {"model": name, "threads": t,
-                   "shape": "x".join(map(str, shape))}
+                   "shape": "x".join(map(str, shape)),
+                   "load_before": os.getloadavg()[0]}
             nova_cmd = [nova, "nn", "bench", onnx_path, "--input", x_path,
                         "--threads", str(t), "--warmup", str(args.warmup),
                         "--json"]
@@ -145,6 +154,17 @@ def main():
                 row["torch_cpu_ms"] = tv["cpu_ms"]
             row["ort_over_nova"] = row["ort_ms"] / row["nova_ms"]
             row["torch_over_nova"] = row["torch_ms"] / row["nova_ms"]
+            pairs = [(row["nova_ms"], row["ort_ms"])]
+            for _ in range(args.pairs - 1):
+                nv = last_json(run(nova_cmd + ["--runs", str(args.runs)],
+                                   env)[0])
+                ov = last_json(run(["node", os.path.join(HERE, "ort_bench.js"),
+                                    onnx_path, ",".join(map(str, shape)),
+                                    str(t), str(args.runs), str(args.warmup)],
+                                   env)[0])
+                pairs.append((nv["median_ms"], ov["median_ms"]))
+            row["pairs"] = pairs
+            row["load_after"] = os.getloadavg()[0]
             results.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
@@ -160,6 +180,25 @@ def main():
               f"{r['ort_over_nova']:.2f} | {r['torch_over_nova']:.2f} | "
               f"{r['nova_rss_mb']:.0f} / {r['ort_rss_mb']:.0f} / "
               f"{r['torch_rss_mb']:.0f} |")
+    if args.pairs > 1:
+        print()
+        print("| model | threads | load before / after | pairs | Nova ms "
+              "median | ORT ms median | ORT/Nova median of pairs (min - max) "
+              "|")
+        print("|---|---|---|---|---|---|---|")
+        for r in results:
+            ratios = sorted(o / n for n, o in r["pairs"])
+            nov = sorted(n for n, _ in r["pairs"])
+            ort = sorted(o for _, o in r["pairs"])
+            k = len(ratios)
+
+            def med(v):
+                return v[k // 2] if k % 2 else 0.5 * (v[k // 2 - 1] +
+                                                      v[k // 2])
+            print(f"| {r['model']} | {r['threads']} | "
+                  f"{r['load_before']:.1f} / {r['load_after']:.1f} | {k} | "
+                  f"{med(nov):.1f} | {med(ort):.1f} | {med(ratios):.2f} "
+                  f"({ratios[0]:.2f} - {ratios[-1]:.2f}) |")
     ones = [r for r in results if "nova_cpu_ms" in r]
     if ones:
         print()
