@@ -12,8 +12,9 @@
  * file from the files themselves, and leaves alone files it did not make.
  * Threads putting at once, into one series folder and into more folders
  * than the store keeps open, store every instance exactly once; a series
- * folder removed while the store is open is made again, and a clean close
- * leaves no temporary file behind.
+ * folder removed while the store is open is made again, a file left under
+ * a final name without its index row is replaced, and a clean close leaves
+ * no temporary file behind.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -437,11 +438,27 @@ static void test_store_concurrent(void)
     CHECK(!dup);
     free(ds);
     CHECK(exists(dir, "1.7/1.7.9/1.7.9.2.dcm"));
+    /* A file under an instance's final name that the index lacks (its row
+     * lost) is replaced by the instance when it comes. */
+    snprintf(p, sizeof p, "%s/1.7/1.7.9/1.7.9.3.dcm", dir);
+    FILE *junk = fopen(p, "w");
+    CHECK(junk != NULL);
+    if (junk) {
+        fputs("left over", junk);
+        fclose(junk);
+    }
+    ds = make_dataset("1.7", "1.7.9", "1.7.9.3", 0, &n);
+    CHECK_EQ_INT(put(s, "1.7.9.3", ds, n, &dup), NOVA_ERROR_NONE);
+    CHECK(!dup);
+    free(ds);
+    NovaDataset *again = nova_dataset_read_file(NULL, p, NOVA_READ_STRICT);
+    CHECK(again != NULL);
+    nova_dataset_destroy(again);
     nova_store_close(s);
     /* A clean close leaves no temporary file, spare or partial. */
     CHECK_EQ_INT(count_entries(dir, "1.7/1.7.1", ".part"), 0);
     CHECK_EQ_INT(count_entries(dir, "1.7/1.7.9", ".part"), 0);
-    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.9", ".dcm"), 1);
+    CHECK_EQ_INT(count_entries(dir, "1.7/1.7.9", ".dcm"), 2);
 }
 
 int main(void)

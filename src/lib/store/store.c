@@ -185,6 +185,7 @@ typedef struct SeriesDir {
     pthread_cond_t cond;      /* a round finished */
     /* Empty temporary files made ahead (spare_make), for the next puts. */
     char spare[SPARES][32];
+    int spare_fd[SPARES];
     int n_spares;
 } SeriesDir;
 
@@ -335,9 +336,11 @@ static bool ensure_dir(NovaError **error, NovaStore *s, const char *path,
 /* Remove the spare files of `e`; d_lock held or `e` unreachable. */
 static void spares_drop(SeriesDir *e)
 {
-    for (int i = 0; i < e->n_spares; i++)
+    for (int i = 0; i < e->n_spares; i++) {
         if (e->fd >= 0)
             unlinkat(e->fd, e->spare[i], 0);
+        close(e->spare_fd[i]);
+    }
     e->n_spares = 0;
 }
 
@@ -440,14 +443,17 @@ static void series_dir_release(NovaStore *s, SeriesDir *e, bool stale)
     }
 }
 
-/* Take a spare temporary file of `e` into `name` (32 bytes); false when
- * there is none. */
-static bool spare_take(NovaStore *s, SeriesDir *e, char *name)
+/* Take a spare temporary file of `e`: its name into `name` (32 bytes),
+ * its open descriptor into *fd; false when there is none. */
+static bool spare_take(NovaStore *s, SeriesDir *e, char *name, int *fd)
 {
     pthread_mutex_lock(&s->d_lock);
     bool got = e->n_spares > 0;
-    if (got)
-        memcpy(name, e->spare[--e->n_spares], 32);
+    if (got) {
+        e->n_spares--;
+        memcpy(name, e->spare[e->n_spares], 32);
+        *fd = e->spare_fd[e->n_spares];
+    }
     pthread_mutex_unlock(&s->d_lock);
     return got;
 }
@@ -468,18 +474,21 @@ static void spare_make(NovaStore *s, SeriesDir *e)
     char name[32];
     snprintf(name, sizeof name, ".%llu.part",
              (unsigned long long)atomic_fetch_add(&s->tmp_counter, 1));
+    /* Kept open, so the put that takes it needs no open. */
     int fd = openat(e->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
-    close(fd);
     pthread_mutex_lock(&s->d_lock);
     if (e->n_spares < SPARES) {
-        memcpy(e->spare[e->n_spares++], name, sizeof name);
-        name[0] = 0;
+        memcpy(e->spare[e->n_spares], name, sizeof name);
+        e->spare_fd[e->n_spares++] = fd;
+        fd = -1;
     }
     pthread_mutex_unlock(&s->d_lock);
-    if (name[0])
+    if (fd >= 0) {
+        close(fd);
         unlinkat(e->fd, name, 0);
+    }
 }
 
 /* Make every rename done so far in folder `e` durable: wait for a sync
@@ -763,15 +772,18 @@ static uint8_t *build_part10(NovaError **error, const NovaStore *s,
 }
 
 /* Write `data` to the temporary file `tmp` in folder `dir_fd` (named
- * `dir_path` in messages), created here or, when `spare`, made earlier by
- * spare_make, and fdatasync it.  Returns 1, 0 on error (set), -1 when the
- * folder or the spare no longer exists (nothing set). */
+ * `dir_path` in messages) and fdatasync it.  The file is the open spare
+ * `spare_fd` (spare_make), or with -1 created here.  The descriptor is
+ * closed in every case.  Returns 1, 0 on error (set), -1 when the folder
+ * no longer exists (nothing set). */
 static int write_durable(NovaError **error, int dir_fd, const char *dir_path,
-                         const char *tmp, bool spare, const uint8_t *data,
+                         const char *tmp, int spare_fd, const uint8_t *data,
                          size_t size)
 {
-    int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (spare ? 0 : O_CREAT);
-    int fd = openat(dir_fd, tmp, flags, 0644);
+    int fd = spare_fd >= 0
+                 ? spare_fd
+                 : openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0644);
     if (fd < 0 && errno == ENOENT)
         return -1;
     if (fd < 0)
@@ -1130,6 +1142,38 @@ static bool dataset_uid(NovaError **error, const NovaDataset *ds, uint32_t tag,
     return true;
 }
 
+/* Rename `from` to `to` in folder `dir_fd` unless `to` exists.  Returns 0,
+ * or the errno: EEXIST when `to` exists.  Where the file system cannot
+ * refuse to replace (no RENAME_NOREPLACE), an existing `to` is looked for
+ * first; nothing else renames into the store's folders, so no race. */
+static int rename_new(int dir_fd, const char *from, const char *to)
+{
+    if (renameat2(dir_fd, from, dir_fd, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    if (faccessat(dir_fd, to, F_OK, 0) == 0)
+        return EEXIST;
+    return renameat(dir_fd, from, dir_fd, to) == 0 ? 0 : errno;
+}
+
+/* Whether the index has a row for `sop_instance`. */
+static bool index_has(NovaError **error, NovaStore *s, const char *sop_instance,
+                      bool *known)
+{
+    pthread_mutex_lock(&s->db_lock);
+    sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
+    sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->db_lock);
+    *known = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(error, s, "find instance");
+    return true;
+}
+
 bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
                     const char *sop_class, const char *sop_instance,
                     const char *ts, const uint8_t *dataset, size_t size,
@@ -1212,46 +1256,46 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
             ok = false;
             break;
         }
-        /* Already stored: the file exists and the index has its row.  A
-         * new instance (no file) needs no look-up in the index. */
-        if (faccessat(dir->fd, name, F_OK, 0) == 0) {
-            pthread_mutex_lock(&s->db_lock);
-            sqlite3_stmt *st = s->st[ST_FIND_INSTANCE];
-            sqlite3_bind_text(st, 1, sop_instance, -1, SQLITE_TRANSIENT);
-            int rc = sqlite3_step(st);
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            pthread_mutex_unlock(&s->db_lock);
-            if (rc == SQLITE_ROW) {
-                *duplicate = true;
-                goto out;
-            }
-            if (rc != SQLITE_DONE) {
-                ok = db_fail(error, s, "find instance");
-                break;
-            }
-        }
-        /* A spare made by an earlier put is used when there is one; if it
-         * was removed meanwhile, the put makes its own file. */
+        /* A spare made by an earlier put is used when there is one. */
         char spare[32];
-        int written = -1;
-        if (spare_take(s, dir, spare)) {
-            written = write_durable(error, dir->fd, series_dir, spare, true,
+        int spare_fd = -1;
+        const char *tname = spare_take(s, dir, spare, &spare_fd) ? spare : tmp;
+        int written = write_durable(error, dir->fd, series_dir, tname, spare_fd,
                                     file, fsize);
-            if (written > 0)
-                memcpy(tmp, spare, sizeof spare);
-        }
-        if (written < 0)
-            written = write_durable(error, dir->fd, series_dir, tmp, false,
-                                    file, fsize);
-        if (written > 0)
-            break;
         if (written == 0) {
             ok = false;
             break;
         }
-        /* The folder vanished under its open descriptor (someone removed
-         * it): forget it and make it again, once. */
+        int rc = written > 0 ? rename_new(dir->fd, tname, name) : ENOENT;
+        if (rc == EEXIST) {
+            /* The final name exists: stored before when the index has its
+             * row (the first copy stays), else a file whose row was lost
+             * or never written, which this one replaces. */
+            bool known = false;
+            if (!index_has(error, s, sop_instance, &known)) {
+                unlinkat(dir->fd, tname, 0);
+                ok = false;
+                break;
+            }
+            if (known) {
+                unlinkat(dir->fd, tname, 0);
+                *duplicate = true;
+                goto out;
+            }
+            rc = renameat(dir->fd, tname, dir->fd, name) == 0 ? 0 : errno;
+        }
+        if (rc == 0)
+            break;
+        if (written > 0)
+            unlinkat(dir->fd, tname, 0);
+        if (rc != ENOENT) {
+            ok = nova_error_set(error, NOVA_ERROR_IO, "cannot store",
+                                "rename %s: %s", path, strerror(rc));
+            break;
+        }
+        /* The folder (or the spare in it) vanished under its open
+         * descriptor (someone removed it): forget the folder and make it
+         * again, once. */
         series_dir_release(s, dir, true);
         dir = NULL;
         dir_forget(s, series_dir);
@@ -1259,12 +1303,6 @@ bool nova_store_put(NovaError **error, NovaStore *s, const char *calling_ae,
         if (attempt == 1)
             ok = nova_error_set(error, NOVA_ERROR_IO, "cannot write",
                                 "%s/%s: %s", series_dir, tmp, strerror(ENOENT));
-    }
-    if (ok && renameat(dir->fd, tmp, dir->fd, name) != 0) {
-        nova_error_set(error, NOVA_ERROR_IO, "cannot store", "rename %s: %s",
-                       path, strerror(errno));
-        unlinkat(dir->fd, tmp, 0);
-        ok = false;
     }
     if (ok) {
         spare_make(s, dir);
