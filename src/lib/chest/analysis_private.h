@@ -15,6 +15,17 @@ typedef struct {
     double corads_probability[6]; /* index 1..5 */
 } NovaProbabilityModel;
 
+/* What the measures count, per lung (0 right, 1 left) and zone third:
+ * gathered by the lesion stage's passes over the lungs' box (the lung
+ * voxels and their histogram while it reads the CT, the lesion voxels as
+ * it writes the mask), so that nova__measure need not read the volume
+ * again. */
+typedef struct {
+    size_t lung[2], zone_lung[2][3];
+    size_t hist[113]; /* 10-HU bins from -1030 HU */
+    size_t lesion[2], high[2], zone_lesion[2][3], zone_high[2][3];
+} NovaMeasureCounts;
+
 struct NovaAnalysis {
     NovaLesion *lesions;
     size_t lesion_count;
@@ -32,6 +43,7 @@ struct NovaAnalysis {
      * has_lungs false when there is no lung voxel */
     bool has_lungs;
     size_t lung_lo[3], lung_hi[3];
+    NovaMeasureCounts counts; /* all zero without lungs */
 };
 
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *nova_lesion_kind_name(NovaLesionKind type)
 {
@@ -312,23 +313,80 @@ static bool grey_open(NovaError **error, NovaPool *pool, int16_t *img,
     return true;
 }
 
+/* The measures' counts of one thread (folded into NovaMeasureCounts at
+ * the end): lung voxels by 1-HU bin from -1030 HU (bin 1130 takes the
+ * rest) and by side and zone code, so that the row loop does two
+ * increments per lung voxel and no division. */
+typedef struct {
+    size_t hu[1131];
+    size_t code[2][16]; /* side (right 0, left 1), zone code (0: none) */
+    size_t lesion[2], high[2], zone_lesion[2][3], zone_high[2][3];
+} ThreadCounts;
+
+/* The measures' lung counts of one row of the full grid (n voxels).  Side
+ * and zone code change seldom along a row: they are counted by runs, in a
+ * register, and only the histogram takes an increment in memory per lung
+ * voxel.  Eight labels at a time are skipped where none is lung (labels
+ * 0-3: bit 0 of v ^ v >> 1 is set exactly for 1 and 2). */
+static void count_lung_row(ThreadCounts *m, const int16_t *hu,
+                           const uint8_t *lab, const uint8_t *zones, size_t n)
+{
+    size_t *code = &m->code[0][0], run = 0;
+    unsigned key = 0;
+    for (size_t x = 0; x < n; x++) {
+        if ((x & 7) == 0 && x + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, lab + x, 8);
+            if (!((w ^ (w >> 1)) & 0x0101010101010101ull)) {
+                x += 7;
+                continue;
+            }
+        }
+        unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
+        if (s >= 2)
+            continue;
+        unsigned v = (unsigned)(hu[x] + 1030);
+        m->hu[v < 1130 ? v : 1130]++;
+        unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
+        if (k != key) {
+            code[key] += run;
+            key = k;
+            run = 0;
+        }
+        run++;
+    }
+    code[key] += run;
+}
+
 /* Copy the crop, with every non-lung voxel set to air so that neither the
- * chest wall nor the mediastinum can bleed into the lung's edge. */
+ * chest wall nor the mediastinum can bleed into the lung's edge; on the
+ * full grid, count the measures' lung voxels on the way (counts: one set
+ * per thread, or NULL). */
+typedef struct {
+    const CandCtx *cc;
+    int16_t *out;
+    const uint8_t *zones;
+    ThreadCounts *counts;
+} CropCtx;
+
 static void crop_slices(void *ctx, size_t begin, size_t end, int t)
 {
-    const CandCtx *c = ((void **)ctx)[0];
-    int16_t *out = ((void **)ctx)[1];
+    const CropCtx *k = ctx;
+    const CandCtx *c = k->cc;
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < c->c[1]; y++) {
             size_t gi =
                 ((c->lo[2] + z) * c->d[1] + c->lo[1] + y) * c->d[0] + c->lo[0];
-            int16_t *o = out + (z * c->c[1] + y) * c->c[0];
+            int16_t *o = k->out + (z * c->c[1] + y) * c->c[0];
             for (size_t x = 0; x < c->c[0]; x++) {
                 uint8_t l = c->lab[gi + x];
                 o[x] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
                            ? c->hu[gi + x]
                            : -1000;
             }
+            if (k->counts)
+                count_lung_row(&k->counts[t], c->hu + gi, c->lab + gi,
+                               k->zones ? k->zones + gi : NULL, c->c[0]);
         }
 }
 
@@ -702,8 +760,11 @@ typedef struct {
     const int16_t *opened;
     int16_t band_lo, band_hi;
     uint8_t *cand, *dense;
-    uint8_t *vessel; /* full grid: 1 where a lung voxel is a thin bright
-                      * structure (top-hat above VESSEL_TOPHAT_HU) */
+    uint8_t *vessel;      /* full grid: 1 where a lung voxel is a thin bright
+                           * structure (top-hat above VESSEL_TOPHAT_HU) */
+    int16_t *kept_open;   /* a copy of opened, or NULL */
+    size_t (*hist)[1200]; /* per thread: HU + 1024 of the lung voxels that
+                           * are neither candidates nor vessels */
 } BandCtx;
 
 /* A voxel this much brighter than its opened value is part of a structure
@@ -725,6 +786,7 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
 {
     const BandCtx *b = ctx;
     const CandCtx *cc = b->cc;
+    size_t *hist = b->hist[t];
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
@@ -736,13 +798,21 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
                 cc->lo[0];
             for (size_t x = 0; x < cc->c[0]; x++) {
-                int16_t v = b->opened[i + x];
+                int16_t v = b->opened[i + x], hu = cc->hu[gi + x];
                 bool lung = l[x] == NOVA_LUNG_RIGHT || l[x] == NOVA_LUNG_LEFT;
                 bool in = lung && v >= b->band_lo && v <= b->band_hi;
+                bool thin = lung && is_thin_bright(hu, v);
                 b->cand[i + x] = in;
                 b->dense[i + x] = in && v > -300;
-                b->vessel[gi + x] = lung && is_thin_bright(cc->hu[gi + x], v);
+                b->vessel[gi + x] = thin;
+                if (lung && !in && !thin) {
+                    int k = hu + 1024;
+                    hist[k < 0 ? 0 : k >= 1200 ? 1199 : k]++;
+                }
             }
+            if (b->kept_open)
+                memcpy(b->kept_open + i, b->opened + i,
+                       cc->c[0] * sizeof *b->kept_open);
         }
 }
 
@@ -754,6 +824,32 @@ typedef struct {
     const uint32_t *lo, *hi; /* per detection row (bz * h[1] + by) */
     size_t f[3], h[3];
 } RowSpan;
+
+/* The spans of the detection grid's slices [begin, end) from its labels
+ * and their ids (map). */
+typedef struct {
+    const RowSpan *span;
+    const uint32_t *labels, *map;
+} SpanCtx;
+
+static void span_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const SpanCtx *sc = vctx;
+    const size_t *h = sc->span->h;
+    uint32_t *lo = (uint32_t *)sc->span->lo, *hi = (uint32_t *)sc->span->hi;
+    (void)t;
+    for (size_t r = begin * h[1]; r < end * h[1]; r++) {
+        const uint32_t *row = sc->labels + r * h[0];
+        lo[r] = UINT32_MAX;
+        hi[r] = 0;
+        for (size_t x = 0; x < h[0]; x++)
+            if (row[x] && sc->map[row[x]]) {
+                if (x < lo[r])
+                    lo[r] = (uint32_t)x;
+                hi[r] = (uint32_t)x;
+            }
+    }
+}
 
 /* The x range [*x0, *x1) of crop row (y, z) that may hold lesion voxels;
  * false when there is none.  Without spans, the whole row. */
@@ -793,6 +889,106 @@ static void acc_reset(Acc *acc, uint32_t n_labels)
             acc[l].bbox_min[a] = SIZE_MAX;
 }
 
+/* The statistics of one run of voxels of region l (x in [xa, xb) of crop
+ * row (y, z), row: its index in the volume), added to acc[l]: counts in
+ * registers, one update of the accumulator per run. */
+static void accumulate_run(const AccCtx *ctx, const LabelImg *li, Acc *a,
+                           uint32_t l, size_t xa, size_t xb, size_t y, size_t z,
+                           size_t row)
+{
+    const CandCtx *cc = ctx->cc;
+    const size_t *c = cc->c;
+    size_t i0 = (z * c[1] + y) * c[0];
+    size_t gy = cc->lo[1] + y, gz = cc->lo[2] + z;
+    size_t sy = c[0], sz = c[0] * c[1];
+    size_t gy_ = cc->d[0], gz_ = cc->d[0] * cc->d[1];
+    size_t voxels = 0, dense = 0, blob = 0, thin = 0, own_n = 0, high = 0;
+    size_t right = 0, left = 0, thirds[3] = {0}, peripheral = 0;
+    size_t posterior = 0, faces = 0, sum_x = 0, first = SIZE_MAX, last = 0;
+    int64_t sum_hu = 0, own_sum = 0;
+    /* world y along the row: exact per row when the row has no y component
+     * (the usual axial orientation), else per voxel as below */
+    double wy_row = ctx->wy[1] * (double)gy + ctx->wy[2] * (double)gz;
+    for (size_t x = xa; x < xb; x++) {
+        size_t i = i0 + x, gi = row + x;
+        /* the central dense voxels a region took in are not its own
+         * (refine_boundaries drops them) */
+        if (ctx->cand && ctx->cand[i] == CAND_DROPPED)
+            continue;
+        size_t gx = cc->lo[0] + x;
+        int16_t v = cc->hu[gi];
+        voxels++;
+        bool dn = ctx->dense && ctx->dense[i];
+        dense += dn;
+        blob += ctx->cand && ctx->cand[i] == CAND_BLOB;
+        thin += v > ctx->high_hu && !dn;
+        sum_hu += v;
+        if (!ctx->vessel || !ctx->vessel[gi]) {
+            own_n++;
+            own_sum += v;
+        }
+        high += v > ctx->high_hu;
+        uint8_t side = cc->lab[gi];
+        right += side == NOVA_LUNG_RIGHT;
+        left += side == NOVA_LUNG_LEFT;
+        if (ctx->zones && ctx->zones[gi]) {
+            thirds[NOVA_ZONE_THIRD(ctx->zones[gi])]++;
+            peripheral += NOVA_ZONE_PERIPHERAL(ctx->zones[gi]);
+        }
+        double wy = ctx->wy[0] == 0
+                        ? wy_row
+                        : ctx->wy[0] * (double)gx + ctx->wy[1] * (double)gy +
+                              ctx->wy[2] * (double)gz;
+        if ((side == 1 || side == 2) && wy > ctx->lung_y_mid[side])
+            posterior++;
+        sum_x += gx;
+        if (first == SIZE_MAX)
+            first = x;
+        last = x;
+        /* exposed faces, for the surface area: along x only at the run's
+         * ends */
+        if (x == 0 || (x == xa && label_at(li, i - 1, gi - 1) != l))
+            faces++;
+        if (x + 1 == c[0] || (x + 1 == xb && label_at(li, i + 1, gi + 1) != l))
+            faces++;
+        if (y == 0 || label_at(li, i - sy, gi - gy_) != l)
+            faces++;
+        if (y + 1 == c[1] || label_at(li, i + sy, gi + gy_) != l)
+            faces++;
+        if (z == 0 || label_at(li, i - sz, gi - gz_) != l)
+            faces++;
+        if (z + 1 == c[2] || label_at(li, i + sz, gi + gz_) != l)
+            faces++;
+    }
+    if (!voxels)
+        return;
+    a->voxels += voxels;
+    a->dense += dense;
+    a->blob += blob;
+    a->thin += thin;
+    a->sum_hu += (double)sum_hu;
+    a->own_n += own_n;
+    a->own_sum_hu += (double)own_sum;
+    a->high += high;
+    a->right += right;
+    a->left += left;
+    for (int k = 0; k < 3; k++)
+        a->thirds[k] += thirds[k];
+    a->peripheral += peripheral;
+    a->posterior += posterior;
+    a->faces += faces;
+    a->sum_idx[0] += (double)sum_x;
+    a->sum_idx[1] += (double)(voxels * gy);
+    a->sum_idx[2] += (double)(voxels * gz);
+    size_t lo[3] = {first, y, z}, hi[3] = {last, y, z};
+    for (int k = 0; k < 3; k++) {
+        if (lo[k] < a->bbox_min[k])
+            a->bbox_min[k] = lo[k];
+        if (hi[k] > a->bbox_max[k])
+            a->bbox_max[k] = hi[k];
+    }
+}
+
 static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
                              size_t z_begin, size_t z_end)
 {
@@ -806,70 +1002,16 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
             size_t xa, xb;
             if (!row_span(ctx->span, z, y, c[0], &xa, &xb))
                 continue;
-            size_t i = (z * c[1] + y) * c[0] + xa;
-            for (size_t x = xa; x < xb; x++, i++) {
-                uint32_t l = label_at(li, i, row + x);
-                if (!l)
-                    continue;
-                Acc *a = &acc[l];
-                /* the central dense voxels a region took in are not its
-                 * own (refine_boundaries drops them) */
-                if (ctx->cand && ctx->cand[i] == CAND_DROPPED)
-                    continue;
-                size_t gx = ctx->cc->lo[0] + x, gy = ctx->cc->lo[1] + y,
-                       gz = ctx->cc->lo[2] + z;
-                size_t gi = (gz * ctx->cc->d[1] + gy) * ctx->cc->d[0] + gx;
-                int16_t v = ctx->cc->hu[gi];
-                a->voxels++;
-                bool dn = ctx->dense && ctx->dense[i];
-                a->dense += dn;
-                a->blob += ctx->cand && ctx->cand[i] == CAND_BLOB;
-                a->thin += v > ctx->high_hu && !dn;
-                a->sum_hu += v;
-                if (!ctx->vessel || !ctx->vessel[gi]) {
-                    a->own_n++;
-                    a->own_sum_hu += v;
-                }
-                a->high += v > ctx->high_hu;
-                uint8_t side = ctx->cc->lab[gi];
-                if (side == NOVA_LUNG_RIGHT)
-                    a->right++;
-                else if (side == NOVA_LUNG_LEFT)
-                    a->left++;
-                if (ctx->zones && ctx->zones[gi]) {
-                    a->thirds[NOVA_ZONE_THIRD(ctx->zones[gi])]++;
-                    a->peripheral += NOVA_ZONE_PERIPHERAL(ctx->zones[gi]);
-                }
-                double wy = ctx->wy[0] * (double)gx + ctx->wy[1] * (double)gy +
-                            ctx->wy[2] * (double)gz;
-                if ((side == 1 || side == 2) && wy > ctx->lung_y_mid[side])
-                    a->posterior++;
-                a->sum_idx[0] += (double)gx;
-                a->sum_idx[1] += (double)gy;
-                a->sum_idx[2] += (double)gz;
-                size_t p[3] = {x, y, z};
-                for (int k = 0; k < 3; k++) {
-                    if (p[k] < a->bbox_min[k])
-                        a->bbox_min[k] = p[k];
-                    if (p[k] > a->bbox_max[k])
-                        a->bbox_max[k] = p[k];
-                }
-                /* exposed faces, for the surface area */
-                size_t sy = c[0], sz = c[0] * c[1];
-                size_t gy_ = ctx->cc->d[0], gz_ = ctx->cc->d[0] * ctx->cc->d[1];
-                size_t g0 = row + x;
-                if (x == 0 || label_at(li, i - 1, g0 - 1) != l)
-                    a->faces++;
-                if (x + 1 == c[0] || label_at(li, i + 1, g0 + 1) != l)
-                    a->faces++;
-                if (y == 0 || label_at(li, i - sy, g0 - gy_) != l)
-                    a->faces++;
-                if (y + 1 == c[1] || label_at(li, i + sy, g0 + gy_) != l)
-                    a->faces++;
-                if (z == 0 || label_at(li, i - sz, g0 - gz_) != l)
-                    a->faces++;
-                if (z + 1 == c[2] || label_at(li, i + sz, g0 + gz_) != l)
-                    a->faces++;
+            size_t i = (z * c[1] + y) * c[0];
+            /* runs of one label */
+            for (size_t x = xa; x < xb;) {
+                uint32_t l = label_at(li, i + x, row + x);
+                size_t e = x + 1;
+                while (e < xb && label_at(li, i + e, row + e) == l)
+                    e++;
+                if (l)
+                    accumulate_run(ctx, li, &acc[l], l, x, e, y, z, row);
+                x = e;
             }
         }
 }
@@ -961,6 +1103,7 @@ typedef struct {
     const int16_t *thr; /* per label; INT16_MAX: not a lesion */
     int16_t max_hu;
     uint8_t *mark;
+    bool apply_drops; /* refine_apply_slices: the drops, else the growth */
 } RefineCtx;
 
 enum { MARK_KEEP = 0, MARK_GROW_FIRST = 1, MARK_DROP = 7, MARK_SHIFT = 2 };
@@ -1023,42 +1166,38 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+static void refine_apply_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const RefineCtx *r = vctx;
+    const size_t *c = r->ctx->cc->c;
+    uint32_t *labels = (uint32_t *)r->labels;
+    long step[6] = {-1,
+                    1,
+                    -(long)c[0],
+                    (long)c[0],
+                    -(long)(c[0] * c[1]),
+                    (long)(c[0] * c[1])};
+    size_t i0 = begin * c[0] * c[1], i1 = end * c[0] * c[1];
+    (void)t;
+    for (size_t i = i0; i < i1; i++) {
+        unsigned m = r->mark[i] >> MARK_SHIFT;
+        if (r->apply_drops) {
+            if (m == MARK_DROP || (labels[i] && r->thr[labels[i]] == INT16_MAX))
+                labels[i] = 0;
+        } else if (m >= MARK_GROW_FIRST && m < MARK_DROP)
+            labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
+    }
+}
+
 static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
                               uint32_t *labels, const Acc *acc,
                               uint32_t n_labels, double voxel_ml,
-                              size_t box_voxels, const NovaLesionOptions *o,
-                              uint8_t *mark, int16_t *thr)
+                              size_t box_voxels, double parenchyma,
+                              const NovaLesionOptions *o, uint8_t *mark,
+                              int16_t *thr)
 {
     const CandCtx *cc = ctx->cc;
     const size_t *c = cc->c;
-    size_t n = c[0] * c[1] * c[2];
-    /* The parenchyma's level: median HU of the lung voxels that are
-     * neither candidates nor vessels. */
-    size_t hist[1200] = {0}, total = 0;
-    size_t i = 0;
-    for (size_t z = 0; z < c[2]; z++)
-        for (size_t y = 0; y < c[1]; y++) {
-            size_t gi =
-                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
-                cc->lo[0];
-            for (size_t x = 0; x < c[0]; x++, i++) {
-                uint8_t l = cc->lab[gi + x];
-                if (labels[i] || ctx->vessel[gi + x] ||
-                    (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT))
-                    continue;
-                int b = cc->hu[gi + x] + 1024;
-                hist[b < 0 ? 0 : b >= 1200 ? 1199 : b]++;
-                total++;
-            }
-        }
-    double parenchyma = -850;
-    for (size_t b = 0, seen = 0; total && b < 1200; b++) {
-        seen += hist[b];
-        if (2 * seen >= total) {
-            parenchyma = (double)b - 1024;
-            break;
-        }
-    }
     bool multi = c[2] > 1;
     thr[0] = INT16_MAX;
     for (uint32_t l = 1; l <= n_labels; l++) {
@@ -1090,25 +1229,13 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
             t = o->ggo_min_hu;
         thr[l] = (int16_t)lrint(t);
     }
-    RefineCtx r = {ctx, labels, thr, (int16_t)o->max_hu, mark};
+    RefineCtx r = {ctx, labels, thr, (int16_t)o->max_hu, mark, false};
     nova_pool_parallel_for(pool, c[2], refine_slices, &r);
-    long step[6] = {-1,
-                    1,
-                    -(long)c[0],
-                    (long)c[0],
-                    -(long)(c[0] * c[1]),
-                    (long)(c[0] * c[1])};
     /* Growth first, reading the labels it grows from, which growth never
-     * changes; then the drops. */
-    for (i = 0; i < n; i++) {
-        unsigned m = mark[i] >> MARK_SHIFT;
-        if (m >= MARK_GROW_FIRST && m < MARK_DROP)
-            labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
-    }
-    for (i = 0; i < n; i++)
-        if ((mark[i] >> MARK_SHIFT) == MARK_DROP ||
-            (labels[i] && thr[labels[i]] == INT16_MAX))
-            labels[i] = 0;
+     * changes (it writes only unlabelled voxels); then the drops. */
+    nova_pool_parallel_for(pool, c[2], refine_apply_slices, &r);
+    r.apply_drops = true;
+    nova_pool_parallel_for(pool, c[2], refine_apply_slices, &r);
 }
 
 /* Index sums of each lung's voxels in the crop, per slice in parallel,
@@ -1188,8 +1315,45 @@ typedef struct {
     size_t f[3], h[3];
     int16_t *hu;
     uint8_t *lab, *zone;
-    int32_t *scratch; /* per thread: block sums and lung counts of a slab */
+    int32_t *scratch;     /* per thread: block sums and lung counts of a slab */
+    ThreadCounts *counts; /* per thread */
 } CoarseCtx;
+
+/* Block sums of pairs along x (non-lung voxels as air) and their lung
+ * voxel counts: restrict and no scatter, so that the loop vectorises. */
+static void block_pairs(int32_t *restrict sum, int32_t *restrict lung,
+                        const int16_t *restrict hu, const uint8_t *restrict lab,
+                        size_t pairs)
+{
+    for (size_t k = 0; k < pairs; k++) {
+        int a = (uint8_t)(lab[2 * k] - 1) < 2; /* right, left */
+        int b = (uint8_t)(lab[2 * k + 1] - 1) < 2;
+        sum[k] += (a ? hu[2 * k] : -1000) + (b ? hu[2 * k + 1] : -1000);
+        lung[k] += a + b;
+    }
+}
+
+/* num / den rounded to the nearest integer, halves to even (what lrint
+ * does with the quotient in the default rounding mode), den > 0, in
+ * integers: the block means take the shift when the block is whole. */
+static inline int32_t div_round_even(int32_t num, int32_t den)
+{
+    int32_t q, r;
+    if (den == 8) {
+        q = num >> 3; /* arithmetic shift: the floor */
+        r = num & 7;
+    } else {
+        q = num / den;
+        r = num % den;
+        if (r < 0) {
+            q--;
+            r += den;
+        }
+    }
+    if (2 * r > den || (2 * r == den && (q & 1)))
+        q++;
+    return q;
+}
 
 static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
 {
@@ -1214,20 +1378,18 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 /* factors are 1 or 2; pairs summed without a scatter so
                  * that the loop vectorises */
                 size_t xx = 0;
-                if (f[0] == 2)
-                    for (; xx + 2 <= cc->c[0]; xx += 2) {
-                        bool a = (uint8_t)(lr[xx] - 1) < 2; /* right, left */
-                        bool b = (uint8_t)(lr[xx + 1] - 1) < 2;
-                        sr[xx >> 1] +=
-                            (a ? hr[xx] : -1000) + (b ? hr[xx + 1] : -1000);
-                        nr[xx >> 1] += a + b;
-                    }
+                if (f[0] == 2) {
+                    block_pairs(sr, nr, hr, lr, cc->c[0] / 2);
+                    xx = cc->c[0] / 2 * 2;
+                }
                 unsigned sh = f[0] == 2;
                 for (; xx < cc->c[0]; xx++) {
                     bool in = (uint8_t)(lr[xx] - 1) < 2; /* right, left */
                     sr[xx >> sh] += in ? hr[xx] : -1000;
                     nr[xx >> sh] += in;
                 }
+                count_lung_row(&x->counts[t], hr, lr,
+                               x->zones ? x->zones + gi : NULL, cc->c[0]);
             }
         for (size_t by = 0; by < h[1]; by++)
             for (size_t bx = 0; bx < h[0]; bx++) {
@@ -1237,7 +1399,7 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 size_t count = (z1 - z0) * (y1 - y0) * (x1 - x0);
                 size_t b2 = by * h[0] + bx;
                 size_t bi = bz * h[0] * h[1] + b2;
-                x->hu[bi] = (int16_t)lrint((double)sum[b2] / (double)count);
+                x->hu[bi] = (int16_t)div_round_even(sum[b2], (int32_t)count);
                 x->lab[bi] = 0;
                 x->zone[bi] = 0;
                 if (2 * (size_t)lung[b2] < count || lung[b2] == 0)
@@ -1369,13 +1531,15 @@ typedef struct {
     int16_t high_hu;
     size_t *area_k; /* keep x slices, or NULL */
     const RowSpan *span;
+    const uint8_t *zones;
+    ThreadCounts *counts; /* per thread: the lesion voxels */
 } TailCtx;
 
 static void tail_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const TailCtx *x = vctx;
     const CandCtx *cc = x->cc;
-    (void)t;
+    ThreadCounts *m = &x->counts[t];
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
@@ -1388,25 +1552,54 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
             for (size_t k = xa; k < xb; k++) {
                 uint32_t l = label_at(x->li, i + k, gi + k);
                 uint32_t id = l ? x->new_id[l] : 0;
-                x->mask[gi + k] = !id ? 0 : cc->hu[gi + k] > x->high_hu ? 2 : 1;
-                if (id && x->area_k)
+                if (!id) {
+                    x->mask[gi + k] = 0;
+                    continue;
+                }
+                bool high = cc->hu[gi + k] > x->high_hu;
+                x->mask[gi + k] = high ? 2 : 1;
+                if (x->area_k)
                     x->area_k[(size_t)(id - 1) * cc->c[2] + z]++;
+                /* lesion voxels are lung voxels (up_slices, refine) */
+                unsigned s = (uint8_t)(cc->lab[gi + k] - 1);
+                if (s >= 2)
+                    continue;
+                m->lesion[s]++;
+                m->high[s] += high;
+                uint8_t zc = x->zones ? x->zones[gi + k] : 0;
+                if (zc) {
+                    m->zone_lesion[s][NOVA_ZONE_THIRD(zc)]++;
+                    m->zone_high[s][NOVA_ZONE_THIRD(zc)] += high;
+                }
             }
         }
 }
 
-bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
-                        const NovaLungResult *lungs, const NovaLesionOptions *o,
-                        NovaAnalysis *an)
+static double process_cpu_seconds(void)
 {
-    double t_last = nova_time_now();
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool find_lesions(NovaError **error, NovaPool *pool,
+                         const NovaVolume *hu, const NovaLungResult *lungs,
+                         const NovaLesionOptions *o, NovaAnalysis *an,
+                         ThreadCounts *counts)
+{
+    /* NOVA_DEBUG_LESIONS: wall and process CPU time of each step (the CPU
+     * time, both threads together, is the steadier figure on a loaded
+     * machine) */
+    double t_last = nova_time_now(), c_last = process_cpu_seconds();
 #define TIMING(name)                                                           \
     do {                                                                       \
         if (getenv("NOVA_DEBUG_LESIONS")) {                                    \
-            double t_now = nova_time_now();                                    \
-            fprintf(stderr, "before %s: %.1f ms\n", name,                      \
-                    (t_now - t_last) * 1e3);                                   \
+            double t_now = nova_time_now(), c_now = process_cpu_seconds();     \
+            fprintf(stderr, "%s: %.1f ms (CPU %.1f ms)\n", name,               \
+                    (t_now - t_last) * 1e3, (c_now - c_last) * 1e3);           \
             t_last = t_now;                                                    \
+            c_last = c_now;                                                    \
         }                                                                      \
     } while (0)
     size_t d[3];
@@ -1426,12 +1619,12 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     CandCtx cc = {.hu = vox, .lab = lab, .spacing_z_mm = g->spacing[2]};
     memcpy(cc.d, d, sizeof d);
     size_t hi[3];
-    TIMING("bbox");
+    TIMING("mask volume");
     /* The lung stage's box (from its coarse blocks), else a scan. */
     if (!nova_lung_result_get_box(lungs, cc.lo, hi) &&
         !lung_bbox(pool, lab, d, cc.lo, hi))
         return true; /* no lungs: no lesions */
-    TIMING("coarse");
+    TIMING("box");
     an->has_lungs = true;
     memcpy(an->lung_lo, cc.lo, sizeof an->lung_lo);
     memcpy(an->lung_hi, hi, sizeof an->lung_hi);
@@ -1444,7 +1637,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
      * 2 along z for thin slices), a quarter to an eighth of the voxels,
      * which lesions of 0.1 ml (6 mm across) do not miss.  Boundaries are
      * then set on the full grid. */
-    CoarseCtx gx = {.cc = &cc, .zones = zones};
+    CoarseCtx gx = {.cc = &cc, .zones = zones, .counts = counts};
     size_t f_all = 1;
     for (int a = 0; a < 3; a++) {
         gx.f[a] = g->spacing[a] < 0.9 && cc.c[a] >= 8 ? 2 : 1;
@@ -1508,8 +1701,8 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     if (ok) {
         /* the lesion mask holds the vessel flags until the lesions are
          * known when detection runs on the full grid */
-        void *crop_args[2] = {&dc, opened};
-        nova_pool_parallel_for(pool, dc.c[2], crop_slices, crop_args);
+        CropCtx crop = {&dc, opened, zones, coarse ? NULL : counts};
+        nova_pool_parallel_for(pool, dc.c[2], crop_slices, &crop);
         /* Box half-widths: the vessel radius in voxels on each axis (at
          * least one voxel in plane; along z only where slices are thinner
          * than the radius). */
@@ -1518,24 +1711,50 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             half[a] = h < 1 && a < 2 ? 1 : (size_t)(h + 0.5);
             box_voxels *= 2 * half[a] + 1;
         }
-        TIMING("open");
+        TIMING("block means, crop");
         ok = grey_open(error, pool, opened, dc.c, half);
     }
+    double parenchyma = -850;
     if (ok) {
-        if (kept_open)
-            memcpy(kept_open, opened, dn * sizeof *kept_open);
-        BandCtx bc = {
-            &dc,   opened, (int16_t)o->ggo_min_hu, (int16_t)o->max_hu, cand,
-            dense, vessel};
-        TIMING("band");
-        nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
+        int threads = nova_pool_get_threads(pool);
+        BandCtx bc = {&dc,
+                      opened,
+                      (int16_t)o->ggo_min_hu,
+                      (int16_t)o->max_hu,
+                      cand,
+                      dense,
+                      vessel,
+                      kept_open,
+                      nova_calloc(error, (size_t)threads, sizeof *bc.hist)};
+        TIMING("opening");
+        ok = bc.hist != NULL;
+        if (ok)
+            nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
+        /* The parenchyma's level (refine_boundaries): median HU of the
+         * lung voxels that are neither candidates nor vessels. */
+        size_t total = 0;
+        for (int t = 1; ok && t < threads; t++)
+            for (int k = 0; k < 1200; k++)
+                bc.hist[0][k] += bc.hist[t][k];
+        for (int k = 0; ok && k < 1200; k++)
+            total += bc.hist[0][k];
+        for (size_t k = 0, seen = 0; ok && total && k < 1200; k++) {
+            seen += bc.hist[0][k];
+            if (2 * seen >= total) {
+                parenchyma = (double)k - 1024;
+                break;
+            }
+        }
+        nova_free(bc.hist);
+    }
+    if (ok) {
         double det_sp[3] = {g->spacing[0] * (double)gx.f[0],
                             g->spacing[1] * (double)gx.f[1],
                             g->spacing[2] * (double)gx.f[2]};
         ok = drop_central_dense(error, pool, &dc, det_zones, cand, dense,
                                 labels, det_sp, det_ml, g->direction[8] >= 0);
     }
-    TIMING("label");
+    TIMING("band, central dense");
     if (ok)
         ok = nova_imgproc_label(error, pool, cand, dc.c, 26, labels, &n_labels);
     if (ok && n_labels > 0) {
@@ -1550,7 +1769,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     double wy_j = g->direction[4] * g->spacing[1];
     double wy_k = g->direction[5] * g->spacing[2];
     double lung_y_mid[3] = {0};
-    TIMING("ymid");
+    TIMING("labelling");
     if (ok && n_labels > 0)
         lung_y_mid_of(pool, &dc, coarse ? cc.lo : (size_t[3]){0, 0, 0}, gx.f,
                       wy_i, wy_j, wy_k, lung_y_mid);
@@ -1565,10 +1784,10 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    .high_hu = (int16_t)o->high_hu};
     LabelImg li = {.u32 = labels};
     if (ok && n_labels > 0) {
-        TIMING("acc1");
+        TIMING("posterior level");
         accumulate(pool, &actx, &li, acc, n_labels);
         refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml,
-                          box_voxels, o, cand, thr);
+                          box_voxels, parenchyma, o, cand, thr);
     }
     if (ok && n_labels > 0 && coarse) {
         /* Compact ids of the lesions still on the detection grid, then
@@ -1576,14 +1795,11 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
          * 254 lesions) or a uint16 image. */
         map = nova_calloc(error, (size_t)n_labels + 1, sizeof *map);
         ok = map != NULL;
+        /* (a lesion whose voxels all left in refine keeps an id and ends
+         * with no voxel) */
         uint32_t k_ids = 0;
-        for (size_t i = 0; ok && i < dn; i++)
-            if (labels[i])
-                map[labels[i]] = 1;
         for (uint32_t l = 1; ok && l <= n_labels; l++)
-            map[l] = map[l] && thr[l] != INT16_MAX && k_ids < UINT16_MAX
-                         ? ++k_ids
-                         : 0;
+            map[l] = thr[l] != INT16_MAX && k_ids < UINT16_MAX ? ++k_ids : 0;
         if (ok && k_ids > 254) {
             /* zeroed: only the rows with lesions are written */
             ids16 = nova_calloc(error, n, sizeof *ids16);
@@ -1596,21 +1812,11 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
             ok = span_lo != NULL;
         }
         if (ok) {
-            uint32_t *span_hi = span_lo + rows;
-            for (size_t r = 0; r < rows; r++) {
-                span_lo[r] = UINT32_MAX;
-                span_hi[r] = 0;
-            }
-            for (size_t r = 0, b = 0; r < rows; r++)
-                for (size_t x = 0; x < gx.h[0]; x++, b++)
-                    if (labels[b] && map[labels[b]]) {
-                        if (x < span_lo[r])
-                            span_lo[r] = (uint32_t)x;
-                        span_hi[r] = (uint32_t)x;
-                    }
-            span = (RowSpan){.lo = span_lo, .hi = span_hi};
+            span = (RowSpan){.lo = span_lo, .hi = span_lo + rows};
             memcpy(span.f, gx.f, sizeof span.f);
             memcpy(span.h, gx.h, sizeof span.h);
+            SpanCtx sc = {&span, labels, map};
+            nova_pool_parallel_for(pool, gx.h[2], span_slices, &sc);
             actx_span = &span;
         }
         if (ok) {
@@ -1624,7 +1830,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                         ids16 ? NULL : mask,
                         ids16,
                         &span};
-            TIMING("up");
+            TIMING("statistics, refine, ids, spans");
             nova_pool_parallel_for(pool, cc.c[2], up_slices, &up);
             li = ids16 ? (LabelImg){.u16 = ids16} : (LabelImg){.u8 = mask};
             nova_free(acc);
@@ -1665,7 +1871,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         nova_free(span_lo);
         return ok;
     }
-    TIMING("acc2");
+    TIMING("full-grid boundaries");
     actx.cand = NULL;
     accumulate(pool, &actx, &li, acc, n_labels);
     /* Keep the lesions still above the minimum size. */
@@ -1760,14 +1966,14 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     an->lesion_count = keep;
     nova_free(cj.ids);
     nova_free(cj.cavity);
-    TIMING("key slices");
+    TIMING("statistics, features, cavities");
 
     /* Key slice: the axial slice with the largest cross-section. */
     size_t *area_k =
         keep ? nova_calloc(error, keep * cc.c[2], sizeof *area_k) : NULL;
-    TailCtx tc = {&cc,    &li,      new_id, mask, (int16_t)o->high_hu,
-                  area_k, actx.span};
-    TIMING("tail");
+    TailCtx tc = {&cc,    &li,       new_id, mask,  (int16_t)o->high_hu,
+                  area_k, actx.span, zones,  counts};
+    TIMING("key-slice buffer");
     nova_pool_parallel_for(pool, cc.c[2], tail_slices, &tc);
     for (size_t l = 0; l < keep && area_k; l++) {
         size_t best = 0;
@@ -1777,7 +1983,7 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         an->lesions[l].key_slice = cc.lo[2] + best;
     }
     nova_free(area_k);
-    TIMING("end");
+    TIMING("mask, counts");
     if (keep > 1)
         qsort(an->lesions, keep, sizeof *an->lesions, compare_volume);
     for (size_t l = 0; l < keep; l++)
@@ -1789,6 +1995,40 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     nova_free(ids16);
     nova_free(span_lo);
     return true;
+}
+
+bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
+                        const NovaLungResult *lungs, const NovaLesionOptions *o,
+                        NovaAnalysis *an)
+{
+    int threads = nova_pool_get_threads(pool);
+    ThreadCounts *per = nova_calloc(error, (size_t)threads, sizeof *per);
+    if (!per)
+        return false;
+    bool ok = find_lesions(error, pool, hu, lungs, o, an, per);
+    /* integer counts: the sums do not depend on the split */
+    NovaMeasureCounts *m = &an->counts;
+    memset(m, 0, sizeof *m);
+    for (int t = 0; t < threads; t++) {
+        const ThreadCounts *p = &per[t];
+        for (int s = 0; s < 2; s++) {
+            for (int code = 0; code < 16; code++) {
+                m->lung[s] += p->code[s][code];
+                if (code >= 1 && code <= NOVA_ZONE_COUNT)
+                    m->zone_lung[s][NOVA_ZONE_THIRD(code)] += p->code[s][code];
+            }
+            m->lesion[s] += p->lesion[s];
+            m->high[s] += p->high[s];
+            for (int k = 0; k < 3; k++) {
+                m->zone_lesion[s][k] += p->zone_lesion[s][k];
+                m->zone_high[s][k] += p->zone_high[s][k];
+            }
+        }
+        for (int v = 0; v < 1130; v++)
+            m->hist[v / 10] += p->hu[v];
+    }
+    nova_free(per);
+    return ok;
 }
 
 /* Pan et al., Radiology 2020: 0 none, 1 below 5 %, 2 5-25 %, 3 26-49 %,
@@ -1808,108 +2048,23 @@ static int pan_score(double percent)
     return 5;
 }
 
-/* Per-thread counts of nova__measure. */
-typedef struct {
-    size_t lung[2], les[2], high[2];
-    size_t zl[2][3], zles[2][3], zhigh[2][3];
-    size_t hist[113];
-} MeasureCounts;
-
-typedef struct {
-    const uint8_t *lab, *zones, *les;
-    const int16_t *vox;
-    size_t d[3], lo[3], hi[3]; /* the volume; the lungs' box */
-    MeasureCounts *per;
-} MeasureCtx;
-
-static inline void measure_voxel(const MeasureCtx *x, MeasureCounts *c,
-                                 size_t i)
-{
-    uint8_t l = x->lab[i];
-    if (l != NOVA_LUNG_RIGHT && l != NOVA_LUNG_LEFT)
-        return;
-    int s = l - 1;
-    c->lung[s]++;
-    /* 10-HU bins from -1030: floor((v + 1030) / 10) */
-    int v = x->vox[i] + 1030;
-    if (v >= 0 && v < 1130)
-        c->hist[v / 10]++;
-    int third = x->zones && x->zones[i] ? NOVA_ZONE_THIRD(x->zones[i]) : -1;
-    if (third >= 0)
-        c->zl[s][third]++;
-    uint8_t e = x->les[i];
-    if (e) {
-        c->les[s]++;
-        c->high[s] += e == 2;
-        if (third >= 0) {
-            c->zles[s][third]++;
-            c->zhigh[s][third] += e == 2;
-        }
-    }
-}
-
-static void measure_slices(void *vctx, size_t begin, size_t end, int t)
-{
-    const MeasureCtx *x = vctx;
-    MeasureCounts *c = &x->per[t];
-    for (size_t z = x->lo[2] + begin; z < x->lo[2] + end; z++)
-        for (size_t y = x->lo[1]; y <= x->hi[1]; y++) {
-            size_t row = (z * x->d[1] + y) * x->d[0];
-            for (size_t i = row + x->lo[0]; i <= row + x->hi[0]; i++)
-                measure_voxel(x, c, i);
-        }
-}
-
 bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    const NovaLungResult *lungs, const NovaLesionOptions *o,
                    NovaAnalysis *an)
 {
     NovaMeasures *m = &an->measures;
     memset(m, 0, sizeof *m);
-    size_t d[3];
-    nova_volume_get_dims(hu, d);
     const NovaGeometry *g = nova_volume_get_geometry(hu);
     double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
-    const int16_t *vox = nova_volume_get_const_data(hu);
-    const uint8_t *lab =
-        nova_volume_get_const_data(nova_lung_result_get_labels(lungs));
-    NovaVolume *zv = nova_lung_result_get_zones(lungs);
-    const uint8_t *zones = zv ? nova_volume_get_const_data(zv) : NULL;
-    const uint8_t *les = nova_volume_get_const_data(an->lesion_mask);
     m->histogram_start_hu = -1030;
     m->histogram_bin_hu = 10;
-    /* One pass over the volume, slices split over the pool, counts per
-     * thread then summed (integers: the result does not depend on the
-     * split). */
-    int threads = nova_pool_get_threads(pool);
-    MeasureCounts *per = nova_calloc(error, (size_t)threads, sizeof *per);
-    if (!per)
-        return false;
-    MeasureCtx mc = {lab, zones, les, vox, {d[0], d[1], d[2]}, {0}, {0}, per};
-    if (an->has_lungs) {
-        /* only the lungs' box holds lung voxels */
-        memcpy(mc.lo, an->lung_lo, sizeof mc.lo);
-        memcpy(mc.hi, an->lung_hi, sizeof mc.hi);
-        nova_pool_parallel_for(pool, mc.hi[2] - mc.lo[2] + 1, measure_slices,
-                               &mc);
-    }
-    size_t lung_n[2] = {0}, les_n[2] = {0}, high_n[2] = {0};
-    size_t zl[2][3] = {{0}}, zles[2][3] = {{0}}, zhigh[2][3] = {{0}};
-    for (int t = 0; t < threads; t++) {
-        for (int s = 0; s < 2; s++) {
-            lung_n[s] += per[t].lung[s];
-            les_n[s] += per[t].les[s];
-            high_n[s] += per[t].high[s];
-            for (int k = 0; k < 3; k++) {
-                zl[s][k] += per[t].zl[s][k];
-                zles[s][k] += per[t].zles[s][k];
-                zhigh[s][k] += per[t].zhigh[s][k];
-            }
-        }
-        for (int b = 0; b < 113; b++)
-            m->histogram[b] += per[t].hist[b];
-    }
-    nova_free(per);
+    /* The counts come from the lesion stage's passes (analysis_private.h). */
+    const NovaMeasureCounts *c = &an->counts;
+    for (int b = 0; b < 113; b++)
+        m->histogram[b] = c->hist[b];
+    const size_t *lung_n = c->lung, *les_n = c->lesion, *high_n = c->high;
+    const size_t(*zl)[3] = c->zone_lung, (*zles)[3] = c->zone_lesion,
+          (*zhigh)[3] = c->zone_high;
     for (int s = 0; s < 2; s++) {
         m->lung_ml[s + 1] = (double)lung_n[s] * voxel_ml;
         m->lesion_ml[s + 1] = (double)les_n[s] * voxel_ml;
@@ -1947,6 +2102,8 @@ bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         }
     }
     (void)error;
+    (void)pool;
+    (void)lungs;
     (void)o;
     return true;
 }
