@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--keep")
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--perf", action="store_true")
+    ap.add_argument("--perf-event", default="cpu-clock",
+                    help="event for --perf, e.g. syscalls:sys_enter_futex")
     a = ap.parse_args()
     work = os.path.join(ROOT, "bench", "work", "net")
     base = os.path.join(ROOT, "bench", "work", "net-cpu")
@@ -76,7 +78,7 @@ def main():
         time.sleep(1.0)
     elif a.perf:
         tracer = subprocess.Popen(
-            ["perf", "record", "-g", "-p", str(server.pid), "-o",
+            ["perf", "record", "--call-graph", "dwarf,16384", "-e", a.perf_event, "-p", str(server.pid), "-o",
              os.path.join(out, "perf.data")], stderr=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL)
         time.sleep(1.0)

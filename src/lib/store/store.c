@@ -214,7 +214,6 @@ struct NovaStore {
     int marker_fd; /* the marker, locked (flock) while the store is open */
     /* Group commit of index rows (index_commit). */
     pthread_mutex_t c_lock;
-    pthread_cond_t c_cond;
     IndexRow *c_head, *c_tail;
     bool c_leader;
     /* Directories whose entry in their parent is known to be durable: a
@@ -544,7 +543,6 @@ NovaStore *nova_store_open(NovaError **error, const char *dir,
         s->series_dirs[i].fd = -1;
         pthread_cond_init(&s->series_dirs[i].cond, NULL);
     }
-    pthread_cond_init(&s->c_cond, NULL);
     pthread_cond_init(&s->q_cond, NULL);
     s->marker_fd = -1;
     s->dir = nova_strdup(error, dir);
@@ -689,7 +687,6 @@ void nova_store_close(NovaStore *s)
         nova_free(s->series_dirs[i].path);
         pthread_cond_destroy(&s->series_dirs[i].cond);
     }
-    pthread_cond_destroy(&s->c_cond);
     pthread_cond_destroy(&s->q_cond);
     nova_free(s->dir);
     nova_free(s->tmp_dir);
@@ -967,9 +964,10 @@ bool nova_store_wait_completed(NovaStore *s, int timeout_ms,
 /* One instance's index row, waiting for a commit.  Rows from concurrent
  * associations are committed together: the first thread to find no commit
  * in progress becomes the leader, takes every queued row, writes them in
- * one transaction (a SAVEPOINT per row so one bad row fails alone) and
- * wakes their threads.  Each thread still answers its
- * sender only after its own row is committed. */
+ * one transaction (a SAVEPOINT per row so one bad row fails alone),
+ * wakes their threads one by one and hands the leadership to the first
+ * row queued meanwhile.  Each thread still answers its sender only after
+ * its own row is committed. */
 struct IndexRow {
     const char *study, *series, *patient, *modality, *sop_instance, *sop_class,
         *ts, *rel_path, *calling_ae;
@@ -978,6 +976,10 @@ struct IndexRow {
     int64_t declared;
     double received; /* seconds since the epoch; 0: the commit's time */
     bool done, ok, inserted;
+    /* Waiting: done, or handed the leadership (index_commit). */
+    bool lead;
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond;
     NovaError *error;
     IndexRow *next;
 };
@@ -1098,33 +1100,74 @@ static void commit_batch(NovaStore *s, IndexRow *batch)
     pthread_mutex_unlock(&s->db_lock);
 }
 
+/* Wake `r`'s thread: its row is committed (done) or it is to lead the
+ * next batch.  r belongs to that thread again once r->wait_lock is
+ * released. */
+static void row_wake(IndexRow *r, bool done)
+{
+    pthread_mutex_lock(&r->wait_lock);
+    if (done)
+        r->done = true;
+    else
+        r->lead = true;
+    pthread_cond_signal(&r->wait_cond);
+    pthread_mutex_unlock(&r->wait_lock);
+}
+
+/* Commit every queued row as the leader (s->c_leader is ours), wake their
+ * threads one by one, then hand the leadership to the first row queued
+ * meanwhile, if any: each waiting thread is woken once, by its own
+ * condition, instead of all of them on every commit. */
+static void lead_commit(NovaStore *s, IndexRow *self)
+{
+    pthread_mutex_lock(&s->c_lock);
+    IndexRow *batch = s->c_head;
+    s->c_head = s->c_tail = NULL;
+    pthread_mutex_unlock(&s->c_lock);
+    commit_batch(s, batch);
+    for (IndexRow *r = batch, *next; r; r = next) {
+        next = r->next;
+        if (r == self)
+            self->done = true;
+        else
+            row_wake(r, true);
+    }
+    pthread_mutex_lock(&s->c_lock);
+    IndexRow *first = s->c_head;
+    if (!first)
+        s->c_leader = false;
+    pthread_mutex_unlock(&s->c_lock);
+    if (first)
+        row_wake(first, false);
+}
+
 static void index_commit(NovaStore *s, IndexRow *row)
 {
+    row->done = row->lead = false;
+    row->next = NULL;
+    pthread_mutex_init(&row->wait_lock, NULL);
+    pthread_cond_init(&row->wait_cond, NULL);
     pthread_mutex_lock(&s->c_lock);
     if (s->c_tail)
         s->c_tail->next = row;
     else
         s->c_head = row;
     s->c_tail = row;
-    while (!row->done) {
-        if (s->c_leader) {
-            pthread_cond_wait(&s->c_cond, &s->c_lock);
-            continue;
-        }
-        s->c_leader = true;
-        IndexRow *batch = s->c_head;
-        s->c_head = s->c_tail = NULL;
-        pthread_mutex_unlock(&s->c_lock);
-        commit_batch(s, batch);
-        pthread_mutex_lock(&s->c_lock);
-        for (IndexRow *r = batch, *next; r; r = next) {
-            next = r->next; /* r belongs to its thread once done */
-            r->done = true;
-        }
-        s->c_leader = false;
-        pthread_cond_broadcast(&s->c_cond);
-    }
+    bool lead = !s->c_leader;
+    s->c_leader = true;
     pthread_mutex_unlock(&s->c_lock);
+    if (!lead) {
+        pthread_mutex_lock(&row->wait_lock);
+        while (!row->done && !row->lead)
+            pthread_cond_wait(&row->wait_cond, &row->wait_lock);
+        lead = !row->done;
+        pthread_mutex_unlock(&row->wait_lock);
+    }
+    /* A leader's own row is in the queue it takes. */
+    if (lead)
+        lead_commit(s, row);
+    pthread_mutex_destroy(&row->wait_lock);
+    pthread_cond_destroy(&row->wait_cond);
 }
 
 /* ------------------------------------------------------------- put */
