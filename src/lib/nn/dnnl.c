@@ -1643,44 +1643,63 @@ void nova__nn_dnnl_team_enter(void)
     omp_set_num_threads(1);
 }
 
-bool nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node, NnTeam *team,
-                            int thread, bool pending)
+typedef struct {
+    NnDnnl *d;
+    NnExec *ex;
+    NnNode *node;
+} TeamNode;
+
+static void chunk_pre(void *ctx, int chunk, int thread)
+{
+    TeamNode *tn = ctx;
+    run_pre(tn->d, tn->ex, tn->node, tn->d->streams[thread]);
+}
+
+static void chunk_post(void *ctx, int chunk, int thread)
+{
+    TeamNode *tn = ctx;
+    run_post(tn->d, tn->ex, tn->node->impl, tn->d->streams[thread]);
+}
+
+/* A small node whole, on whichever thread takes it. */
+static void chunk_solo(void *ctx, int chunk, int thread)
+{
+    TeamNode *tn = ctx;
+    DnnlNode *dn = tn->node->impl;
+    dnnl_stream_t stream = tn->d->streams[thread];
+    run_pre(tn->d, tn->ex, tn->node, stream);
+    if (own_kernel(dn))
+        run_own(tn->ex, tn->node, NULL);
+    else
+        run_prim(tn->ex, dn, stream);
+    run_post(tn->d, tn->ex, dn, stream);
+}
+
+static void chunk_slice(void *ctx, int chunk, int thread)
+{
+    TeamNode *tn = ctx;
+    DnnlNode *dn = tn->node->impl;
+    dnnl_stream_t stream = tn->d->streams[thread];
+    run_slice(tn->ex, dn, &dn->slices[chunk], stream);
+    dnnl_stream_wait(stream);
+}
+
+void nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node)
 {
     DnnlNode *dn = node->impl;
-    dnnl_stream_t stream = d->streams[thread];
+    TeamNode tn = {d, ex, node};
     if (dn->threads <= 1) {
-        /* Thread 0 alone; the others go on to the next node and wait for
-         * this one at its first barrier. */
-        if (thread == 0) {
-            run_pre(d, ex, node, stream);
-            if (own_kernel(dn))
-                run_own(ex, node, NULL);
-            else
-                run_prim(ex, dn, stream);
-            run_post(d, ex, dn, stream);
-        }
-        return true;
+        nova__nn_team_step(1, chunk_solo, &tn);
+        return;
     }
-    if (thread == 0 && has_pre(node))
-        run_pre(d, ex, node, stream);
-    if (pending || has_pre(node))
-        nova__nn_team_barrier(team);
-    if (dn->n_slices) {
-        int T = nova__nn_team_threads(team);
-        for (int i = thread; i < dn->n_slices; i += T)
-            run_slice(ex, dn, &dn->slices[i], stream);
-        dnnl_stream_wait(stream);
-        nova__nn_team_barrier(team);
-    } else {
-        /* Each of the kernel's loops ends with a barrier. */
-        run_own(ex, node, ex->pool);
-    }
-    if (dn->out_reorder) {
-        if (thread == 0)
-            run_post(d, ex, dn, stream);
-        return true;
-    }
-    return false;
+    if (has_pre(node))
+        nova__nn_team_step(1, chunk_pre, &tn);
+    if (dn->n_slices)
+        nova__nn_team_step(dn->n_slices, chunk_slice, &tn);
+    else
+        run_own(ex, node, ex->pool); /* its loops are steps */
+    if (dn->out_reorder)
+        nova__nn_team_step(1, chunk_post, &tn);
 }
 
 void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)

@@ -268,36 +268,39 @@ double nova__nn_node_flops(NnGraph *g, const NnNode *node);
 
 typedef struct NnDnnl NnDnnl;
 /* ------------------------------------------------------------ team */
-/* team.c: the session's threads walking a stretch of nodes together, one
- * barrier per node instead of one pool job per node (see team.c). */
+/* team.c: the session's threads walking a stretch of nodes together, in
+ * steps of chunks that whichever thread comes first takes (see team.c). */
 typedef struct NnTeam NnTeam;
-NnTeam *nova__nn_team_create(NovaError **error, int n_threads);
+/* max_steps: the most steps one stretch may take (4 per node). */
+NnTeam *nova__nn_team_create(NovaError **error, int n_threads, int max_steps);
 void nova__nn_team_destroy(NnTeam *t);
 int nova__nn_team_threads(const NnTeam *t);
-/* Every thread of the team calls it; returns when all have. */
-void nova__nn_team_barrier(NnTeam *t);
+/* Before each stretch, with no thread inside one. */
+void nova__nn_team_reset(NnTeam *t);
 /* Mark the calling thread as team thread `thread` until leave. */
 void nova__nn_team_enter(NnTeam *t, int thread);
 void nova__nn_team_leave(void);
+/* One step: after every chunk of the previous step is done, run chunks
+ * [0, total) by fn(ctx, chunk, thread) on whichever team threads take
+ * them (every team thread must make the same calls in the same order);
+ * outside a team, all of them on the calling thread. */
+typedef void (*NnChunkFn)(void *ctx, int chunk, int thread);
+void nova__nn_team_step(int total, NnChunkFn fn, void *ctx);
 /* The kernels' parallel loop: nova_pool_parallel_for's static split, or,
- * on a thread inside a team (and pool not NULL), this thread's share of
- * it followed by a team barrier (every team thread must make the same
- * calls). */
+ * on a thread inside a team (and pool not NULL), one step whose chunks
+ * are the static split's shares. */
 void nova__nn_par_for(NovaPool *pool, size_t n, NovaRangeFn fn, void *ctx);
 
 /* How a node claimed by oneDNN runs inside a team stretch. */
 typedef enum {
     NN_TEAM_NO,   /* not in a stretch: a oneDNN primitive on its threads */
-    NN_TEAM_SOLO, /* thread 0 runs it alone (small nodes) */
-    NN_TEAM_SPLIT /* every thread runs its share */
+    NN_TEAM_SOLO, /* one chunk (small nodes) */
+    NN_TEAM_SPLIT /* one chunk per team thread */
 } NnTeamMode;
 NnTeamMode nova__nn_dnnl_team_mode(const NnNode *node);
-/* Team thread `thread` runs its part of a node (all threads call it, in
- * the same node order).  pending: thread 0 wrote something since the last
- * barrier (a split node starts with a barrier then).  Returns whether
- * thread 0 wrote something after the node's last barrier. */
-bool nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node, NnTeam *team,
-                            int thread, bool pending);
+/* A team thread's walk through one node (all threads call it, in the same
+ * node order). */
+void nova__nn_dnnl_run_team(NnDnnl *d, NnExec *ex, NnNode *node);
 /* Called by each team thread as it starts a stretch: oneDNN on this thread
  * runs on one thread. */
 void nova__nn_dnnl_team_enter(void);

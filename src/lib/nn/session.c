@@ -1130,7 +1130,8 @@ static bool find_stretches(NovaError **error, NovaNnSession *s)
         r = e > r ? e : r + 1;
     }
     if (any) {
-        s->team = nova__nn_team_create(error, threads);
+        /* At most four steps a node: a copy in, two loops, a copy out. */
+        s->team = nova__nn_team_create(error, threads, 4 * s->n_order + 4);
         if (!s->team)
             return false;
     } else {
@@ -1174,7 +1175,6 @@ static void stretch_thread(void *ctx, size_t begin, size_t end, int thread)
     }
     nova__nn_team_enter(s->team, thread);
     nova__nn_dnnl_team_enter();
-    bool pending = false;
     for (int r = c->r0; r < c->r1; r++) {
         NnNode *n = &g->nodes[s->order[r]];
         if (n->concat_inplace || !n->use_dnnl)
@@ -1182,8 +1182,7 @@ static void stretch_thread(void *ctx, size_t begin, size_t end, int thread)
         bool timed = s->node_seconds && thread == 0;
         double t0 = timed ? nova_time_now() : 0.0;
         double c0 = s->node_cpu ? thread_cpu_now() : 0.0;
-        pending =
-            nova__nn_dnnl_run_team(s->dnnl, c->ex, n, s->team, thread, pending);
+        nova__nn_dnnl_run_team(s->dnnl, c->ex, n);
         if (s->node_cpu)
             s->node_cpu[(size_t)thread * (size_t)g->n_nodes + s->order[r]] +=
                 thread_cpu_now() - c0;
@@ -1257,6 +1256,7 @@ bool nova_nn_session_run(NovaError **error, NovaNnSession *s,
     for (int r = 0; r < s->n_order; r++) {
         if (s->stretch_end && s->stretch_end[r] > r) {
             StretchCtx c = {s, &ex, r, s->stretch_end[r]};
+            nova__nn_team_reset(s->team);
             nova_pool_parallel_for(s->pool,
                                    (size_t)nova__nn_team_threads(s->team),
                                    stretch_thread, &c);
