@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -978,8 +979,7 @@ struct IndexRow {
     bool done, ok, inserted;
     /* Waiting: done, or handed the leadership (index_commit). */
     bool lead;
-    pthread_mutex_t wait_lock;
-    pthread_cond_t wait_cond;
+    sem_t wake; /* posted once: done or lead set */
     NovaError *error;
     IndexRow *next;
 };
@@ -1100,18 +1100,17 @@ static void commit_batch(NovaStore *s, IndexRow *batch)
     pthread_mutex_unlock(&s->db_lock);
 }
 
-/* Wake `r`'s thread: its row is committed (done) or it is to lead the
- * next batch.  r belongs to that thread again once r->wait_lock is
- * released. */
+/* Wake `r`'s thread, once: its row is committed (done) or it is to lead
+ * the next batch.  r belongs to that thread again from the post on (a
+ * semaphore may be destroyed as soon as its waiter returns; a mutex and
+ * condition here made the woken thread wait for the waker's unlock). */
 static void row_wake(IndexRow *r, bool done)
 {
-    pthread_mutex_lock(&r->wait_lock);
     if (done)
         r->done = true;
     else
         r->lead = true;
-    pthread_cond_signal(&r->wait_cond);
-    pthread_mutex_unlock(&r->wait_lock);
+    sem_post(&r->wake);
 }
 
 /* Commit every queued row as the leader (s->c_leader is ours), wake their
@@ -1145,8 +1144,7 @@ static void index_commit(NovaStore *s, IndexRow *row)
 {
     row->done = row->lead = false;
     row->next = NULL;
-    pthread_mutex_init(&row->wait_lock, NULL);
-    pthread_cond_init(&row->wait_cond, NULL);
+    sem_init(&row->wake, 0, 0);
     pthread_mutex_lock(&s->c_lock);
     if (s->c_tail)
         s->c_tail->next = row;
@@ -1157,17 +1155,14 @@ static void index_commit(NovaStore *s, IndexRow *row)
     s->c_leader = true;
     pthread_mutex_unlock(&s->c_lock);
     if (!lead) {
-        pthread_mutex_lock(&row->wait_lock);
-        while (!row->done && !row->lead)
-            pthread_cond_wait(&row->wait_cond, &row->wait_lock);
+        while (sem_wait(&row->wake) != 0 && errno == EINTR)
+            ;
         lead = !row->done;
-        pthread_mutex_unlock(&row->wait_lock);
     }
     /* A leader's own row is in the queue it takes. */
     if (lead)
         lead_commit(s, row);
-    pthread_mutex_destroy(&row->wait_lock);
-    pthread_cond_destroy(&row->wait_cond);
+    sem_destroy(&row->wake);
 }
 
 /* ------------------------------------------------------------- put */
