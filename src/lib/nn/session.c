@@ -1304,8 +1304,8 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
     }
     /* Sum per op type and path; at most one row per distinct pair.  Besides
      * wall time: the CPU time of the busiest of Nova's threads on each
-     * node (with the threads working together, about what the node would
-     * take on an idle machine; barrier waits count when they spin, so
+     * node (when each thread took its own chunks, about what the node
+     * would take on an idle machine; waits count while they spin, so
      * NOVA_NN_SPIN_US=0 for this) and of all Nova's threads. */
     const NnGraph *g = s->g;
     struct {
