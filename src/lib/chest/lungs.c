@@ -36,6 +36,7 @@
 
 #include "nova/imgproc.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -1429,9 +1430,11 @@ static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
  *   - is at least CONS_MIN_MM long (healthy lung is a block or two from
  *     its ribs);
  *   - reads CONS_MEAN_LO_HU to CONS_MEAN_HI_HU on average over its soft
- *     tissue: consolidated lung 20 to 50 HU, pleural fluid (water) 0 to
- *     15 HU, the liver 55 to 65 HU unenhanced and 70 or more with contrast
- *     (the IBSI phantom's liver dome reads 72).
+ *     tissue: unenhanced consolidated lung 20 to 45 HU; pleural fluid
+ *     (water) 0 to 15 HU; the liver 55 to 65 HU unenhanced and 70 or more
+ *     with contrast (the IBSI phantom's liver dome reads 72); a solid
+ *     tumour 40 to 60 (the IBSI phantom's: median 51).  Enhanced
+ *     consolidation (40 to 80 HU) is therefore not taken (docs/chest.md).
  * The paths of a slice are joined by a closing (CONS_JOIN_MM) and opened
  * by a disc of CONS_OPEN_MM, which keeps a consolidation (thick) and drops
  * the thin layers of intercostal and paravertebral muscle that paths from
@@ -1445,7 +1448,7 @@ static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
 #define CONS_OPEN_MM 7.5
 #define CONS_JOIN_MM 5.0
 #define CONS_MEAN_LO_HU 20
-#define CONS_MEAN_HI_HU 50
+#define CONS_MEAN_HI_HU 45
 #define CONS_FAT_LO_HU (-150)
 #define CONS_FAT_HI_HU (-50)
 #define CONS_BONE_HU 300
@@ -1494,14 +1497,89 @@ static void mark_ribs(const struct coarse *c, size_t z0, size_t z1,
     }
 }
 
+/* In-slice distance (mm) from each voxel to the nearest outside-air voxel
+ * (cls CLS_OUTSIDE), by a chamfer transform with the 5 x 5 neighbourhood
+ * (steps of 1, the diagonal and the knight's move, at the grid's
+ * spacing): two raster passes, within 2 % of the Euclidean distance, and a
+ * fraction of the cost of the exact transform.  Slices without outside air
+ * read FLT_MAX. */
+struct depth_ctx {
+    const struct coarse *c;
+    size_t z0;
+    float *depth; /* slab-relative */
+};
+
+/* One raster pass of the chamfer transform over slice dp; dir +1 forward
+ * (neighbours above and to the left), -1 backward. */
+static void chamfer_pass(float *dp, long nx, long ny, const long *rel,
+                         const int (*off)[2], const float *w, int dir)
+{
+    long y_first = dir > 0 ? 0 : ny - 1, y_end = dir > 0 ? ny : -1;
+    for (long y = y_first; y != y_end; y += dir) {
+        long x_first = dir > 0 ? 0 : nx - 1, x_end = dir > 0 ? nx : -1;
+        bool rows_ok = dir > 0 ? y >= 2 : y <= ny - 3;
+        for (long x = x_first; x != x_end; x += dir) {
+            float *v = dp + y * nx + x;
+            float best = *v;
+            if (rows_ok && x >= 2 && x <= nx - 3) {
+                /* Interior: every neighbour exists. */
+                for (int k = 0; k < 8; k++) {
+                    float u = v[-dir * rel[k]] + w[k];
+                    best = u < best ? u : best;
+                }
+            } else {
+                for (int k = 0; k < 8; k++) {
+                    long qx = x - dir * off[k][0], qy = y - dir * off[k][1];
+                    if (qx >= 0 && qx < nx && qy >= 0 && qy < ny) {
+                        float u = dp[qy * nx + qx] + w[k];
+                        best = u < best ? u : best;
+                    }
+                }
+            }
+            *v = best;
+        }
+    }
+}
+
+static void depth_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct depth_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    long nx = (long)c->d[0], ny = (long)c->d[1];
+    size_t plane = (size_t)(nx * ny);
+    double sx = c->sp[0], sy = c->sp[1];
+    /* The forward pass's half neighbourhood (dx, dy), as steps back. */
+    static const int off[8][2] = {{1, 0}, {1, 1}, {0, 1},  {-1, 1},
+                                  {2, 1}, {1, 2}, {-1, 2}, {-2, 1}};
+    float w[8];
+    long rel[8];
+    for (int k = 0; k < 8; k++) {
+        w[k] = (float)hypot(off[k][0] * sx, off[k][1] * sy);
+        rel[k] = off[k][1] * nx + off[k][0];
+    }
+    for (size_t s = begin; s < end; s++) {
+        const uint8_t *cls = c->cls + (x->z0 + s) * plane;
+        float *dp = x->depth + s * plane;
+        for (size_t i = 0; i < plane; i++)
+            dp[i] = cls[i] == CLS_OUTSIDE ? 0.0f : FLT_MAX;
+        chamfer_pass(dp, nx, ny, rel, off, w, 1);
+        chamfer_pass(dp, nx, ny, rel, off, w, -1);
+    }
+}
+
 struct cons_ctx {
     const struct coarse *c;
     uint8_t lung;
-    size_t z0;            /* first slice of the slab */
-    const uint8_t *rib;   /* mark_ribs */
-    const float *skin_sq; /* in-slice squared distance to outside air */
-    uint8_t *mark;        /* out: paths that join (slab-relative) */
-    double dir[CONS_DIRECTIONS][2];
+    size_t z0;          /* first slice of the slab */
+    const uint8_t *rib; /* mark_ribs */
+    const float *depth; /* depth_slices, whole grid */
+    uint8_t *mark;      /* out: paths that join (slab-relative) */
+    int reach;          /* steps */
+    /* Per direction: the in-plane offsets of its steps 1..reach, and the
+     * length of one step (mm). */
+    int (*step)[2];
+    double step_mm[CONS_DIRECTIONS];
 };
 
 static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
@@ -1509,69 +1587,67 @@ static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
     (void)thread;
     const struct cons_ctx *x = vctx;
     const struct coarse *c = x->c;
-    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
-    double step_mm = c->sp[0] < c->sp[1] ? c->sp[0] : c->sp[1];
-    int reach = (int)(CONS_REACH_MM / step_mm);
-    float tol_mm = (float)(0.5 * step_mm);
+    long nx = (long)c->d[0], ny = (long)c->d[1];
+    size_t plane = c->d[0] * c->d[1];
+    float tol_mm = (float)(0.5 * fmin(c->sp[0], c->sp[1]));
     for (size_t s = begin; s < end; s++) {
         size_t z = x->z0 + s;
         const uint8_t *lab = c->lab + z * plane;
-        const float *skin_sq = x->skin_sq + z * plane;
+        const uint8_t *cls = c->cls + z * plane;
+        const int16_t *hu = c->hu + z * plane;
+        const float *depth = x->depth + z * plane;
         const uint8_t *rib = x->rib + z * plane;
         uint8_t *mark = x->mark + s * plane;
         for (size_t p = 0; p < plane; p++) {
             if (lab[p] != x->lung)
                 continue;
             size_t nb[4];
-            int k = neighbours4(p, nx, ny, nb), faces = 0;
+            int k = neighbours4(p, (size_t)nx, (size_t)ny, nb), faces = 0;
             for (int j = 0; j < k; j++)
                 faces += cons_passable(c, z * plane + nb[j]);
             if (!faces)
                 continue;
-            double x0 = (double)(p % nx), y0 = (double)(p / nx);
-            float d0 = sqrtf(skin_sq[p]);
+            long x0 = (long)(p % (size_t)nx), y0 = (long)(p / (size_t)nx);
+            float d0 = depth[p];
             for (int d = 0; d < CONS_DIRECTIONS; d++) {
-                const double *v = x->dir[d];
-                double per_step = hypot(v[0] * c->sp[0], v[1] * c->sp[1]);
+                const int(*st)[2] = x->step + (size_t)d * (size_t)x->reach;
                 float low = d0;
-                int t = 1, n_soft = 0;
+                int t = 0, n_soft = 0;
                 long sum_soft = 0;
                 bool hit = false;
-                for (; t <= reach; t++) {
-                    long xx = lrint(x0 + t * v[0]), yy = lrint(y0 + t * v[1]);
-                    if (xx < 0 || yy < 0 || xx >= (long)nx || yy >= (long)ny)
+                for (; t < x->reach; t++) {
+                    long xx = x0 + st[t][0], yy = y0 + st[t][1];
+                    if (xx < 0 || yy < 0 || xx >= nx || yy >= ny)
                         break;
-                    size_t q = (size_t)yy * nx + (size_t)xx, i = z * plane + q;
-                    if (lab[q] != 0 || c->cls[i] == CLS_OUTSIDE ||
-                        c->cls[i] == CLS_GAS)
+                    size_t q = (size_t)(yy * nx + xx);
+                    if (lab[q] != 0 || cls[q] == CLS_OUTSIDE ||
+                        cls[q] == CLS_GAS)
                         break;
-                    float dq = sqrtf(skin_sq[q]);
+                    float dq = depth[q];
                     if (dq > low + tol_mm)
                         break;
                     if (dq < low)
                         low = dq;
                     if (rib[q]) {
                         hit = dq <= CONS_WALL_MM &&
-                              d0 - dq >= CONS_OUTWARD * t * per_step;
+                              d0 - dq >= CONS_OUTWARD * (t + 1) * x->step_mm[d];
                         break;
                     }
-                    if (!cons_passable(c, i))
+                    if (!cons_passable(c, z * plane + q))
                         break;
-                    int16_t h = c->hu[i];
-                    if (h > CONS_FAT_HI_HU) {
-                        sum_soft += h;
+                    if (hu[q] > CONS_FAT_HI_HU) {
+                        sum_soft += hu[q];
                         n_soft++;
                     }
                 }
-                if (!hit || (t - 1) * per_step < CONS_MIN_MM || !n_soft)
+                /* t steps lie before the rib. */
+                if (!hit || t * x->step_mm[d] < CONS_MIN_MM || !n_soft)
                     continue;
                 long mean = sum_soft / n_soft;
                 if (mean < CONS_MEAN_LO_HU || mean > CONS_MEAN_HI_HU)
                     continue;
-                for (int u = 1; u < t; u++) {
-                    long xx = lrint(x0 + u * v[0]), yy = lrint(y0 + u * v[1]);
-                    mark[(size_t)yy * nx + (size_t)xx] = 1;
-                }
+                for (int u = 0; u < t; u++)
+                    mark[(size_t)((y0 + st[u][1]) * nx + x0 + st[u][0])] = 1;
             }
         }
     }
@@ -1582,20 +1658,33 @@ static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
 static bool fill_consolidation(NovaError **error, NovaPool *pool,
                                struct coarse *c, uint8_t lung, size_t zlo,
                                size_t zhi, const uint8_t *rib,
-                               const float *skin_sq, uint8_t *mark)
+                               const float *depth, uint8_t *mark)
 {
     size_t plane = c->d[0] * c->d[1], nz = zhi - zlo + 1;
-    struct cons_ctx x = {c, lung, zlo, rib, skin_sq, mark, {{0}}};
+    struct cons_ctx x = {c, lung, zlo, rib, depth, mark, 0, NULL, {0}};
+    x.reach = (int)(CONS_REACH_MM / fmin(c->sp[0], c->sp[1]));
+    if (x.reach < 1)
+        return true;
+    x.step = nova_malloc_array(error, (size_t)CONS_DIRECTIONS * (size_t)x.reach,
+                               sizeof *x.step);
+    if (!x.step)
+        return false;
     for (int k = 0; k < CONS_DIRECTIONS; k++) {
         double a = 2 * M_PI * k / CONS_DIRECTIONS;
         double dx = cos(a) / c->sp[0], dy = sin(a) / c->sp[1];
         /* One block per step along the major axis. */
         double s = fmax(fabs(dx), fabs(dy));
-        x.dir[k][0] = dx / s;
-        x.dir[k][1] = dy / s;
+        dx /= s;
+        dy /= s;
+        x.step_mm[k] = hypot(dx * c->sp[0], dy * c->sp[1]);
+        for (int t = 0; t < x.reach; t++) {
+            x.step[k * x.reach + t][0] = (int)lrint((t + 1) * dx);
+            x.step[k * x.reach + t][1] = (int)lrint((t + 1) * dy);
+        }
     }
     memset(mark, 0, nz * plane);
     nova_pool_parallel_for(pool, nz, cons_slices, &x);
+    nova_free(x.step);
 
     /* The paths fan out from the lung; a closing joins them.  A
      * consolidation is thick; the layer of intercostal and paravertebral
@@ -1652,28 +1741,23 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
         return true;
     uint8_t *m = nova_malloc(error, c->n);
     uint8_t *outside = nova_malloc(error, c->n);
-    /* skin: within pleural_depth_mm of outside air in the slice (a disc
-     * dilation of the outside air). */
+    /* depth: in-slice distance (mm) to outside air, on the lungs' slab;
+     * skin: within pleural_depth_mm of it (outside air included). */
+    float *depth = nova_malloc_array(error, c->n, sizeof *depth);
     uint8_t *skin = nova_malloc(error, c->n);
-    int32_t *near = nova_malloc_array(error, plane, sizeof *near);
     uint8_t *rib = nova_malloc(error, c->n);
-    float *skin_sq = nova_malloc_array(error, c->n, sizeof *skin_sq);
-    bool ok = m && outside && skin && near && rib && skin_sq;
+    int32_t *near = nova_malloc_array(error, plane, sizeof *near);
+    bool ok = m && outside && depth && skin && rib && near;
+    size_t s0 = z0 * plane, s1 = (z1 + 1) * plane;
     if (ok) {
-        mark_ribs(c, z0, z1, rib, near);
-        for (size_t i = 0; i < c->n; i++)
-            m[i] = c->cls[i] != CLS_OUTSIDE;
-        size_t slab[3] = {c->d[0], c->d[1], z1 - z0 + 1};
-        ok = edt_foreground_2d(error, pool, m + z0 * plane, slab, c->sp,
-                               skin_sq + z0 * plane);
-    }
-    if (ok) {
-        for (size_t i = 0; i < c->n; i++)
+        struct depth_ctx dx = {c, z0, depth + s0};
+        nova_pool_parallel_for(pool, z1 - z0 + 1, depth_slices, &dx);
+        float depth_mm = (float)o->pleural_depth_mm;
+        for (size_t i = s0; i < s1; i++) {
             outside[i] = c->cls[i] == CLS_OUTSIDE;
-        size_t slab[3] = {c->d[0], c->d[1], z1 - z0 + 1};
-        ok = nova_imgproc_morph(error, pool, NOVA_MORPH_DILATE,
-                                outside + z0 * plane, slab, c->sp,
-                                o->pleural_depth_mm, true, skin + z0 * plane);
+            skin[i] = depth[i] <= depth_mm;
+        }
+        mark_ribs(c, z0, z1, rib, near);
     }
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
         if (zlo[lung] == SIZE_MAX)
@@ -1681,7 +1765,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
         size_t a = zlo[lung] * plane, b = (zhi[lung] + 1) * plane;
         size_t slab[3] = {c->d[0], c->d[1], zhi[lung] - zlo[lung] + 1};
         if (!fill_consolidation(error, pool, c, lung, zlo[lung], zhi[lung], rib,
-                                skin_sq, m)) {
+                                depth, m)) {
             ok = false;
             break;
         }
@@ -1732,10 +1816,10 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     }
     nova_free(m);
     nova_free(outside);
+    nova_free(depth);
     nova_free(skin);
-    nova_free(near);
     nova_free(rib);
-    nova_free(skin_sq);
+    nova_free(near);
     return ok;
 }
 
@@ -1779,67 +1863,66 @@ static int third_of(const struct refine_ctx *x, int lung, long k)
     return t < 0 ? 0 : t > 2 ? 2 : t;
 }
 
+/* Writes the full-grid labels and zones of coarse slices begin..end: each
+ * coarse row becomes a template of labels (and of zones, which also depend
+ * on the full-grid slice through its third) that is copied to the f[1]
+ * rows of each of the block's f[2] slices; only blocks at a lung's border
+ * are then decided voxel by voxel. */
 static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
 {
     struct refine_ctx *x = vctx;
     const struct coarse *c = x->c;
-    size_t nx = c->in[0], ny = c->in[1], fx = c->f[0], fy = c->f[1];
+    size_t nx = c->in[0], ny = c->in[1], nz = c->in[2];
+    size_t fx = c->f[0], fy = c->f[1];
     size_t *cnt = x->counts[thread];
     size_t *zc = x->zcounts[thread];
     uint8_t *tl = x->row_buf[thread], *tz = tl + nx;
     size_t *border = x->border_buf[thread];
     int16_t *limit = x->limit_buf[thread];
-    for (size_t z = begin; z < end; z++) {
-        size_t cz = z / c->f[2];
-        int third[3] = {0, third_of(x, 1, (long)z), third_of(x, 2, (long)z)};
+    for (size_t cz = begin; cz < end; cz++) {
+        size_t z0 = cz * c->f[2], z1 = z0 + c->f[2] < nz ? z0 + c->f[2] : nz;
         for (size_t cy = 0; cy * fy < ny; cy++) {
-            /* The coarse row as a template of full-resolution labels and
-             * zones, copied to each of its fy rows; only blocks at a lung's
-             * border are then decided voxel by voxel. */
             size_t crow = (cz * c->d[1] + cy) * c->d[0];
+            size_t y0 = cy * fy, y1 = y0 + fy < ny ? y0 + fy : ny;
             size_t n_border = 0, tcnt[4] = {0, 0, 0, 0};
-            size_t tzc[NOVA_ZONE_COUNT + 1];
-            memset(tzc, 0, sizeof tzc);
+            size_t first = nx, last = 0, span_lo = nx, span_hi = 0;
             for (size_t x0 = 0, cx = 0; x0 < nx; x0 += fx, cx++) {
                 size_t len = x0 + fx <= nx ? fx : nx - x0;
                 uint8_t code = x->code[crow + cx];
                 uint8_t l = code & 3;
-                uint8_t zone = 0;
-                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
-                    zone = (uint8_t)NOVA_ZONE_CODE(l, third[l],
-                                                   x->periph[crow + cx]);
-                for (size_t i = x0; i < x0 + len; i++) {
+                for (size_t i = x0; i < x0 + len; i++)
                     tl[i] = l;
-                    tz[i] = zone;
-                }
                 tcnt[l] += len;
-                tzc[zone] += len;
+                if (l) {
+                    if (span_lo == nx)
+                        span_lo = x0;
+                    span_hi = x0 + len;
+                }
+                if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+                    if (first == nx)
+                        first = x0;
+                    last = x0 + len - 1;
+                }
                 if (l && (code & (REFINE_AIR | REFINE_DENSE))) {
                     limit[n_border] =
                         code & REFINE_AIR ? x->air_hu : x->dense_hu;
                     border[n_border++] = x0;
                 }
             }
-            size_t y1 = (cy + 1) * fy < ny ? (cy + 1) * fy : ny;
             /* The volumes start zeroed, so rows with nothing to write are
              * left alone: the pages of slices far from the lungs are never
              * touched (first touch of fresh memory is most of this pass's
              * cost, docs/chest.md). */
+            size_t rows = (y1 - y0) * (z1 - z0);
             if (tcnt[0] == nx) {
-                cnt[0] += tcnt[0] * (y1 - cy * fy);
-                zc[0] += tzc[0] * (y1 - cy * fy);
+                cnt[0] += tcnt[0] * rows;
+                zc[0] += tcnt[0] * rows;
                 continue;
             }
-            if (tcnt[NOVA_LUNG_RIGHT] + tcnt[NOVA_LUNG_LEFT]) {
+            if (first < nx) {
                 /* the box of the lung blocks (refinement only removes) */
-                size_t *bx = x->box[thread], first = nx, last = 0;
-                for (size_t i = 0; i < nx; i++)
-                    if (tl[i] == NOVA_LUNG_RIGHT || tl[i] == NOVA_LUNG_LEFT) {
-                        if (first == nx)
-                            first = i;
-                        last = i;
-                    }
-                size_t lo[3] = {first, cy * fy, z}, hi[3] = {last, y1 - 1, z};
+                size_t *bx = x->box[thread];
+                size_t lo[3] = {first, y0, z0}, hi[3] = {last, y1 - 1, z1 - 1};
                 for (int a = 0; a < 3; a++) {
                     if (lo[a] < bx[a])
                         bx[a] = lo[a];
@@ -1847,29 +1930,51 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
                         bx[3 + a] = hi[a];
                 }
             }
-            for (size_t y = cy * fy; y < y1; y++) {
-                size_t row = (z * ny + y) * nx;
-                uint8_t *lab = x->labels + row, *zon = x->zones + row;
-                const int16_t *hu = x->hu + row;
-                memcpy(lab, tl, nx);
-                memcpy(zon, tz, nx);
-                for (int k = 0; k < 4; k++)
-                    cnt[k] += tcnt[k];
-                for (int k = 0; k <= NOVA_ZONE_COUNT; k++)
-                    zc[k] += tzc[k];
-                for (size_t b = 0; b < n_border; b++) {
-                    size_t x0 = border[b];
-                    size_t x1 = x0 + fx <= nx ? x0 + fx : nx;
-                    int16_t lim = limit[b];
-                    for (size_t i = x0; i < x1; i++)
-                        if (hu[i] >= lim) {
-                            cnt[lab[i]]--;
-                            cnt[0]++;
-                            zc[zon[i]]--;
-                            zc[0]++;
-                            lab[i] = 0;
-                            zon[i] = 0;
-                        }
+            int third_done[3] = {-1, -1, -1};
+            size_t tzc[NOVA_ZONE_COUNT + 1];
+            for (size_t z = z0; z < z1; z++) {
+                int third[3] = {0, third_of(x, 1, (long)z),
+                                third_of(x, 2, (long)z)};
+                if (third[1] != third_done[1] || third[2] != third_done[2]) {
+                    memset(tzc, 0, sizeof tzc);
+                    for (size_t x0 = 0, cx = 0; x0 < nx; x0 += fx, cx++) {
+                        size_t len = x0 + fx <= nx ? fx : nx - x0;
+                        uint8_t l = tl[x0], zone = 0;
+                        if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
+                            zone = (uint8_t)NOVA_ZONE_CODE(
+                                l, third[l], x->periph[crow + cx]);
+                        for (size_t i = x0; i < x0 + len; i++)
+                            tz[i] = zone;
+                        tzc[zone] += len;
+                    }
+                    memcpy(third_done, third, sizeof third);
+                }
+                for (size_t y = y0; y < y1; y++) {
+                    size_t row = (z * ny + y) * nx;
+                    uint8_t *lab = x->labels + row, *zon = x->zones + row;
+                    const int16_t *hu = x->hu + row;
+                    /* Outside [span_lo, span_hi) the template is zero,
+                     * as the rows already are. */
+                    memcpy(lab + span_lo, tl + span_lo, span_hi - span_lo);
+                    memcpy(zon + span_lo, tz + span_lo, span_hi - span_lo);
+                    for (int k = 0; k < 4; k++)
+                        cnt[k] += tcnt[k];
+                    for (int k = 0; k <= NOVA_ZONE_COUNT; k++)
+                        zc[k] += tzc[k];
+                    for (size_t b = 0; b < n_border; b++) {
+                        size_t xa = border[b];
+                        size_t xb = xa + fx <= nx ? xa + fx : nx;
+                        int16_t lim = limit[b];
+                        for (size_t i = xa; i < xb; i++)
+                            if (hu[i] >= lim) {
+                                cnt[lab[i]]--;
+                                cnt[0]++;
+                                zc[zon[i]]--;
+                                zc[0]++;
+                                lab[i] = 0;
+                                zon[i] = 0;
+                            }
+                    }
                 }
             }
         }
@@ -2058,7 +2163,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.periph = periph;
     x.air_hu = (int16_t)o->air_hu;
     x.dense_hu = (int16_t)lrint(fmax(o->dense_lung_hu, o->air_hu));
-    nova_pool_parallel_for(pool, c->in[2], refine_slices, &x);
+    nova_pool_parallel_for(pool, nz, refine_slices, &x);
     double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
     for (int t = 0; t < T; t++) {
         for (int l = 1; l <= 3; l++)
