@@ -772,6 +772,9 @@ typedef struct {
  * in the phantoms the top-hat of ground glass stays below about 300-450 HU
  * (texture, crazy paving), that of vessels runs to 600-900. */
 #define VESSEL_TOPHAT_HU 500
+/* Vessels and bronchial walls are soft tissue (DOMAIN.md: 0 to +100 HU;
+ * the phantoms' vessels 42). */
+#define VESSEL_HU 40
 
 /* The top-hat test.  Where no box of the opening fits inside the lung
  * (within a box's width of the mask's edge, all round), the opening is the
@@ -1100,7 +1103,8 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
 typedef struct {
     const AccCtx *ctx;
     const uint32_t *labels;
-    const int16_t *thr; /* per label; INT16_MAX: not a lesion */
+    const int16_t *thr;  /* per label; INT16_MAX: not a lesion */
+    const int16_t *vcut; /* per label: above it next to a vessel, a vessel */
     int16_t max_hu;
     uint8_t *mark;
     bool apply_drops; /* refine_apply_slices: the drops, else the growth */
@@ -1119,6 +1123,12 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
                     (long)c[0],
                     -(long)(c[0] * c[1]),
                     (long)(c[0] * c[1])};
+    long gstep[6] = {-1,
+                     1,
+                     -(long)cc->d[0],
+                     (long)cc->d[0],
+                     -(long)(cc->d[0] * cc->d[1]),
+                     (long)(cc->d[0] * cc->d[1])};
     (void)t;
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < c[1]; y++) {
@@ -1147,6 +1157,12 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
                                 r->labels[(long)i + step[k]] == l)
                                 m = MARK_DROP;
                     }
+                    /* the partial-volume rim of a vessel crossing the
+                     * lesion: above vcut next to a thin bright voxel */
+                    if (m == MARK_KEEP && v > r->vcut[l])
+                        for (int k = 0; k < 6; k++)
+                            if (ok[k] && r->ctx->vessel[(long)gi + gstep[k]])
+                                m = MARK_DROP;
                 } else if (flags != CAND_DROPPED && !r->ctx->vessel[gi] &&
                            v <= r->max_hu &&
                            (cc->lab[gi] == NOVA_LUNG_RIGHT ||
@@ -1199,10 +1215,13 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
     const CandCtx *cc = ctx->cc;
     const size_t *c = cc->c;
     bool multi = c[2] > 1;
+    int16_t *vcut = thr + n_labels + 1;
     thr[0] = INT16_MAX;
+    vcut[0] = INT16_MAX;
     for (uint32_t l = 1; l <= n_labels; l++) {
         const Acc *a = &acc[l];
         thr[l] = INT16_MAX;
+        vcut[l] = INT16_MAX;
         if (!is_lesion(a, voxel_ml, multi, box_voxels, o) || a->own_n == 0) {
             if (getenv("NOVA_DEBUG_LESIONS") && a->voxels >= 10)
                 fprintf(stderr,
@@ -1228,8 +1247,13 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
         if (t < o->ggo_min_hu)
             t = o->ggo_min_hu;
         thr[l] = (int16_t)lrint(t);
+        /* more than half covered by a vessel crossing the lesion: the
+         * partial-volume midpoint between the lesion's own level and
+         * soft tissue */
+        double cut = own + 0.5 * (VESSEL_HU - own);
+        vcut[l] = (int16_t)lrint(cut < INT16_MAX ? cut : INT16_MAX);
     }
-    RefineCtx r = {ctx, labels, thr, (int16_t)o->max_hu, mark, false};
+    RefineCtx r = {ctx, labels, thr, vcut, (int16_t)o->max_hu, mark, false};
     nova_pool_parallel_for(pool, c[2], refine_slices, &r);
     /* Growth first, reading the labels it grows from, which growth never
      * changes (it writes only unlabelled voxels); then the drops. */
@@ -1759,7 +1783,8 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         ok = nova_imgproc_label(error, pool, cand, dc.c, 26, labels, &n_labels);
     if (ok && n_labels > 0) {
         acc = nova_calloc(error, (size_t)n_labels + 1, sizeof *acc);
-        thr = nova_malloc_array(error, (size_t)n_labels + 1, sizeof *thr);
+        /* thr, then vcut (refine_boundaries) */
+        thr = nova_malloc_array(error, 2 * ((size_t)n_labels + 1), sizeof *thr);
         ok = acc && thr;
     }
 
