@@ -48,6 +48,7 @@ struct NovaAssociation {
     uint8_t *rbuf;
     size_t rbuf_pos, rbuf_len;
     int rcvtimeo_ms; /* SO_RCVTIMEO as last set; 0: never set */
+    bool ack_owed;   /* data received since we last sent or acknowledged */
 };
 
 /* Size of the receive buffer.  One recv takes whatever the socket holds
@@ -82,8 +83,11 @@ static uint32_t be32(const uint8_t *p)
  * storescu does) writes a PDU header and its body in separate calls and
  * holds the second small one until the first is acknowledged; with
  * delayed ACKs every C-STORE then stalls about 40 ms while both sides
- * wait.  The kernel leaves quick-ACK mode on its own, so it is re-armed
- * after every read. */
+ * wait.  The kernel leaves quick-ACK mode on its own, so it is re-armed:
+ * over TLS after every read; over plain TCP before a recv that may block
+ * while received data is unacknowledged (the sender may be holding the
+ * rest of a message).  A complete message is acknowledged by our answer,
+ * which carries the ACK, so it costs no call and no separate segment. */
 static void quick_ack(NovaAssociation *a)
 {
 #ifdef TCP_QUICKACK
@@ -175,6 +179,10 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
         }
         if (!set_rcvtimeo(error, a, timeout_ms))
             return -1;
+        if (a->ack_owed) {
+            quick_ack(a);
+            a->ack_owed = false;
+        }
         /* A large remainder goes straight to its place; small reads fill
          * the buffer with whatever else has arrived. */
         bool direct = n - got >= RECV_BUFFER / 4;
@@ -208,7 +216,7 @@ static int read_full(NovaError **error, NovaAssociation *a, void *buf, size_t n,
             got += (size_t)k;
         else
             a->rbuf_len = (size_t)k;
-        quick_ack(a);
+        a->ack_owed = true;
     }
     return 1;
 }
@@ -244,6 +252,9 @@ static bool send_all(NovaError **error, NovaAssociation *a, struct iovec *iov,
                            "%s: send: %s", a->peer, strerror(errno));
             return false;
         }
+        /* Our segments carry the ACK of what we received (TCP_NODELAY
+         * sends them at once). */
+        a->ack_owed = false;
         size_t done = (size_t)k;
         while (n_iov > 0 && done >= iov->iov_len) {
             done -= iov->iov_len;
