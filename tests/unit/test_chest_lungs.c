@@ -12,8 +12,10 @@
  *     Dice against the TotalSegmentator lung lobes (10-14) and their sides;
  *   - ibsi-ct-phantom (a crop of one hemithorax): the lung is found and the
  *     crop is reported;
- *   - the phantom module's chests (normal and COVID-19, several seeds and
- *     sizes) against their truth labels;
+ *   - the phantom module's chests (normal, COVID-19 and bacterial lobar
+ *     consolidation, several seeds and sizes) against their truth labels,
+ *     and the bacterial one's reading (atypical, from its lobar
+ *     consolidation);
  *   - a synthetic chest built here (ellipsoid lungs, trachea and bronchi,
  *     vessels, a dense lesion against the chest wall, noise, thick slices, a
  *     single slice, a lateral crop) with exact truth.
@@ -967,10 +969,6 @@ static void test_single_slice_and_crop(void)
     nova_volume_unref(fv);
 }
 
-/* Phantoms: Dice of both lungs against the truth's lobes, vessels and
- * lesions, airway voxels (label 6: lumen and wall, inside the lungs or not)
- * left out of the comparison (the issue asks for 0.98); both lungs on their
- * side; the volume within 3% of the truth's lobe volumes. */
 /* nova_lung_result_get_box holds every lung voxel and is no more than a
  * coarse block (at most 8 voxels) larger than their exact extent. */
 static void check_box(const NovaLungResult *r)
@@ -978,7 +976,7 @@ static void check_box(const NovaLungResult *r)
     const NovaVolume *v = nova_lung_result_get_labels(r);
     const uint8_t *lab = nova_volume_get_const_data(v);
     size_t d[3], lo[3], hi[3], elo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX},
-                                ehi[3] = {0, 0, 0};
+                               ehi[3] = {0, 0, 0};
     nova_volume_get_dims(v, d);
     for (size_t z = 0, i = 0; z < d[2]; z++)
         for (size_t y = 0; y < d[1]; y++)
@@ -1001,17 +999,38 @@ static void check_box(const NovaLungResult *r)
     }
 }
 
+/* Phantoms: Dice of both lungs against the truth's lobes, vessels and
+ * lesions, airway voxels (label 6: lumen and wall, inside the lungs or not)
+ * left out of the comparison (the issue asks for 0.98); both lungs on their
+ * side; the volume within 3% of the truth's lobe volumes where no lobar
+ * consolidation changes what "lung" covers.
+ *
+ * Bacterial lobar consolidation fills much of a lobe against the chest
+ * wall (issue 6: it must not be cut out).  Seeds 1 (right lower lobe,
+ * posterior) and 3 (left lower lobe, lateral, against the heart) are held
+ * to 0.98 at three sizes.  Two placements remain below it (docs/chest.md,
+ * limits): seed 2 puts the consolidation lateral to the stomach and spleen
+ * with aerated lung only behind it (0.977-0.980), seed 4 in the right
+ * middle lobe between the costal cartilage (not bone), the heart and the
+ * diaphragm (0.966; 0.952 before the consolidation fill). */
 static void test_phantoms(void)
 {
     struct {
         size_t dims[3];
         uint64_t seed;
         NovaPhantomKind kind;
+        double min_dice;
     } cases[] = {
-        {{160, 160, 100}, 1, NOVA_PHANTOM_NORMAL},
-        {{160, 160, 100}, 2, NOVA_PHANTOM_COVID},
-        {{200, 200, 128}, 3, NOVA_PHANTOM_COVID},
-        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL},
+        {{160, 160, 100}, 1, NOVA_PHANTOM_NORMAL, 0.98},
+        {{160, 160, 100}, 2, NOVA_PHANTOM_COVID, 0.98},
+        {{200, 200, 128}, 3, NOVA_PHANTOM_COVID, 0.98},
+        {{128, 128, 80}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
+        {{160, 160, 100}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
+        {{192, 192, 120}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
+        {{160, 160, 100}, 3, NOVA_PHANTOM_BACTERIAL, 0.98},
+        {{192, 192, 120}, 3, NOVA_PHANTOM_BACTERIAL, 0.98},
+        {{160, 160, 100}, 2, NOVA_PHANTOM_BACTERIAL, 0.975},
+        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL, 0.96},
     };
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
@@ -1040,7 +1059,7 @@ static void test_phantoms(void)
             nova_volume_get_const_data(nova_lung_result_get_labels(r));
         check_box(r);
         size_t n = nova_volume_get_voxel_count(ct), a = 0, b = 0, ab = 0;
-        size_t wrong_side = 0;
+        size_t wrong_side = 0, lesion = 0, lesion_in = 0;
         for (size_t i = 0; i < n; i++) {
             if (t[i] == NOVA_LABEL_AIRWAY)
                 continue;
@@ -1052,6 +1071,8 @@ static void test_phantoms(void)
             a += x;
             b += y;
             ab += x && y;
+            lesion += t[i] >= NOVA_LABEL_LESION_FIRST;
+            lesion_in += x && t[i] >= NOVA_LABEL_LESION_FIRST;
             /* Lobes 1-3 are the right lung, 4-5 the left. */
             if (x && t[i] >= 1 && t[i] <= 5)
                 wrong_side += (lab[i] == NOVA_LUNG_RIGHT) != (t[i] <= 3);
@@ -1065,19 +1086,90 @@ static void test_phantoms(void)
                           g->spacing[2] / 1000.0;
         double got_ml = nova_lung_result_get_volume_ml(r, NOVA_LUNG_NONE);
         printf("# phantom %s seed %llu %zux%zux%zu: Dice %.4f, %.1f ml vs "
-               "%.1f ml, %zu voxels on the wrong side\n",
+               "%.1f ml, %zu voxels on the wrong side, %.1f %% of the "
+               "lesion voxels in the lungs\n",
                nova_phantom_kind_name(po.kind), (unsigned long long)po.seed,
                po.dims[0], po.dims[1], po.dims[2], dice, got_ml, truth_ml,
-               wrong_side);
-        /* Lobar consolidation (bacterial) fills much of a lobe against
-         * the chest wall and heart, wider than the pleural closing: a known
-         * limit (docs/chest.md), held to a lower bar. */
-        bool lobar = po.kind == NOVA_PHANTOM_BACTERIAL;
-        CHECK(dice >= (lobar ? 0.93 : 0.98));
-        if (!lobar)
+               wrong_side,
+               lesion ? 100.0 * (double)lesion_in / (double)lesion : 100.0);
+        CHECK(dice >= cases[c].min_dice);
+        if (po.kind != NOVA_PHANTOM_BACTERIAL)
             CHECK(fabs(got_ml - truth_ml) <= 0.03 * truth_ml);
+        else if (cases[c].min_dice >= 0.98)
+            /* At least three quarters of the consolidation is inside the
+             * lung mask (1 % before the consolidation fill). */
+            CHECK(lesion_in * 4 >= lesion * 3);
         CHECK(wrong_side * 1000 < ab);
         nova_lung_result_destroy(r);
+        nova_phantom_destroy(ph);
+    }
+    nova_pool_destroy(pool);
+}
+
+/* A bacterial pneumonia phantom is lobar consolidation without ground
+ * glass: RSNA "atypical" for COVID-19 (Simpson et al. 2020; DOMAIN.md),
+ * CO-RADS 2, not negative as when the lung mask cut the consolidation
+ * out.  The findings behind it: one consolidation, on the truth lesion's
+ * side, its volume within 15 % of the truth's, filling a lobe (the
+ * lobar/segmental consolidation finding), and far more consolidation than
+ * ground glass. */
+static void test_bacterial_assessment(void)
+{
+    struct {
+        size_t dims[3];
+        uint64_t seed;
+    } cases[] = {{{128, 128, 80}, 1}, {{160, 160, 100}, 3}};
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        NovaPhantomOptions po;
+        nova_phantom_options_init(&po);
+        memcpy(po.dims, cases[c].dims, sizeof po.dims);
+        po.seed = cases[c].seed;
+        po.kind = NOVA_PHANTOM_BACTERIAL;
+        NovaPhantom *ph = nova_phantom_create(&err, &po, pool);
+        CHECK_OK(err);
+        if (!ph) {
+            nova_error_clear(&err);
+            continue;
+        }
+        /* The lobar lesion is the phantom's first (src/lib/phantom/model.c,
+         * place_bacterial). */
+        CHECK(nova_phantom_get_lesion_count(ph) >= 1);
+        const NovaPhantomLesion *truth = nova_phantom_get_lesion(ph, 0);
+        NovaLungResult *lungs = NULL;
+        NovaAnalysis *an = analyse(pool, nova_phantom_get_ct(ph), &lungs);
+        if (an && truth) {
+            const NovaFindings *f = nova_analysis_get_findings(an);
+            const NovaMeasures *m = nova_analysis_get_measures(an);
+            const NovaLesion *big = nova_analysis_get_lesion(an, 0);
+            int truth_lung = truth->lobe <= NOVA_LABEL_RIGHT_LOWER_LOBE
+                                 ? NOVA_LUNG_RIGHT
+                                 : NOVA_LUNG_LEFT;
+            printf("# bacterial seed %llu %zux%zux%zu: %s, CO-RADS %d; "
+                   "largest lesion %s %.1f ml (truth %.1f ml), "
+                   "consolidation %.1f ml, ground glass %.1f ml, lobar %d\n",
+                   (unsigned long long)po.seed, po.dims[0], po.dims[1],
+                   po.dims[2],
+                   nova_rsna_category_name(nova_analysis_get_rsna(an)),
+                   nova_analysis_get_corads(an),
+                   big ? nova_lesion_kind_name(big->type) : "none",
+                   big ? big->volume_ml : 0.0, truth->volume_ml,
+                   m->consolidation_ml, m->ggo_ml, f->lobar_consolidation);
+            CHECK_EQ_INT(nova_analysis_get_rsna(an), NOVA_RSNA_ATYPICAL);
+            CHECK_EQ_INT(nova_analysis_get_corads(an), 2);
+            CHECK(f->lobar_consolidation);
+            CHECK(m->consolidation_ml > 10 * m->ggo_ml);
+            CHECK(big != NULL);
+            if (big) {
+                CHECK_EQ_INT(big->type, NOVA_LESION_KIND_CONSOLIDATION);
+                CHECK_EQ_INT(big->lung, truth_lung);
+                CHECK(fabs(big->volume_ml - truth->volume_ml) <=
+                      0.15 * truth->volume_ml);
+            }
+        }
+        nova_analysis_destroy(an);
+        nova_lung_result_destroy(lungs);
         nova_phantom_destroy(ph);
     }
     nova_pool_destroy(pool);
@@ -1086,6 +1178,7 @@ static void test_phantoms(void)
 int main(void)
 {
     RUN(test_phantoms);
+    RUN(test_bacterial_assessment);
     RUN(test_synthetic_chest);
     RUN(test_single_slice_and_crop);
     RUN(test_dense_lung);
