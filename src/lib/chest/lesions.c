@@ -435,6 +435,96 @@ static void sym3_eigenvalues(const double c[6], double ev[3])
  * around a dropped region stays a candidate.  Small dense regions at the
  * medial edge are hilar vessels too (below).
  */
+/* drop_central_dense's statistics of the dense regions, per thread. */
+typedef struct {
+    size_t count, peripheral;
+    size_t stamp, area; /* the slice being counted (z + 1) and its area */
+    size_t max_area, first_z, first_area, last_z, last_area;
+    int64_t mom[9]; /* index sums: x, y, z, xx, yy, zz, xy, xz, yz */
+} DenseAcc;
+
+typedef struct {
+    const CandCtx *cc;
+    const uint8_t *zones;
+    const uint32_t *labels;
+    DenseAcc *per; /* threads x m */
+    uint32_t *met; /* threads x m: the regions met in the current slice */
+    size_t m;
+} DenseJob;
+
+static void dense_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const DenseJob *j = vctx;
+    const CandCtx *cc = j->cc;
+    const size_t *c = cc->c;
+    DenseAcc *acc = j->per + (size_t)t * j->m;
+    uint32_t *met = j->met + (size_t)t * j->m;
+    for (size_t z = begin; z < end; z++) {
+        size_t n_met = 0;
+        for (size_t y = 0; y < c[1]; y++) {
+            size_t i = (z * c[1] + y) * c[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
+            for (size_t x = 0; x < c[0]; x++) {
+                uint32_t l = j->labels[i + x];
+                if (!l)
+                    continue;
+                DenseAcc *a = &acc[l];
+                if (a->stamp != z + 1) {
+                    a->stamp = z + 1;
+                    a->area = 0;
+                    met[n_met++] = l;
+                }
+                a->area++;
+                a->count++;
+                int64_t px = (int64_t)x, py = (int64_t)y, pz = (int64_t)z;
+                a->mom[0] += px;
+                a->mom[1] += py;
+                a->mom[2] += pz;
+                a->mom[3] += px * px;
+                a->mom[4] += py * py;
+                a->mom[5] += pz * pz;
+                a->mom[6] += px * py;
+                a->mom[7] += px * pz;
+                a->mom[8] += py * pz;
+                uint8_t zc = j->zones[gi + x];
+                a->peripheral += zc && NOVA_ZONE_PERIPHERAL(zc);
+            }
+        }
+        for (size_t k = 0; k < n_met; k++) {
+            DenseAcc *a = &acc[met[k]];
+            if (a->area > a->max_area)
+                a->max_area = a->area;
+            if (!a->first_area) {
+                a->first_area = a->area;
+                a->first_z = z;
+            }
+            a->last_area = a->area;
+            a->last_z = z;
+        }
+    }
+}
+
+/* cand of each dense region's voxels from its verdict, per slice. */
+typedef struct {
+    const uint32_t *labels;
+    const uint8_t *verdict;
+    uint8_t *cand;
+    size_t slice;
+} VerdictCtx;
+
+static void verdict_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const VerdictCtx *v = vctx;
+    (void)t;
+    for (size_t i = begin * v->slice; i < end * v->slice; i++) {
+        uint8_t w = v->labels[i] ? v->verdict[v->labels[i]] : 0;
+        if (w)
+            v->cand[i] = w;
+    }
+}
+
 static bool drop_central_dense(NovaError **error, NovaPool *pool,
                                const CandCtx *cc, const uint8_t *zones,
                                uint8_t *cand, const uint8_t *dense,
@@ -444,7 +534,6 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
     double spacing_x_mm = sp[0];
     double voxel_mm2 = voxel_ml * 1000 / cc->spacing_z_mm;
     const size_t *c = cc->c;
-    size_t n = c[0] * c[1] * c[2];
     uint32_t n_labels = 0;
     if (!zones)
         return true;
@@ -452,66 +541,64 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         return false;
     if (n_labels == 0)
         return true;
-    /* Per region: voxels, peripheral voxels, and per-slice areas (the
-     * largest, the first and the last slice's), with a stamp per region
-     * and the list of regions met in the current slice. */
+    /* Per region: voxels, peripheral voxels, per-slice areas (the
+     * largest, the first and the last slice's) and the second moments of
+     * the voxel positions, over the pool (dense_slices), merged here. */
     size_t m = (size_t)n_labels + 1;
+    int threads = nova_pool_get_threads(pool);
     size_t *count = nova_calloc(error, 8 * m, sizeof *count);
     /* second moments of each region's voxel positions in mm: x, y, z, xx,
      * yy, zz, xy, xz, yz */
     double(*mom)[9] = nova_calloc(error, m, sizeof *mom);
-    if (!count || !mom) {
+    DenseJob job = {
+        cc,
+        zones,
+        labels,
+        nova_calloc(error, (size_t)threads * m, sizeof(DenseAcc)),
+        nova_malloc_array(error, (size_t)threads * m, sizeof(uint32_t)),
+        m};
+    if (!count || !mom || !job.per || !job.met) {
         nova_free(count);
         nova_free(mom);
+        nova_free(job.per);
+        nova_free(job.met);
         return false;
     }
+    nova_pool_parallel_for(pool, c[2], dense_slices, &job);
     size_t *peripheral = count + m, *stamp = count + 2 * m;
-    size_t *area = count + 3 * m, *max_area = count + 4 * m;
+    size_t *max_area = count + 4 * m;
     size_t *first_area = count + 5 * m, *last_area = count + 6 * m;
-    size_t *met = count + 7 * m, n_met = 0;
-    size_t i = 0;
-    for (size_t z = 0; z < c[2]; z++) {
-        n_met = 0;
-        for (size_t y = 0; y < c[1]; y++) {
-            size_t gi =
-                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
-                cc->lo[0];
-            for (size_t x = 0; x < c[0]; x++, i++) {
-                uint32_t l = labels[i];
-                if (!l)
-                    continue;
-                if (stamp[l] != z + 1) {
-                    stamp[l] = z + 1;
-                    area[l] = 0;
-                    met[n_met++] = l;
-                }
-                area[l]++;
-                count[l]++;
-                double px = (double)x * sp[0], py = (double)y * sp[1],
-                       pz = (double)z * sp[2];
-                double *q = mom[l];
-                q[0] += px;
-                q[1] += py;
-                q[2] += pz;
-                q[3] += px * px;
-                q[4] += py * py;
-                q[5] += pz * pz;
-                q[6] += px * py;
-                q[7] += px * pz;
-                q[8] += py * pz;
-                peripheral[l] +=
-                    zones[gi + x] && NOVA_ZONE_PERIPHERAL(zones[gi + x]);
+    for (size_t l = 1; l < m; l++) {
+        /* integer sums: the merge does not depend on the split */
+        int64_t q[9] = {0};
+        size_t first_z = SIZE_MAX, last_z = 0;
+        for (int t = 0; t < threads; t++) {
+            const DenseAcc *p = &job.per[(size_t)t * m + l];
+            if (!p->count)
+                continue;
+            count[l] += p->count;
+            peripheral[l] += p->peripheral;
+            for (int k = 0; k < 9; k++)
+                q[k] += p->mom[k];
+            if (p->max_area > max_area[l])
+                max_area[l] = p->max_area;
+            if (p->first_z < first_z) {
+                first_z = p->first_z;
+                first_area[l] = p->first_area;
+            }
+            if (p->last_z >= last_z) {
+                last_z = p->last_z;
+                last_area[l] = p->last_area;
             }
         }
-        for (size_t k = 0; k < n_met; k++) {
-            size_t l = met[k];
-            if (area[l] > max_area[l])
-                max_area[l] = area[l];
-            if (!first_area[l])
-                first_area[l] = area[l];
-            last_area[l] = area[l];
-        }
+        double s3[9] = {sp[0],         sp[1],         sp[2],
+                        sp[0] * sp[0], sp[1] * sp[1], sp[2] * sp[2],
+                        sp[0] * sp[1], sp[0] * sp[2], sp[1] * sp[2]};
+        for (int k = 0; k < 9; k++)
+            mom[l][k] = s3[k] * (double)q[k];
     }
+    nova_free(job.per);
+    nova_free(job.met);
     /* Hilar vessels also enter the lung at its medial edge, where the
      * distance to the mediastinal pleura makes them count as peripheral: a
      * small dense region (under 5 ml) that lies on the medial edge, or
@@ -602,18 +689,23 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
                     q[1] / nn / sp[1] + (double)cc->lo[1],
                     q[2] / nn / sp[2] + (double)cc->lo[2]);
     }
-    for (i = 0; i < n; i++) {
-        uint32_t l = labels[i];
-        if (l &&
-            ((5 * peripheral[l] < count[l] && !compact[l]) || touch[l] == 2 ||
-             ((touch[l] == 3 ||
-               (touch[l] == 1 &&
-                (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
-              (double)count[l] * voxel_ml < 5.0)))
-            cand[i] = CAND_DROPPED;
-        else if (l && compact[l])
-            cand[i] = CAND_BLOB;
+    /* the verdict per region (in the unused per-slice area block), then
+     * its voxels over the pool */
+    uint8_t *verdict = (uint8_t *)(count + 3 * m);
+    verdict[0] = 0;
+    for (size_t l = 1; l < m; l++) {
+        bool small = (double)count[l] * voxel_ml < 5.0;
+        if ((5 * peripheral[l] < count[l] && !compact[l]) || touch[l] == 2 ||
+            ((touch[l] == 3 ||
+              (touch[l] == 1 &&
+               (!compact[l] || (double)count[l] * voxel_ml < 1.5))) &&
+             small))
+            verdict[l] = CAND_DROPPED;
+        else
+            verdict[l] = compact[l] ? CAND_BLOB : 0;
     }
+    VerdictCtx vc = {labels, verdict, cand, c[0] * c[1]};
+    nova_pool_parallel_for(pool, c[2], verdict_slices, &vc);
     nova_free(touch);
     nova_free(count);
     nova_free(mom);
