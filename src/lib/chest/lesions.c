@@ -333,27 +333,28 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
 {
     size_t *code = &m->code[0][0], run = 0;
     unsigned key = 0;
-    for (size_t x = 0; x < n; x++) {
-        if ((x & 7) == 0 && x + 8 <= n) {
+    for (size_t x0 = 0; x0 < n; x0 += 8) {
+        size_t x1 = x0 + 8 < n ? x0 + 8 : n;
+        if (x1 - x0 == 8) {
             uint64_t w;
-            memcpy(&w, lab + x, 8);
-            if (!((w ^ (w >> 1)) & 0x0101010101010101ull)) {
-                x += 7;
+            memcpy(&w, lab + x0, 8);
+            if (!((w ^ (w >> 1)) & 0x0101010101010101ull))
                 continue;
+        }
+        for (size_t x = x0; x < x1; x++) {
+            unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
+            if (s >= 2)
+                continue;
+            unsigned v = (unsigned)(hu[x] + 1030);
+            m->hu[v < 1130 ? v : 1130]++;
+            unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
+            if (k != key) {
+                code[key] += run;
+                key = k;
+                run = 0;
             }
+            run++;
         }
-        unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
-        if (s >= 2)
-            continue;
-        unsigned v = (unsigned)(hu[x] + 1030);
-        m->hu[v < 1130 ? v : 1130]++;
-        unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
-        if (k != key) {
-            code[key] += run;
-            key = k;
-            run = 0;
-        }
-        run++;
     }
     code[key] += run;
 }
@@ -807,32 +808,39 @@ static bool has_cavity(NovaError **error, const CandCtx *cc, const LabelImg *li,
     if (!m)
         return false;
     uint8_t *filled = m + total;
+    size_t air_any = 0;
     for (size_t z = 0; z < n; z++)
-        for (size_t y = 0; y < h; y++)
-            for (size_t x = 0; x < w; x++)
-                m[(z * h + y) * w + x] =
-                    label_at(li,
-                             crop_index(cc->c, a->bbox_min[0] + x,
-                                        a->bbox_min[1] + y, a->bbox_min[2] + z),
-                             ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] +
-                              cc->lo[1] + a->bbox_min[1] + y) *
-                                     cc->d[0] +
-                                 cc->lo[0] + a->bbox_min[0] + x) == id;
+        for (size_t y = 0; y < h; y++) {
+            size_t i = crop_index(cc->c, a->bbox_min[0], a->bbox_min[1] + y,
+                                  a->bbox_min[2] + z);
+            size_t gi = ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] +
+                         cc->lo[1] + a->bbox_min[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0] + a->bbox_min[0];
+            uint8_t *row = m + (z * h + y) * w;
+            for (size_t x = 0; x < w; x++) {
+                row[x] = label_at(li, i + x, gi + x) == id;
+                air_any += !row[x] && cc->hu[gi + x] < -900;
+            }
+        }
     bool cavity = false;
-    if (nova_imgproc_fill_holes(NULL, NULL, m, dims, true, filled)) {
+    /* the holes' air is air of the box outside the lesion: without 0.1 ml
+     * of that there is no cavity to look for */
+    if ((double)air_any * voxel_ml >= 0.1 &&
+        nova_imgproc_fill_holes(NULL, NULL, m, dims, true, filled)) {
         size_t air = 0;
         for (size_t z = 0; z < n; z++)
-            for (size_t y = 0; y < h; y++)
-                for (size_t x = 0; x < w; x++) {
-                    size_t i = (z * h + y) * w + x;
-                    if (!filled[i] || m[i])
-                        continue;
-                    size_t gx = cc->lo[0] + a->bbox_min[0] + x;
-                    size_t gy = cc->lo[1] + a->bbox_min[1] + y;
-                    size_t gz = cc->lo[2] + a->bbox_min[2] + z;
-                    if (cc->hu[(gz * cc->d[1] + gy) * cc->d[0] + gx] < -900)
-                        air++;
-                }
+            for (size_t y = 0; y < h; y++) {
+                size_t i = (z * h + y) * w;
+                const int16_t *hu =
+                    cc->hu +
+                    ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] + cc->lo[1] +
+                     a->bbox_min[1] + y) *
+                        cc->d[0] +
+                    cc->lo[0] + a->bbox_min[0];
+                for (size_t x = 0; x < w; x++)
+                    air += filled[i + x] && !m[i + x] && hu[x] < -900;
+            }
         cavity = (double)air * voxel_ml >= 0.1;
     }
     nova_free(m);
