@@ -272,6 +272,39 @@ static bool edt_foreground_2d(NovaError **error, NovaPool *pool,
     return ok;
 }
 
+/* In-place in-slice erosion of mask (0/1) that keeps the voxels at least
+ * radius_mm from every background voxel of their slice, counting only
+ * voxels inside the grid (as nova_imgproc_edt_sq does; nova_imgproc_morph
+ * treats what lies beyond the edges as background): the mask is framed by
+ * foreground wider than the radius for the erosion. */
+static bool erode_in_grid(NovaError **error, NovaPool *pool, uint8_t *mask,
+                          const size_t d[3], const double sp[3],
+                          double radius_mm)
+{
+    size_t px = (size_t)ceil(radius_mm / sp[0]) + 1;
+    size_t py = (size_t)ceil(radius_mm / sp[1]) + 1;
+    size_t pd[3] = {d[0] + 2 * px, d[1] + 2 * py, d[2]};
+    uint8_t *pad = nova_malloc(error, pd[0] * pd[1] * pd[2]);
+    if (!pad)
+        return false;
+    memset(pad, 1, pd[0] * pd[1] * pd[2]);
+    for (size_t z = 0; z < d[2]; z++)
+        for (size_t y = 0; y < d[1]; y++)
+            memcpy(pad + (z * pd[1] + y + py) * pd[0] + px,
+                   mask + (z * d[1] + y) * d[0], d[0]);
+    /* The erosion keeps voxels farther than its radius; distances on a
+     * grid are discrete, so just under radius_mm keeps those at it. */
+    bool ok = nova_imgproc_morph(error, pool, NOVA_MORPH_ERODE, pad, pd, sp,
+                                 radius_mm - 1e-3, true, pad);
+    if (ok)
+        for (size_t z = 0; z < d[2]; z++)
+            for (size_t y = 0; y < d[1]; y++)
+                memcpy(mask + (z * d[1] + y) * d[0],
+                       pad + (z * pd[1] + y + py) * pd[0] + px, d[0]);
+    nova_free(pad);
+    return ok;
+}
+
 static bool classify_air(NovaError **error, NovaPool *pool,
                          const NovaLungOptions *o, struct coarse *c,
                          uint32_t *labels)
@@ -330,29 +363,28 @@ static bool classify_air(NovaError **error, NovaPool *pool,
 
     /* Thin air is not lung: the sliver between the patient's back and the
      * table, or air trapped in clothing, is a few millimetres deep, while
-     * even a lung base shows more than 6 mm of depth in some slice.  The
-     * in-plane depth of each candidate is its largest 2D distance to
-     * non-candidate voxels. */
+     * even a lung base shows more than 6 mm of depth in some slice.  A
+     * candidate is deep enough when some voxel of it lies 6 mm or more
+     * from the non-candidate voxels of its slice, that is when an in-slice
+     * erosion by 6 mm leaves something of it. */
     uint8_t *cand = nova_malloc(error, c->n);
-    float *dist = nova_malloc_array(error, c->n, sizeof *dist);
-    double *depth = nova_calloc(error, (size_t)nl + 1, sizeof *depth);
-    bool ok = cand && dist && depth;
+    uint8_t *deep = nova_calloc(error, (size_t)nl + 1, 1);
+    bool ok = cand && deep;
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
             cand[i] = c->cls[i] == CLS_CAND;
-        ok = edt_foreground_2d(error, pool, cand, c->d, c->sp, dist);
+        ok = erode_in_grid(error, pool, cand, c->d, c->sp, 6.0);
     }
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
-            if (cand[i] && dist[i] > depth[labels[i]])
-                depth[labels[i]] = dist[i];
+            if (cand[i])
+                deep[labels[i]] = 1;
         for (size_t i = 0; i < c->n; i++)
-            if (cand[i] && depth[labels[i]] < 6.0 * 6.0)
+            if (c->cls[i] == CLS_CAND && !deep[labels[i]])
                 c->cls[i] = CLS_SMALL;
     }
     nova_free(cand);
-    nova_free(dist);
-    nova_free(depth);
+    nova_free(deep);
     nova_free(st);
     nova_free(cls_of);
     return ok;
@@ -1366,48 +1398,75 @@ static bool grow_dense_lung(NovaError **error, NovaPool *pool,
 /* Set mark[i] = 2 where lung `lung` lies within reach_mm both above and
  * below voxel i along z (a single-slice scan counts as both), leaving other
  * values alone; c may be a slab of slices holding all of that lung.  Two
- * sweeps along z, one slice at a time (near[] holds each
- * column's nearest lung slice so far), so memory is read in order. */
-static void mark_lung_above_below(const struct coarse *c, uint8_t lung,
-                                  double reach_mm, bool single_slice,
-                                  uint8_t *mark, int32_t *near)
+ * sweeps along z per column (near[] holds each column's nearest lung slice
+ * so far), over the columns p0..p1 of each slice, so memory is read in
+ * order; columns are independent, so the pool splits them. */
+struct above_below_ctx {
+    const struct coarse *c;
+    uint8_t lung;
+    int32_t reach; /* slices */
+    uint8_t *mark;
+    int32_t *near;
+    size_t chunk; /* columns per job */
+};
+
+static void above_below_columns(void *vctx, size_t begin, size_t end,
+                                int thread)
 {
+    (void)thread;
+    const struct above_below_ctx *x = vctx;
+    const struct coarse *c = x->c;
     size_t plane = c->d[0] * c->d[1], nz = c->d[2];
-    int32_t reach = (int32_t)(reach_mm / c->sp[2]);
+    size_t p0 = begin * x->chunk, p1 = end * x->chunk;
+    if (p1 > plane)
+        p1 = plane;
+    int32_t *near = x->near;
+    /* Forward: slices since the last lung voxel below. */
+    for (size_t p = p0; p < p1; p++)
+        near[p] = -1000000;
+    for (size_t z = 0; z < nz; z++) {
+        const uint8_t *lab = c->lab + z * plane;
+        uint8_t *mk = x->mark + z * plane;
+        int32_t zz = (int32_t)z;
+        for (size_t p = p0; p < p1; p++) {
+            if (lab[p] == x->lung)
+                near[p] = zz;
+            if (mk[p] != 1)
+                mk[p] = zz - near[p] <= x->reach ? 3 : 0;
+        }
+    }
+    /* Backward: slices to the next lung voxel above. */
+    for (size_t p = p0; p < p1; p++)
+        near[p] = 1000000;
+    for (size_t z = nz; z-- > 0;) {
+        const uint8_t *lab = c->lab + z * plane;
+        uint8_t *mk = x->mark + z * plane;
+        int32_t zz = (int32_t)z;
+        for (size_t p = p0; p < p1; p++) {
+            if (lab[p] == x->lung)
+                near[p] = zz;
+            if (mk[p] == 3)
+                mk[p] = near[p] - zz <= x->reach ? 2 : 0;
+        }
+    }
+}
+
+static void mark_lung_above_below(NovaPool *pool, const struct coarse *c,
+                                  uint8_t lung, double reach_mm,
+                                  bool single_slice, uint8_t *mark,
+                                  int32_t *near)
+{
+    size_t plane = c->d[0] * c->d[1];
     if (single_slice) {
         for (size_t i = 0; i < plane; i++)
             if (mark[i] != 1)
                 mark[i] = 2;
         return;
     }
-    /* Forward: slices since the last lung voxel below. */
-    for (size_t p = 0; p < plane; p++)
-        near[p] = -1000000;
-    for (size_t z = 0; z < nz; z++) {
-        const uint8_t *lab = c->lab + z * plane;
-        uint8_t *mk = mark + z * plane;
-        int32_t zz = (int32_t)z;
-        for (size_t p = 0; p < plane; p++) {
-            if (lab[p] == lung)
-                near[p] = zz;
-            if (mk[p] != 1)
-                mk[p] = zz - near[p] <= reach ? 3 : 0;
-        }
-    }
-    /* Backward: slices to the next lung voxel above. */
-    for (size_t p = 0; p < plane; p++)
-        near[p] = 1000000;
-    for (size_t z = nz; z-- > 0;) {
-        const uint8_t *lab = c->lab + z * plane;
-        uint8_t *mk = mark + z * plane;
-        int32_t zz = (int32_t)z;
-        for (size_t p = 0; p < plane; p++) {
-            if (lab[p] == lung)
-                near[p] = zz;
-            if (mk[p] == 3)
-                mk[p] = near[p] - zz <= reach ? 2 : 0;
-        }
-    }
+    struct above_below_ctx x = {c,    lung, (int32_t)(reach_mm / c->sp[2]),
+                                mark, near, 1024};
+    nova_pool_parallel_for(pool, (plane + x.chunk - 1) / x.chunk,
+                           above_below_columns, &x);
 }
 
 /* ------------------------------------------------- consolidated lung */
@@ -1463,38 +1522,61 @@ static bool cons_passable(const struct coarse *c, size_t i)
 }
 
 /* rib[i] = 1 where a block within CONS_RIB_Z_MM along z (same column) is
- * bone, on slices z0..z1. */
-static void mark_ribs(const struct coarse *c, size_t z0, size_t z1,
-                      uint8_t *rib, int32_t *last)
+ * bone, on slices z0..z1: a forward and a backward sweep along z per
+ * column (last[] holds each column's nearest bone slice so far); columns
+ * are independent, so the pool splits them. */
+struct rib_ctx {
+    const struct coarse *c;
+    long lo, hi, reach; /* slices swept; reach in slices */
+    uint8_t *rib;
+    int32_t *last;
+    size_t chunk; /* columns per job */
+};
+
+static void rib_columns(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct rib_ctx *x = vctx;
+    size_t plane = x->c->d[0] * x->c->d[1];
+    size_t p0 = begin * x->chunk, p1 = end * x->chunk;
+    if (p1 > plane)
+        p1 = plane;
+    int32_t *last = x->last;
+    for (size_t p = p0; p < p1; p++)
+        last[p] = INT32_MIN / 2;
+    for (long z = x->lo; z <= x->hi; z++) {
+        const int16_t *h = x->c->hu + (size_t)z * plane;
+        uint8_t *r = x->rib + (size_t)z * plane;
+        for (size_t p = p0; p < p1; p++) {
+            if (h[p] >= CONS_BONE_HU)
+                last[p] = (int32_t)z;
+            r[p] = z - last[p] <= x->reach;
+        }
+    }
+    for (size_t p = p0; p < p1; p++)
+        last[p] = INT32_MAX / 2;
+    for (long z = x->hi; z >= x->lo; z--) {
+        const int16_t *h = x->c->hu + (size_t)z * plane;
+        uint8_t *r = x->rib + (size_t)z * plane;
+        for (size_t p = p0; p < p1; p++) {
+            if (h[p] >= CONS_BONE_HU)
+                last[p] = (int32_t)z;
+            r[p] |= last[p] - z <= x->reach;
+        }
+    }
+}
+
+static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
+                      size_t z1, uint8_t *rib, int32_t *last)
 {
     size_t plane = c->d[0] * c->d[1];
     long reach = (long)(CONS_RIB_Z_MM / c->sp[2] + 0.5);
     long lo = (long)z0 - reach < 0 ? 0 : (long)z0 - reach;
     long hi = (long)z1 + reach > (long)c->d[2] - 1 ? (long)c->d[2] - 1
                                                    : (long)z1 + reach;
-    /* Forward then backward sweeps: distance to the nearest bone. */
-    for (size_t p = 0; p < plane; p++)
-        last[p] = INT32_MIN / 2;
-    for (long z = lo; z <= hi; z++) {
-        const int16_t *h = c->hu + (size_t)z * plane;
-        uint8_t *r = rib + (size_t)z * plane;
-        for (size_t p = 0; p < plane; p++) {
-            if (h[p] >= CONS_BONE_HU)
-                last[p] = (int32_t)z;
-            r[p] = z - last[p] <= reach;
-        }
-    }
-    for (size_t p = 0; p < plane; p++)
-        last[p] = INT32_MAX / 2;
-    for (long z = hi; z >= lo; z--) {
-        const int16_t *h = c->hu + (size_t)z * plane;
-        uint8_t *r = rib + (size_t)z * plane;
-        for (size_t p = 0; p < plane; p++) {
-            if (h[p] >= CONS_BONE_HU)
-                last[p] = (int32_t)z;
-            r[p] |= last[p] - z <= reach;
-        }
-    }
+    struct rib_ctx x = {c, lo, hi, reach, rib, last, 1024};
+    nova_pool_parallel_for(pool, (plane + x.chunk - 1) / x.chunk, rib_columns,
+                           &x);
 }
 
 /* In-slice distance (mm) from each voxel to the nearest outside-air voxel
@@ -1757,7 +1839,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
             outside[i] = c->cls[i] == CLS_OUTSIDE;
             skin[i] = depth[i] <= depth_mm;
         }
-        mark_ribs(c, z0, z1, rib, near);
+        mark_ribs(pool, c, z0, z1, rib, near);
     }
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
         if (zlo[lung] == SIZE_MAX)
@@ -1803,7 +1885,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
                 struct coarse sub = *c;
                 sub.d[2] = slab[2];
                 sub.lab = c->lab + a;
-                mark_lung_above_below(&sub, lung, o->pleural_depth_mm,
+                mark_lung_above_below(pool, &sub, lung, o->pleural_depth_mm,
                                       c->d[2] == 1, outside + a, near);
             }
             for (size_t i = a; ok && i < b; i++) {
