@@ -14,7 +14,11 @@
  * here.  oneDNN runs with a user scratchpad carved from the session's
  * scratch, so execution needs no allocation from Nova; its threads are
  * OpenMP's (Debian builds oneDNN with DNNL_CPU_RUNTIME=OMP), and the
- * thread count is set to the session pool's before each run.
+ * thread count is set to the session pool's before each run.  With more
+ * than one thread, convolutions, batch norms and pools that a team
+ * stretch can split (team.c) are built instead as one primitive per team
+ * thread, each for one OpenMP thread and a range of whole output-channel
+ * blocks ("slices"), and run on that thread's stream.
  */
 #include "nn_internal.h"
 
@@ -421,10 +425,10 @@ static int node_threads(const NnDnnl *d, NnGraph *g, const NnNode *n)
 {
     if (d->n_threads <= 1 || !d->serial_small)
         return d->n_threads;
-    /* Inside a team stretch a split costs a barrier (about a microsecond
-     * when both threads run), not a wake-up, so smaller nodes of the kinds
-     * that split there do; the others (Gemm, Add, ...) leave the stretch
-     * when they take more than one thread. */
+    /* Inside a team stretch a split costs a step (an atomic counter, and
+     * a short wait when the threads are apart), not a wake-up, so smaller
+     * nodes of the kinds that split there do; the others (Gemm, Add, ...)
+     * leave the stretch when they take more than one thread. */
     bool splits = is(n, "Conv") || is(n, "ConvTranspose") ||
                   is(n, "BatchNormalization") || is(n, "MaxPool") ||
                   is(n, "AveragePool") || is(n, "GroupNormalization") ||
@@ -638,8 +642,8 @@ static size_t md_bytes_per_channel(const dnnl_memory_desc_t *md)
 }
 
 /* Whether this node should be split into slices: a team, more than one
- * thread for the node, and the copies thread 0 makes before and after it
- * (docs: a stretch runs them on one thread) small. */
+ * thread for the node, and the layout copies before and after it small
+ * (in a stretch each is one chunk, on one thread). */
 static bool want_slices(Build *b)
 {
     if (!b->d->team || b->dn->threads <= 1)
