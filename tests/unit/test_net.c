@@ -6,10 +6,16 @@
  * byte from the parsed values.  Every truncation and every one-byte
  * corruption of them is parsed without a crash (run under ASan/UBSan in
  * CI), and truncations are errors.  Command sets round-trip and their
- * group length equals the bytes that follow it (PS3.7 6.3.1).
+ * group length equals the bytes that follow it (PS3.7 6.3.1).  The
+ * provider reads an association written in one piece (every PDU in one
+ * segment) and the same bytes one at a time alike, a 40,000-byte dataset
+ * included.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <dirent.h>
 #include <stdio.h>
@@ -369,6 +375,157 @@ static void test_corpus_replay(void)
     CHECK(n_files >= 20);
 }
 
+/* ----------------------------------------------- provider read path */
+
+enum { BIG = 40000 };
+
+static uint16_t check_store(void *user, const char *calling_ae,
+                            const char *sop_class, const char *sop_instance,
+                            const char *ts, const uint8_t *dataset, size_t size,
+                            char comment[65])
+{
+    int *bad = user;
+    bool ok = size == BIG && strcmp(sop_instance, "1.2.3") == 0;
+    for (size_t i = 0; ok && i < size; i++)
+        ok = dataset[i] == (uint8_t)(i * 7 + 1);
+    *bad += !ok;
+    return NOVA_STATUS_SUCCESS;
+}
+
+typedef struct {
+    int fd;
+    NovaScpConfig cfg;
+    NovaScpReport report;
+    bool ok;
+} Served;
+
+static void *serve_main(void *arg)
+{
+    Served *sv = arg;
+    NovaError *error = NULL;
+    sv->ok = nova_scp_serve_association(&error, sv->fd, &sv->cfg, false,
+                                        &sv->report);
+    nova_error_free(error);
+    return NULL;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Append one P-DATA-TF with one PDV on context 1. */
+static size_t put_pdata(uint8_t *out, const uint8_t *v, size_t n, bool cmd)
+{
+    out[0] = 0x04;
+    out[1] = 0;
+    put_be32(out + 2, (uint32_t)(n + 6));
+    put_be32(out + 6, (uint32_t)(n + 2));
+    out[10] = 1;
+    out[11] = (uint8_t)((cmd ? 1 : 0) | 2);
+    memcpy(out + 12, v, n);
+    return n + 12;
+}
+
+/* echoscu's A-ASSOCIATE-RQ, a C-ECHO, a C-STORE of BIG bytes on the
+ * Verification context (the provider reads the dataset before it checks
+ * the class) and an A-RELEASE-RQ, written all at once or a byte at a time;
+ * the answers are an A-ASSOCIATE-AC, two P-DATA-TF and an A-RELEASE-RP. */
+static void serve_written(bool one_byte)
+{
+    NovaError *error = NULL;
+    size_t cap = sizeof dcmtk_echoscu_rq + BIG + 1024, n = 0;
+    uint8_t *w = malloc(cap);
+    memcpy(w, dcmtk_echoscu_rq, sizeof dcmtk_echoscu_rq);
+    n = sizeof dcmtk_echoscu_rq;
+    NovaDimseCommand c = {0};
+    c.command_field = NOVA_DIMSE_C_ECHO_RQ;
+    c.message_id = 1;
+    c.data_set_type = NOVA_DIMSE_NO_DATASET;
+    strcpy(c.affected_sop_class, "1.2.840.10008.1.1");
+    size_t k = 0;
+    uint8_t *bytes = nova_dimse_encode_command(&error, &c, &k);
+    CHECK(bytes != NULL);
+    n += put_pdata(w + n, bytes, k, true);
+    nova_free(bytes);
+    c.command_field = NOVA_DIMSE_C_STORE_RQ;
+    c.message_id = 2;
+    c.data_set_type = 0;
+    strcpy(c.affected_sop_instance, "1.2.3");
+    bytes = nova_dimse_encode_command(&error, &c, &k);
+    CHECK(bytes != NULL);
+    n += put_pdata(w + n, bytes, k, true);
+    nova_free(bytes);
+    uint8_t *big = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (uint8_t)(i * 7 + 1);
+    n += put_pdata(w + n, big, BIG, false);
+    free(big);
+    static const uint8_t release[10] = {0x05, 0, 0, 0, 0, 4};
+    memcpy(w + n, release, sizeof release);
+    n += sizeof release;
+
+    int sv_fd[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv_fd) == 0);
+    int bad = 0;
+    Served sv = {.fd = sv_fd[0]};
+    sv.cfg.ae_title = "NOVA";
+    nova_net_options_init(&sv.cfg.net);
+    sv.cfg.net.artim_timeout_ms = 10000;
+    sv.cfg.net.idle_timeout_ms = 10000;
+    sv.cfg.store = check_store;
+    sv.cfg.store_user = &bad;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, serve_main, &sv) == 0);
+    for (size_t i = 0; i < n;) {
+        ssize_t m = write(sv_fd[1], w + i, one_byte ? 1 : n - i);
+        CHECK(m > 0);
+        if (m <= 0)
+            break;
+        i += (size_t)m;
+    }
+    /* Read the answers until the provider closes. */
+    uint8_t r[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t m = read(sv_fd[1], r + got, sizeof r - got);
+        if (m <= 0)
+            break;
+        got += (size_t)m;
+    }
+    pthread_join(t, NULL);
+    close(sv_fd[1]);
+    free(w);
+    CHECK(sv.ok);
+    CHECK_EQ_INT(sv.report.n_echo, 1);
+    CHECK_EQ_INT(sv.report.n_stored, 1);
+    CHECK_EQ_INT(bad, 0);
+    static const uint8_t types[4] = {0x02, 0x04, 0x04, 0x06};
+    size_t pos = 0;
+    for (int i = 0; i < 4; i++) {
+        CHECK(pos + 6 <= got);
+        if (pos + 6 > got)
+            break;
+        CHECK_EQ_INT(r[pos], types[i]);
+        pos += 6 + ((size_t)r[pos + 2] << 24 | (size_t)r[pos + 3] << 16 |
+                    (size_t)r[pos + 4] << 8 | r[pos + 5]);
+    }
+    CHECK_EQ_INT(pos, got);
+}
+
+static void test_serve_coalesced(void)
+{
+    serve_written(false);
+}
+
+static void test_serve_trickled(void)
+{
+    serve_written(true);
+}
+
 int main(void)
 {
     RUN(test_parse_dcmtk_rq);
@@ -379,5 +536,7 @@ int main(void)
     RUN(test_storage_classes);
     RUN(test_explicit_to_implicit);
     RUN(test_corpus_replay);
+    RUN(test_serve_coalesced);
+    RUN(test_serve_trickled);
     return test_done();
 }
