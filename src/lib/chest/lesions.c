@@ -1517,14 +1517,21 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 count_lung_row(&x->counts[t], hr, lr,
                                x->zones ? x->zones + gi : NULL, cc->c[0]);
             }
-        for (size_t by = 0; by < h[1]; by++)
-            for (size_t bx = 0; bx < h[0]; bx++) {
-                size_t y0 = by * f[1], x0 = bx * f[0];
-                size_t y1 = y0 + f[1] < cc->c[1] ? y0 + f[1] : cc->c[1];
+        for (size_t by = 0; by < h[1]; by++) {
+            size_t y0 = by * f[1];
+            size_t y1 = y0 + f[1] < cc->c[1] ? y0 + f[1] : cc->c[1];
+            size_t cz = (z0 + z1) / 2, cy = (y0 + y1) / 2;
+            /* the crop row of the blocks' centre voxels */
+            size_t centre_row =
+                ((cc->lo[2] + cz) * cc->d[1] + cc->lo[1] + cy) * cc->d[0] +
+                cc->lo[0];
+            size_t b2 = by * h[0], bi = bz * h[0] * h[1] + b2;
+            size_t whole = (z1 - z0) * (y1 - y0) * f[0];
+            for (size_t bx = 0; bx < h[0]; bx++, b2++, bi++) {
+                size_t x0 = bx * f[0];
                 size_t x1 = x0 + f[0] < cc->c[0] ? x0 + f[0] : cc->c[0];
-                size_t count = (z1 - z0) * (y1 - y0) * (x1 - x0);
-                size_t b2 = by * h[0] + bx;
-                size_t bi = bz * h[0] * h[1] + b2;
+                size_t count =
+                    x1 - x0 == f[0] ? whole : (z1 - z0) * (y1 - y0) * (x1 - x0);
                 x->hu[bi] = (int16_t)div_round_even(sum[b2], (int32_t)count);
                 x->lab[bi] = 0;
                 x->zone[bi] = 0;
@@ -1532,11 +1539,7 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                     continue;
                 /* label and zone: the centre voxel's, or the first lung
                  * voxel's when the centre is not lung */
-                size_t cz = (z0 + z1) / 2, cy = (y0 + y1) / 2,
-                       cx = (x0 + x1) / 2;
-                size_t src =
-                    ((cc->lo[2] + cz) * cc->d[1] + cc->lo[1] + cy) * cc->d[0] +
-                    cc->lo[0] + cx;
+                size_t src = centre_row + (x0 + x1) / 2;
                 if ((uint8_t)(cc->lab[src] - 1) >= 2)
                     for (size_t z = z0; z < z1; z++)
                         for (size_t y = y0; y < y1; y++)
@@ -1555,6 +1558,7 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
                 x->lab[bi] = cc->lab[src];
                 x->zone[bi] = x->zones ? x->zones[src] : 0;
             }
+        }
     }
 }
 
