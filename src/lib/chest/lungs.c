@@ -1,6 +1,7 @@
 /*
  * lungs.c - lung segmentation: body and air, trachea and main bronchi, left
- * and right lungs, vessels and pleural lesions kept in, zones.
+ * and right lungs, vessels, pleural lesions and lobar consolidation kept
+ * in, zones.
  *
  * The decisions run on a coarse grid (block means of about 2 x 2 x 2.5 mm,
  * which also averages low-dose noise away) and the boundaries are then
@@ -22,9 +23,13 @@
  *      air_hu and dense_lung_hu) touching a lung joins it, grown in each
  *      slice on its own; the partial-volume rim and small crevices are
  *      given back;
- *   4. each lung is closed with a ball (closing_mm) and its holes are filled
- *      slice by slice, so vessels and dense lesions touching the pleura stay
- *      inside; fat, muscle and bone outside the closing stay out;
+ *   4. consolidation between a lung and its ribs joins it: straight
+ *      in-plane paths from the lung outwards through soft tissue of 20 to
+ *      45 HU that reach a rib (fill_consolidation); then each lung is
+ *      closed with a ball (closing_mm) and its holes are filled slice by
+ *      slice, so vessels and dense lesions touching the pleura stay inside,
+ *      and wider dents along the costal pleura are closed per slice; fat,
+ *      muscle and bone outside the closings stay out;
  *   5. on the full grid, voxels in coarse blocks at a lung's border take the
  *      lung's label when they are air-like, voxels inside take it as they
  *      are; zones (thirds along the lung's own extent, peripheral outer
