@@ -1577,6 +1577,34 @@ typedef struct {
     const RowSpan *span;
 } UpCtx;
 
+/* Whether the 3 x 3 in-plane mean around crop voxel (x, y) (volume index
+ * gi; the neighbours inside the crop) is below thr.  The threshold is set
+ * on this mean: the voxel-to-voxel texture of real ground glass would
+ * otherwise fray the boundary into specks. */
+static bool mean3x3_below(const CandCtx *cc, size_t gi, size_t x, size_t y,
+                          int16_t thr)
+{
+    const int16_t *p = cc->hu + gi;
+    long d0 = (long)cc->d[0], sum = 0;
+    if (x > 0 && x + 1 < cc->c[0] && y > 0 && y + 1 < cc->c[1]) {
+        sum = (long)p[-d0 - 1] + p[-d0] + p[-d0 + 1] + p[-1] + p[0] + p[1] +
+              p[d0 - 1] + p[d0] + p[d0 + 1];
+        return sum < (long)thr * 9;
+    }
+    int k = 0;
+    for (long dy = -1; dy <= 1; dy++) {
+        if ((dy < 0 && y == 0) || (dy > 0 && y + 1 >= cc->c[1]))
+            continue;
+        for (long dx = -1; dx <= 1; dx++) {
+            if ((dx < 0 && x == 0) || (dx > 0 && x + 1 >= cc->c[0]))
+                continue;
+            sum += p[dy * d0 + dx];
+            k++;
+        }
+    }
+    return sum < (long)thr * k;
+}
+
 static void up_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const UpCtx *u = vctx;
@@ -1601,26 +1629,10 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
                 if (id) {
                     int16_t v = cc->hu[gi + x];
                     uint8_t side = cc->lab[gi + x];
-                    /* the threshold on the 3 x 3 in-plane mean: the
-                     * voxel-to-voxel texture of real ground glass would
-                     * otherwise fray the boundary into specks */
-                    long sum = 0;
-                    int k = 0;
-                    for (long dy = -1; dy <= 1; dy++) {
-                        if ((dy < 0 && y == 0) || (dy > 0 && y + 1 >= cc->c[1]))
-                            continue;
-                        for (long dx = -1; dx <= 1; dx++) {
-                            if ((dx < 0 && x == 0) ||
-                                (dx > 0 && x + 1 >= cc->c[0]))
-                                continue;
-                            sum += cc->hu[(long)(gi + x) + dy * (long)cc->d[0] +
-                                          dx];
-                            k++;
-                        }
-                    }
                     if ((side != NOVA_LUNG_RIGHT && side != NOVA_LUNG_LEFT) ||
-                        sum < (long)u->thr[l] * k || v > u->max_hu ||
-                        is_thin_bright(v, u->opened[b]))
+                        v > u->max_hu || is_thin_bright(v, u->opened[b]))
+                        id = 0;
+                    else if (mean3x3_below(cc, gi + x, x, y, u->thr[l]))
                         id = 0;
                 }
                 if (u->ids8)
