@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Air touching the in-plane edge of the field of view is outside the body
  * when its median is below this.  Outside air is not always near -1000 HU
@@ -90,6 +91,42 @@ void nova__lung_warn(NovaLungResult *r, const char *format, ...)
     if (s)
         r->warnings[r->n_warnings++] = s;
 }
+
+/* NOVA_DEBUG_LUNGS=1 prints each step's wall and process CPU time (both
+ * threads together: the steadier figure on a shared machine). */
+struct step_clock {
+    bool on;
+    double wall, cpu;
+};
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void step_clock_start(struct step_clock *k)
+{
+    k->on = getenv("NOVA_DEBUG_LUNGS") != NULL;
+    k->wall = k->on ? nova_time_now() : 0.0;
+    k->cpu = k->on ? cpu_seconds() : 0.0;
+}
+
+static void step_clock_lap(struct step_clock *k, const char *name)
+{
+    if (!k->on)
+        return;
+    double wall = nova_time_now(), cpu = cpu_seconds();
+    fprintf(stderr, "lungs %s: %.1f ms (CPU %.1f ms)\n", name,
+            (wall - k->wall) * 1e3, (cpu - k->cpu) * 1e3);
+    k->wall = wall;
+    k->cpu = cpu;
+}
+
+static const char *const stage_names[STAGE_COUNT] = {
+    "coarse", "air", "airway", "lungs", "fill", "refine", "zones"};
 
 /* ------------------------------------------------------------ coarse grid */
 
@@ -314,11 +351,14 @@ static bool classify_air(NovaError **error, NovaPool *pool,
                          const NovaLungOptions *o, struct coarse *c,
                          uint32_t *labels)
 {
+    struct step_clock k;
+    step_clock_start(&k);
     for (size_t i = 0; i < c->n; i++)
         c->cls[i] = c->hu[i] < o->air_hu;
     uint32_t nl = 0;
     if (!nova_imgproc_label(error, pool, c->cls, c->d, 6, labels, &nl))
         return false;
+    step_clock_lap(&k, "air: components");
     struct comp_stats *st = nova_calloc(error, (size_t)nl + 1, sizeof *st);
     uint8_t *cls_of = nova_calloc(error, (size_t)nl + 1, 1);
     if (!st || !cls_of) {
@@ -365,6 +405,7 @@ static bool classify_air(NovaError **error, NovaPool *pool,
     }
     for (size_t i = 0; i < c->n; i++)
         c->cls[i] = labels[i] ? cls_of[labels[i]] : CLS_TISSUE;
+    step_clock_lap(&k, "air: classes");
 
     /* Thin air is not lung: the sliver between the patient's back and the
      * table, or air trapped in clothing, is a few millimetres deep, while
@@ -379,6 +420,7 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         for (size_t i = 0; i < c->n; i++)
             cand[i] = c->cls[i] == CLS_CAND;
         ok = erode_in_grid(error, pool, cand, c->d, c->sp, 6.0);
+        step_clock_lap(&k, "air: thin erosion");
     }
     if (ok) {
         for (size_t i = 0; i < c->n; i++)
@@ -1593,7 +1635,10 @@ static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
 struct depth_ctx {
     const struct coarse *c;
     size_t z0;
-    float *depth; /* slab-relative */
+    float *depth;     /* slab-relative */
+    uint8_t *outside; /* slab-relative: the outside air */
+    uint8_t *skin;    /* slab-relative: depth <= skin_mm */
+    float skin_mm;
 };
 
 /* One raster pass of the chamfer transform over slice dp; dir +1 forward
@@ -1652,6 +1697,11 @@ static void depth_slices(void *vctx, size_t begin, size_t end, int thread)
             dp[i] = cls[i] == CLS_OUTSIDE ? 0.0f : FLT_MAX;
         chamfer_pass(dp, nx, ny, rel, off, w, 1);
         chamfer_pass(dp, nx, ny, rel, off, w, -1);
+        uint8_t *out = x->outside + s * plane, *skin = x->skin + s * plane;
+        for (size_t i = 0; i < plane; i++) {
+            out[i] = cls[i] == CLS_OUTSIDE;
+            skin[i] = dp[i] <= x->skin_mm;
+        }
     }
 }
 
@@ -1804,24 +1854,86 @@ static bool fill_consolidation(NovaError **error, NovaPool *pool,
 
 /* Close each lung and fill its holes slice by slice, within the body; then
  * fill the wider dents along the costal pleura. */
+/* The per-voxel steps of fill_lungs, split by slices over the pool. */
+enum { FILL_EXTENT, FILL_MASK, FILL_JOIN, FILL_PLEURAL };
+
+struct fill_step_ctx {
+    const struct coarse *c;
+    int step;
+    uint8_t lung;
+    size_t z0;  /* first slice (FILL_JOIN, FILL_PLEURAL) */
+    uint8_t *m; /* whole grid */
+    uint8_t *outside;
+    const uint8_t *skin;
+    uint8_t *present; /* FILL_EXTENT: per slice, bit l for lung l */
+};
+
+static void fill_step_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct fill_step_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    size_t plane = c->d[0] * c->d[1];
+    for (size_t s = begin; s < end; s++) {
+        size_t a = (x->z0 + s) * plane, b = a + plane;
+        if (x->step == FILL_EXTENT) {
+            uint8_t bits = 0;
+            for (size_t i = a; i < b; i++) {
+                uint8_t l = c->lab[i];
+                bits |= (uint8_t)((l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
+                                  << l);
+            }
+            x->present[s] = bits;
+        } else if (x->step == FILL_MASK) {
+            for (size_t i = a; i < b; i++)
+                x->m[i] = c->lab[i] == x->lung;
+        } else if (x->step == FILL_JOIN) {
+            /* Bone (above 300 HU) stays out: a rib inside the closing ball
+             * is outside the pleura.  m becomes the lung as it now
+             * stands. */
+            uint8_t lung = x->lung;
+            for (size_t i = a; i < b; i++) {
+                if (x->m[i] && c->lab[i] == 0 && c->cls[i] != CLS_OUTSIDE &&
+                    c->cls[i] != CLS_GAS && c->hu[i] < 300)
+                    c->lab[i] = lung;
+                x->m[i] = c->lab[i] == lung;
+            }
+        } else {
+            uint8_t lung = x->lung;
+            for (size_t i = a; i < b; i++) {
+                if (x->m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
+                    c->hu[i] < 300 && x->skin[i] && x->outside[i] == 2)
+                    c->lab[i] = lung;
+                x->outside[i] = c->cls[i] == CLS_OUTSIDE;
+            }
+        }
+    }
+}
+
 static bool fill_lungs(NovaError **error, NovaPool *pool,
                        const NovaLungOptions *o, struct coarse *c)
 {
     size_t plane = c->d[0] * c->d[1];
+    struct step_clock k;
+    step_clock_start(&k);
     /* Each lung's slice range: its closings stay inside its bounding box
      * (a closing by a ball lies within the convex hull), and the per-slice
      * steps (hole filling, skin distance, the pleural fill) need only those
      * slices, so they run on that slab. */
     size_t zlo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, zhi[3] = {0, 0, 0};
+    uint8_t *present = nova_malloc(error, c->d[2]);
+    if (!present)
+        return false;
+    struct fill_step_ctx fx = {.c = c, .step = FILL_EXTENT, .present = present};
+    nova_pool_parallel_for(pool, c->d[2], fill_step_slices, &fx);
     for (size_t z = 0; z < c->d[2]; z++)
-        for (size_t p = 0; p < plane; p++) {
-            uint8_t l = c->lab[z * plane + p];
-            if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
+        for (uint8_t l = NOVA_LUNG_RIGHT; l <= NOVA_LUNG_LEFT; l++)
+            if (present[z] & (1u << l)) {
                 if (z < zlo[l])
                     zlo[l] = z;
                 zhi[l] = z;
             }
-        }
+    nova_free(present);
     size_t z0 = zlo[1] < zlo[2] ? zlo[1] : zlo[2];
     size_t z1 = zhi[1] > zhi[2] ? zhi[1] : zhi[2];
     if (z0 == SIZE_MAX)
@@ -1835,16 +1947,16 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     uint8_t *rib = nova_malloc(error, c->n);
     int32_t *near = nova_malloc_array(error, plane, sizeof *near);
     bool ok = m && outside && depth && skin && rib && near;
-    size_t s0 = z0 * plane, s1 = (z1 + 1) * plane;
+    size_t s0 = z0 * plane;
     if (ok) {
-        struct depth_ctx dx = {c, z0, depth + s0};
+        step_clock_lap(&k, "fill: extent, buffers");
+        struct depth_ctx dx = {c,          z0,
+                               depth + s0, outside + s0,
+                               skin + s0,  (float)o->pleural_depth_mm};
         nova_pool_parallel_for(pool, z1 - z0 + 1, depth_slices, &dx);
-        float depth_mm = (float)o->pleural_depth_mm;
-        for (size_t i = s0; i < s1; i++) {
-            outside[i] = c->cls[i] == CLS_OUTSIDE;
-            skin[i] = depth[i] <= depth_mm;
-        }
+        step_clock_lap(&k, "fill: skin depth");
         mark_ribs(pool, c, z0, z1, rib, near);
+        step_clock_lap(&k, "fill: ribs");
     }
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
         if (zlo[lung] == SIZE_MAX)
@@ -1856,22 +1968,28 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
             ok = false;
             break;
         }
-        memset(m, 0, c->n);
-        for (size_t i = a; i < b; i++)
-            m[i] = c->lab[i] == lung;
+        step_clock_lap(&k, "fill: consolidation");
+        struct fill_step_ctx jx = {.c = c,
+                                   .step = FILL_MASK,
+                                   .lung = lung,
+                                   .z0 = zlo[lung],
+                                   .m = m,
+                                   .outside = outside,
+                                   .skin = skin};
+        memset(m, 0, a);
+        memset(m + b, 0, c->n - b);
+        nova_pool_parallel_for(pool, slab[2], fill_step_slices, &jx);
         ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d, c->sp,
-                                o->closing_mm, false, m) &&
+                                o->closing_mm, false, m);
+        step_clock_lap(&k, "fill: ball closing");
+        ok = ok &&
              nova_imgproc_fill_holes(error, pool, m + a, slab, true, m + a);
+        step_clock_lap(&k, "fill: holes");
         if (!ok)
             break;
-        /* Bone (above 300 HU) stays out: a rib inside the closing ball is
-         * outside the pleura.  m becomes the lung as it now stands. */
-        for (size_t i = a; i < b; i++) {
-            if (m[i] && c->lab[i] == 0 && c->cls[i] != CLS_OUTSIDE &&
-                c->cls[i] != CLS_GAS && c->hu[i] < 300)
-                c->lab[i] = lung;
-            m[i] = c->lab[i] == lung;
-        }
+        jx.step = FILL_JOIN;
+        nova_pool_parallel_for(pool, slab[2], fill_step_slices, &jx);
+        step_clock_lap(&k, "fill: join");
         /* A consolidation against the chest wall leaves a dent wider than
          * the closing ball; the classic failure of threshold methods is to
          * cut it out.  A wider disc closing in each slice fills such dents,
@@ -1880,6 +1998,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
         if (o->pleural_closing_mm > 0) {
             ok = nova_imgproc_morph(error, pool, NOVA_MORPH_CLOSE, m, c->d,
                                     c->sp, o->pleural_closing_mm, true, m);
+            step_clock_lap(&k, "fill: disc closing");
             /* A dent in the costal pleura has lung above and below it; the
              * top of the liver or spleen under the lung base has lung only
              * above, so it is not filled.  The mark (2) is on voxels with
@@ -1893,12 +2012,11 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
                 mark_lung_above_below(pool, &sub, lung, o->pleural_depth_mm,
                                       c->d[2] == 1, outside + a, near);
             }
-            for (size_t i = a; ok && i < b; i++) {
-                if (m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
-                    c->hu[i] < 300 && skin[i] && outside[i] == 2)
-                    c->lab[i] = lung;
-                outside[i] = c->cls[i] == CLS_OUTSIDE;
+            if (ok) {
+                jx.step = FILL_PLEURAL;
+                nova_pool_parallel_for(pool, slab[2], fill_step_slices, &jx);
             }
+            step_clock_lap(&k, "fill: pleural join");
         }
     }
     nova_free(m);
@@ -2170,6 +2288,8 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    NovaLungResult *r, double *t_zones)
 {
     double t0 = nova_time_now();
+    struct step_clock k;
+    step_clock_start(&k);
     const NovaGeometry *g = nova_volume_get_geometry(hu);
     int T = pool ? nova_pool_get_threads(pool) : 1;
     uint8_t *code = nova_malloc(error, c->n);
@@ -2207,9 +2327,11 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     r->zones = nova_volume_create(error, NOVA_DTYPE_UINT8, c->in, g);
     if (!r->labels || !r->zones)
         goto done;
+    step_clock_lap(&k, "refine: buffers");
     if (!peripheral_map(error, pool, c, periph))
         goto done;
     *t_zones = nova_time_now() - t0;
+    step_clock_lap(&k, "refine: peripheral map");
 
     /* Border blocks of a lung refine by threshold unless they are dense
      * (filled in by the closing: a lesion or vessel against the pleura);
@@ -2250,7 +2372,9 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.periph = periph;
     x.air_hu = (int16_t)o->air_hu;
     x.dense_hu = (int16_t)lrint(fmax(o->dense_lung_hu, o->air_hu));
+    step_clock_lap(&k, "refine: codes");
     nova_pool_parallel_for(pool, nz, refine_slices, &x);
+    step_clock_lap(&k, "refine: full grid");
     double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
     for (int t = 0; t < T; t++) {
         for (int l = 1; l <= 3; l++)
@@ -2374,11 +2498,14 @@ NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
     uint32_t *labels = NULL;
     bool ok = false;
     double t = nova_time_now(), t_zones = 0;
+    struct step_clock k;
+    step_clock_start(&k);
 #define LAP(stage)                                                             \
     do {                                                                       \
         double now_ = nova_time_now();                                         \
         r->seconds[stage] = now_ - t;                                          \
         t = now_;                                                              \
+        step_clock_lap(&k, stage_names[stage]);                                \
     } while (0)
     if (!make_coarse(error, pool, hu, &o, &c))
         goto done;
@@ -2480,9 +2607,6 @@ const char *nova_lung_result_get_warning(const NovaLungResult *r, size_t i)
 {
     return i < r->n_warnings ? r->warnings[i] : NULL;
 }
-
-static const char *const stage_names[STAGE_COUNT] = {
-    "coarse", "air", "airway", "lungs", "fill", "refine", "zones"};
 
 size_t nova_lung_result_get_timings(const NovaLungResult *r,
                                     const char *const **names,
