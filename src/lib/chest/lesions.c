@@ -5,7 +5,9 @@
  * Method (docs/analysis.md, "Lesions"):
  *  1. The lungs' box; every non-lung voxel set to air so the chest wall
  *     and mediastinum cannot bleed in.  Detection (2-5) runs on a grid of
- *     block means where the CT is finer than 0.9 mm (CoarseCtx).
+ *     block means where the CT is finer than 0.9 mm (CoarseCtx).  The pass
+ *     that reads the box also counts the measures' lung voxels and
+ *     histogram (ThreadCounts); the last pass counts the lesion voxels.
  *  2. Vessel suppression by a grey opening with a box of twice the vessel
  *     radius (3.5 mm): vessels, their partial-volume halo and fissures are
  *     narrower than the box and take the value of the parenchyma around
@@ -18,15 +20,16 @@
  *  5. 26-connected regions; vessel bundles and rims are not lesions
  *     (is_lesion).
  *  6. Boundaries on the CT at the partial-volume midpoint between the
- *     parenchyma and each lesion (refine_boundaries, then up_slices on the
+ *     parenchyma and each lesion, without the vessels crossing it and
+ *     their partial-volume rims (refine_boundaries, then up_slices on the
  *     full grid, only in rows that hold a lesion).
  *  7. Regions of at least `min_lesion_ml` are lesions, typed by the share
  *     of their voxels above -200 HU (the PHO threshold of Chaganti et al.,
  *     Radiol Artif Intell 2020): below 25 % ground glass, above 75 %
  *     consolidation, mixed between.
  * Every stage runs over the thread pool or is one linear pass.
- * NOVA_DEBUG_LESIONS=1 prints the time of each step and the features of
- * every region (diagnostics for development).
+ * NOVA_DEBUG_LESIONS=1 prints the wall and process CPU time of each step
+ * and the features of every region (diagnostics for development).
  */
 #include "chest/analysis_private.h"
 
