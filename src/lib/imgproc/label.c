@@ -139,19 +139,69 @@ static void slab_bounds(size_t nz, size_t n_slabs, size_t s, size_t *z0,
     *z1 = nz * (s + 1) / n_slabs;
 }
 
+/* Pass 1 on the voxels whose prior neighbours all lie in the grid and the
+ * slab (x in 1..nx-2, y >= 1, z > z_min; for 26-connectivity also
+ * y <= ny - 2): the neighbours are fixed index
+ * offsets.  A voxel whose left neighbour is foreground starts under that
+ * neighbour's parent (an index below its own, so roots stay the first
+ * voxels of their components), and with 6-connectivity a neighbour above
+ * (y - 1 or z - 1) that is already joined to the left one through their
+ * common left neighbour needs no union: the partition, and so the output,
+ * is the same as with a union per foreground neighbour. */
+static void link_interior_row(const struct label_ctx *c, int n_off,
+                              const long *rel, size_t row, size_t x_end)
+{
+    const uint8_t *mask = c->mask;
+    uint32_t *labels = c->labels;
+    size_t ox = c->nx, oz = c->nx * c->ny;
+    for (size_t v = row + 1; v < row + x_end; v++) {
+        if (!mask[v]) {
+            labels[v] = 0;
+            continue;
+        }
+        bool left = mask[v - 1];
+        labels[v] = left ? labels[v - 1] : (uint32_t)(v + 1);
+        if (c->connectivity == 6) {
+            if (mask[v - ox] && !(left && mask[v - ox - 1]))
+                unite(labels, v - ox, v);
+            if (mask[v - oz] && !(left && mask[v - oz - 1]))
+                unite(labels, v - oz, v);
+        } else {
+            for (int o = 0; o < n_off; o++) {
+                size_t u = (size_t)((long)v + rel[o]);
+                if (rel[o] != -1 && mask[u])
+                    unite(labels, u, v);
+            }
+        }
+    }
+}
+
 static void pass1(void *vctx, size_t begin, size_t end, int thread)
 {
     struct label_ctx *c = vctx;
     int off[13][3];
     int n_off = prior_offsets(c->connectivity, off);
     size_t nx = c->nx, ny = c->ny;
+    long rel[13];
+    for (int o = 0; o < n_off; o++)
+        rel[o] =
+            ((long)off[o][2] * (long)ny + off[o][1]) * (long)nx + off[o][0];
     for (size_t s = begin; s < end; s++) {
         size_t z0, z1;
         slab_bounds(c->nz, c->n_slabs, s, &z0, &z1);
         for (size_t z = z0; z < z1; z++)
             for (size_t y = 0; y < ny; y++) {
                 size_t row = (z * ny + y) * nx;
+                /* 26-connectivity also looks at y + 1 in slice z - 1. */
+                bool interior = z > z0 && y > 0 && nx >= 3 &&
+                                (c->connectivity == 6 || y + 1 < ny);
                 for (size_t x = 0; x < nx; x++) {
+                    if (interior && x == 1) {
+                        /* x in 1..nx-2 */
+                        link_interior_row(c, n_off, rel, row, nx - 1);
+                        x = nx - 2;
+                        continue;
+                    }
                     size_t v = row + x;
                     if (!c->mask[v]) {
                         c->labels[v] = 0;
