@@ -339,10 +339,30 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
     for (size_t x0 = 0; x0 < n; x0 += 8) {
         size_t x1 = x0 + 8 < n ? x0 + 8 : n;
         if (x1 - x0 == 8) {
-            uint64_t w;
+            uint64_t w, zw = 0;
             memcpy(&w, lab + x0, 8);
             if (!((w ^ (w >> 1)) & 0x0101010101010101ull))
                 continue;
+            if (zones)
+                memcpy(&zw, zones + x0, 8);
+            /* eight voxels of one lung and one zone (most of the lung):
+             * one run of eight */
+            unsigned s = (uint8_t)(lab[x0] - 1);
+            if (s < 2 && w == 0x0101010101010101ull * (w & 0xff) &&
+                zw == 0x0101010101010101ull * (zw & 0xff)) {
+                unsigned k = s * 16 + (unsigned)(zw & 15);
+                if (k != key) {
+                    code[key] += run;
+                    key = k;
+                    run = 0;
+                }
+                run += 8;
+                for (size_t x = x0; x < x1; x++) {
+                    unsigned v = (unsigned)(hu[x] + 1030);
+                    m->hu[v < 1130 ? v : 1130]++;
+                }
+                continue;
+            }
         }
         for (size_t x = x0; x < x1; x++) {
             unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
