@@ -1320,10 +1320,11 @@ static void refine_apply_slices(void *vctx, size_t begin, size_t end, int t)
     (void)t;
     for (size_t i = i0; i < i1; i++) {
         unsigned m = r->mark[i] >> MARK_SHIFT;
-        if (r->apply_drops) {
-            if (m == MARK_DROP || (labels[i] && r->thr[labels[i]] == INT16_MAX))
-                labels[i] = 0;
-        } else if (m >= MARK_GROW_FIRST && m < MARK_DROP)
+        /* (regions that are not lesions have thr INT16_MAX, so that
+         * refine_slices marks all their voxels MARK_DROP) */
+        if (r->apply_drops)
+            labels[i] = m == MARK_DROP ? 0 : labels[i];
+        else if (m >= MARK_GROW_FIRST && m < MARK_DROP)
             labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
     }
 }
