@@ -385,6 +385,49 @@ static void test_fill_holes(void)
         free(lab);
         free(outside);
     }
+    /* Per slice, foreground in part of each slice only (the flood runs on
+     * its box grown by one pixel): boxes inside, at an edge, at a corner,
+     * one pixel wide, and empty slices; in place (dst == src). */
+    {
+        const size_t e[3] = {23, 19, 7};
+        const size_t boxes[7][4] = {
+            {5, 16, 4, 13}, {0, 9, 3, 11}, {14, 23, 0, 19}, {0, 23, 0, 19},
+            {7, 8, 2, 17},  {0, 0, 0, 0},  {20, 23, 15, 19}};
+        size_t en = e[0] * e[1] * e[2], eplane = e[0] * e[1];
+        for (unsigned pct = 40; pct <= 80; pct += 20) {
+            uint8_t *r = random_mask(e, pct);
+            uint8_t *m2 = calloc(en, 1), *ref = malloc(en), *bg = malloc(en);
+            uint32_t *lab = malloc(en * 4);
+            for (size_t z = 0; z < e[2]; z++)
+                for (size_t y = boxes[z][2]; y < boxes[z][3]; y++)
+                    for (size_t x = boxes[z][0]; x < boxes[z][1]; x++) {
+                        size_t i = (z * e[1] + y) * e[0] + x;
+                        m2[i] = r[i] ? 3 : 0;
+                    }
+            for (size_t i = 0; i < en; i++)
+                bg[i] = !m2[i];
+            size_t e2[3] = {e[0], e[1], 1};
+            for (size_t z = 0; z < e[2]; z++) {
+                uint32_t nl2 = flood_label(bg + z * eplane, e2, 6, lab);
+                uint8_t *out2 = calloc(nl2 + 1, 1);
+                for (size_t i = 0; i < eplane; i++) {
+                    size_t x = i % e[0], y = i / e[0];
+                    if (x == 0 || y == 0 || x == e[0] - 1 || y == e[1] - 1)
+                        out2[lab[i]] = 1;
+                }
+                for (size_t i = 0; i < eplane; i++)
+                    ref[z * eplane + i] = m2[z * eplane + i] || !out2[lab[i]];
+                free(out2);
+            }
+            CHECK(nova_imgproc_fill_holes(&err, pool, m2, e, true, m2));
+            CHECK(memcmp(m2, ref, en) == 0);
+            free(r);
+            free(m2);
+            free(ref);
+            free(bg);
+            free(lab);
+        }
+    }
     /* A closed hollow box: its 4x4x4 cavity is filled in 3D. */
     uint8_t *m = calloc(n, 1), *got = malloc(n);
     for (size_t z = 2; z <= 7; z++)

@@ -530,7 +530,14 @@ struct fill2d_ctx {
 };
 
 /* Flood the 4-connected background of each slice from its edges; what the
- * flood does not reach is a hole. */
+ * flood does not reach is a hole.  The flood runs on the box of the
+ * slice's foreground grown by one pixel (clipped to the slice): each pixel
+ * on that box's border is foreground, on the slice's edge, or in the ring
+ * around the foreground whence a straight path leads out to the edge, so
+ * its background pixels are exactly the reached ones there, and a path
+ * from inside the box to the edge crosses one of them.  Everything beyond
+ * the box is reached background.  The border is marked before the flood,
+ * which then never pushes a border pixel and needs no bounds checks. */
 static void fill_slices(void *vctx, size_t begin, size_t end, int thread)
 {
     struct fill2d_ctx *c = vctx;
@@ -539,41 +546,72 @@ static void fill_slices(void *vctx, size_t begin, size_t end, int thread)
     for (size_t zz = begin; zz < end; zz++) {
         const uint8_t *s = c->src + zz * plane;
         uint8_t *d = c->dst + zz * plane;
-        /* d: 2 = outside background (reached), later 0; else 1. */
-        for (size_t i = 0; i < plane; i++)
-            d[i] = s[i] ? 1 : 0;
+        size_t x0 = nx, x1 = 0, y0 = ny, y1 = 0;
+        for (size_t y = 0; y < ny; y++) {
+            const uint8_t *row = s + y * nx;
+            size_t a = 0, b = nx;
+            while (a < nx && !row[a])
+                a++;
+            if (a == nx)
+                continue;
+            while (!row[b - 1])
+                b--;
+            x0 = a < x0 ? a : x0;
+            x1 = b > x1 ? b : x1;
+            y0 = y < y0 ? y : y0;
+            y1 = y + 1;
+        }
+        if (x0 == nx) {
+            memset(d, 0, plane);
+            continue;
+        }
+        /* The grown box [x0, x1) x [y0, y1). */
+        x0 = x0 > 0 ? x0 - 1 : 0;
+        y0 = y0 > 0 ? y0 - 1 : 0;
+        x1 = x1 < nx ? x1 + 1 : nx;
+        y1 = y1 < ny ? y1 + 1 : ny;
+        /* d: 2 = reached background, later 0; else 1.  Rows are written in
+         * order, so dst may equal src. */
+        memset(d, 0, y0 * nx);
+        for (size_t y = y0; y < y1; y++) {
+            const uint8_t *sr = s + y * nx;
+            uint8_t *dr = d + y * nx;
+            memset(dr, 0, x0);
+            bool border_row = y == y0 || y == y1 - 1;
+            for (size_t x = x0; x < x1; x++)
+                dr[x] = sr[x]                                  ? 1
+                        : border_row || x == x0 || x == x1 - 1 ? 2
+                                                               : 0;
+            memset(dr + x1, 0, nx - x1);
+        }
+        memset(d + y1 * nx, 0, (ny - y1) * nx);
         size_t top = 0;
-        for (size_t y = 0; y < ny; y++)
-            for (size_t x = 0; x < nx; x++) {
-                if (x != 0 && y != 0 && x != nx - 1 && y != ny - 1)
-                    continue;
+        /* Seeds: background next to the reached border. */
+        for (size_t y = y0 + 1; y + 1 < y1; y++)
+            for (size_t x = x0 + 1; x + 1 < x1; x++) {
+                if (x != x0 + 1 && x != x1 - 2 && y != y0 + 1 && y != y1 - 2)
+                    x = x1 - 2;
                 size_t i = y * nx + x;
-                if (d[i] == 0) {
+                if (d[i] == 0 && (d[i - 1] == 2 || d[i + 1] == 2 ||
+                                  d[i - nx] == 2 || d[i + nx] == 2)) {
                     d[i] = 2;
                     stack[top++] = (uint32_t)i;
                 }
             }
         while (top) {
             size_t i = stack[--top];
-            size_t x = i % nx, y = i / nx;
-            size_t nb[4];
-            int k = 0;
-            if (x > 0)
-                nb[k++] = i - 1;
-            if (x + 1 < nx)
-                nb[k++] = i + 1;
-            if (y > 0)
-                nb[k++] = i - nx;
-            if (y + 1 < ny)
-                nb[k++] = i + nx;
-            for (int j = 0; j < k; j++)
+            size_t nb[4] = {i - 1, i + 1, i - nx, i + nx};
+            for (int j = 0; j < 4; j++)
                 if (d[nb[j]] == 0) {
                     d[nb[j]] = 2;
                     stack[top++] = (uint32_t)nb[j];
                 }
         }
-        for (size_t i = 0; i < plane; i++)
-            d[i] = d[i] == 2 ? 0 : 1;
+        for (size_t y = y0; y < y1; y++) {
+            uint8_t *dr = d + y * nx;
+            for (size_t x = x0; x < x1; x++)
+                dr[x] = dr[x] != 2;
+        }
     }
 }
 
