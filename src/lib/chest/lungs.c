@@ -347,14 +347,45 @@ static bool erode_in_grid(NovaError **error, NovaPool *pool, uint8_t *mask,
     return ok;
 }
 
+/* The per-voxel steps of classify_air, split over the pool. */
+enum { AIR_THRESHOLD, AIR_CLASSES, AIR_THIN };
+
+struct air_step_ctx {
+    struct coarse *c;
+    int step;
+    double air_hu;
+    const uint32_t *labels;
+    const uint8_t *of_label; /* class (AIR_CLASSES) or deep (AIR_THIN) */
+};
+
+static void air_step_range(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct air_step_ctx *x = vctx;
+    uint8_t *cls = x->c->cls;
+    const int16_t *hu = x->c->hu;
+    const uint32_t *labels = x->labels;
+    if (x->step == AIR_THRESHOLD) {
+        for (size_t i = begin; i < end; i++)
+            cls[i] = hu[i] < x->air_hu;
+    } else if (x->step == AIR_CLASSES) {
+        for (size_t i = begin; i < end; i++)
+            cls[i] = labels[i] ? x->of_label[labels[i]] : CLS_TISSUE;
+    } else {
+        for (size_t i = begin; i < end; i++)
+            if (cls[i] == CLS_CAND && !x->of_label[labels[i]])
+                cls[i] = CLS_SMALL;
+    }
+}
+
 static bool classify_air(NovaError **error, NovaPool *pool,
                          const NovaLungOptions *o, struct coarse *c,
                          uint32_t *labels)
 {
     struct step_clock k;
     step_clock_start(&k);
-    for (size_t i = 0; i < c->n; i++)
-        c->cls[i] = c->hu[i] < o->air_hu;
+    struct air_step_ctx ax = {c, AIR_THRESHOLD, o->air_hu, labels, NULL};
+    nova_pool_parallel_for(pool, c->n, air_step_range, &ax);
     uint32_t nl = 0;
     if (!nova_imgproc_label(error, pool, c->cls, c->d, 6, labels, &nl))
         return false;
@@ -403,8 +434,9 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         else
             cls_of[l] = CLS_CAND;
     }
-    for (size_t i = 0; i < c->n; i++)
-        c->cls[i] = labels[i] ? cls_of[labels[i]] : CLS_TISSUE;
+    ax.step = AIR_CLASSES;
+    ax.of_label = cls_of;
+    nova_pool_parallel_for(pool, c->n, air_step_range, &ax);
     step_clock_lap(&k, "air: classes");
 
     /* Thin air is not lung: the sliver between the patient's back and the
@@ -426,9 +458,9 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         for (size_t i = 0; i < c->n; i++)
             if (cand[i])
                 deep[labels[i]] = 1;
-        for (size_t i = 0; i < c->n; i++)
-            if (c->cls[i] == CLS_CAND && !deep[labels[i]])
-                c->cls[i] = CLS_SMALL;
+        ax.step = AIR_THIN;
+        ax.of_label = deep;
+        nova_pool_parallel_for(pool, c->n, air_step_range, &ax);
     }
     nova_free(cand);
     nova_free(deep);
@@ -2189,34 +2221,57 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
 /* Peripheral flags on the coarse grid: per slice and lung, in-plane
  * distance to the nearest non-lung voxel below a third of the slice's
  * largest. */
+struct periph_ctx {
+    const struct coarse *c;
+    const float *dist; /* NULL: write the lung mask m */
+    uint8_t *m, *periph;
+};
+
+static void periph_slices(void *vctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const struct periph_ctx *x = vctx;
+    const struct coarse *c = x->c;
+    const float *dist = x->dist;
+    size_t plane = c->d[0] * c->d[1];
+    for (size_t z = begin; z < end; z++) {
+        size_t a = z * plane, b = a + plane;
+        if (!dist) {
+            for (size_t i = a; i < b; i++)
+                x->m[i] =
+                    c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
+            continue;
+        }
+        float dmax[3] = {0, 0, 0};
+        for (size_t i = a; i < b; i++) {
+            uint8_t l = c->lab[i];
+            if ((l == 1 || l == 2) && dist[i] > dmax[l] && !isinf(dist[i]))
+                dmax[l] = dist[i];
+        }
+        /* Squared distances: a third of the depth is a ninth. */
+        for (size_t i = a; i < b; i++) {
+            uint8_t l = c->lab[i];
+            x->periph[i] = (l == 1 || l == 2) && dist[i] < dmax[l] / 9.0f;
+        }
+    }
+}
+
 static bool peripheral_map(NovaError **error, NovaPool *pool,
                            const struct coarse *c, uint8_t *periph)
 {
     float *dist = nova_malloc_array(error, c->n, sizeof *dist);
     uint8_t *m = nova_malloc(error, c->n);
     bool ok = dist && m;
-    size_t plane = c->d[0] * c->d[1];
-    memset(periph, 0, c->n);
     /* One transform for both lungs: they touch at most along a line, where
      * depth measured to the other lung's voxels would hardly differ. */
+    struct periph_ctx px = {c, NULL, m, periph};
     if (ok) {
-        for (size_t i = 0; i < c->n; i++)
-            m[i] = c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
+        nova_pool_parallel_for(pool, c->d[2], periph_slices, &px);
         ok = edt_foreground_2d(error, pool, m, c->d, c->sp, dist);
     }
-    for (size_t z = 0; ok && z < c->d[2]; z++) {
-        float dmax[3] = {0, 0, 0};
-        for (size_t i = z * plane; i < (z + 1) * plane; i++) {
-            uint8_t l = c->lab[i];
-            if ((l == 1 || l == 2) && dist[i] > dmax[l] && !isinf(dist[i]))
-                dmax[l] = dist[i];
-        }
-        /* Squared distances: a third of the depth is a ninth. */
-        for (size_t i = z * plane; i < (z + 1) * plane; i++) {
-            uint8_t l = c->lab[i];
-            if (l == 1 || l == 2)
-                periph[i] = dist[i] < dmax[l] / 9.0f;
-        }
+    if (ok) {
+        px.dist = dist;
+        nova_pool_parallel_for(pool, c->d[2], periph_slices, &px);
     }
     nova_free(dist);
     nova_free(m);
