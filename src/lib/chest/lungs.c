@@ -2298,6 +2298,15 @@ static void code_slices(void *vctx, size_t begin, size_t end, int thread)
         for (size_t yy = 0; yy < ny; yy++)
             for (size_t xx = 0; xx < nx; xx++, i++) {
                 uint8_t l = c->lab[i];
+                /* Inside the grid with all six neighbours alike (most
+                 * voxels): no border, no other label; the code is l. */
+                if (xx > 0 && xx + 1 < nx && yy > 0 && yy + 1 < ny && zz > 0 &&
+                    zz + 1 < nz && c->lab[i - 1] == l && c->lab[i + 1] == l &&
+                    c->lab[i - nx] == l && c->lab[i + nx] == l &&
+                    c->lab[i - plane] == l && c->lab[i + plane] == l) {
+                    code[i] = l;
+                    continue;
+                }
                 size_t nb[6];
                 int k = 0;
                 if (xx > 0)
@@ -2349,6 +2358,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     int T = pool ? nova_pool_get_threads(pool) : 1;
     uint8_t *code = nova_malloc(error, c->n);
     uint8_t *periph = nova_malloc(error, c->n);
+    uint8_t *present = nova_malloc(error, c->d[2]); /* per coarse slice */
     struct refine_ctx x;
     memset(&x, 0, sizeof x);
     x.x_to_cx = nova_malloc_array(error, c->in[0], sizeof *x.x_to_cx);
@@ -2359,7 +2369,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.zcounts = nova_calloc(error, (size_t)T, sizeof *x.zcounts);
     x.box = nova_malloc_array(error, (size_t)T, sizeof *x.box);
     bool ok = false;
-    if (!code || !periph || !x.x_to_cx || !x.counts || !x.zcounts ||
+    if (!code || !periph || !present || !x.x_to_cx || !x.counts || !x.zcounts ||
         !x.row_buf || !x.border_buf || !x.limit_buf || !x.box)
         goto done;
     for (int t = 0; t < T; t++)
@@ -2391,7 +2401,7 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     /* Border blocks of a lung refine by threshold unless they are dense
      * (filled in by the closing: a lesion or vessel against the pleura);
      * tissue blocks next to a lung may give it their air-like voxels. */
-    size_t nx = c->d[0], ny = c->d[1], nz = c->d[2], plane = nx * ny;
+    size_t nz = c->d[2];
     struct code_ctx cx = {c, o, code};
     nova_pool_parallel_for(pool, nz, code_slices, &cx);
     for (size_t i = 0; i < c->in[0]; i++)
@@ -2401,16 +2411,15 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
         x.kmin[l] = LONG_MAX;
         x.kmax[l] = -1;
     }
+    struct fill_step_ctx fx = {.c = c, .step = FILL_EXTENT, .present = present};
+    nova_pool_parallel_for(pool, nz, fill_step_slices, &fx);
     for (size_t cz = 0; cz < nz; cz++) {
-        bool in[4] = {false, false, false, false}; /* label & 3: airway too */
-        for (size_t i = cz * plane; i < (cz + 1) * plane; i++)
-            in[c->lab[i] & 3] = true;
         long lo = (long)cz * (long)c->f[2];
         long hi = lo + (long)c->f[2] - 1;
         if (hi > (long)c->in[2] - 1)
             hi = (long)c->in[2] - 1;
         for (int l = 1; l <= 2; l++) {
-            if (!in[l])
+            if (!(present[cz] & (1u << l)))
                 continue;
             if (lo < x.kmin[l])
                 x.kmin[l] = lo;
@@ -2455,6 +2464,7 @@ done:
     nova_free(x.box);
     nova_free(code);
     nova_free(periph);
+    nova_free(present);
     nova_free(x.x_to_cx);
     nova_free(x.counts);
     for (int t = 0; t < T; t++) {
