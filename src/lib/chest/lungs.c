@@ -247,18 +247,19 @@ struct comp_stats {
     double sum[3];
 };
 
-/* In-slice squared distance (mm^2) from each foreground voxel of mask to
- * the nearest background voxel of its slice, as nova_imgproc_edt_sq with
- * per_slice, but computed on the foreground's bounding box grown by one
- * voxel in x and y: that ring is background, so no nearer background lies
- * beyond it (a straight path out of the box crosses the ring), and the
- * result is the same for a fraction of the work.  dist is written only at
- * foreground voxels. */
-static bool edt_foreground_2d(NovaError **error, NovaPool *pool,
-                              const uint8_t *mask, const size_t d[3],
-                              const double sp[3], float *dist)
+/* The foreground's bounding box (inclusive lo..hi), grown by one voxel in
+ * x and y within the grid; false when there is no foreground.  Every
+ * in-grid voxel of the added ring is background, and for a voxel in the
+ * box the nearest point of the ring is no farther than any voxel beyond it
+ * in the same slice (clamping a position to the box shortens each of its
+ * offsets), so in-slice distances to background need only the box. */
+static bool ring_box(const uint8_t *mask, const size_t d[3], size_t lo[3],
+                     size_t hi[3])
 {
-    size_t lo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, hi[3] = {0, 0, 0};
+    for (int a = 0; a < 3; a++) {
+        lo[a] = SIZE_MAX;
+        hi[a] = 0;
+    }
     for (size_t i = 0, z = 0; z < d[2]; z++)
         for (size_t y = 0; y < d[1]; y++, i += d[0]) {
             const uint8_t *row = mask + i;
@@ -280,11 +281,28 @@ static bool edt_foreground_2d(NovaError **error, NovaPool *pool,
             hi[2] = z;
         }
     if (lo[0] == SIZE_MAX)
-        return true;
+        return false;
     for (int a = 0; a < 2; a++) {
         lo[a] = lo[a] > 0 ? lo[a] - 1 : 0;
         hi[a] = hi[a] + 1 < d[a] ? hi[a] + 1 : d[a] - 1;
     }
+    return true;
+}
+
+/* In-slice squared distance (mm^2) from each foreground voxel of mask to
+ * the nearest background voxel of its slice, as nova_imgproc_edt_sq with
+ * per_slice, but computed on the foreground's bounding box grown by one
+ * voxel in x and y: that ring is background, so no nearer background lies
+ * beyond it (a straight path out of the box crosses the ring), and the
+ * result is the same for a fraction of the work.  dist is written only at
+ * foreground voxels. */
+static bool edt_foreground_2d(NovaError **error, NovaPool *pool,
+                              const uint8_t *mask, const size_t d[3],
+                              const double sp[3], float *dist)
+{
+    size_t lo[3], hi[3];
+    if (!ring_box(mask, d, lo, hi))
+        return true;
     size_t bd[3] = {hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1};
     size_t bn = bd[0] * bd[1] * bd[2];
     uint8_t *bm = nova_malloc(error, bn);
@@ -323,26 +341,35 @@ static bool erode_in_grid(NovaError **error, NovaPool *pool, uint8_t *mask,
                           const size_t d[3], const double sp[3],
                           double radius_mm)
 {
-    size_t px = (size_t)ceil(radius_mm / sp[0]) + 1;
-    size_t py = (size_t)ceil(radius_mm / sp[1]) + 1;
-    size_t pd[3] = {d[0] + 2 * px, d[1] + 2 * py, d[2]};
+    /* Only the foreground's ring box (ring_box) changes; the frame is
+     * needed where that box meets the grid's edge. */
+    size_t lo[3], hi[3];
+    if (!ring_box(mask, d, lo, hi))
+        return true;
+    size_t bx = hi[0] - lo[0] + 1, by = hi[1] - lo[1] + 1,
+           bz = hi[2] - lo[2] + 1;
+    size_t fx = (size_t)ceil(radius_mm / sp[0]) + 1;
+    size_t fy = (size_t)ceil(radius_mm / sp[1]) + 1;
+    size_t px0 = lo[0] == 0 ? fx : 0, px1 = hi[0] == d[0] - 1 ? fx : 0;
+    size_t py0 = lo[1] == 0 ? fy : 0, py1 = hi[1] == d[1] - 1 ? fy : 0;
+    size_t pd[3] = {bx + px0 + px1, by + py0 + py1, bz};
     uint8_t *pad = nova_malloc(error, pd[0] * pd[1] * pd[2]);
     if (!pad)
         return false;
     memset(pad, 1, pd[0] * pd[1] * pd[2]);
-    for (size_t z = 0; z < d[2]; z++)
-        for (size_t y = 0; y < d[1]; y++)
-            memcpy(pad + (z * pd[1] + y + py) * pd[0] + px,
-                   mask + (z * d[1] + y) * d[0], d[0]);
+    for (size_t z = 0; z < bz; z++)
+        for (size_t y = 0; y < by; y++)
+            memcpy(pad + (z * pd[1] + y + py0) * pd[0] + px0,
+                   mask + ((z + lo[2]) * d[1] + y + lo[1]) * d[0] + lo[0], bx);
     /* The erosion keeps voxels farther than its radius; distances on a
      * grid are discrete, so just under radius_mm keeps those at it. */
     bool ok = nova_imgproc_morph(error, pool, NOVA_MORPH_ERODE, pad, pd, sp,
                                  radius_mm - 1e-3, true, pad);
     if (ok)
-        for (size_t z = 0; z < d[2]; z++)
-            for (size_t y = 0; y < d[1]; y++)
-                memcpy(mask + (z * d[1] + y) * d[0],
-                       pad + (z * pd[1] + y + py) * pd[0] + px, d[0]);
+        for (size_t z = 0; z < bz; z++)
+            for (size_t y = 0; y < by; y++)
+                memcpy(mask + ((z + lo[2]) * d[1] + y + lo[1]) * d[0] + lo[0],
+                       pad + (z * pd[1] + y + py0) * pd[0] + px0, bx);
     nova_free(pad);
     return ok;
 }
