@@ -1701,33 +1701,44 @@ struct depth_ctx {
 };
 
 /* One raster pass of the chamfer transform over slice dp; dir +1 forward
- * (neighbours above and to the left), -1 backward. */
+ * (neighbours above and to the left), -1 backward.  Neighbour 0 is the
+ * previous voxel of the same row; the others lie in rows already done, so
+ * their minimum is taken first over the whole row (vectorised), then the
+ * row is swept for neighbour 0.  Each voxel ends with the minimum of the
+ * same sums as when all its neighbours are taken in turn. */
 static void chamfer_pass(float *dp, long nx, long ny, const long *rel,
                          const int (*off)[2], const float *w, int dir)
 {
     long y_first = dir > 0 ? 0 : ny - 1, y_end = dir > 0 ? ny : -1;
     for (long y = y_first; y != y_end; y += dir) {
-        long x_first = dir > 0 ? 0 : nx - 1, x_end = dir > 0 ? nx : -1;
+        float *row = dp + y * nx;
         bool rows_ok = dir > 0 ? y >= 2 : y <= ny - 3;
-        for (long x = x_first; x != x_end; x += dir) {
-            float *v = dp + y * nx + x;
-            float best = *v;
-            if (rows_ok && x >= 2 && x <= nx - 3) {
-                /* Interior: every neighbour exists. */
-                for (int k = 0; k < 8; k++) {
-                    float u = v[-dir * rel[k]] + w[k];
+        /* x in [2, nx - 3] with rows_ok: every neighbour exists. */
+        long in0 = rows_ok ? 2 : nx, in1 = rows_ok ? nx - 3 : nx - 1;
+        for (int k = 1; k < 8; k++) {
+            const float *src = row - dir * rel[k];
+            for (long x = in0; x <= in1; x++) {
+                float u = src[x] + w[k];
+                row[x] = u < row[x] ? u : row[x];
+            }
+        }
+        for (long x = 0; x < nx; x++) {
+            if (x >= in0 && x <= in1)
+                continue;
+            float best = row[x];
+            for (int k = 1; k < 8; k++) {
+                long qx = x - dir * off[k][0], qy = y - dir * off[k][1];
+                if (qx >= 0 && qx < nx && qy >= 0 && qy < ny) {
+                    float u = dp[qy * nx + qx] + w[k];
                     best = u < best ? u : best;
                 }
-            } else {
-                for (int k = 0; k < 8; k++) {
-                    long qx = x - dir * off[k][0], qy = y - dir * off[k][1];
-                    if (qx >= 0 && qx < nx && qy >= 0 && qy < ny) {
-                        float u = dp[qy * nx + qx] + w[k];
-                        best = u < best ? u : best;
-                    }
-                }
             }
-            *v = best;
+            row[x] = best;
+        }
+        long x_first = dir > 0 ? 1 : nx - 2, x_end = dir > 0 ? nx : -1;
+        for (long x = x_first; x != x_end; x += dir) {
+            float u = row[x - dir] + w[0];
+            row[x] = u < row[x] ? u : row[x];
         }
     }
 }
