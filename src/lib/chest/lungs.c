@@ -36,6 +36,7 @@
  *      third of the in-slice depth) are written in the same pass.
  * Each stage is linear in the voxel count and the parallel parts split
  * statically, so the result does not depend on the thread count.
+ * NOVA_DEBUG_LUNGS=1 prints each step's wall and CPU time to stderr.
  */
 #include "chest_private.h"
 
