@@ -159,6 +159,9 @@ const char *nova_version(void);
 
 /* Monotonic clock in seconds, for timings reported in results. */
 double nova_time_now(void);
+/* CPU time of the whole process (all threads) in seconds, for per-step
+ * debug timings: steadier than wall time on a shared machine. */
+double nova_cpu_time_now(void);
 
 #ifdef __cplusplus
 }

@@ -1741,14 +1741,6 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
-static double process_cpu_seconds(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static bool find_lesions(NovaError **error, NovaPool *pool,
                          const NovaVolume *hu, const NovaLungResult *lungs,
                          const NovaLesionOptions *o, NovaAnalysis *an,
@@ -1757,11 +1749,11 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     /* NOVA_DEBUG_LESIONS: wall and process CPU time of each step (the CPU
      * time, both threads together, is the steadier figure on a loaded
      * machine) */
-    double t_last = nova_time_now(), c_last = process_cpu_seconds();
+    double t_last = nova_time_now(), c_last = nova_cpu_time_now();
 #define TIMING(name)                                                           \
     do {                                                                       \
         if (getenv("NOVA_DEBUG_LESIONS")) {                                    \
-            double t_now = nova_time_now(), c_now = process_cpu_seconds();     \
+            double t_now = nova_time_now(), c_now = nova_cpu_time_now();       \
             fprintf(stderr, "%s: %.1f ms (CPU %.1f ms)\n", name,               \
                     (t_now - t_last) * 1e3, (c_now - c_last) * 1e3);           \
             t_last = t_now;                                                    \

@@ -100,26 +100,18 @@ struct step_clock {
     double wall, cpu;
 };
 
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return 0.0;
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void step_clock_start(struct step_clock *k)
 {
     k->on = getenv("NOVA_DEBUG_LUNGS") != NULL;
     k->wall = k->on ? nova_time_now() : 0.0;
-    k->cpu = k->on ? cpu_seconds() : 0.0;
+    k->cpu = k->on ? nova_cpu_time_now() : 0.0;
 }
 
 static void step_clock_lap(struct step_clock *k, const char *name)
 {
     if (!k->on)
         return;
-    double wall = nova_time_now(), cpu = cpu_seconds();
+    double wall = nova_time_now(), cpu = nova_cpu_time_now();
     fprintf(stderr, "lungs %s: %.1f ms (CPU %.1f ms)\n", name,
             (wall - k->wall) * 1e3, (cpu - k->cpu) * 1e3);
     k->wall = wall;
