@@ -157,6 +157,12 @@ void nova_pool_for_each(NovaPool *pool, size_t n, NovaTaskFn fn, void *ctx);
 
 const char *nova_version(void);
 
+/* ------------------------------------------------------------- folders */
+
+/* mkdir -p: the folder and any missing parents (mode 0755); an error names
+ * the part that could not be made or exists and is not a folder. */
+bool nova_make_dirs(NovaError **error, const char *path);
+
 /* Monotonic clock in seconds, for timings reported in results. */
 double nova_time_now(void);
 /* CPU time of the whole process (all threads) in seconds, for per-step

@@ -6,7 +6,10 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 static void test_error_first_wins(void)
 {
@@ -74,6 +77,38 @@ static void test_alloc_pages(void)
     nova_alloc_fail_after(-1);
 }
 
+/* mkdir -p: nested parents made, an existing folder is fine, a file in the
+ * way is an error that names it. */
+static void test_make_dirs(void)
+{
+    NovaError *err = NULL;
+    char base[] = "/tmp/nova-test-dirs-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char path[256], file[256];
+    snprintf(path, sizeof path, "%s/a/b/c/", base);
+    CHECK(nova_make_dirs(&err, path));
+    CHECK(nova_make_dirs(&err, path));
+    CHECK_OK(err);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/a/b/c", base);
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    snprintf(file, sizeof file, "%s/f", base);
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/f/g", base);
+    CHECK(!nova_make_dirs(&err, path));
+    CHECK_EQ_INT(nova_error_code(err), NOVA_ERROR_IO);
+    CHECK(err && strstr(nova_error_message(err), file) != NULL);
+    nova_error_clear(&err);
+    CHECK(!nova_make_dirs(&err, ""));
+    nova_error_clear(&err);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    CHECK_EQ_INT(system(cmd), 0);
+}
+
 struct sum_ctx {
     const int *values;
     long long partial[64];
@@ -128,6 +163,7 @@ int main(void)
     RUN(test_error_first_wins);
     RUN(test_alloc_failure_injection);
     RUN(test_alloc_pages);
+    RUN(test_make_dirs);
     RUN(test_pool);
     return test_done();
 }

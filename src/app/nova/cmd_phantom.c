@@ -286,10 +286,7 @@ static int cmd_insert(int argc, char **argv)
         char *labels = nova_strdup_printf(&error, "%s/labels.nii.gz", output);
         char *json_path = nova_strdup_printf(&error, "%s/truth.json", output);
         char *json = NULL;
-        ok = dicom && labels && json_path &&
-             (mkdir(output, 0755) == 0 || errno == EEXIST ||
-              nova_error_set(&error, NOVA_ERROR_IO, "cannot create folder",
-                             "%s: %s", output, strerror(errno))) &&
+        ok = dicom && labels && json_path && nova_make_dirs(&error, output) &&
              nova_ct_series_write(&error, nova_insertion_get_ct(ins), dicom,
                                   &so, pool, NULL, NULL) &&
              nova_volume_write_nifti(&error, nova_insertion_get_labels(ins),

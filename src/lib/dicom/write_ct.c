@@ -276,9 +276,8 @@ bool nova_ct_series_write(NovaError **error, const NovaVolume *volume,
                               "slices of %zu x %zu pixels cannot be written "
                               "(Rows and Columns are 16-bit)",
                               dims[0], dims[1]);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
-                              "%s: %s", dir, strerror(errno));
+    if (!nova_make_dirs(error, dir))
+        return false;
     Job job = {.volume = volume, .opt = options, .dir = dir};
     const char *given[3] = {options->study_instance_uid,
                             options->series_instance_uid,

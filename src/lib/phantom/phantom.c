@@ -394,9 +394,8 @@ bool nova_phantom_write(NovaError **error, const NovaPhantom *p,
                         const char *dir, const NovaCtSeriesOptions *series,
                         NovaPool *pool)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
-                              "%s: %s", dir, strerror(errno));
+    if (!nova_make_dirs(error, dir))
+        return false;
     NovaCtSeriesOptions so;
     if (series) {
         so = *series;

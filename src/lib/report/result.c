@@ -37,32 +37,6 @@ static const uint8_t LEFT_COLOR[3] = {80, 255, 80};
 static const uint8_t GGO_COLOR[3] = {255, 220, 0};
 static const uint8_t CONS_COLOR[3] = {255, 40, 40};
 
-/* mkdir -p: the output folder and any missing parents. */
-static bool make_dir(NovaError **error, const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return nova_error_set(error, NOVA_ERROR_INVALID, "bad folder name",
-                              "output folder name of %zu characters", n);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        struct stat st;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
-                                  "%s: %s", buf, strerror(errno));
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return nova_error_set(error, NOVA_ERROR_IO, "cannot create folder",
-                                  "%s exists and is not a folder", buf);
-        buf[i] = c;
-    }
-    return true;
-}
-
 static double view_scale(const NovaVolume *hu, NovaCut cut)
 {
     size_t d[3];
@@ -823,7 +797,7 @@ bool nova_report_write(NovaError **error, const NovaReportInput *in,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/overlays", out_dir);
-    if (!make_dir(error, out_dir) || !make_dir(error, path))
+    if (!nova_make_dirs(error, out_dir) || !nova_make_dirs(error, path))
         return false;
     Overlays ov;
     memset(&ov, 0, sizeof ov);
