@@ -86,16 +86,26 @@ static NovaErrorCode put(NovaStore *s, const char *sop, const uint8_t *ds,
     return code;
 }
 
+/* A store in the test's folder under name, opened with o (completion after
+ * complete_after_s seconds of quiet); dir receives its path. */
+static NovaStore *open_store(char *dir, size_t size, const char *name,
+                             double complete_after_s, NovaStoreOptions *o,
+                             NovaError **error)
+{
+    snprintf(dir, size, "%s/%s", test_tmp_dir(), name);
+    nova_store_options_init(o);
+    o->complete_after_s = complete_after_s;
+    NovaStore *s = nova_store_open(error, dir, o);
+    CHECK(s != NULL);
+    return s;
+}
+
 static void test_store_roundtrip(void)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/store-rt", test_tmp_dir());
     NovaError *error = NULL;
     NovaStoreOptions o;
-    nova_store_options_init(&o);
-    o.complete_after_s = 30;
-    NovaStore *s = nova_store_open(&error, dir, &o);
-    CHECK(s != NULL);
+    NovaStore *s = open_store(dir, sizeof dir, "store-rt", 30, &o, &error);
     if (!s)
         return;
     size_t n = 0;
@@ -192,13 +202,9 @@ static bool exists(const char *dir, const char *name)
 static void test_store_reconcile(void)
 {
     char dir[512], p[1024];
-    snprintf(dir, sizeof dir, "%s/store-rc", test_tmp_dir());
     NovaError *error = NULL;
     NovaStoreOptions o;
-    nova_store_options_init(&o);
-    o.complete_after_s = 0;
-    NovaStore *s = nova_store_open(&error, dir, &o);
-    CHECK(s != NULL);
+    NovaStore *s = open_store(dir, sizeof dir, "store-rc", 0, &o, &error);
     if (!s)
         return;
     /* While open, the marker exists; a clean close removes it. */
@@ -361,13 +367,9 @@ static void *put_main(void *arg)
 static void test_store_concurrent(void)
 {
     char dir[512], p[1024];
-    snprintf(dir, sizeof dir, "%s/store-mt", test_tmp_dir());
     NovaError *error = NULL;
     NovaStoreOptions o;
-    nova_store_options_init(&o);
-    o.complete_after_s = 0;
-    NovaStore *s = nova_store_open(&error, dir, &o);
-    CHECK(s != NULL);
+    NovaStore *s = open_store(dir, sizeof dir, "store-mt", 0, &o, &error);
     if (!s)
         return;
     pthread_t t[PUT_THREADS];
