@@ -153,6 +153,15 @@ void nova_pool_parallel_for(NovaPool *pool, size_t n, NovaRangeFn fn,
 typedef void (*NovaTaskFn)(void *ctx, size_t index, int thread);
 void nova_pool_for_each(NovaPool *pool, size_t n, NovaTaskFn fn, void *ctx);
 
+/* Dynamic split of a range: [0, n) is cut into contiguous chunks of
+ * `chunk` indices (the last may be shorter), handed out in order of
+ * availability as fn(ctx, begin, end, thread_index), for loops whose cost
+ * is uneven along the range (the slices that hold lesions).  Use only where
+ * the result does not depend on which thread runs a chunk (per-index
+ * writes, integer sums per thread). */
+void nova_pool_parallel_chunks(NovaPool *pool, size_t n, size_t chunk,
+                               NovaRangeFn fn, void *ctx);
+
 /* --------------------------------------------------------------- version */
 
 const char *nova_version(void);

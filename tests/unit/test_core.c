@@ -128,6 +128,12 @@ static void mark_task(void *ctx, size_t i, int thread)
     atomic_fetch_add(&c->seen[i], 1);
 }
 
+static void mark_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    for (size_t i = begin; i < end; i++)
+        mark_task(ctx, i, thread);
+}
+
 static void test_pool(void)
 {
     static int values[1000];
@@ -149,6 +155,15 @@ static void test_pool(void)
             nova_pool_for_each(pool, 1000, mark_task, c);
             for (int i = 0; i < 1000; i++)
                 if (atomic_load(&c->seen[i]) != 1)
+                    test_fail(__FILE__, __LINE__, "index %d ran %d times", i,
+                              atomic_load(&c->seen[i]));
+            /* chunks of 7 (the last one shorter): each index once more;
+             * n = 0 runs nothing, chunk 0 means 1 */
+            nova_pool_parallel_chunks(pool, 1000, 7, mark_range, c);
+            nova_pool_parallel_chunks(pool, 0, 7, mark_range, c);
+            nova_pool_parallel_chunks(pool, 3, 0, mark_range, c);
+            for (int i = 0; i < 1000; i++)
+                if (atomic_load(&c->seen[i]) != (i < 3 ? 3 : 2))
                     test_fail(__FILE__, __LINE__, "index %d ran %d times", i,
                               atomic_load(&c->seen[i]));
             free(c);

@@ -1990,7 +1990,8 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
                         ids16,
                         &span};
             TIMING("statistics, refine, ids, spans");
-            nova_pool_parallel_for(pool, cc.c[2], up_slices, &up);
+            /* lesions fill some slices far more than others */
+            nova_pool_parallel_chunks(pool, cc.c[2], 4, up_slices, &up);
             li = ids16 ? (LabelImg){.u16 = ids16} : (LabelImg){.u8 = mask};
             nova_free(acc);
             acc = nova_calloc(error, (size_t)k_ids + 1, sizeof *acc);
@@ -2133,7 +2134,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     TailCtx tc = {&cc,    &li,       new_id, mask,  (int16_t)o->high_hu,
                   area_k, actx.span, zones,  counts};
     TIMING("key-slice buffer");
-    nova_pool_parallel_for(pool, cc.c[2], tail_slices, &tc);
+    nova_pool_parallel_chunks(pool, cc.c[2], 4, tail_slices, &tc);
     for (size_t l = 0; l < keep && area_k; l++) {
         size_t best = 0;
         for (size_t z = 1; z < cc.c[2]; z++)

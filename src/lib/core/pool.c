@@ -212,3 +212,28 @@ void nova_pool_for_each(NovaPool *p, size_t n, NovaTaskFn fn, void *ctx)
 {
     run_job(p, JOB_TASKS, n, NULL, fn, ctx);
 }
+
+typedef struct {
+    NovaRangeFn fn;
+    void *ctx;
+    size_t n, chunk;
+} ChunkJob;
+
+static void chunk_task(void *vctx, size_t k, int thread)
+{
+    const ChunkJob *c = vctx;
+    size_t begin = k * c->chunk;
+    size_t end = c->n - begin < c->chunk ? c->n : begin + c->chunk;
+    c->fn(c->ctx, begin, end, thread);
+}
+
+void nova_pool_parallel_chunks(NovaPool *p, size_t n, size_t chunk,
+                               NovaRangeFn fn, void *ctx)
+{
+    if (n == 0)
+        return;
+    if (chunk == 0)
+        chunk = 1;
+    ChunkJob c = {fn, ctx, n, chunk};
+    nova_pool_for_each(p, (n - 1) / chunk + 1, chunk_task, &c);
+}
