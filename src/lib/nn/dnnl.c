@@ -700,17 +700,27 @@ static bool slice_io(Build *b, Slice *sl, const dnnl_memory_desc_t *src,
                      dst_offset, NULL, -1);
 }
 
-static bool slice_finish(Build *b, Slice *sl, dnnl_primitive_desc_t pd)
+/* The primitive's user scratchpad, carved from the session scratch: its
+ * descriptor (NULL when it needs none) and offset. */
+static const dnnl_memory_desc_t *
+reserve_scratch(Build *b, dnnl_primitive_desc_t pd, long *off)
 {
     const dnnl_memory_desc_t *sp =
         dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (sp_size) {
-        long off = (long)b->scratch;
-        b->scratch += align64(sp_size);
-        if (!slice_arg(b, sl, DNNL_ARG_SCRATCHPAD, sp, -1, 0, NULL, off))
-            return false;
-    }
+    if (!sp_size)
+        return NULL;
+    *off = (long)b->scratch;
+    b->scratch += align64(sp_size);
+    return sp;
+}
+
+static bool slice_finish(Build *b, Slice *sl, dnnl_primitive_desc_t pd)
+{
+    long off = 0;
+    const dnnl_memory_desc_t *sp = reserve_scratch(b, pd, &off);
+    if (sp && !slice_arg(b, sl, DNNL_ARG_SCRATCHPAD, sp, -1, 0, NULL, off))
+        return false;
     dnnl_status_t st = dnnl_primitive_create(&sl->prim, pd);
     return dnnl_check(b->error, b->node, st, "slice primitive create");
 }
@@ -778,16 +788,10 @@ static bool alloc_slices(Build *b)
 
 static bool finish(Build *b, dnnl_primitive_desc_t pd)
 {
-    /* User scratchpad, carved from the session scratch. */
-    const dnnl_memory_desc_t *sp =
-        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t sp_size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (sp_size) {
-        long off = (long)b->scratch;
-        b->scratch += align64(sp_size);
-        if (!add_arg(b, DNNL_ARG_SCRATCHPAD, sp, -1, off, NULL))
-            return false;
-    }
+    long off = 0;
+    const dnnl_memory_desc_t *sp = reserve_scratch(b, pd, &off);
+    if (sp && !add_arg(b, DNNL_ARG_SCRATCHPAD, sp, -1, off, NULL))
+        return false;
     dnnl_status_t st = dnnl_primitive_create(&b->dn->prim, pd);
     return dnnl_check(b->error, b->node, st, "primitive create");
 }
