@@ -2339,15 +2339,9 @@ static void code_slices(void *vctx, size_t begin, size_t end, int thread)
                     continue;
                 }
                 size_t nb[6];
-                int k = 0;
-                if (xx > 0)
-                    nb[k++] = i - 1;
-                if (xx + 1 < nx)
-                    nb[k++] = i + 1;
-                if (yy > 0)
-                    nb[k++] = i - nx;
-                if (yy + 1 < ny)
-                    nb[k++] = i + nx;
+                int k = neighbours4(yy * nx + xx, nx, ny, nb);
+                for (int j = 0; j < k; j++)
+                    nb[j] += zz * plane;
                 if (zz > 0)
                     nb[k++] = i - plane;
                 if (zz + 1 < nz)
