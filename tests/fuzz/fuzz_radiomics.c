@@ -259,12 +259,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static NovaVolume *replay_image;
 
-static bool check_radiomics(const uint8_t *data, size_t size, char *why,
-                            size_t why_size)
+static bool check_radiomics(const char *path, const uint8_t *data, size_t size,
+                            char *why, size_t why_size)
 {
+    (void)path;
     size_t count;
-    return fuzz_radiomics_one(data, size, replay_image, &count, why,
-                              why_size);
+    return fuzz_radiomics_one(data, size, replay_image, &count, why, why_size);
 }
 
 static void test_corpus_replays(void)
@@ -277,8 +277,8 @@ static void test_corpus_replays(void)
 
 static void test_regressions_replay(void)
 {
-    size_t n = replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions",
-                          check_radiomics);
+    size_t n =
+        replay_dir(NOVA_SOURCE_DIR "/tests/fuzz/regressions", check_radiomics);
     printf("# %zu regression files replayed\n", n);
 }
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_replay.h - the replay side of the fuzz targets that have one test
- * binary per target (fuzz_volume, fuzz_radiomics): read an input file,
- * and run every file of a corpus folder through the target's check.
+ * binary per target (fuzz_volume, fuzz_radiomics) and of test_bad_input
+ * (fuzz_dicom's walk): read an input file, and run every file of a corpus
+ * folder through the target's check.
  * Include after test.h, in the replay build only.
  */
 #ifndef NOVA_FUZZ_REPLAY_H
@@ -25,9 +26,10 @@ static inline bool read_input(const char *path, uint8_t *buf, size_t cap,
     return true;
 }
 
-/* The target's check of one input: false with the reason in why. */
-typedef bool (*FuzzCheckFn)(const uint8_t *data, size_t size, char *why,
-                            size_t why_size);
+/* The target's check of one input read from path (for a check that
+ * names the file while it runs): false with the reason in why. */
+typedef bool (*FuzzCheckFn)(const char *path, const uint8_t *data, size_t size,
+                            char *why, size_t why_size);
 
 /* Every file of dir (but dotfiles and README.md) through check; a failure
  * names the file.  Returns how many files were run. */
@@ -52,7 +54,7 @@ static inline size_t replay_dir(const char *dir, FuzzCheckFn check)
             continue;
         }
         char why[512] = "";
-        if (!check(buf, size, why, sizeof why))
+        if (!check(path, buf, size, why, sizeof why))
             test_fail(__FILE__, __LINE__, "%s: %s", path, why);
         n++;
     }
