@@ -6,8 +6,8 @@
  * LeakyReLU, batch 2, sizes that are not multiples of the tile, and the
  * same result bit for bit on 1 and 2 threads.  Also which convolutions the
  * kernel refuses; also the blocked GroupNormalization (gnorm.c), the
- * stride = kernel ConvTranspose (deconv.c) and the 3x3 stride-2
- * convolution (s2conv.c).
+ * stride = kernel ConvTranspose (deconv.c), the 3x3 stride-2
+ * convolution (s2conv.c) and the 1x1 convolution (conv1x1.c).
  */
 #include "nn_internal.h"
 #include "test.h"
@@ -569,6 +569,155 @@ static void test_s2conv(void)
     nova_pool_destroy(pool2);
 }
 
+/* 1x1 stride-1 convolution (conv1x1.c) against a direct double loop on
+ * the nChw8c layout: pixel counts that are and are not multiples of the
+ * 6-pixel tile (the last tile slides back), channels that are multiples
+ * of 8 but not of 16 (the 8-wide last group), input channels deep enough
+ * for several cache blocks, batch 2, with and without bias, residual sum,
+ * ReLU and LeakyReLU; 1, 2 and 3 threads give the same bits. */
+static void test_conv1x1(void)
+{
+    if (!nova__nn_wino_available())
+        return;
+    NovaPool *pool2 = nova_pool_create(NULL, 2);
+    NovaPool *pool3 = nova_pool_create(NULL, 3);
+    const struct {
+        int64_t N, C, M, H, W;
+        bool bias, sum;
+        NnActivation act;
+    } cases[] = {
+        {1, 16, 24, 7, 9, true, true, NN_ACT_RELU},
+        {2, 8, 8, 2, 3, false, false, NN_ACT_NONE},
+        {1, 24, 40, 5, 5, true, false, NN_ACT_LEAKY_RELU},
+        {2, 64, 32, 6, 6, true, true, NN_ACT_NONE},
+        {1, 2056, 16, 3, 5, true, true, NN_ACT_RELU},
+        {1, 40, 56, 13, 11, false, true, NN_ACT_LEAKY_RELU},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int64_t N = cases[t].N, C = cases[t].C, M = cases[t].M,
+                H = cases[t].H, W = cases[t].W;
+        NnWinParams p;
+        memset(&p, 0, sizeof p);
+        p.nsp = 2;
+        p.N = N;
+        p.C = C;
+        p.M = M;
+        p.group = 1;
+        p.in[0] = p.out[0] = H;
+        p.in[1] = p.out[1] = W;
+        for (int i = 0; i < 2; i++)
+            p.k[i] = p.stride[i] = p.dil[i] = 1;
+        CHECK(nova__nn_conv1x1_supported(&p));
+        size_t P = (size_t)(H * W), nx = (size_t)(N * C) * P,
+               ny = (size_t)(N * M) * P;
+        float *x = nova_malloc_aligned(NULL, 64, nx * sizeof(float));
+        float *y1 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *y2 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *y3 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
+        float *res = malloc(ny * sizeof(float));
+        float *w = malloc((size_t)(M * C) * sizeof(float));
+        float *b = malloc((size_t)M * sizeof(float));
+        for (size_t i = 0; i < nx; i++)
+            x[i] = frand();
+        for (size_t i = 0; i < ny; i++)
+            res[i] = frand();
+        for (size_t i = 0; i < (size_t)(M * C); i++)
+            w[i] = frand();
+        for (int64_t i = 0; i < M; i++)
+            b[i] = frand();
+        NovaError *err = NULL;
+        NnConv1x1 *k = nova__nn_conv1x1_create(
+            &err, &p, w, cases[t].bias ? b : NULL, cases[t].act, 0.1f,
+            cases[t].sum);
+        CHECK_OK(err);
+        if (!k)
+            continue;
+        memcpy(y1, res, ny * sizeof(float));
+        memcpy(y2, res, ny * sizeof(float));
+        memcpy(y3, res, ny * sizeof(float));
+        nova__nn_conv1x1_run(k, NULL, x, y1);
+        nova__nn_conv1x1_run(k, pool2, x, y2);
+        nova__nn_conv1x1_run(k, pool3, x, y3);
+        CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0);
+        CHECK(memcmp(y1, y3, ny * sizeof(float)) == 0);
+        double max_rel = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++)
+                for (size_t px = 0; px < P; px++) {
+                    double acc = cases[t].bias ? b[m] : 0.0, mag = fabs(acc);
+                    for (int64_t c = 0; c < C; c++) {
+                        double v =
+                            (double)w[m * C + c] *
+                            x[((size_t)(n * (C / 8) + c / 8) * P + px) * 8 +
+                              (size_t)(c % 8)];
+                        acc += v;
+                        mag += fabs(v);
+                    }
+                    size_t o =
+                        ((size_t)(n * (M / 8) + m / 8) * P + px) * 8 +
+                        (size_t)(m % 8);
+                    if (cases[t].sum) {
+                        acc += res[o];
+                        mag += fabs(res[o]);
+                    }
+                    if (cases[t].act == NN_ACT_RELU && acc < 0)
+                        acc = 0;
+                    else if (cases[t].act == NN_ACT_LEAKY_RELU && acc < 0)
+                        acc *= (double)0.1f;
+                    /* Error relative to the sum of magnitudes, which
+                     * bounds float rounding whatever the cancellation. */
+                    double e = fabs(acc - y1[o]) / (mag > 1 ? mag : 1);
+                    if (!(e <= max_rel))
+                        max_rel = e;
+                }
+        printf("# conv1x1 case %zu (N %d C %d M %d %dx%d): max rel %.3g\n", t,
+               (int)N, (int)C, (int)M, (int)H, (int)W, max_rel);
+        CHECK(max_rel <= 1e-6);
+        nova__nn_conv1x1_destroy(k);
+        nova_free(x);
+        nova_free(y1);
+        nova_free(y2);
+        nova_free(y3);
+        free(res);
+        free(w);
+        free(b);
+    }
+    /* What it refuses: 3x3, stride 2, pads, groups, channels not a
+     * multiple of 8, fewer than 6 pixels. */
+    NnWinParams q;
+    memset(&q, 0, sizeof q);
+    q.nsp = 2;
+    q.N = 1;
+    q.C = 16;
+    q.M = 16;
+    q.group = 1;
+    for (int i = 0; i < 2; i++) {
+        q.in[i] = q.out[i] = 8;
+        q.k[i] = q.stride[i] = q.dil[i] = 1;
+    }
+    CHECK(nova__nn_conv1x1_supported(&q));
+    q.k[0] = 3;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    q.k[0] = 1;
+    q.stride[1] = 2;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    q.stride[1] = 1;
+    q.pb[0] = 1;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    q.pb[0] = 0;
+    q.group = 2;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    q.group = 1;
+    q.C = 12;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    q.C = 16;
+    q.in[0] = q.out[0] = 1;
+    q.in[1] = q.out[1] = 5;
+    CHECK(!nova__nn_conv1x1_supported(&q));
+    nova_pool_destroy(pool2);
+    nova_pool_destroy(pool3);
+}
+
 int main(void)
 {
     RUN(test_cases);
@@ -576,5 +725,6 @@ int main(void)
     RUN(test_gnorm);
     RUN(test_deconv);
     RUN(test_s2conv);
+    RUN(test_conv1x1);
     return test_done();
 }

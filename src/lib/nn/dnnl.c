@@ -40,6 +40,8 @@ struct NnDnnl {
     bool team; /* nodes split by thread index (team.c); NOVA_NN_TEAM=0: off */
     bool winograd;     /* 3x3 stride-1 convolutions by wino.c */
     bool serial_small; /* small nodes on one thread (see node_threads) */
+    int conv1x1; /* 1x1 convolutions by conv1x1.c: 0 never, 1 always,
+                  * 2 on nodes with more than one thread */
 };
 
 enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
@@ -115,6 +117,7 @@ typedef struct {
     NnDeconv *deconv;   /* stride = kernel ConvTranspose (deconv.c), owned */
     int threads;        /* this node's thread count (node_threads) */
     NnS2Conv *s2;       /* 3x3 stride-2 convolution (s2conv.c), owned */
+    NnConv1x1 *k1;      /* 1x1 convolution (conv1x1.c), owned */
     size_t own_scratch; /* scratch offset of wino.c or s2conv.c buffers */
     void *bias;         /* owned copy for Gemm's C */
     Slice *slices;      /* one per team thread instead of prim, owned */
@@ -147,6 +150,12 @@ NnDnnl *nova__nn_dnnl_create(NovaError **error, int n_threads)
         !(wino && strcmp(wino, "0") == 0) && nova__nn_wino_available();
     const char *serial = getenv("NOVA_NN_SMALL_SERIAL");
     d->serial_small = !(serial && strcmp(serial, "0") == 0);
+    /* NOVA_NN_CONV1X1: 0 keeps 1x1 convolutions on oneDNN, 1 runs them
+     * on conv1x1.c at any thread count; by default only nodes split over
+     * more than one thread use it (on one thread oneDNN's primitive is
+     * as fast, and there is no input to share). */
+    const char *k1 = getenv("NOVA_NN_CONV1X1");
+    d->conv1x1 = k1 && *k1 ? atoi(k1) : 2;
     /* Before anything runs (weights are reordered while compiling). */
     omp_set_num_threads(d->n_threads);
     if (dnnl_engine_create(&d->engine, dnnl_cpu, 0) != dnnl_success ||
@@ -922,6 +931,25 @@ static bool build_s2conv(Build *b, bool keep)
     return true;
 }
 
+/* A 1x1 stride-1 2D convolution by conv1x1.c on nChw8c. */
+static bool build_conv1x1(Build *b, bool keep)
+{
+    NnGraph *g = b->g;
+    NnNode *n = b->node;
+    NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
+    dnnl_memory_desc_t src, dst;
+    blocked8_md(&src, x);
+    blocked8_md(&dst, nn_out(g, n, 0));
+    DnnlNode *dn = b->dn;
+    dn->kind = KIND_CONV;
+    dn->k1 = nova__nn_conv1x1_create(b->error, n->params, w->data,
+                                     bias ? bias->data : NULL, n->act,
+                                     n->act_alpha, n->residual >= 0);
+    n->use_k1 = dn->k1 != NULL;
+    return dn->k1 && add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
+           add_dst(b, &dst, keep);
+}
+
 /* A (de)convolution primitive descriptor with the node's geometry and
  * post-ops, for the given memory descriptors. */
 static dnnl_status_t
@@ -978,6 +1006,12 @@ static bool build_conv(Build *b, bool keep)
         if (nova__nn_s2conv_supported(p))
             return build_s2conv(b, keep);
     }
+    if (!deconv &&
+        (b->d->conv1x1 == 1 || (b->d->conv1x1 == 2 && b->dn->threads > 1)) &&
+        (n->act == NN_ACT_NONE || n->act == NN_ACT_RELU ||
+         n->act == NN_ACT_LEAKY_RELU) &&
+        nova__nn_conv1x1_supported(p) && nova__nn_conv1x1_pays(p))
+        return build_conv1x1(b, keep);
     NnValue *x = nn_in(g, n, 0), *w = nn_in(g, n, 1), *bias = nn_in(g, n, 2);
     NnValue *y = nn_out(g, n, 0);
     int r = x->rank;
@@ -1531,7 +1565,8 @@ static bool has_pre(const NnNode *node)
 
 static bool own_kernel(const DnnlNode *dn)
 {
-    return dn->wino || dn->gnorm || dn->resize || dn->deconv || dn->s2;
+    return dn->wino || dn->gnorm || dn->resize || dn->deconv || dn->s2 ||
+           dn->k1;
 }
 
 /* Nova's own kernels on the blocked layout; pool NULL runs on the calling
@@ -1557,6 +1592,8 @@ static void run_own(NnExec *ex, NnNode *node, NovaPool *pool)
     else if (dn->s2)
         nova__nn_s2conv_run(dn->s2, pool, src, dst,
                             ex->scratch + dn->own_scratch);
+    else if (dn->k1)
+        nova__nn_conv1x1_run(dn->k1, pool, src, dst);
     else {
         NnExec one = *ex;
         one.pool = pool;
@@ -1732,6 +1769,7 @@ void nova__nn_dnnl_release(NnDnnl *d, NnGraph *g)
         nova__nn_gnorm_destroy(dn->gnorm);
         nova__nn_deconv_destroy(dn->deconv);
         nova__nn_s2conv_destroy(dn->s2);
+        nova__nn_conv1x1_destroy(dn->k1);
         nova_free(dn->bias);
         nova_free(dn);
         g->nodes[i].impl = NULL;

@@ -99,6 +99,7 @@ typedef struct {
     void *impl;
     bool use_dnnl;
     bool use_wino; /* a oneDNN-path Conv run by wino.c */
+    bool use_k1;   /* a oneDNN-path Conv run by conv1x1.c */
 } NnNode;
 
 typedef struct {
@@ -393,6 +394,21 @@ void nova__nn_s2conv_destroy(NnS2Conv *s);
 size_t nova__nn_s2conv_scratch_bytes(const NnS2Conv *s);
 void nova__nn_s2conv_run(const NnS2Conv *s, NovaPool *pool, const float *src,
                          float *dst, uint8_t *scratch);
+
+/* conv1x1.c: 2D 1x1 stride-1 convolution (no pads, one group, channels
+ * multiples of 8, at least 6 pixels) on nChw8c data, split over pixels;
+ * act NONE, RELU or LEAKY_RELU; sum adds what dst holds. */
+typedef struct NnConv1x1 NnConv1x1;
+bool nova__nn_conv1x1_supported(const NnWinParams *p);
+/* Whether the pixel split reads less than oneDNN's output-channel slices:
+ * at least as many pixels (all images) as output channels. */
+bool nova__nn_conv1x1_pays(const NnWinParams *p);
+NnConv1x1 *nova__nn_conv1x1_create(NovaError **error, const NnWinParams *p,
+                                   const float *weights, const float *bias,
+                                   NnActivation act, float alpha, bool sum);
+void nova__nn_conv1x1_destroy(NnConv1x1 *k);
+void nova__nn_conv1x1_run(const NnConv1x1 *k, NovaPool *pool, const float *src,
+                          float *dst);
 
 /* Resize (ops_nn.c) over 8-channel blocked data, for a node whose only
  * resized dims are spatial, rank 4 or 5, channels a multiple of 8. */

@@ -1332,7 +1332,10 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
         total += t;
         total_max += cmax;
         total_sum += csum;
-        const char *path = n->use_wino ? "wino" : n->use_dnnl ? "dnnl" : "ref";
+        const char *path = n->use_wino ? "wino"
+                           : n->use_k1 ? "k1x1"
+                           : n->use_dnnl ? "dnnl"
+                                         : "ref";
         if (each) {
             const char *mode = "-";
             if (s->stretch_end && n->use_dnnl && !n->concat_inplace) {
