@@ -4,8 +4,8 @@
  * Dice, PO of a normal chest, and the category of each kind.
  *
  * Issue 6's bounds where the pipeline meets them (normal: PO under 0.5 %
- * and negative; covid seeds 1-6 at 160-256 voxels: lesion Dice 0.85 (seed
- * 4: 0.84), volume within 10 %, typical, CO-RADS 4-5); lung Dice 0.98 and
+ * and negative; covid seeds 1-6 at 160-256 voxels: lesion Dice 0.85,
+ * volume within 10 %, typical, CO-RADS 4-5); lung Dice 0.98 and
  * the bacterial lobar consolidation are not met yet and keep today's
  * bounds (docs/analysis.md, "Known limits").  Each case prints its
  * figures.  Allocation failures inside the analysis end in a clean
@@ -113,11 +113,12 @@ static void test_normal(void)
 
 /* Issue 6: on covid phantoms of several seeds and sizes, lesion volume
  * within 10 % of the truth and lesion Dice at least 0.85.  Seeds 1-6, at
- * 160, 192 and 256 voxels across (1.4-2.3 mm).  Seed 4 is held to a Dice
- * of 0.84: the top of the liver dome, ringed in three slices by the
- * ground glass of its largest lesion, is filled into the lung as a hole
- * (17 ml, about 50 HU) and counted with that lesion (docs/analysis.md,
- * known limits); its volume meets the bound. */
+ * 160, 192 and 256 voxels across (1.4-2.3 mm).  Seed 4 read 0.847 while
+ * the top of the liver dome, ringed in three slices by the ground glass
+ * of its largest lesion, was filled into the lung as a hole (17 ml) and
+ * counted with that lesion; the hole filling now gives back a dome that
+ * rises from the soft tissue below the lung base (docs/chest.md, step 5):
+ * 0.867. */
 static void test_covid(void)
 {
     static const struct {
@@ -125,7 +126,7 @@ static void test_covid(void)
         size_t size;
         double min_dice;
     } cases[] = {{1, 192, 0.85}, {2, 192, 0.85}, {3, 192, 0.85},
-                 {4, 192, 0.84}, {5, 256, 0.85}, {6, 160, 0.85}};
+                 {4, 192, 0.85}, {5, 256, 0.85}, {6, 160, 0.85}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_COVID, cases[k].seed, cases[k].size, &o))
