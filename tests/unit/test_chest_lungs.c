@@ -1025,11 +1025,16 @@ static NovaPhantom *make_nova_phantom(NovaPool *pool, NovaPhantomOptions *po,
  * Bacterial lobar consolidation fills much of a lobe against the chest
  * wall (issue 6: it must not be cut out).  Seeds 1 (right lower lobe,
  * posterior) and 3 (left lower lobe, lateral, against the heart) are held
- * to 0.98 at three sizes.  Two placements remain below it (docs/chest.md,
- * limits): seed 2 puts the consolidation lateral to the stomach and spleen
- * with aerated lung only behind it (0.977-0.980), seed 4 in the right
- * middle lobe between the costal cartilage (not bone), the heart and the
- * diaphragm (0.966; 0.952 before the consolidation fill). */
+ * to 0.98 at three sizes with three quarters of the consolidation inside.
+ * Seed 2 (consolidation lateral to the stomach and spleen with aerated
+ * lung only behind it) reaches 0.98 at three sizes since the liver and
+ * spleen domes are no longer filled in as holes (0.977-0.980 before), but
+ * only about half of its consolidation is inside (held to 45 %).  Seed 4
+ * (right middle lobe between the costal cartilage, the heart and the
+ * diaphragm) gains from the cartilage counting as the wall (docs/chest.md,
+ * step 5b): 0.966 -> 0.977 at 128 voxels (held to 0.975), 0.968 -> 0.981
+ * at 160 with two thirds inside (38 % before); the wedge against the heart
+ * stays out (limits). */
 static void test_phantoms(void)
 {
     struct {
@@ -1037,17 +1042,21 @@ static void test_phantoms(void)
         uint64_t seed;
         NovaPhantomKind kind;
         double min_dice;
+        double min_inside; /* share of the consolidation in the mask */
     } cases[] = {
-        {{160, 160, 100}, 1, NOVA_PHANTOM_NORMAL, 0.98},
-        {{160, 160, 100}, 2, NOVA_PHANTOM_COVID, 0.98},
-        {{200, 200, 128}, 3, NOVA_PHANTOM_COVID, 0.98},
-        {{128, 128, 80}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
-        {{160, 160, 100}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
-        {{192, 192, 120}, 1, NOVA_PHANTOM_BACTERIAL, 0.98},
-        {{160, 160, 100}, 3, NOVA_PHANTOM_BACTERIAL, 0.98},
-        {{192, 192, 120}, 3, NOVA_PHANTOM_BACTERIAL, 0.98},
-        {{160, 160, 100}, 2, NOVA_PHANTOM_BACTERIAL, 0.975},
-        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL, 0.96},
+        {{160, 160, 100}, 1, NOVA_PHANTOM_NORMAL, 0.98, 0},
+        {{160, 160, 100}, 2, NOVA_PHANTOM_COVID, 0.98, 0},
+        {{200, 200, 128}, 3, NOVA_PHANTOM_COVID, 0.98, 0},
+        {{128, 128, 80}, 1, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{160, 160, 100}, 1, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{192, 192, 120}, 1, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{160, 160, 100}, 3, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{192, 192, 120}, 3, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{128, 128, 80}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
+        {{160, 160, 100}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
+        {{192, 192, 120}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
+        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL, 0.975, 0.6},
+        {{160, 160, 100}, 4, NOVA_PHANTOM_BACTERIAL, 0.98, 0.6},
     };
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
@@ -1106,10 +1115,12 @@ static void test_phantoms(void)
         CHECK(dice >= cases[c].min_dice);
         if (po.kind != NOVA_PHANTOM_BACTERIAL)
             CHECK(fabs(got_ml - truth_ml) <= 0.03 * truth_ml);
-        else if (cases[c].min_dice >= 0.98)
-            /* At least three quarters of the consolidation is inside the
-             * lung mask (1 % before the consolidation fill). */
-            CHECK(lesion_in * 4 >= lesion * 3);
+        else
+            /* Seeds 1 and 3: at least three quarters of the consolidation
+             * is inside the lung mask (1 % before the consolidation
+             * fill). */
+            CHECK((double)lesion_in >=
+                  cases[c].min_inside * (double)lesion);
         CHECK(wrong_side * 1000 < ab);
         nova_lung_result_destroy(r);
         nova_phantom_destroy(ph);

@@ -1596,7 +1596,23 @@ static void mark_lung_above_below(NovaPool *pool, const struct coarse *c,
  * The paths of a slice are joined by a closing (CONS_JOIN_MM) and opened
  * by a disc of CONS_OPEN_MM, which keeps a consolidation (thick) and drops
  * the thin layers of intercostal and paravertebral muscle that paths from
- * healthy lung cross to a rib a little further out. */
+ * healthy lung cross to a rib a little further out.
+ *
+ * In front, the wall of the lower lobes and the middle lobe is costal
+ * cartilage (100 to 200 HU uncalcified), not bone, so a consolidation
+ * there has no rib to reach (phantom bacterial seed 4).  Cartilage
+ * (CONS_CARTILAGE_HU up to bone) ends a path as a rib does when it lies
+ * in front of the middle of the lungs' extent along y, more than
+ * CONS_STERNUM_MM from the middle of their extent along x (beside the
+ * sternum, not behind it, where the heart is), no deeper than
+ * CONS_CARTILAGE_MM below the skin (it lies under the pectoral muscles;
+ * at 25-30 mm the paths of cip-ct64 reached partial-volume bone beyond
+ * the heart's right border and took in 3.4 ml there), and the path starts
+ * from lung that goes on in the slice below (towards the feet): the
+ * cartilage of the costal margin also covers the heart and the upper
+ * abdomen under the lung base.  Elsewhere a cartilage block (a
+ * contrast-filled vessel, a calcification) does not end the path, which
+ * goes on to a rib as before. */
 #define CONS_DIRECTIONS 16
 #define CONS_REACH_MM 90.0
 #define CONS_RIB_Z_MM 12.0
@@ -1610,6 +1626,10 @@ static void mark_lung_above_below(NovaPool *pool, const struct coarse *c,
 #define CONS_FAT_LO_HU (-150)
 #define CONS_FAT_HI_HU (-50)
 #define CONS_BONE_HU 300
+#define CONS_CARTILAGE_HU 100
+#define CONS_CARTILAGE_MM 20.0
+#define CONS_STERNUM_MM 40.0
+enum { RIB_BONE = 1, RIB_CARTILAGE = 2 };
 
 /* Soft tissue a path may cross: not air (outside, gas), bone or fat. */
 static bool cons_passable(const struct coarse *c, size_t i)
@@ -1620,13 +1640,17 @@ static bool cons_passable(const struct coarse *c, size_t i)
            c->hu[i] < CONS_BONE_HU;
 }
 
-/* rib[i] = 1 where a block within CONS_RIB_Z_MM along z (same column) is
- * bone, on slices z0..z1: a forward and a backward sweep along z per
- * column (last[] holds each column's nearest bone slice so far); columns
- * are independent, so the pool splits them. */
+/* rib[i] has RIB_BONE where a block within CONS_RIB_Z_MM along z (same
+ * column) is bone, and RIB_CARTILAGE where one is costal cartilage
+ * (CONS_CARTILAGE_HU to bone, in the columns cartilage_col marks), on
+ * slices z0..z1: a forward and a backward sweep along z per column
+ * (last[] holds each column's nearest bone slice so far, last[plane + p]
+ * its nearest cartilage slice); columns are independent, so the pool
+ * splits them. */
 struct rib_ctx {
     const struct coarse *c;
     long lo, hi, reach; /* slices swept; reach in slices */
+    const uint8_t *cartilage_col; /* columns where cartilage is the wall */
     uint8_t *rib;
     int32_t *last;
     size_t chunk; /* columns per job */
@@ -1640,40 +1664,76 @@ static void rib_columns(void *vctx, size_t begin, size_t end, int thread)
     size_t p0 = begin * x->chunk, p1 = end * x->chunk;
     if (p1 > plane)
         p1 = plane;
-    int32_t *last = x->last;
+    /* last: each column's nearest bone slice so far; lastc: its nearest
+     * cartilage slice (front columns only). */
+    int32_t *last = x->last, *lastc = x->last + plane;
+    const uint8_t *cc = x->cartilage_col;
     for (size_t p = p0; p < p1; p++)
-        last[p] = INT32_MIN / 2;
+        last[p] = lastc[p] = INT32_MIN / 2;
     for (long z = x->lo; z <= x->hi; z++) {
         const int16_t *h = x->c->hu + (size_t)z * plane;
         uint8_t *r = x->rib + (size_t)z * plane;
         for (size_t p = p0; p < p1; p++) {
             if (h[p] >= CONS_BONE_HU)
                 last[p] = (int32_t)z;
-            r[p] = z - last[p] <= x->reach;
+            else if (h[p] >= CONS_CARTILAGE_HU && cc[p])
+                lastc[p] = (int32_t)z;
+            r[p] = (uint8_t)((z - last[p] <= x->reach) |
+                             (z - lastc[p] <= x->reach) << 1);
         }
     }
     for (size_t p = p0; p < p1; p++)
-        last[p] = INT32_MAX / 2;
+        last[p] = lastc[p] = INT32_MAX / 2;
     for (long z = x->hi; z >= x->lo; z--) {
         const int16_t *h = x->c->hu + (size_t)z * plane;
         uint8_t *r = x->rib + (size_t)z * plane;
         for (size_t p = p0; p < p1; p++) {
             if (h[p] >= CONS_BONE_HU)
                 last[p] = (int32_t)z;
-            r[p] |= last[p] - z <= x->reach;
+            else if (h[p] >= CONS_CARTILAGE_HU && cc[p])
+                lastc[p] = (int32_t)z;
+            r[p] |= (uint8_t)((last[p] - z <= x->reach) |
+                              (lastc[p] - z <= x->reach) << 1);
         }
     }
 }
 
 static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
-                      size_t z1, uint8_t *rib, int32_t *last)
+                      size_t z1, bool j_is_posterior, uint8_t *rib,
+                      int32_t *last, uint8_t *cartilage_col)
 {
-    size_t plane = c->d[0] * c->d[1];
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
     long reach = (long)(CONS_RIB_Z_MM / c->sp[2] + 0.5);
     long lo = (long)z0 - reach < 0 ? 0 : (long)z0 - reach;
     long hi = (long)z1 + reach > (long)c->d[2] - 1 ? (long)c->d[2] - 1
                                                    : (long)z1 + reach;
-    struct rib_ctx x = {c, lo, hi, reach, rib, last, 1024};
+    /* Costal cartilage lies in front of the lungs (ahead of the middle of
+     * their extent along y) and beside the sternum, not behind it, where
+     * the heart and the mediastinum are: more than CONS_STERNUM_MM from
+     * the middle of the lungs' extent along x. */
+    size_t xlo = SIZE_MAX, xhi = 0, ylo = SIZE_MAX, yhi = 0;
+    for (size_t z = z0; z <= z1; z++)
+        for (size_t y = 0; y < ny; y++) {
+            const uint8_t *row = c->lab + z * plane + y * nx;
+            for (size_t xx = 0; xx < nx; xx++)
+                if (row[xx] == NOVA_LUNG_RIGHT || row[xx] == NOVA_LUNG_LEFT) {
+                    xlo = xx < xlo ? xx : xlo;
+                    xhi = xx > xhi ? xx : xhi;
+                    ylo = y < ylo ? y : ylo;
+                    yhi = y > yhi ? y : yhi;
+                }
+        }
+    memset(cartilage_col, 0, plane);
+    if (ylo <= yhi) {
+        double xmid = 0.5 * (double)(xlo + xhi);
+        size_t ymid = (ylo + yhi) / 2;
+        size_t y0 = j_is_posterior ? 0 : ymid, y1 = j_is_posterior ? ymid : ny;
+        for (size_t y = y0; y < y1; y++)
+            for (size_t xx = 0; xx < nx; xx++)
+                cartilage_col[y * nx + xx] =
+                    fabs((double)xx - xmid) * c->sp[0] > CONS_STERNUM_MM;
+    }
+    struct rib_ctx x = {c, lo, hi, reach, cartilage_col, rib, last, 1024};
     nova_pool_parallel_for(pool, (plane + x.chunk - 1) / x.chunk, rib_columns,
                            &x);
 }
@@ -1780,6 +1840,7 @@ struct cons_ctx {
      * length of one step (mm). */
     int (*step)[2];
     double step_mm[CONS_DIRECTIONS];
+    int sup_step; /* +1 when k runs towards the head */
 };
 
 static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
@@ -1809,6 +1870,13 @@ static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
                 continue;
             long x0 = (long)(p % (size_t)nx), y0 = (long)(p / (size_t)nx);
             float d0 = depth[p];
+            /* The costal margin's cartilage also covers the heart and
+             * the upper abdomen under the lung base: it is the wall only
+             * for paths from lung that goes on towards the feet. */
+            long zb = (long)z - x->sup_step;
+            bool below_is_lung =
+                zb >= 0 && zb < (long)c->d[2] &&
+                c->lab[(size_t)zb * plane + p] == x->lung;
             for (int d = 0; d < CONS_DIRECTIONS; d++) {
                 const int(*st)[2] = x->step + (size_t)d * (size_t)x->reach;
                 float low = d0;
@@ -1828,9 +1896,17 @@ static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
                         break;
                     if (dq < low)
                         low = dq;
-                    if (rib[q]) {
+                    if (rib[q] & RIB_BONE) {
                         hit = dq <= CONS_WALL_MM &&
                               d0 - dq >= CONS_OUTWARD * (t + 1) * x->step_mm[d];
+                        break;
+                    }
+                    /* Costal cartilage ends a path only where it can be
+                     * the wall (see above); otherwise the path goes on. */
+                    if ((rib[q] & RIB_CARTILAGE) && below_is_lung &&
+                        dq <= CONS_CARTILAGE_MM &&
+                        d0 - dq >= CONS_OUTWARD * (t + 1) * x->step_mm[d]) {
+                        hit = true;
                         break;
                     }
                     if (!cons_passable(c, z * plane + q))
@@ -1857,11 +1933,12 @@ static void cons_slices(void *vctx, size_t begin, size_t end, int thread)
  * to it; mark is scratch of the coarse grid's size. */
 static bool fill_consolidation(NovaError **error, NovaPool *pool,
                                struct coarse *c, uint8_t lung, size_t zlo,
-                               size_t zhi, const uint8_t *rib,
+                               size_t zhi, int sup_step, const uint8_t *rib,
                                const float *depth, uint8_t *mark)
 {
     size_t plane = c->d[0] * c->d[1], nz = zhi - zlo + 1;
-    struct cons_ctx x = {c, lung, zlo, rib, depth, mark, 0, NULL, {0}};
+    struct cons_ctx x = {c, lung, zlo, rib, depth, mark, 0, NULL, {0},
+                         sup_step};
     x.reach = (int)(CONS_REACH_MM / fmin(c->sp[0], c->sp[1]));
     if (x.reach < 1)
         return true;
@@ -2058,7 +2135,7 @@ static void fill_step_slices(void *vctx, size_t begin, size_t end, int thread)
 
 static bool fill_lungs(NovaError **error, NovaPool *pool,
                        const NovaLungOptions *o, struct coarse *c,
-                       int sup_step)
+                       int sup_step, bool j_is_posterior)
 {
     size_t plane = c->d[0] * c->d[1];
     struct step_clock k;
@@ -2092,7 +2169,8 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     float *depth = nova_malloc_array(error, c->n, sizeof *depth);
     uint8_t *skin = nova_malloc(error, c->n);
     uint8_t *rib = nova_malloc(error, c->n);
-    int32_t *near = nova_malloc_array(error, plane, sizeof *near);
+    /* near: two planes (mark_ribs' bone and cartilage sweeps). */
+    int32_t *near = nova_malloc_array(error, 2 * plane, sizeof *near);
     uint8_t *pre = nova_malloc(error, c->n);
     uint32_t *stack = nova_malloc_array(error, plane, sizeof *stack);
     uint8_t *lung_below = nova_malloc(error, plane);
@@ -2106,7 +2184,7 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
                                skin + s0,  (float)o->pleural_depth_mm};
         nova_pool_parallel_for(pool, z1 - z0 + 1, depth_slices, &dx);
         step_clock_lap(&k, "fill: skin depth");
-        mark_ribs(pool, c, z0, z1, rib, near);
+        mark_ribs(pool, c, z0, z1, j_is_posterior, rib, near, lung_below);
         step_clock_lap(&k, "fill: ribs");
     }
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
@@ -2114,8 +2192,8 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
             continue;
         size_t a = zlo[lung] * plane, b = (zhi[lung] + 1) * plane;
         size_t slab[3] = {c->d[0], c->d[1], zhi[lung] - zlo[lung] + 1};
-        if (!fill_consolidation(error, pool, c, lung, zlo[lung], zhi[lung], rib,
-                                depth, m)) {
+        if (!fill_consolidation(error, pool, c, lung, zlo[lung], zhi[lung],
+                                sup_step, rib, depth, m)) {
             ok = false;
             break;
         }
@@ -2708,7 +2786,7 @@ NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
         !grow_dense_lung(error, pool, &o, &c))
         goto done;
     LAP(STAGE_LUNGS);
-    if (!fill_lungs(error, pool, &o, &c, sup_step))
+    if (!fill_lungs(error, pool, &o, &c, sup_step, g->direction[4] >= 0))
         goto done;
     LAP(STAGE_FILL);
     report_extent(&c, sup_step > 0, r);
