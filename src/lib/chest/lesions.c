@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 const char *nova_lesion_kind_name(NovaLesionKind type)
@@ -828,6 +829,30 @@ static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
     return (z * c[1] + y) * c[0] + x;
 }
 
+/* Air (below -900 HU) outside region id in row n voxels long (crop index
+ * i, volume index gi), one loop per label type so that the loops carry no
+ * test of the type and vectorise. */
+static size_t air_outside_row(const CandCtx *cc, const LabelImg *li,
+                              uint32_t id, size_t i, size_t gi, size_t n)
+{
+    const int16_t *hu = cc->hu + gi;
+    size_t air = 0;
+    if (li->u32) {
+        const uint32_t *l = li->u32 + i;
+        for (size_t x = 0; x < n; x++)
+            air += (l[x] != id) & (hu[x] < -900);
+    } else if (li->u16) {
+        const uint16_t *l = li->u16 + i;
+        for (size_t x = 0; x < n; x++)
+            air += (l[x] != id) & (hu[x] < -900);
+    } else {
+        const uint8_t *l = li->u8 + gi;
+        for (size_t x = 0; x < n; x++)
+            air += (l[x] != id) & (hu[x] < -900);
+    }
+    return air;
+}
+
 /* Cavitation: air (below -900 HU) enclosed by the lesion in an axial slice
  * (holes of the lesion's cross-section), at least 0.1 ml in all. */
 static bool has_cavity(NovaError **error, const CandCtx *cc, const LabelImg *li,
@@ -839,10 +864,10 @@ static bool has_cavity(NovaError **error, const CandCtx *cc, const LabelImg *li,
     size_t dims[3] = {w, h, n}, total = w * h * n;
     if (w < 3 || h < 3)
         return false;
-    uint8_t *m = nova_malloc(error, total * 2);
-    if (!m)
-        return false;
-    uint8_t *filled = m + total;
+    /* The holes' air is air of the box outside the lesion: without 0.1 ml
+     * of that there is no cavity to look for.  Counted first, without the
+     * box's mask, whose fresh pages cost more than the count (most
+     * lesions stop here). */
     size_t air_any = 0;
     for (size_t z = 0; z < n; z++)
         for (size_t y = 0; y < h; y++) {
@@ -852,17 +877,28 @@ static bool has_cavity(NovaError **error, const CandCtx *cc, const LabelImg *li,
                          cc->lo[1] + a->bbox_min[1] + y) *
                             cc->d[0] +
                         cc->lo[0] + a->bbox_min[0];
+            air_any += air_outside_row(cc, li, id, i, gi, w);
+        }
+    if ((double)air_any * voxel_ml < 0.1)
+        return false;
+    uint8_t *m = nova_malloc(error, total * 2);
+    if (!m)
+        return false;
+    uint8_t *filled = m + total;
+    for (size_t z = 0; z < n; z++)
+        for (size_t y = 0; y < h; y++) {
+            size_t i = crop_index(cc->c, a->bbox_min[0], a->bbox_min[1] + y,
+                                  a->bbox_min[2] + z);
+            size_t gi = ((cc->lo[2] + a->bbox_min[2] + z) * cc->d[1] +
+                         cc->lo[1] + a->bbox_min[1] + y) *
+                            cc->d[0] +
+                        cc->lo[0] + a->bbox_min[0];
             uint8_t *row = m + (z * h + y) * w;
-            for (size_t x = 0; x < w; x++) {
+            for (size_t x = 0; x < w; x++)
                 row[x] = label_at(li, i + x, gi + x) == id;
-                air_any += !row[x] && cc->hu[gi + x] < -900;
-            }
         }
     bool cavity = false;
-    /* the holes' air is air of the box outside the lesion: without 0.1 ml
-     * of that there is no cavity to look for */
-    if ((double)air_any * voxel_ml >= 0.1 &&
-        nova_imgproc_fill_holes(NULL, NULL, m, dims, true, filled)) {
+    if (nova_imgproc_fill_holes(NULL, NULL, m, dims, true, filled)) {
         size_t air = 0;
         for (size_t z = 0; z < n; z++)
             for (size_t y = 0; y < h; y++) {
@@ -1783,6 +1819,15 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+/* The process's minor page faults so far (NOVA_DEBUG_LESIONS): first
+ * touches of fresh memory, a large share of this stage's time on virtual
+ * machines. */
+static long minor_faults(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_minflt : 0;
+}
+
 static bool find_lesions(NovaError **error, NovaPool *pool,
                          const NovaVolume *hu, const NovaLungResult *lungs,
                          const NovaLesionOptions *o, NovaAnalysis *an,
@@ -1792,14 +1837,18 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
      * time, both threads together, is the steadier figure on a loaded
      * machine) */
     double t_last = nova_time_now(), c_last = nova_cpu_time_now();
+    long f_last = minor_faults();
 #define TIMING(name)                                                           \
     do {                                                                       \
         if (getenv("NOVA_DEBUG_LESIONS")) {                                    \
             double t_now = nova_time_now(), c_now = nova_cpu_time_now();       \
-            fprintf(stderr, "%s: %.1f ms (CPU %.1f ms)\n", name,               \
-                    (t_now - t_last) * 1e3, (c_now - c_last) * 1e3);           \
+            long f_now = minor_faults();                                       \
+            fprintf(stderr, "%s: %.1f ms (CPU %.1f ms, %ld page faults)\n",    \
+                    name, (t_now - t_last) * 1e3, (c_now - c_last) * 1e3,      \
+                    f_now - f_last);                                           \
             t_last = t_now;                                                    \
             c_last = c_now;                                                    \
+            f_last = f_now;                                                    \
         }                                                                      \
     } while (0)
     size_t d[3];
@@ -1849,22 +1898,41 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     const uint8_t *det_zones = zones;
     size_t dn = n;
     double det_ml = voxel_ml * (double)f_all;
-    if (coarse) {
+    if (coarse)
         dn = gx.h[0] * gx.h[1] * gx.h[2];
-        gx.hu = nova_malloc_array(error, dn, sizeof *gx.hu);
-        gx.lab = nova_malloc(error, dn * 2);
-        if (!gx.hu || !gx.lab) {
-            nova_free(gx.hu);
-            nova_free(gx.lab);
-            return false;
-        }
+    /* The detection buffers, one block of fresh pages: labels (4 bytes a
+     * voxel; the opened HU in its first half until the band test has
+     * read it), candidate and dense flags (2), and on the detection grid
+     * the vessel flags (1), the opened HU kept for the full-resolution
+     * pass (2), the block means (2), labels and zones (2).  First touches
+     * of fresh memory cost 0.4-7 us a 4 KiB page on the virtual machines
+     * we run on (measured here: 10-40 ms for 23 MiB), more than the
+     * passes that write them; nova_alloc_pages takes huge pages while the
+     * kernel has them warm. */
+    size_t grid_per = coarse ? 13 : 6, grid_bytes = 0;
+    uint8_t *grid = NULL;
+    if (!nova_size_mul(dn, grid_per, &grid_bytes))
+        return nova_error_set(error, NOVA_ERROR_RANGE, "too large",
+                              "lesion crop of %zu x %zu x %zu", cc.c[0],
+                              cc.c[1], cc.c[2]);
+    grid = nova_alloc_pages(error, grid_bytes, true);
+    if (!grid)
+        return false;
+    /* 4-, 2- and 1-byte arrays in that order: each aligned to its type */
+    uint32_t *labels = (uint32_t *)grid;
+    uint8_t *cand = grid + dn * 4;
+    int16_t *kept_open = coarse ? (int16_t *)(cand + dn * 2) : NULL;
+    uint8_t *vessel = mask;
+    if (coarse) {
+        gx.hu = kept_open + dn;
+        gx.lab = (uint8_t *)(gx.hu + dn);
         gx.zone = gx.lab + dn;
+        vessel = gx.zone + dn;
         gx.scratch = nova_malloc_array(
             error, (size_t)nova_pool_get_threads(pool) * 2 * gx.h[0],
             sizeof *gx.scratch);
         if (!gx.scratch) {
-            nova_free(gx.hu);
-            nova_free(gx.lab);
+            nova_free_pages(grid, grid_bytes);
             return false;
         }
         nova_pool_parallel_for(pool, gx.h[2], coarse_slices, &gx);
@@ -1878,14 +1946,6 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         det_zones = zones ? gx.zone : NULL;
     }
 
-    /* One 4-byte-per-voxel block: the opened HU (int16) first, then, once
-     * the band test has read it, the component labels (uint32).  On the
-     * detection grid the opened HU is kept for the full-resolution pass. */
-    uint32_t *labels = nova_malloc_array(error, dn, sizeof *labels);
-    uint8_t *cand = nova_malloc(error, dn * 2);
-    uint8_t *vessel = coarse ? nova_malloc(error, dn) : mask;
-    int16_t *kept_open =
-        coarse ? nova_malloc_array(error, dn, sizeof *kept_open) : NULL;
     uint32_t *map = NULL;
     int16_t *thr = NULL;
     Acc *acc = NULL;
@@ -1894,10 +1954,10 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     RowSpan span;
     const RowSpan *actx_span = NULL;
     uint32_t n_labels = 0;
-    bool ok = cand && labels && vessel && (!coarse || kept_open);
+    bool ok = true;
     size_t half[3], box_voxels = 1; /* the opening's box */
     int16_t *opened = (int16_t *)labels;
-    uint8_t *dense = cand ? cand + dn : NULL;
+    uint8_t *dense = cand + dn;
     if (ok) {
         /* the lesion mask holds the vessel flags until the lesions are
          * known when detection runs on the full grid */
@@ -2041,8 +2101,8 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
             n_labels = k_ids;
         }
         /* the detection grid is done with */
-        nova_free(labels);
-        nova_free(cand);
+        nova_free_pages(grid, grid_bytes);
+        grid = NULL;
         labels = NULL;
         cand = NULL;
         dense = NULL;
@@ -2054,12 +2114,6 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     }
     nova_free(map);
     nova_free(thr);
-    if (coarse) {
-        nova_free(vessel);
-        nova_free(kept_open);
-        nova_free(gx.hu);
-        nova_free(gx.lab);
-    }
     if (!ok || n_labels == 0) {
         /* no lesion: clear the vessel flags the mask holds after
          * detection on the full grid (on a coarse grid nothing was
@@ -2067,8 +2121,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         if (!coarse)
             memset(mask, 0, nova_volume_get_voxel_count(an->lesion_mask));
         nova_free(acc);
-        nova_free(cand);
-        nova_free(labels);
+        nova_free_pages(grid, grid_bytes);
         nova_free(ids16);
         nova_free(span_lo);
         return ok;
@@ -2086,8 +2139,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     if ((keep && !an->lesions) || !new_id) {
         nova_free(new_id);
         nova_free(acc);
-        nova_free(cand);
-        nova_free(labels);
+        nova_free_pages(grid, grid_bytes);
         nova_free(ids16);
         nova_free(span_lo);
         return false;
@@ -2192,8 +2244,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         an->lesions[l].id = (int)l + 1;
     nova_free(new_id);
     nova_free(acc);
-    nova_free(cand);
-    nova_free(labels);
+    nova_free_pages(grid, grid_bytes);
     nova_free(ids16);
     nova_free(span_lo);
     return true;
