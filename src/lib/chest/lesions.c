@@ -1050,6 +1050,8 @@ typedef struct {
     const uint8_t *zones, *dense, *vessel;
     const uint8_t *cand; /* NULL once the candidates are gone */
     const RowSpan *span; /* rows to visit, or NULL for all */
+    uint8_t *row_has;    /* per crop row (z * c[1] + y): set to 1 where the
+                          * row holds a labelled voxel; or NULL */
     double lung_y_mid[3], wy[3];
     int16_t high_hu;
 } AccCtx;
@@ -1177,16 +1179,21 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
             if (!row_span(ctx->span, z, y, c[0], &xa, &xb))
                 continue;
             size_t i = (z * c[1] + y) * c[0];
+            bool any = false;
             /* runs of one label */
             for (size_t x = xa; x < xb;) {
                 uint32_t l = label_at(li, i + x, row + x);
                 size_t e = x + 1;
                 while (e < xb && label_at(li, i + e, row + e) == l)
                     e++;
-                if (l)
+                if (l) {
                     accumulate_run(ctx, li, &acc[l], l, x, e, y, z, row);
+                    any = true;
+                }
                 x = e;
             }
+            if (ctx->row_has && any)
+                ctx->row_has[z * c[1] + y] = 1;
         }
 }
 
@@ -1283,6 +1290,19 @@ typedef struct {
 
 enum { MARK_KEEP = 0, MARK_GROW_FIRST = 1, MARK_DROP = 7, MARK_SHIFT = 2 };
 
+/* Whether crop row (y, z) or a row beside it (y +- 1, z +- 1) holds a
+ * labelled voxel (row_has, from accumulate).  Where none does, refinement
+ * changes nothing in the row: no voxel of it is labelled, none has a
+ * labelled 6-neighbour to grow from, and its marks stay the candidate
+ * flags.  Most rows of the lungs are such rows. */
+static bool near_labels(const uint8_t *row_has, const size_t c[3], size_t y,
+                        size_t z)
+{
+    const uint8_t *r = row_has + z * c[1] + y;
+    return r[0] || (y > 0 && r[-1]) || (y + 1 < c[1] && r[1]) ||
+           (z > 0 && r[-(long)c[1]]) || (z + 1 < c[2] && r[c[1]]);
+}
+
 static void refine_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const RefineCtx *r = vctx;
@@ -1303,6 +1323,8 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int t)
     (void)t;
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < c[1]; y++) {
+            if (r->ctx->row_has && !near_labels(r->ctx->row_has, c, y, z))
+                continue;
             size_t i = (z * c[1] + y) * c[0];
             size_t gi =
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
@@ -1364,17 +1386,23 @@ static void refine_apply_slices(void *vctx, size_t begin, size_t end, int t)
                     (long)c[0],
                     -(long)(c[0] * c[1]),
                     (long)(c[0] * c[1])};
-    size_t i0 = begin * c[0] * c[1], i1 = end * c[0] * c[1];
     (void)t;
-    for (size_t i = i0; i < i1; i++) {
-        unsigned m = r->mark[i] >> MARK_SHIFT;
-        /* (regions that are not lesions have thr INT16_MAX, so that
-         * refine_slices marks all their voxels MARK_DROP) */
-        if (r->apply_drops)
-            labels[i] = m == MARK_DROP ? 0 : labels[i];
-        else if (m >= MARK_GROW_FIRST && m < MARK_DROP)
-            labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
-    }
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            /* rows refine_slices left alone hold no mark */
+            if (r->ctx->row_has && !near_labels(r->ctx->row_has, c, y, z))
+                continue;
+            size_t i0 = (z * c[1] + y) * c[0], i1 = i0 + c[0];
+            for (size_t i = i0; i < i1; i++) {
+                unsigned m = r->mark[i] >> MARK_SHIFT;
+                /* (regions that are not lesions have thr INT16_MAX, so
+                 * that refine_slices marks all their voxels MARK_DROP) */
+                if (r->apply_drops)
+                    labels[i] = m == MARK_DROP ? 0 : labels[i];
+                else if (m >= MARK_GROW_FIRST && m < MARK_DROP)
+                    labels[i] = labels[(long)i + step[m - MARK_GROW_FIRST]];
+            }
+        }
 }
 
 static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
@@ -2046,9 +2074,14 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     LabelImg li = {.u32 = labels};
     if (ok && n_labels > 0) {
         TIMING("posterior level");
+        /* the rows that hold labels, for refine_boundaries (without the
+         * memory it visits every row) */
+        actx.row_has = nova_calloc(NULL, dc.c[1] * dc.c[2], 1);
         accumulate(pool, &actx, &li, acc, n_labels);
         refine_boundaries(pool, &actx, labels, acc, n_labels, det_ml,
                           box_voxels, parenchyma, o, cand, thr);
+        nova_free(actx.row_has);
+        actx.row_has = NULL;
     }
     if (ok && n_labels > 0 && coarse) {
         /* Compact ids of the lesions still on the detection grid, then
