@@ -1651,10 +1651,46 @@ struct rib_ctx {
     const struct coarse *c;
     long lo, hi, reach; /* slices swept; reach in slices */
     const uint8_t *cartilage_col; /* columns where cartilage is the wall */
+    size_t front_begin, front_end; /* the rows that hold such columns */
     uint8_t *rib;
-    int32_t *last;
-    size_t chunk; /* columns per job */
+    int16_t *last; /* two planes: bone, cartilage */
+    size_t chunk;  /* columns per job */
 };
+
+/* One slice of a sweep over columns q0..q1: z the slice, fwd the
+ * direction.  Without cartilage columns only the bone is followed (the
+ * rows behind the lungs' middle, half the grid).  Slice numbers are kept
+ * in int16 like the CT, so the loops vectorise over 8 columns at a time
+ * (grids have at most 2000 slices). */
+static inline void rib_sweep(const struct rib_ctx *x, long z, bool fwd,
+                             size_t q0, size_t q1, bool cartilage)
+{
+    size_t plane = x->c->d[0] * x->c->d[1];
+    const int16_t *h = x->c->hu + (size_t)z * plane;
+    uint8_t *r = x->rib + (size_t)z * plane;
+    int16_t *last = x->last, *lastc = x->last + plane;
+    const uint8_t *cc = x->cartilage_col;
+    int16_t zs = (int16_t)z, reach = (int16_t)x->reach;
+    if (!cartilage) {
+        for (size_t p = q0; p < q1; p++) {
+            last[p] = h[p] >= CONS_BONE_HU ? zs : last[p];
+            uint8_t near =
+                (int16_t)(fwd ? zs - last[p] : last[p] - zs) <= reach;
+            r[p] = fwd ? near : (uint8_t)(r[p] | near);
+        }
+        return;
+    }
+    for (size_t p = q0; p < q1; p++) {
+        /* Branch-free, so the loop vectorises (bone also counts as
+         * cartilage here; the path tests bone first). */
+        last[p] = h[p] >= CONS_BONE_HU ? zs : last[p];
+        lastc[p] = (h[p] >= CONS_CARTILAGE_HU) & cc[p] ? zs : lastc[p];
+        uint8_t near = (uint8_t)(
+            ((int16_t)(fwd ? zs - last[p] : last[p] - zs) <= reach) |
+            ((int16_t)(fwd ? zs - lastc[p] : lastc[p] - zs) <= reach) << 1);
+        r[p] = fwd ? near : (uint8_t)(r[p] | near);
+    }
+}
 
 static void rib_columns(void *vctx, size_t begin, size_t end, int thread)
 {
@@ -1666,41 +1702,30 @@ static void rib_columns(void *vctx, size_t begin, size_t end, int thread)
         p1 = plane;
     /* last: each column's nearest bone slice so far; lastc: its nearest
      * cartilage slice (front columns only). */
-    int32_t *last = x->last, *lastc = x->last + plane;
-    const uint8_t *cc = x->cartilage_col;
+    int16_t *last = x->last, *lastc = x->last + plane;
+    size_t c0 = x->front_begin > p0 ? x->front_begin : p0;
+    size_t c1 = x->front_end < p1 ? x->front_end : p1;
+    if (c1 < c0)
+        c1 = c0 = p1;
     for (size_t p = p0; p < p1; p++)
-        last[p] = lastc[p] = INT32_MIN / 2;
+        last[p] = lastc[p] = INT16_MIN / 2;
     for (long z = x->lo; z <= x->hi; z++) {
-        const int16_t *h = x->c->hu + (size_t)z * plane;
-        uint8_t *r = x->rib + (size_t)z * plane;
-        for (size_t p = p0; p < p1; p++) {
-            if (h[p] >= CONS_BONE_HU)
-                last[p] = (int32_t)z;
-            else if (h[p] >= CONS_CARTILAGE_HU && cc[p])
-                lastc[p] = (int32_t)z;
-            r[p] = (uint8_t)((z - last[p] <= x->reach) |
-                             (z - lastc[p] <= x->reach) << 1);
-        }
+        rib_sweep(x, z, true, p0, c0, false);
+        rib_sweep(x, z, true, c0, c1, true);
+        rib_sweep(x, z, true, c1, p1, false);
     }
     for (size_t p = p0; p < p1; p++)
-        last[p] = lastc[p] = INT32_MAX / 2;
+        last[p] = lastc[p] = INT16_MAX / 2;
     for (long z = x->hi; z >= x->lo; z--) {
-        const int16_t *h = x->c->hu + (size_t)z * plane;
-        uint8_t *r = x->rib + (size_t)z * plane;
-        for (size_t p = p0; p < p1; p++) {
-            if (h[p] >= CONS_BONE_HU)
-                last[p] = (int32_t)z;
-            else if (h[p] >= CONS_CARTILAGE_HU && cc[p])
-                lastc[p] = (int32_t)z;
-            r[p] |= (uint8_t)((last[p] - z <= x->reach) |
-                              (lastc[p] - z <= x->reach) << 1);
-        }
+        rib_sweep(x, z, false, p0, c0, false);
+        rib_sweep(x, z, false, c0, c1, true);
+        rib_sweep(x, z, false, c1, p1, false);
     }
 }
 
 static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
                       size_t z1, bool j_is_posterior, uint8_t *rib,
-                      int32_t *last, uint8_t *cartilage_col)
+                      int16_t *last, uint8_t *cartilage_col)
 {
     size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
     long reach = (long)(CONS_RIB_Z_MM / c->sp[2] + 0.5);
@@ -1714,16 +1739,27 @@ static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
     size_t xlo = SIZE_MAX, xhi = 0, ylo = SIZE_MAX, yhi = 0;
     for (size_t z = z0; z <= z1; z++)
         for (size_t y = 0; y < ny; y++) {
+            /* A vectorised test of the row first; most rows hold no
+             * lung. */
             const uint8_t *row = c->lab + z * plane + y * nx;
+            uint8_t any = 0;
             for (size_t xx = 0; xx < nx; xx++)
-                if (row[xx] == NOVA_LUNG_RIGHT || row[xx] == NOVA_LUNG_LEFT) {
-                    xlo = xx < xlo ? xx : xlo;
-                    xhi = xx > xhi ? xx : xhi;
-                    ylo = y < ylo ? y : ylo;
-                    yhi = y > yhi ? y : yhi;
-                }
+                any |= (row[xx] == NOVA_LUNG_RIGHT) |
+                       (row[xx] == NOVA_LUNG_LEFT);
+            if (!any)
+                continue;
+            ylo = y < ylo ? y : ylo;
+            yhi = y > yhi ? y : yhi;
+            size_t u = 0, v = nx - 1;
+            while (row[u] != NOVA_LUNG_RIGHT && row[u] != NOVA_LUNG_LEFT)
+                u++;
+            while (row[v] != NOVA_LUNG_RIGHT && row[v] != NOVA_LUNG_LEFT)
+                v--;
+            xlo = u < xlo ? u : xlo;
+            xhi = v > xhi ? v : xhi;
         }
-    memset(cartilage_col, 0, plane);
+    struct rib_ctx x = {c,   lo,   hi,  reach, cartilage_col, 0, 0,
+                        rib, last, 1024};
     if (ylo <= yhi) {
         double xmid = 0.5 * (double)(xlo + xhi);
         size_t ymid = (ylo + yhi) / 2;
@@ -1732,8 +1768,9 @@ static void mark_ribs(NovaPool *pool, const struct coarse *c, size_t z0,
             for (size_t xx = 0; xx < nx; xx++)
                 cartilage_col[y * nx + xx] =
                     fabs((double)xx - xmid) * c->sp[0] > CONS_STERNUM_MM;
+        x.front_begin = y0 * nx;
+        x.front_end = y1 * nx;
     }
-    struct rib_ctx x = {c, lo, hi, reach, cartilage_col, rib, last, 1024};
     nova_pool_parallel_for(pool, (plane + x.chunk - 1) / x.chunk, rib_columns,
                            &x);
 }
@@ -2010,36 +2047,47 @@ static bool fill_consolidation(NovaError **error, NovaPool *pool,
  * ORGAN_HU) stays.  pre holds m before the hole filling (slab only) and
  * becomes the hole mark; stack and lung_below are one plane of scratch.
  * A hand-written flood and not nova_imgproc_label: each slice depends on
- * the one below, and only the few slices with holes are flooded.
- * Returns the number of voxels given back. */
+ * the one below, and only the few slices with holes are flooded. */
 #define ORGAN_HU (-50)
 
-static size_t refuse_organ_holes(const struct coarse *c, uint8_t lung,
-                                 size_t zlo, size_t nz, int sup_step,
-                                 uint8_t *m, uint8_t *pre, uint32_t *stack,
-                                 uint8_t *lung_below)
+static void refuse_organ_holes(const struct coarse *c, uint8_t lung,
+                               size_t zlo, size_t nz, int sup_step,
+                               uint8_t *m, uint8_t *pre, uint32_t *stack,
+                               uint8_t *lung_below)
 {
-    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny, refused = 0;
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
     size_t a = zlo * plane;
-    /* pre becomes the hole mark: 1 a hole voxel of soft tissue, 0 else. */
+    /* pre becomes the hole mark in the slices that have holes: 1 a hole
+     * voxel of soft tissue, 0 else. */
     uint8_t *h = pre;
     memset(lung_below, 0, plane);
+    /* Slices (in feet-up order) below s_done are in lung_below; slices
+     * with given-back voxels lie in s_lo..s_hi. */
+    size_t s_done = 0, s_lo = SIZE_MAX, s_hi = 0;
     for (size_t s = 0; s < nz; s++) {
         /* From the feet up. */
         size_t z = sup_step > 0 ? s : nz - 1 - s;
         size_t p0 = a + z * plane;
-        bool any = false;
-        for (size_t p = 0; p < plane; p++) {
-            size_t i = p0 + p;
-            h[i - a] = m[i] && !pre[i - a] && c->hu[i] >= ORGAN_HU;
-            any |= h[i - a];
+        uint8_t *hz = h + z * plane;
+        const int16_t *hu = c->hu + p0;
+        /* Most slices have no hole at all. */
+        if (memcmp(m + p0, hz, plane) == 0)
+            continue;
+        for (; s_done < s; s_done++) {
+            size_t zd = sup_step > 0 ? s_done : nz - 1 - s_done;
+            const uint8_t *lab = c->lab + a + zd * plane;
+            for (size_t p = 0; p < plane; p++)
+                lung_below[p] |= lab[p] == lung;
         }
+        for (size_t p = 0; p < plane; p++)
+            hz[p] = (uint8_t)(m[p0 + p] & (hz[p] ^ 1) & (hu[p] >= ORGAN_HU));
         size_t gz = zlo + z;
-        bool has_below = sup_step > 0 ? gz > 0 : gz + 1 < c->d[2];
+        if (sup_step > 0 ? gz == 0 : gz + 1 >= c->d[2])
+            continue;
         size_t below = sup_step > 0 ? p0 - plane : p0 + plane;
         size_t top = 0;
-        for (size_t p = 0; any && has_below && p < plane; p++) {
-            if (!h[p0 + p - a] || lung_below[p])
+        for (size_t p = 0; p < plane; p++) {
+            if (!hz[p] || lung_below[p])
                 continue;
             size_t j = below + p;
             bool outside_tissue = !m[j] && c->lab[j] != lung &&
@@ -2047,32 +2095,33 @@ static size_t refuse_organ_holes(const struct coarse *c, uint8_t lung,
                                   c->hu[j] >= ORGAN_HU &&
                                   c->hu[j] < CONS_BONE_HU;
             if (outside_tissue || m[j] == 2) {
-                h[p0 + p - a] = 0;
+                hz[p] = 0;
                 m[p0 + p] = 2;
                 stack[top++] = (uint32_t)p;
             }
+        }
+        if (top > 0) {
+            s_lo = s < s_lo ? s : s_lo;
+            s_hi = s;
         }
         while (top > 0) {
             size_t p = stack[--top], nb[4];
             int k = neighbours4(p, nx, ny, nb);
             for (int q = 0; q < k; q++)
-                if (h[p0 + nb[q] - a]) {
-                    h[p0 + nb[q] - a] = 0;
+                if (hz[nb[q]]) {
+                    hz[nb[q]] = 0;
                     m[p0 + nb[q]] = 2;
                     stack[top++] = (uint32_t)nb[q];
                 }
         }
-        for (size_t p = 0; p < plane; p++)
-            lung_below[p] |= c->lab[p0 + p] == lung;
     }
-    /* 2 marks the refused voxels while the slices above look down on
+    /* 2 marks the given-back voxels while the slices above look down on
      * them; they leave the mask now. */
-    for (size_t i = a; i < a + nz * plane; i++)
-        if (m[i] == 2) {
-            m[i] = 0;
-            refused++;
-        }
-    return refused;
+    for (size_t s = s_lo; s <= s_hi && s_lo != SIZE_MAX; s++) {
+        uint8_t *mz = m + a + (sup_step > 0 ? s : nz - 1 - s) * plane;
+        for (size_t p = 0; p < plane; p++)
+            mz[p] = mz[p] == 2 ? 0 : mz[p];
+    }
 }
 
 /* Close each lung and fill its holes slice by slice, within the body; then
@@ -2169,8 +2218,9 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
     float *depth = nova_malloc_array(error, c->n, sizeof *depth);
     uint8_t *skin = nova_malloc(error, c->n);
     uint8_t *rib = nova_malloc(error, c->n);
-    /* near: two planes (mark_ribs' bone and cartilage sweeps). */
-    int32_t *near = nova_malloc_array(error, 2 * plane, sizeof *near);
+    /* near: one plane of int32 (mark_lung_above_below), also two of int16
+     * (mark_ribs' bone and cartilage sweeps). */
+    int32_t *near = nova_malloc_array(error, plane, sizeof *near);
     uint8_t *pre = nova_malloc(error, c->n);
     uint32_t *stack = nova_malloc_array(error, plane, sizeof *stack);
     uint8_t *lung_below = nova_malloc(error, plane);
@@ -2184,7 +2234,8 @@ static bool fill_lungs(NovaError **error, NovaPool *pool,
                                skin + s0,  (float)o->pleural_depth_mm};
         nova_pool_parallel_for(pool, z1 - z0 + 1, depth_slices, &dx);
         step_clock_lap(&k, "fill: skin depth");
-        mark_ribs(pool, c, z0, z1, j_is_posterior, rib, near, lung_below);
+        mark_ribs(pool, c, z0, z1, j_is_posterior, rib, (int16_t *)near,
+                  lung_below);
         step_clock_lap(&k, "fill: ribs");
     }
     for (uint8_t lung = NOVA_LUNG_RIGHT; ok && lung <= NOVA_LUNG_LEFT; lung++) {
