@@ -1847,6 +1847,20 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+/* Free the detection buffers (any may be NULL). */
+static void free_grid(uint32_t *labels, uint8_t *cand, int16_t *kept_open,
+                      uint8_t *vessel, CoarseCtx *gx)
+{
+    nova_free(labels);
+    nova_free(cand);
+    nova_free(kept_open);
+    nova_free(vessel);
+    nova_free(gx->hu);
+    nova_free(gx->lab);
+    gx->hu = NULL;
+    gx->lab = NULL;
+}
+
 /* The process's minor page faults so far (NOVA_DEBUG_LESIONS): first
  * touches of fresh memory, a large share of this stage's time on virtual
  * machines. */
@@ -1928,39 +1942,35 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     double det_ml = voxel_ml * (double)f_all;
     if (coarse)
         dn = gx.h[0] * gx.h[1] * gx.h[2];
-    /* The detection buffers, one block of fresh pages: labels (4 bytes a
-     * voxel; the opened HU in its first half until the band test has
-     * read it), candidate and dense flags (2), and on the detection grid
-     * the vessel flags (1), the opened HU kept for the full-resolution
-     * pass (2), the block means (2), labels and zones (2).  First touches
-     * of fresh memory cost 0.4-7 us a 4 KiB page on the virtual machines
-     * we run on (measured here: 10-40 ms for 23 MiB), more than the
-     * passes that write them; nova_alloc_pages takes huge pages while the
-     * kernel has them warm. */
-    size_t grid_per = coarse ? 13 : 6, grid_bytes = 0;
-    uint8_t *grid = NULL;
-    if (!nova_size_mul(dn, grid_per, &grid_bytes))
-        return nova_error_set(error, NOVA_ERROR_RANGE, "too large",
-                              "lesion crop of %zu x %zu x %zu", cc.c[0],
-                              cc.c[1], cc.c[2]);
-    grid = nova_alloc_pages(error, grid_bytes, true);
-    if (!grid)
-        return false;
-    /* 4-, 2- and 1-byte arrays in that order: each aligned to its type */
-    uint32_t *labels = (uint32_t *)grid;
-    uint8_t *cand = grid + dn * 4;
-    int16_t *kept_open = coarse ? (int16_t *)(cand + dn * 2) : NULL;
-    uint8_t *vessel = mask;
+    /* The detection buffers: labels (4 bytes a voxel; the opened HU in
+     * its first half until the band test has read it), candidate and
+     * dense flags (2), and on the detection grid the opened HU kept for
+     * the full-resolution pass (2), the block means (2), labels and zones
+     * (2) and the vessel flags (1).  (One block from nova_alloc_pages
+     * instead, for huge pages, made block means and the opening slower
+     * here: malloc hands back memory the lung stage has already faulted
+     * in.) */
+    uint32_t *labels = nova_malloc_array(error, dn, sizeof *labels);
+    uint8_t *cand = nova_malloc(error, dn * 2);
+    int16_t *kept_open =
+        coarse ? nova_malloc_array(error, dn, sizeof *kept_open) : NULL;
+    uint8_t *vessel = coarse ? nova_malloc(error, dn) : mask;
     if (coarse) {
-        gx.hu = kept_open + dn;
-        gx.lab = (uint8_t *)(gx.hu + dn);
+        gx.hu = nova_malloc_array(error, dn, sizeof *gx.hu);
+        gx.lab = nova_malloc(error, dn * 2);
+    }
+    if (!labels || !cand || !vessel ||
+        (coarse && (!kept_open || !gx.hu || !gx.lab))) {
+        free_grid(labels, cand, kept_open, coarse ? vessel : NULL, &gx);
+        return false;
+    }
+    if (coarse) {
         gx.zone = gx.lab + dn;
-        vessel = gx.zone + dn;
         gx.scratch = nova_malloc_array(
             error, (size_t)nova_pool_get_threads(pool) * 2 * gx.h[0],
             sizeof *gx.scratch);
         if (!gx.scratch) {
-            nova_free_pages(grid, grid_bytes);
+            free_grid(labels, cand, kept_open, vessel, &gx);
             return false;
         }
         nova_pool_parallel_for(pool, gx.h[2], coarse_slices, &gx);
@@ -2134,8 +2144,9 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
             n_labels = k_ids;
         }
         /* the detection grid is done with */
-        nova_free_pages(grid, grid_bytes);
-        grid = NULL;
+        free_grid(labels, cand, kept_open, vessel, &gx);
+        kept_open = NULL;
+        vessel = NULL;
         labels = NULL;
         cand = NULL;
         dense = NULL;
@@ -2154,7 +2165,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         if (!coarse)
             memset(mask, 0, nova_volume_get_voxel_count(an->lesion_mask));
         nova_free(acc);
-        nova_free_pages(grid, grid_bytes);
+        free_grid(labels, cand, kept_open, coarse ? vessel : NULL, &gx);
         nova_free(ids16);
         nova_free(span_lo);
         return ok;
@@ -2172,7 +2183,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     if ((keep && !an->lesions) || !new_id) {
         nova_free(new_id);
         nova_free(acc);
-        nova_free_pages(grid, grid_bytes);
+        free_grid(labels, cand, kept_open, coarse ? vessel : NULL, &gx);
         nova_free(ids16);
         nova_free(span_lo);
         return false;
@@ -2277,7 +2288,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         an->lesions[l].id = (int)l + 1;
     nova_free(new_id);
     nova_free(acc);
-    nova_free_pages(grid, grid_bytes);
+    free_grid(labels, cand, kept_open, coarse ? vessel : NULL, &gx);
     nova_free(ids16);
     nova_free(span_lo);
     return true;
