@@ -249,6 +249,33 @@ static void box_rows(int16_t *base, size_t n, size_t stride, size_t len,
 #undef OP
 }
 
+/* The same along x for narrow boxes (up to 17 voxels, all the grids we
+ * see: 7 at 1.4 mm): the window's minimum or maximum taken one offset at
+ * a time across the whole row, loops that compile to packed 16-bit min
+ * and max, instead of van Herk's three dependent comparisons per voxel
+ * (box_line), which do not vectorise.  Exact either way.  in: scratch of
+ * n + 2 half voxels. */
+static void box_row_narrow(int16_t *restrict v, size_t n, size_t half,
+                           bool maximum, int16_t *restrict in)
+{
+    int16_t id = maximum ? INT16_MIN : INT16_MAX;
+    for (size_t i = 0; i < half; i++) {
+        in[i] = id;
+        in[half + n + i] = id;
+    }
+    memcpy(in + half, v, n * sizeof *v);
+    memcpy(v, in, n * sizeof *v);
+    for (size_t k = 1; k <= 2 * half; k++) {
+        const int16_t *restrict src = in + k;
+        if (maximum)
+            for (size_t x = 0; x < n; x++)
+                v[x] = src[x] > v[x] ? src[x] : v[x];
+        else
+            for (size_t x = 0; x < n; x++)
+                v[x] = src[x] < v[x] ? src[x] : v[x];
+    }
+}
+
 static void box_lines(void *ctx, size_t begin, size_t end, int thread)
 {
     BoxCtx *b = ctx;
@@ -258,8 +285,12 @@ static void box_lines(void *ctx, size_t begin, size_t end, int thread)
     for (size_t line = begin; line < end; line++) {
         switch (b->axis) {
         case 0: /* lines along x: line = z * cy + y */
-            box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum, f, g,
-                     in);
+            if (b->half[0] <= 8)
+                box_row_narrow(b->img + line * cx, cx, b->half[0], b->maximum,
+                               in);
+            else
+                box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum,
+                         f, g, in);
             break;
         case 1: /* along y, all x at once: line = z */
             box_rows(b->img + line * cx * cy, cy, cx, cx, b->half[1],
