@@ -569,8 +569,8 @@ static void test_s2conv(void)
     nova_pool_destroy(pool2);
 }
 
-/* 1x1 stride-1 convolution (conv1x1.c) against a direct double loop on
- * the nChw8c layout: pixel counts that are and are not multiples of the
+/* 1x1 convolution (conv1x1.c) against a direct double loop on the nChw8c
+ * layout, stride 1 and 2 (gathered): pixel counts that are and are not multiples of the
  * 6-pixel tile (the last tile slides back), channels that are multiples
  * of 8 but not of 16 (the 8-wide last group), input channels deep enough
  * for several cache blocks, batch 2, with and without bias, residual sum,
@@ -582,20 +582,24 @@ static void test_conv1x1(void)
     NovaPool *pool2 = nova_pool_create(NULL, 2);
     NovaPool *pool3 = nova_pool_create(NULL, 3);
     const struct {
-        int64_t N, C, M, H, W;
+        int64_t N, C, M, H, W, sy, sx;
         bool bias, sum;
         NnActivation act;
     } cases[] = {
-        {1, 16, 24, 7, 9, true, true, NN_ACT_RELU},
-        {2, 8, 8, 2, 3, false, false, NN_ACT_NONE},
-        {1, 24, 40, 5, 5, true, false, NN_ACT_LEAKY_RELU},
-        {2, 64, 32, 6, 6, true, true, NN_ACT_NONE},
-        {1, 2056, 16, 3, 5, true, true, NN_ACT_RELU},
-        {1, 40, 56, 13, 11, false, true, NN_ACT_LEAKY_RELU},
+        {1, 16, 24, 7, 9, 1, 1, true, true, NN_ACT_RELU},
+        {2, 8, 8, 2, 3, 1, 1, false, false, NN_ACT_NONE},
+        {1, 24, 40, 5, 5, 1, 1, true, false, NN_ACT_LEAKY_RELU},
+        {2, 64, 32, 6, 6, 1, 1, true, true, NN_ACT_NONE},
+        {1, 2056, 16, 3, 5, 1, 1, true, true, NN_ACT_RELU},
+        {1, 40, 56, 13, 11, 1, 1, false, true, NN_ACT_LEAKY_RELU},
+        {2, 24, 40, 9, 8, 2, 2, true, true, NN_ACT_RELU},
+        {1, 2056, 24, 6, 9, 2, 2, true, false, NN_ACT_NONE},
+        {1, 16, 16, 13, 5, 2, 1, false, true, NN_ACT_LEAKY_RELU},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         int64_t N = cases[t].N, C = cases[t].C, M = cases[t].M,
-                H = cases[t].H, W = cases[t].W;
+                H = cases[t].H, W = cases[t].W, sy = cases[t].sy,
+                sx = cases[t].sx, OH = (H - 1) / sy + 1, OW = (W - 1) / sx + 1;
         NnWinParams p;
         memset(&p, 0, sizeof p);
         p.nsp = 2;
@@ -603,13 +607,17 @@ static void test_conv1x1(void)
         p.C = C;
         p.M = M;
         p.group = 1;
-        p.in[0] = p.out[0] = H;
-        p.in[1] = p.out[1] = W;
+        p.in[0] = H;
+        p.in[1] = W;
+        p.out[0] = OH;
+        p.out[1] = OW;
         for (int i = 0; i < 2; i++)
-            p.k[i] = p.stride[i] = p.dil[i] = 1;
+            p.k[i] = p.dil[i] = 1;
+        p.stride[0] = sy;
+        p.stride[1] = sx;
         CHECK(nova__nn_conv1x1_supported(&p));
-        size_t P = (size_t)(H * W), nx = (size_t)(N * C) * P,
-               ny = (size_t)(N * M) * P;
+        size_t Pin = (size_t)(H * W), P = (size_t)(OH * OW),
+               nx = (size_t)(N * C) * Pin, ny = (size_t)(N * M) * P;
         float *x = nova_malloc_aligned(NULL, 64, nx * sizeof(float));
         float *y1 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
         float *y2 = nova_malloc_aligned(NULL, 64, ny * sizeof(float));
@@ -628,16 +636,19 @@ static void test_conv1x1(void)
         NovaError *err = NULL;
         NnConv1x1 *k = nova__nn_conv1x1_create(
             &err, &p, w, cases[t].bias ? b : NULL, cases[t].act, 0.1f,
-            cases[t].sum);
+            cases[t].sum, 3);
         CHECK_OK(err);
         if (!k)
             continue;
+        size_t sb = nova__nn_conv1x1_scratch_bytes(k);
+        CHECK((sb > 0) == (sy > 1 || sx > 1));
+        uint8_t *scratch = nova_malloc_aligned(NULL, 64, sb ? sb : 64);
         memcpy(y1, res, ny * sizeof(float));
         memcpy(y2, res, ny * sizeof(float));
         memcpy(y3, res, ny * sizeof(float));
-        nova__nn_conv1x1_run(k, NULL, x, y1);
-        nova__nn_conv1x1_run(k, pool2, x, y2);
-        nova__nn_conv1x1_run(k, pool3, x, y3);
+        nova__nn_conv1x1_run(k, NULL, x, y1, scratch);
+        nova__nn_conv1x1_run(k, pool2, x, y2, scratch);
+        nova__nn_conv1x1_run(k, pool3, x, y3, scratch);
         CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0);
         CHECK(memcmp(y1, y3, ny * sizeof(float)) == 0);
         double max_rel = 0;
@@ -645,10 +656,12 @@ static void test_conv1x1(void)
             for (int64_t m = 0; m < M; m++)
                 for (size_t px = 0; px < P; px++) {
                     double acc = cases[t].bias ? b[m] : 0.0, mag = fabs(acc);
+                    size_t ipx = (px / (size_t)OW) * (size_t)(sy * W) +
+                                 (px % (size_t)OW) * (size_t)sx;
                     for (int64_t c = 0; c < C; c++) {
                         double v =
                             (double)w[m * C + c] *
-                            x[((size_t)(n * (C / 8) + c / 8) * P + px) * 8 +
+                            x[((size_t)(n * (C / 8) + c / 8) * Pin + ipx) * 8 +
                               (size_t)(c % 8)];
                         acc += v;
                         mag += fabs(v);
@@ -670,9 +683,12 @@ static void test_conv1x1(void)
                     if (!(e <= max_rel))
                         max_rel = e;
                 }
-        printf("# conv1x1 case %zu (N %d C %d M %d %dx%d): max rel %.3g\n", t,
-               (int)N, (int)C, (int)M, (int)H, (int)W, max_rel);
+        printf("# conv1x1 case %zu (N %d C %d M %d %dx%d stride %dx%d): max "
+               "rel %.3g\n",
+               t, (int)N, (int)C, (int)M, (int)H, (int)W, (int)sy, (int)sx,
+               max_rel);
         CHECK(max_rel <= 1e-6);
+        nova_free(scratch);
         nova__nn_conv1x1_destroy(k);
         nova_free(x);
         nova_free(y1);
@@ -682,7 +698,7 @@ static void test_conv1x1(void)
         free(w);
         free(b);
     }
-    /* What it refuses: 3x3, stride 2, pads, groups, channels not a
+    /* What it refuses: 3x3, stride 3, pads, groups, channels not a
      * multiple of 8, fewer than 6 pixels. */
     NnWinParams q;
     memset(&q, 0, sizeof q);
@@ -699,8 +715,10 @@ static void test_conv1x1(void)
     q.k[0] = 3;
     CHECK(!nova__nn_conv1x1_supported(&q));
     q.k[0] = 1;
-    q.stride[1] = 2;
+    q.stride[1] = 3;
+    q.out[1] = 3;
     CHECK(!nova__nn_conv1x1_supported(&q));
+    q.out[1] = 8;
     q.stride[1] = 1;
     q.pb[0] = 1;
     CHECK(!nova__nn_conv1x1_supported(&q));

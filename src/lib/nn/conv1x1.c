@@ -1,20 +1,24 @@
 /*
- * conv1x1.c - 2D convolution with a 1x1 kernel and stride 1 (ResNet's and
- * DenseNet's channel mixing) on oneDNN's nChw8c layout, in AVX2 + FMA,
- * split over pixels.
+ * conv1x1.c - 2D convolution with a 1x1 kernel, stride 1 or 2 (ResNet's
+ * and DenseNet's channel mixing, ResNet's stride-2 projections), on
+ * oneDNN's nChw8c layout, in AVX2 + FMA, split over pixels.
  *
  * Why: oneDNN 2.6's 1x1 primitives are fast on one thread, but with Nova's
  * team (team.c) each thread runs a one-thread primitive for a range of
- * output channels, which reads the whole input: on the early, wide layers
- * (56x56 and 28x28 pixels, the input much larger than the weights) two
- * threads stream the same megabytes through their caches.  oneDNN's
- * blocked layout cannot be cut into pixel ranges a primitive accepts (its
- * jit kernels insist on the dense strides of the smaller tensor), so this
- * kernel does the split itself: each thread takes a range of pixels, reads
- * only its half of the input and all of the (small) weights.
+ * output channels, which reads the whole input: on layers whose input is
+ * much larger than their weights, two threads stream the same megabytes.
+ * oneDNN's blocked layout cannot be cut into pixel ranges a primitive
+ * accepts (its jit kernels want the dense strides of the smaller tensor),
+ * so this kernel does the split itself: each thread takes a range of
+ * pixels, reads only its share of the input and all of the weights.
+ * Measured (bench/README.md, 2026-11-29 07:xx, a machine at load 4-6):
+ * per layer at 2 threads its CPU time is within 2-3 % of oneDNN's slices
+ * on the layers it takes (nova__nn_conv1x1_pays); on 1 thread oneDNN's
+ * primitive is as fast or faster in the network, so one-thread nodes keep
+ * it (NOVA_NN_CONV1X1 in dnnl.c).
  *
- * How: a 1x1 stride-1 convolution is a GEMM, out[p][m] = sum_c in[p][c]
- * w[m][c], over the flat pixel index p of each image (no row boundaries).
+ * How: a 1x1 convolution is a GEMM, out[p][m] = sum_c in[p][c] w[m][c],
+ * over the flat output pixel index p of each image (no row boundaries).
  * Tiles of 6 neighbouring pixels (the last one of an image slides back to
  * stay inside it; only the pixels not stored yet are written) meet 16
  * output channels in a register-blocked micro-kernel (12 accumulators),
@@ -24,9 +28,13 @@
  * group when M % 16 is 8).  Cache blocking: a thread's tiles are taken in
  * blocks of about 128 KB of input (L2), and inside a block every group of
  * 16 output channels runs over all its tiles, so a group's weights (64 C
- * bytes) stay in L1 while the block's pixels stay in L2.  Bias, the
- * residual already in the output and ReLU/LeakyReLU are fused into the
- * stores.  Tiles are split statically over Nova's pool.
+ * bytes) stay in L1 while the block's pixels stay in L2; the first group
+ * prefetches the next tile's input (C / 8 scattered streams).  Stride 2:
+ * a block's pixels are first gathered into a per-thread buffer in the
+ * session scratch (as oneDNN does), and the same kernel reads them there.
+ * Bias, the residual already in the output and ReLU/LeakyReLU are fused
+ * into the stores.  Tiles are split over Nova's pool, four chunks per team
+ * thread.
  */
 #include "nn_internal.h"
 
@@ -37,7 +45,10 @@
 enum { TP = 6 }; /* pixels per micro-tile */
 
 struct NnConv1x1 {
-    int64_t N, C, M, P;
+    int64_t N, C, M, P;     /* P: output pixels per image */
+    int64_t H, W, OW, sy, sx; /* input size, output width, strides */
+    bool gather;            /* stride > 1: pixels copied to scratch */
+    int n_threads;          /* per-thread gather buffers */
     int64_t tiles; /* per image: ceil(P / TP) */
     int64_t block; /* tiles per cache block */
     float *U;      /* [M/16][C][16] */
@@ -53,8 +64,9 @@ bool nova__nn_conv1x1_supported(const NnWinParams *p)
         !nova__nn_wino_available())
         return false;
     for (int i = 0; i < 2; i++)
-        if (p->k[i] != 1 || p->stride[i] != 1 || p->pb[i] != 0 ||
-            p->pe[i] != 0 || p->out[i] != p->in[i])
+        if (p->k[i] != 1 || p->stride[i] < 1 || p->stride[i] > 2 ||
+            p->pb[i] != 0 || p->pe[i] != 0 || p->in[i] < 1 ||
+            p->out[i] != (p->in[i] - 1) / p->stride[i] + 1)
             return false;
     /* A tile needs 6 pixels of one image. */
     return p->out[0] * p->out[1] >= TP;
@@ -64,8 +76,16 @@ bool nova__nn_conv1x1_pays(const NnWinParams *p)
 {
     /* Where the weights outweigh the pixels (ResNet's 14x14 and 7x7
      * stages), a pixel split would make each thread read every weight,
-     * and oneDNN's output-channel slices read less. */
-    return p->N * p->out[0] * p->out[1] >= p->M;
+     * and oneDNN's output-channel slices read less.  Where the output is
+     * wider than the input (ResNet's 64 -> 256 and 128 -> 512 layers),
+     * there is little input to share, and oneDNN's primitive measured
+     * 3-10 % faster than this kernel at 2 threads (and up to 30 % at 1),
+     * its stores of the wide output being cheaper; so the pixel split is
+     * for layers that read at least as much as they write: DenseNet's
+     * bottlenecks and transitions, ResNet's 256 -> 64 style reductions
+     * and its stride-2 projections. */
+    int64_t in_px = p->in[0] * p->in[1], out_px = p->out[0] * p->out[1];
+    return p->N * out_px >= p->M && p->C * in_px >= p->M * out_px;
 }
 
 void nova__nn_conv1x1_destroy(NnConv1x1 *k)
@@ -79,7 +99,8 @@ void nova__nn_conv1x1_destroy(NnConv1x1 *k)
 
 NnConv1x1 *nova__nn_conv1x1_create(NovaError **error, const NnWinParams *p,
                                    const float *weights, const float *bias,
-                                   NnActivation act, float alpha, bool sum)
+                                   NnActivation act, float alpha, bool sum,
+                                   int n_threads)
 {
     NnConv1x1 *k = nova_calloc(error, 1, sizeof *k);
     if (!k)
@@ -88,6 +109,13 @@ NnConv1x1 *nova__nn_conv1x1_create(NovaError **error, const NnWinParams *p,
     k->C = p->C;
     k->M = p->M;
     k->P = p->out[0] * p->out[1];
+    k->H = p->in[0];
+    k->W = p->in[1];
+    k->OW = p->out[1];
+    k->sy = p->stride[0];
+    k->sx = p->stride[1];
+    k->gather = k->sy != 1 || k->sx != 1;
+    k->n_threads = n_threads > 0 ? n_threads : 1;
     k->tiles = (k->P + TP - 1) / TP;
     /* About 128 KB of input per block (L2 is 512 KB on the benchmark
      * machine, and the weights of the wide layers share it). */
@@ -115,18 +143,38 @@ NnConv1x1 *nova__nn_conv1x1_create(NovaError **error, const NnWinParams *p,
     return k;
 }
 
+size_t nova__nn_conv1x1_scratch_bytes(const NnConv1x1 *k)
+{
+    if (!k->gather)
+        return 0;
+    /* One block of gathered pixels per thread, 64-byte multiples. */
+    size_t one = ((size_t)k->block * TP * (size_t)k->C * sizeof(float) + 63) &
+                 ~(size_t)63;
+    return one * (size_t)k->n_threads;
+}
+
 /* acc[r][h] += sum over channels of x[pixel r] * U[.][h]: x points at
  * the tile's first pixel in channel block 0, plane is one channel block's
  * size in floats; nw (16 or 8) is a constant at each call, so the loop is
  * compiled once for each width. */
 K1_TARGET static inline __attribute__((always_inline)) void
 kernel(const float *x, size_t plane, int64_t nb, const float *U, int nw,
-       __m256 acc[TP][2])
+       bool pf, __m256 acc[TP][2])
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00,
            c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00,
            c50 = c00, c51 = c00;
     for (int64_t cb = 0; cb < nb; cb++, x += plane) {
+        if (pf) {
+            /* The next tile's three cache lines of this channel block: on
+             * the first pass over a block they come from L3 or memory,
+             * scattered over C / 8 planes, more streams than the
+             * hardware prefetchers follow (-20 % on a 256-channel layer
+             * with cold caches without this). */
+            _mm_prefetch((const char *)(x + 48), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + 64), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + 80), _MM_HINT_T0);
+        }
 #pragma GCC unroll 8
         for (int l = 0; l < 8; l++) {
             __m256 b0 = _mm256_load_ps(U);
@@ -191,12 +239,45 @@ typedef struct {
     const NnConv1x1 *k;
     const float *src;
     float *dst;
+    uint8_t *scratch;
 } K1Ctx;
 
-/* Tiles [t0, t1) (over all images) for output channels [16 g, 16 g + nw). */
+/* Copy the input pixels of tiles [t0, t1) (stride > 1) into buf, tile
+ * after tile, so the micro-kernel reads them as it reads a stride-1
+ * input (oneDNN does the same for strided 1x1 convolutions). */
+static void gather(const NnConv1x1 *k, const float *src, float *buf,
+                   size_t t0, size_t t1)
+{
+    const size_t P = (size_t)k->P, Pin = (size_t)(k->H * k->W);
+    const size_t nb = (size_t)(k->C / 8), bplane = (t1 - t0) * TP * 8;
+    /* Channel blocks outside: each plane is read in order, one stream
+     * at a time. */
+    for (size_t cb = 0; cb < nb; cb++)
+        for (size_t t = t0; t < t1; t++) {
+            size_t n = t / (size_t)k->tiles;
+            size_t p = (t % (size_t)k->tiles) * TP;
+            size_t start = p + TP <= P ? p : P - TP;
+            float *d = buf + cb * bplane + (t - t0) * TP * 8;
+            const float *plane = src + (n * nb + cb) * Pin * 8;
+            for (int r = 0; r < TP; r++) {
+                size_t q = start + (size_t)r, oy = q / (size_t)k->OW,
+                       ox = q % (size_t)k->OW;
+                memcpy(d + r * 8,
+                       plane + (oy * (size_t)k->sy * (size_t)k->W +
+                                ox * (size_t)k->sx) *
+                                   8,
+                       8 * sizeof(float));
+            }
+        }
+}
+
+/* Tiles [t0, t1) (over all images) for output channels [16 g, 16 g + nw):
+ * their inputs in src (stride 1) or gathered into buf (the block's tiles
+ * one after the other, channel blocks bplane floats apart). */
 K1_TARGET static inline __attribute__((always_inline)) void
-group_tiles(const NnConv1x1 *k, const float *src, float *dst, int64_t g,
-            int nw, size_t t0, size_t t1)
+group_tiles(const NnConv1x1 *k, const float *src, const float *buf,
+            size_t bplane, float *dst, int64_t g, int nw, bool pf, size_t t0,
+            size_t t1)
 {
     const size_t P = (size_t)k->P, plane = P * 8;
     const int64_t nb = k->C / 8;
@@ -208,8 +289,29 @@ group_tiles(const NnConv1x1 *k, const float *src, float *dst, int64_t g,
         size_t p = (t % (size_t)k->tiles) * TP;
         size_t start = p + TP <= P ? p : P - TP;
         __m256 acc[TP][2];
-        kernel(src + (n * (size_t)nb * P + start) * 8, plane, nb, U, nw, acc);
         float *out = dst + (n * (size_t)(k->M / 8) + (size_t)(g * 2)) * plane;
+        if (k->sum && t + 1 < t1) {
+            /* The next tile's residual, read in the stores. */
+            const float *o = out + (start + TP) * 8;
+            if (start + 2 * TP <= P) {
+                _mm_prefetch((const char *)o, _MM_HINT_T0);
+                _mm_prefetch((const char *)(o + 16), _MM_HINT_T0);
+                _mm_prefetch((const char *)(o + 32), _MM_HINT_T0);
+                if (nw == 16) {
+                    _mm_prefetch((const char *)(o + plane), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(o + plane + 16), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(o + plane + 32), _MM_HINT_T0);
+                }
+            }
+        }
+        if (buf)
+            kernel(buf + (t - t0) * TP * 8, bplane, nb, U, nw, false, acc);
+        else if (pf)
+            kernel(src + (n * (size_t)nb * P + start) * 8, plane, nb, U, nw,
+                   true, acc);
+        else
+            kernel(src + (n * (size_t)nb * P + start) * 8, plane, nb, U, nw,
+                   false, acc);
         for (size_t x = p; x < p + TP && x < P; x++) {
             int r = (int)(x - start);
             float *o0 = out + x * 8;
@@ -225,24 +327,41 @@ group_tiles(const NnConv1x1 *k, const float *src, float *dst, int64_t g,
 K1_TARGET static void k1_tiles(void *vctx, size_t begin, size_t end,
                                int thread)
 {
-    (void)thread;
     const K1Ctx *c = vctx;
     const NnConv1x1 *k = c->k;
     const int64_t groups = (k->M + 15) / 16;
+    float *buf = NULL;
+    if (k->gather)
+        buf = (float *)(c->scratch + nova__nn_conv1x1_scratch_bytes(k) /
+                                         (size_t)k->n_threads *
+                                         (size_t)thread);
     for (size_t t0 = begin; t0 < end; t0 += (size_t)k->block) {
         size_t t1 = t0 + (size_t)k->block < end ? t0 + (size_t)k->block : end;
-        for (int64_t g = 0; g < groups; g++) {
+        size_t bplane = (t1 - t0) * TP * 8;
+        if (buf)
+            gather(k, c->src, buf, t0, t1);
+        /* The first group reads the block from L3 or memory. */
+        if (groups == 1 && k->M < 16)
+            group_tiles(k, c->src, buf, bplane, c->dst, 0, 8, true, t0, t1);
+        else
+            group_tiles(k, c->src, buf, bplane, c->dst, 0, 16, true, t0, t1);
+        for (int64_t g = 1; g < groups; g++) {
             if (k->M - g * 16 < 16)
-                group_tiles(k, c->src, c->dst, g, 8, t0, t1);
+                group_tiles(k, c->src, buf, bplane, c->dst, g, 8, false, t0,
+                            t1);
             else
-                group_tiles(k, c->src, c->dst, g, 16, t0, t1);
+                group_tiles(k, c->src, buf, bplane, c->dst, g, 16, false, t0,
+                            t1);
         }
     }
 }
 
 void nova__nn_conv1x1_run(const NnConv1x1 *k, NovaPool *pool, const float *src,
-                          float *dst)
+                          float *dst, uint8_t *scratch)
 {
-    K1Ctx c = {k, src, dst};
-    nova__nn_par_for(pool, (size_t)(k->N * k->tiles), k1_tiles, &c);
+    K1Ctx c = {k, src, dst, scratch};
+    /* Four chunks per team thread: a chunk costs only its share of the
+     * weight reads, and a thread that the machine held up leaves the
+     * others less to wait for. */
+    nova__nn_par_for_fine(pool, (size_t)(k->N * k->tiles), 4, k1_tiles, &c);
 }

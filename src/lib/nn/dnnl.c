@@ -118,7 +118,7 @@ typedef struct {
     int threads;        /* this node's thread count (node_threads) */
     NnS2Conv *s2;       /* 3x3 stride-2 convolution (s2conv.c), owned */
     NnConv1x1 *k1;      /* 1x1 convolution (conv1x1.c), owned */
-    size_t own_scratch; /* scratch offset of wino.c or s2conv.c buffers */
+    size_t own_scratch; /* scratch offset of wino.c, s2conv.c or conv1x1.c buffers */
     void *bias;         /* owned copy for Gemm's C */
     Slice *slices;      /* one per team thread instead of prim, owned */
     int n_slices;
@@ -931,7 +931,7 @@ static bool build_s2conv(Build *b, bool keep)
     return true;
 }
 
-/* A 1x1 stride-1 2D convolution by conv1x1.c on nChw8c. */
+/* A 1x1 stride-1 or stride-2 2D convolution by conv1x1.c on nChw8c. */
 static bool build_conv1x1(Build *b, bool keep)
 {
     NnGraph *g = b->g;
@@ -944,10 +944,15 @@ static bool build_conv1x1(Build *b, bool keep)
     dn->kind = KIND_CONV;
     dn->k1 = nova__nn_conv1x1_create(b->error, n->params, w->data,
                                      bias ? bias->data : NULL, n->act,
-                                     n->act_alpha, n->residual >= 0);
+                                     n->act_alpha, n->residual >= 0,
+                                     dn->threads);
     n->use_k1 = dn->k1 != NULL;
-    return dn->k1 && add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) &&
-           add_dst(b, &dst, keep);
+    if (!dn->k1 || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
+        !add_dst(b, &dst, keep))
+        return false;
+    dn->own_scratch = b->scratch;
+    b->scratch += align64(nova__nn_conv1x1_scratch_bytes(dn->k1));
+    return true;
 }
 
 /* A (de)convolution primitive descriptor with the node's geometry and
@@ -1593,7 +1598,8 @@ static void run_own(NnExec *ex, NnNode *node, NovaPool *pool)
         nova__nn_s2conv_run(dn->s2, pool, src, dst,
                             ex->scratch + dn->own_scratch);
     else if (dn->k1)
-        nova__nn_conv1x1_run(dn->k1, pool, src, dst);
+        nova__nn_conv1x1_run(dn->k1, pool, src, dst,
+                             ex->scratch + dn->own_scratch);
     else {
         NnExec one = *ex;
         one.pool = pool;

@@ -291,6 +291,11 @@ void nova__nn_team_step(int total, NnChunkFn fn, void *ctx);
  * on a thread inside a team (and pool not NULL), one step whose chunks
  * are the static split's shares. */
 void nova__nn_par_for(NovaPool *pool, size_t n, NovaRangeFn fn, void *ctx);
+/* The same with `per_thread` chunks per team thread inside a team, so a
+ * thread that runs ahead takes the chunks of one that was held up (for
+ * kernels whose chunks cost nothing extra to cut finer). */
+void nova__nn_par_for_fine(NovaPool *pool, size_t n, int per_thread,
+                           NovaRangeFn fn, void *ctx);
 
 /* How a node claimed by oneDNN runs inside a team stretch. */
 typedef enum {
@@ -395,8 +400,9 @@ size_t nova__nn_s2conv_scratch_bytes(const NnS2Conv *s);
 void nova__nn_s2conv_run(const NnS2Conv *s, NovaPool *pool, const float *src,
                          float *dst, uint8_t *scratch);
 
-/* conv1x1.c: 2D 1x1 stride-1 convolution (no pads, one group, channels
- * multiples of 8, at least 6 pixels) on nChw8c data, split over pixels;
+/* conv1x1.c: 2D 1x1 convolution, stride 1 or 2 (no pads, one group,
+ * channels multiples of 8, at least 6 output pixels) on nChw8c data,
+ * split over pixels;
  * act NONE, RELU or LEAKY_RELU; sum adds what dst holds. */
 typedef struct NnConv1x1 NnConv1x1;
 bool nova__nn_conv1x1_supported(const NnWinParams *p);
@@ -405,10 +411,14 @@ bool nova__nn_conv1x1_supported(const NnWinParams *p);
 bool nova__nn_conv1x1_pays(const NnWinParams *p);
 NnConv1x1 *nova__nn_conv1x1_create(NovaError **error, const NnWinParams *p,
                                    const float *weights, const float *bias,
-                                   NnActivation act, float alpha, bool sum);
+                                   NnActivation act, float alpha, bool sum,
+                                   int n_threads);
 void nova__nn_conv1x1_destroy(NnConv1x1 *k);
+/* Per-run scratch for stride 2 (per-thread gather buffers; 0 for stride
+ * 1), 64-byte aligned. */
+size_t nova__nn_conv1x1_scratch_bytes(const NnConv1x1 *k);
 void nova__nn_conv1x1_run(const NnConv1x1 *k, NovaPool *pool, const float *src,
-                          float *dst);
+                          float *dst, uint8_t *scratch);
 
 /* Resize (ops_nn.c) over 8-channel blocked data, for a node whose only
  * resized dims are spatial, rank 4 or 5, channels a multiple of 8. */

@@ -219,3 +219,18 @@ void nova__nn_par_for(NovaPool *pool, size_t n, NovaRangeFn fn, void *ctx)
     RangeChunks r = {n, t->n_threads, fn, ctx};
     nova__nn_team_step(t->n_threads, range_chunk, &r);
 }
+
+void nova__nn_par_for_fine(NovaPool *pool, size_t n, int per_thread,
+                           NovaRangeFn fn, void *ctx)
+{
+    NnTeam *t = current_team;
+    if (!pool || !t) {
+        nova_pool_parallel_for(pool, n, fn, ctx);
+        return;
+    }
+    size_t chunks = (size_t)t->n_threads * (size_t)(per_thread > 1 ? per_thread : 1);
+    if (chunks > n)
+        chunks = n > 0 ? n : 1;
+    RangeChunks r = {n, (int)chunks, fn, ctx};
+    nova__nn_team_step((int)chunks, range_chunk, &r);
+}
