@@ -987,6 +987,25 @@ static inline bool is_thin_bright(int16_t hu, int16_t opened)
     return opened > -1000 && (int)hu - opened > VESSEL_TOPHAT_HU;
 }
 
+/* The flags of one row (n voxels): branch-free selects over contiguous
+ * arrays, so that the loop compiles to packed compares. */
+static void band_row(uint8_t *restrict cand, uint8_t *restrict dense,
+                     uint8_t *restrict vessel, const int16_t *restrict opened,
+                     const int16_t *restrict hu, const uint8_t *restrict lab,
+                     size_t n, int16_t band_lo, int16_t band_hi)
+{
+    for (size_t x = 0; x < n; x++) {
+        int v = opened[x], h = hu[x];
+        int lung = (uint8_t)(lab[x] - 1) < 2; /* right, left */
+        int in = lung & (v >= band_lo) & (v <= band_hi);
+        /* is_thin_bright, in int so that h - v cannot overflow */
+        int thin = lung & (v > -1000) & (h - v > VESSEL_TOPHAT_HU);
+        cand[x] = (uint8_t)in;
+        dense[x] = (uint8_t)(in & (v > -300));
+        vessel[x] = (uint8_t)thin;
+    }
+}
+
 static void band_slices(void *ctx, size_t begin, size_t end, int t)
 {
     const BandCtx *b = ctx;
@@ -995,25 +1014,21 @@ static void band_slices(void *ctx, size_t begin, size_t end, int t)
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
-            const uint8_t *l =
-                cc->lab +
-                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
-                cc->lo[0];
             size_t gi =
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
                 cc->lo[0];
+            const uint8_t *l = cc->lab + gi;
+            const int16_t *hu = cc->hu + gi;
+            band_row(b->cand + i, b->dense + i, b->vessel + gi, b->opened + i,
+                     hu, l, cc->c[0], b->band_lo, b->band_hi);
+            /* the parenchyma's histogram: lung voxels that are neither
+             * candidates nor vessels */
+            const uint8_t *cr = b->cand + i, *vr = b->vessel + gi;
             for (size_t x = 0; x < cc->c[0]; x++) {
-                int16_t v = b->opened[i + x], hu = cc->hu[gi + x];
-                bool lung = l[x] == NOVA_LUNG_RIGHT || l[x] == NOVA_LUNG_LEFT;
-                bool in = lung && v >= b->band_lo && v <= b->band_hi;
-                bool thin = lung && is_thin_bright(hu, v);
-                b->cand[i + x] = in;
-                b->dense[i + x] = in && v > -300;
-                b->vessel[gi + x] = thin;
-                if (lung && !in && !thin) {
-                    int k = hu + 1024;
-                    hist[k < 0 ? 0 : k >= 1200 ? 1199 : k]++;
-                }
+                if ((uint8_t)(l[x] - 1) >= 2 || cr[x] || vr[x])
+                    continue;
+                int k = hu[x] + 1024;
+                hist[k < 0 ? 0 : k >= 1200 ? 1199 : k]++;
             }
             if (b->kept_open)
                 memcpy(b->kept_open + i, b->opened + i,
