@@ -42,6 +42,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 const char *nova_lesion_kind_name(NovaLesionKind type)
 {
     switch (type) {
@@ -1595,7 +1599,40 @@ static void block_pairs(int32_t *restrict sum, int32_t *restrict lung,
                         const int16_t *restrict hu, const uint8_t *restrict lab,
                         size_t pairs)
 {
-    for (size_t k = 0; k < pairs; k++) {
+    size_t k = 0;
+#if defined(__SSE2__)
+    /* Written by hand: GCC's vectorisation of the loop below widens every
+     * voxel to 32 bits before it adds the pairs (4.6 instructions a voxel
+     * in callgrind); pmaddwd adds the pairs of 16-bit selects straight
+     * into 32 bits (under 2 a voxel).  16 voxels an iteration. */
+    const __m128i ones = _mm_set1_epi16(1), air = _mm_set1_epi16(-1000);
+    const __m128i right = _mm_set1_epi8(1), left = _mm_set1_epi8(2);
+    for (; k + 8 <= pairs; k += 8) {
+        __m128i l = _mm_loadu_si128((const __m128i *)(lab + 2 * k));
+        __m128i in8 =
+            _mm_or_si128(_mm_cmpeq_epi8(l, right), _mm_cmpeq_epi8(l, left));
+        /* 0xffff (-1) per lung voxel, 0 elsewhere */
+        __m128i in_lo = _mm_unpacklo_epi8(in8, in8);
+        __m128i in_hi = _mm_unpackhi_epi8(in8, in8);
+        __m128i h_lo = _mm_loadu_si128((const __m128i *)(hu + 2 * k));
+        __m128i h_hi = _mm_loadu_si128((const __m128i *)(hu + 2 * k + 8));
+        __m128i s_lo = _mm_or_si128(_mm_and_si128(in_lo, h_lo),
+                                    _mm_andnot_si128(in_lo, air));
+        __m128i s_hi = _mm_or_si128(_mm_and_si128(in_hi, h_hi),
+                                    _mm_andnot_si128(in_hi, air));
+        __m128i *sp = (__m128i *)(sum + k), *lp = (__m128i *)(lung + k);
+        _mm_storeu_si128(sp, _mm_add_epi32(_mm_loadu_si128(sp),
+                                           _mm_madd_epi16(s_lo, ones)));
+        _mm_storeu_si128(sp + 1, _mm_add_epi32(_mm_loadu_si128(sp + 1),
+                                               _mm_madd_epi16(s_hi, ones)));
+        /* the masks' pair sums are minus the pairs' lung counts */
+        _mm_storeu_si128(lp, _mm_sub_epi32(_mm_loadu_si128(lp),
+                                           _mm_madd_epi16(in_lo, ones)));
+        _mm_storeu_si128(lp + 1, _mm_sub_epi32(_mm_loadu_si128(lp + 1),
+                                               _mm_madd_epi16(in_hi, ones)));
+    }
+#endif
+    for (; k < pairs; k++) {
         /* both loads unconditional, so that the selects are no branches */
         int ha = hu[2 * k], hb = hu[2 * k + 1];
         int a = (uint8_t)(lab[2 * k] - 1) < 2; /* right, left */
@@ -1625,6 +1662,22 @@ static inline int32_t div_round_even(int32_t num, int32_t den)
     if (2 * r > den || (2 * r == den && (q & 1)))
         q++;
     return q;
+}
+
+/* The volume index of the first lung voxel of the block [x0, x1) x [y0,
+ * y1) x [z0, z1) of the crop, in z, y, x order, or src when it has none. */
+static size_t first_lung(const CandCtx *cc, size_t z0, size_t z1, size_t y0,
+                         size_t y1, size_t x0, size_t x1, size_t src)
+{
+    for (size_t z = z0; z < z1; z++)
+        for (size_t y = y0; y < y1; y++) {
+            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                        cc->lo[0];
+            for (size_t x = x0; x < x1; x++)
+                if ((uint8_t)(cc->lab[gi + x] - 1) < 2)
+                    return gi + x;
+        }
+    return src;
 }
 
 /* The means of one row of whole blocks of 8 voxels, halves to even
@@ -1706,31 +1759,30 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
             }
             memset(olab, 0, h[0]);
             memset(ozone, 0, h[0]);
-            for (bx = 0; bx < h[0]; bx++) {
+            /* label and zone: the centre voxel's, or the first lung
+             * voxel's when the centre is not lung (first_lung); whole
+             * blocks here, the centre of [x0, x0 + f) being x0 + f / 2 */
+            const uint8_t *crow = vlab + centre_row + f[0] / 2;
+            for (bx = 0; bx < whole_x; bx++) {
+                if (2 * (size_t)lung[bx] < whole) /* also no lung at all */
+                    continue;
+                size_t src = centre_row + f[0] / 2 + bx * f[0];
+                uint8_t cl = crow[bx * f[0]];
+                if ((uint8_t)(cl - 1) >= 2)
+                    src = first_lung(cc, z0, z1, y0, y1, bx * f[0],
+                                     bx * f[0] + f[0], src);
+                olab[bx] = vlab[src];
+                ozone[bx] = vzones ? vzones[src] : 0;
+            }
+            for (; bx < h[0]; bx++) { /* the block the crop cuts */
                 size_t x0 = bx * f[0];
                 size_t x1 = x0 + f[0] < cc->c[0] ? x0 + f[0] : cc->c[0];
-                size_t count =
-                    x1 - x0 == f[0] ? whole : (z1 - z0) * (y1 - y0) * (x1 - x0);
+                size_t count = (z1 - z0) * (y1 - y0) * (x1 - x0);
                 if (2 * (size_t)lung[bx] < count || lung[bx] == 0)
                     continue;
-                /* label and zone: the centre voxel's, or the first lung
-                 * voxel's when the centre is not lung */
                 size_t src = centre_row + (x0 + x1) / 2;
                 if ((uint8_t)(vlab[src] - 1) >= 2)
-                    for (size_t z = z0; z < z1; z++)
-                        for (size_t y = y0; y < y1; y++)
-                            for (size_t xx = x0; xx < x1; xx++) {
-                                size_t gi =
-                                    ((cc->lo[2] + z) * d1 + cc->lo[1] + y) *
-                                        d0 +
-                                    cc->lo[0] + xx;
-                                if ((uint8_t)(vlab[gi] - 1) < 2) {
-                                    src = gi;
-                                    z = z1;
-                                    y = y1;
-                                    break;
-                                }
-                            }
+                    src = first_lung(cc, z0, z1, y0, y1, x0, x1, src);
                 olab[bx] = vlab[src];
                 ozone[bx] = vzones ? vzones[src] : 0;
             }
