@@ -722,7 +722,9 @@ static double lung_dice(const struct phantom *p, const NovaLungResult *r,
 
 /* Diffuse ground glass with small air pockets (severe COVID-19): the
  * diseased lung must be inside the mask, which thresholding at air_hu
- * alone misses; with the growth turned off the same phantom fails. */
+ * alone misses; with the growth turned off the same phantom fails.  The
+ * diseased lung reads 0.980 since small dense holes in the growth no
+ * longer count as its wall (0.970 before; docs/chest.md, step 4). */
 static void test_dense_lung(void)
 {
     NovaError *err = NULL;
@@ -733,7 +735,7 @@ static void test_dense_lung(void)
     CHECK_OK(err);
     double with = 0;
     if (r) {
-        check_phantom(&p, r, 0.96, "diseased left lung");
+        check_phantom(&p, r, 0.975, "diseased left lung");
         with = lung_dice(&p, r, NOVA_LUNG_LEFT);
         /* Nothing outside the lungs joins them: voxels labelled lung where
          * the truth has body tissue. */

@@ -1217,6 +1217,10 @@ done:
 #define RIM 0x20u
 #define RIM2 0x40u
 #define SEEN 0x80u
+#define EXTERIOR 0x08u /* not grown: the wall a grown rim faces */
+#define HOLE 0x04u     /* not grown, enclosed, small */
+/* Smallest enclosed hole that still counts as the lung's wall. */
+#define DENSE_HOLE_MM2 100.0
 /* Smallest grown region kept in a slice. */
 #define DENSE_MIN_MM2 300.0
 
@@ -1235,11 +1239,37 @@ struct grow_ctx {
  * DENSE_BLOCK_MAX_HU (bone, contrast-filled vessels) never joins. */
 #define DENSE_BLOCK_MAX_HU 150
 
-static bool growable(const struct coarse *c, size_t i, int16_t sm,
+/* Dense dependent consolidation with air bronchograms (covid-ny-sbu
+ * A046441, A098752) alternates aerated blocks (-600 to -250) with solid
+ * ones (0 to 60) and its 3 x 3 mean reads -150 to -50, the band of fat.
+ * Fat is uniform and holds no air: a block whose 3 x 3 mean lies below
+ * DENSE_AERATED_HU joins when at least DENSE_AERATED_MIN blocks of its
+ * 3 x 3 window read below DENSE_AIR_BLOCK_HU.  (Fat at the lung's edge
+ * has lung blocks in its window too; it is the rim given back below.) */
+#define DENSE_AERATED_HU (-50)
+#define DENSE_AIR_BLOCK_HU (-250)
+#define DENSE_AERATED_MIN 3
+
+static bool aerated_window(const struct coarse *c, size_t base, size_t p)
+{
+    size_t nx = c->d[0], ny = c->d[1], x = p % nx, y = p / nx;
+    const int16_t *hu = c->hu + base;
+    int n = 0;
+    for (size_t yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < ny; yy++)
+        for (size_t xx = x > 0 ? x - 1 : 0; xx <= x + 1 && xx < nx; xx++)
+            n += hu[yy * nx + xx] < DENSE_AIR_BLOCK_HU;
+    return n >= DENSE_AERATED_MIN;
+}
+
+/* Block p of the slice that starts at base. */
+static bool growable(const struct coarse *c, size_t base, size_t p, int16_t sm,
                      int16_t dense_hu)
 {
-    return c->lab[i] == 0 && sm < dense_hu && c->hu[i] < DENSE_BLOCK_MAX_HU &&
-           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS;
+    size_t i = base + p;
+    return c->lab[i] == 0 && c->hu[i] < DENSE_BLOCK_MAX_HU &&
+           c->cls[i] != CLS_OUTSIDE && c->cls[i] != CLS_GAS &&
+           (sm < dense_hu ||
+            (sm < DENSE_AERATED_HU && aerated_window(c, base, p)));
 }
 
 /* 3 x 3 in-plane mean of the block means of slice z into sm (one plane);
@@ -1296,6 +1326,57 @@ static int neighbours4(size_t p, size_t nx, size_t ny, size_t nb[4])
     return k;
 }
 
+/* Marks the not-grown blocks next to grown ones in slice z: EXTERIOR
+ * (the wall the rim faces) or HOLE (a small hole in grown lung).  A hole
+ * is a 4-connected not-grown region under DENSE_HOLE_MM2 (limit blocks)
+ * that touches neither the slice's edge, nor aerated lung or airway, nor
+ * a block above DENSE_BLOCK_MAX_HU (a contrast-filled vessel): the dense
+ * strands between the air bronchograms of consolidated lung.  A hilar
+ * vessel or bronchus ringed by the partial volume grown around it is
+ * larger (A048383), and the chest wall and mediastinum reach the edge.
+ * Each flood stops at limit blocks or at a block already known to be
+ * wall, so the work stays near the grown blocks. */
+static void classify_holes(struct coarse *c, size_t z, const uint32_t *q,
+                           size_t tail, uint32_t *st, size_t limit)
+{
+    size_t nx = c->d[0], ny = c->d[1], plane = nx * ny;
+    uint8_t *lab = c->lab + z * plane;
+    const int16_t *hu = c->hu + z * plane;
+    for (size_t t = 0; t < tail; t++) {
+        size_t nb0[4];
+        if (!(lab[q[t]] & GROWN))
+            continue;
+        int k0 = neighbours4(q[t], nx, ny, nb0);
+        for (int j0 = 0; j0 < k0; j0++) {
+            if (lab[nb0[j0]] != 0)
+                continue;
+            size_t top = 0, count = 0;
+            bool wall = false;
+            st[top++] = (uint32_t)nb0[j0];
+            lab[nb0[j0]] = HOLE;
+            while (count < top && !wall) {
+                size_t p = st[count++], nb[4];
+                int k = neighbours4(p, nx, ny, nb);
+                wall = k < 4 || hu[p] >= DENSE_BLOCK_MAX_HU;
+                for (int j = 0; j < k && !wall; j++) {
+                    uint8_t l = lab[nb[j]];
+                    if (l == 0) {
+                        wall = top >= limit;
+                        lab[nb[j]] = HOLE;
+                        st[top++] = (uint32_t)nb[j];
+                    } else {
+                        wall = l == EXTERIOR || l == NOVA_LUNG_RIGHT ||
+                               l == NOVA_LUNG_LEFT || l == NOVA_LUNG_AIRWAY;
+                    }
+                }
+            }
+            if (wall)
+                for (size_t j = 0; j < top; j++)
+                    lab[st[j]] = EXTERIOR;
+        }
+    }
+}
+
 static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
 {
     struct grow_ctx *x = vctx;
@@ -1314,7 +1395,7 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
             size_t p = q[head++], nb[4];
             int k = neighbours4(p, nx, ny, nb);
             for (int j = 0; j < k; j++)
-                if (growable(c, z * plane + nb[j], sm[nb[j]], x->dense_hu)) {
+                if (growable(c, z * plane, nb[j], sm[nb[j]], x->dense_hu)) {
                     lab[nb[j]] = (uint8_t)(GROWN | (lab[p] & 3));
                     q[tail++] = (uint32_t)nb[j];
                 }
@@ -1323,7 +1404,13 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
          * mediastinum or diaphragm also reads -600 to -150, and the 3 x 3
          * mean reaches one block further into the fat beyond it: the two
          * grown layers that face what did not grow (tissue, outside air)
-         * are given back. */
+         * are given back.  What did not grow counts as the wall only
+         * where it is not a small hole in grown lung (classify_holes):
+         * giving back two layers around each dense strand between air
+         * bronchograms erased dependent consolidation (covid-ny-sbu
+         * A046441). */
+        classify_holes(c, z, q, tail, (uint32_t *)x->tmp[thread],
+                       (size_t)ceil(DENSE_HOLE_MM2 / x->px_mm2));
         for (int pass = 0; pass < 2; pass++) {
             uint8_t mark = pass ? RIM2 : RIM;
             for (size_t t = 0; t < tail; t++) {
@@ -1331,7 +1418,7 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
                 if (!(lab[p] & GROWN) || (lab[p] & (RIM | RIM2)))
                     continue;
                 uint8_t want = pass ? RIM : 0xff;
-#define FACES(nb) (pass ? (lab[nb] & want) != 0 : lab[nb] == 0)
+#define FACES(nb) (pass ? (lab[nb] & want) != 0 : lab[nb] == EXTERIOR)
                 bool rim =
                     (xx > 0 && FACES(p - 1)) || (xx + 1 < nx && FACES(p + 1)) ||
                     (yy > 0 && FACES(p - nx)) || (yy + 1 < ny && FACES(p + nx));
@@ -1374,6 +1461,8 @@ static void grow_slices(void *vctx, size_t begin, size_t end, int thread)
             else
                 lab[p] &= 3;
         }
+        for (size_t p = 0; p < plane && tail > 0; p++)
+            lab[p] = lab[p] == EXTERIOR || lab[p] == HOLE ? 0 : lab[p];
     }
 }
 
@@ -1413,7 +1502,7 @@ static bool adopt_missing_lung(NovaError **error, const NovaLungOptions *o,
     bool ok = m && lab;
     if (ok) {
         for (size_t i = 0; i < plane; i++)
-            m[i] = growable(c, i, sm[i], (int16_t)o->dense_lung_hu);
+            m[i] = growable(c, 0, i, sm[i], (int16_t)o->dense_lung_hu);
         size_t d2[3] = {nx, ny, 1};
         ok = nova_imgproc_label(error, NULL, m, d2, 6, lab, &nl);
     }
