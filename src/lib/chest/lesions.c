@@ -293,8 +293,8 @@ static void box_lines(void *ctx, size_t begin, size_t end, int thread)
                 box_row_narrow(b->img + line * cx, cx, b->half[0], b->maximum,
                                in);
             else
-                box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum,
-                         f, g, in);
+                box_line(b->img + line * cx, cx, 1, b->half[0], b->maximum, f,
+                         g, in);
             break;
         case 1: /* along y, all x at once: line = z */
             box_rows(b->img + line * cx * cy, cy, cx, cx, b->half[1],
@@ -859,6 +859,24 @@ static inline uint32_t label_at(const LabelImg *li, size_t i, size_t gi)
     return li->u32 ? li->u32[i] : li->u16 ? li->u16[i] : li->u8[gi];
 }
 
+/* The same with the type known where the call is compiled: the hot loops
+ * are instantiated once per type (ACC_INLINE, kind a constant), so that
+ * they carry no test of the type per voxel. */
+enum { LABEL_U32, LABEL_U16, LABEL_U8 };
+#define ACC_INLINE static inline __attribute__((always_inline))
+
+ACC_INLINE uint32_t label_of(const LabelImg *li, int kind, size_t i, size_t gi)
+{
+    return kind == LABEL_U32   ? li->u32[i]
+           : kind == LABEL_U16 ? li->u16[i]
+                               : li->u8[gi];
+}
+
+static int label_kind(const LabelImg *li)
+{
+    return li->u32 ? LABEL_U32 : li->u16 ? LABEL_U16 : LABEL_U8;
+}
+
 static size_t crop_index(const size_t c[3], size_t x, size_t y, size_t z)
 {
     return (z * c[1] + y) * c[0] + x;
@@ -1118,9 +1136,9 @@ static void acc_reset(Acc *acc, uint32_t n_labels)
 /* The statistics of one run of voxels of region l (x in [xa, xb) of crop
  * row (y, z), row: its index in the volume), added to acc[l]: counts in
  * registers, one update of the accumulator per run. */
-static void accumulate_run(const AccCtx *ctx, const LabelImg *li, Acc *a,
-                           uint32_t l, size_t xa, size_t xb, size_t y, size_t z,
-                           size_t row)
+ACC_INLINE void accumulate_run(const AccCtx *ctx, const LabelImg *li, int kind,
+                               Acc *a, uint32_t l, size_t xa, size_t xb,
+                               size_t y, size_t z, size_t row)
 {
     const CandCtx *cc = ctx->cc;
     const size_t *c = cc->c;
@@ -1173,17 +1191,18 @@ static void accumulate_run(const AccCtx *ctx, const LabelImg *li, Acc *a,
         last = x;
         /* exposed faces, for the surface area: along x only at the run's
          * ends */
-        if (x == 0 || (x == xa && label_at(li, i - 1, gi - 1) != l))
+        if (x == 0 || (x == xa && label_of(li, kind, i - 1, gi - 1) != l))
             faces++;
-        if (x + 1 == c[0] || (x + 1 == xb && label_at(li, i + 1, gi + 1) != l))
+        if (x + 1 == c[0] ||
+            (x + 1 == xb && label_of(li, kind, i + 1, gi + 1) != l))
             faces++;
-        if (y == 0 || label_at(li, i - sy, gi - gy_) != l)
+        if (y == 0 || label_of(li, kind, i - sy, gi - gy_) != l)
             faces++;
-        if (y + 1 == c[1] || label_at(li, i + sy, gi + gy_) != l)
+        if (y + 1 == c[1] || label_of(li, kind, i + sy, gi + gy_) != l)
             faces++;
-        if (z == 0 || label_at(li, i - sz, gi - gz_) != l)
+        if (z == 0 || label_of(li, kind, i - sz, gi - gz_) != l)
             faces++;
-        if (z + 1 == c[2] || label_at(li, i + sz, gi + gz_) != l)
+        if (z + 1 == c[2] || label_of(li, kind, i + sz, gi + gz_) != l)
             faces++;
     }
     if (!voxels)
@@ -1215,8 +1234,9 @@ static void accumulate_run(const AccCtx *ctx, const LabelImg *li, Acc *a,
     }
 }
 
-static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
-                             size_t z_begin, size_t z_end)
+ACC_INLINE void accumulate_range_k(const AccCtx *ctx, const LabelImg *li,
+                                   int kind, Acc *acc, size_t z_begin,
+                                   size_t z_end)
 {
     const size_t *c = ctx->cc->c;
     for (size_t z = z_begin; z < z_end; z++)
@@ -1232,12 +1252,12 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
             bool any = false;
             /* runs of one label */
             for (size_t x = xa; x < xb;) {
-                uint32_t l = label_at(li, i + x, row + x);
+                uint32_t l = label_of(li, kind, i + x, row + x);
                 size_t e = x + 1;
-                while (e < xb && label_at(li, i + e, row + e) == l)
+                while (e < xb && label_of(li, kind, i + e, row + e) == l)
                     e++;
                 if (l) {
-                    accumulate_run(ctx, li, &acc[l], l, x, e, y, z, row);
+                    accumulate_run(ctx, li, kind, &acc[l], l, x, e, y, z, row);
                     any = true;
                 }
                 x = e;
@@ -1245,6 +1265,21 @@ static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
             if (ctx->row_has && any)
                 ctx->row_has[z * c[1] + y] = 1;
         }
+}
+
+/* accumulate_range_k, one instance per label type */
+static void accumulate_range(const AccCtx *ctx, const LabelImg *li, Acc *acc,
+                             size_t z_begin, size_t z_end)
+{
+    switch (label_kind(li)) {
+    case LABEL_U32:
+        accumulate_range_k(ctx, li, LABEL_U32, acc, z_begin, z_end);
+        break;
+    case LABEL_U16:
+        accumulate_range_k(ctx, li, LABEL_U16, acc, z_begin, z_end);
+        break;
+    default: accumulate_range_k(ctx, li, LABEL_U8, acc, z_begin, z_end);
+    }
 }
 
 typedef struct {
@@ -1621,8 +1656,8 @@ static void block_pairs(int32_t *restrict sum, int32_t *restrict lung,
         __m128i s_hi = _mm_or_si128(_mm_and_si128(in_hi, h_hi),
                                     _mm_andnot_si128(in_hi, air));
         __m128i *sp = (__m128i *)(sum + k), *lp = (__m128i *)(lung + k);
-        _mm_storeu_si128(sp, _mm_add_epi32(_mm_loadu_si128(sp),
-                                           _mm_madd_epi16(s_lo, ones)));
+        _mm_storeu_si128(
+            sp, _mm_add_epi32(_mm_loadu_si128(sp), _mm_madd_epi16(s_lo, ones)));
         _mm_storeu_si128(sp + 1, _mm_add_epi32(_mm_loadu_si128(sp + 1),
                                                _mm_madd_epi16(s_hi, ones)));
         /* the masks' pair sums are minus the pairs' lung counts */
@@ -1671,8 +1706,9 @@ static size_t first_lung(const CandCtx *cc, size_t z0, size_t z1, size_t y0,
 {
     for (size_t z = z0; z < z1; z++)
         for (size_t y = y0; y < y1; y++) {
-            size_t gi = ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
-                        cc->lo[0];
+            size_t gi =
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
             for (size_t x = x0; x < x1; x++)
                 if ((uint8_t)(cc->lab[gi + x] - 1) < 2)
                     return gi + x;
@@ -1717,8 +1753,8 @@ static void coarse_slices(void *vctx, size_t begin, size_t end, int t)
             memset(sum, 0, 2 * h[0] * sizeof *sum);
             for (size_t z = z0; z < z1; z++)
                 for (size_t y = y0; y < y1; y++) {
-                    size_t gi = ((cc->lo[2] + z) * d1 + cc->lo[1] + y) * d0 +
-                                cc->lo[0];
+                    size_t gi =
+                        ((cc->lo[2] + z) * d1 + cc->lo[1] + y) * d0 + cc->lo[0];
                     const int16_t *hr = vhu + gi;
                     const uint8_t *lr = vlab + gi;
                     /* factors are 1 or 2; pairs summed without a scatter
