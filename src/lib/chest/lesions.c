@@ -441,6 +441,15 @@ typedef struct {
     ThreadCounts *counts;
 } CropCtx;
 
+/* One row of the crop: a select over contiguous arrays (restrict, so
+ * that it vectorises). */
+static void crop_row(int16_t *restrict out, const int16_t *restrict hu,
+                     const uint8_t *restrict lab, size_t n)
+{
+    for (size_t x = 0; x < n; x++)
+        out[x] = (uint8_t)(lab[x] - 1) < 2 ? hu[x] : -1000; /* right, left */
+}
+
 static void crop_slices(void *ctx, size_t begin, size_t end, int t)
 {
     const CropCtx *k = ctx;
@@ -449,13 +458,8 @@ static void crop_slices(void *ctx, size_t begin, size_t end, int t)
         for (size_t y = 0; y < c->c[1]; y++) {
             size_t gi =
                 ((c->lo[2] + z) * c->d[1] + c->lo[1] + y) * c->d[0] + c->lo[0];
-            int16_t *o = k->out + (z * c->c[1] + y) * c->c[0];
-            for (size_t x = 0; x < c->c[0]; x++) {
-                uint8_t l = c->lab[gi + x];
-                o[x] = (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
-                           ? c->hu[gi + x]
-                           : -1000;
-            }
+            crop_row(k->out + (z * c->c[1] + y) * c->c[0], c->hu + gi,
+                     c->lab + gi, c->c[0]);
             if (k->counts)
                 count_lung_row(&k->counts[t], c->hu + gi, c->lab + gi,
                                k->zones ? k->zones + gi : NULL, c->c[0]);
@@ -519,7 +523,8 @@ typedef struct {
     const CandCtx *cc;
     const uint8_t *zones;
     const uint32_t *labels;
-    DenseAcc *per; /* threads x m */
+    const uint8_t *dense; /* nonzero exactly where labels is */
+    DenseAcc *per;        /* threads x m */
     uint32_t *met; /* threads x m: the regions met in the current slice */
     size_t m;
 } DenseJob;
@@ -539,6 +544,15 @@ static void dense_slices(void *vctx, size_t begin, size_t end, int t)
                 ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
                 cc->lo[0];
             for (size_t x = 0; x < c[0]; x++) {
+                /* most voxels are not dense: eight flags at a time */
+                if (x + 8 <= c[0]) {
+                    uint64_t w8;
+                    memcpy(&w8, j->dense + i + x, 8);
+                    if (!w8) {
+                        x += 7;
+                        continue;
+                    }
+                }
                 uint32_t l = j->labels[i + x];
                 if (!l)
                     continue;
@@ -582,6 +596,7 @@ static void dense_slices(void *vctx, size_t begin, size_t end, int t)
 typedef struct {
     const uint32_t *labels;
     const uint8_t *verdict;
+    const uint8_t *dense; /* nonzero exactly where labels is */
     uint8_t *cand;
     size_t slice;
 } VerdictCtx;
@@ -590,10 +605,21 @@ static void verdict_slices(void *vctx, size_t begin, size_t end, int t)
 {
     const VerdictCtx *v = vctx;
     (void)t;
-    for (size_t i = begin * v->slice; i < end * v->slice; i++) {
+    size_t i = begin * v->slice, i1 = end * v->slice;
+    while (i < i1) {
+        /* most voxels are not dense: eight flags at a time */
+        if (i + 8 <= i1) {
+            uint64_t w8;
+            memcpy(&w8, v->dense + i, 8);
+            if (!w8) {
+                i += 8;
+                continue;
+            }
+        }
         uint8_t w = v->labels[i] ? v->verdict[v->labels[i]] : 0;
         if (w)
             v->cand[i] = w;
+        i++;
     }
 }
 
@@ -626,6 +652,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         cc,
         zones,
         labels,
+        dense,
         nova_calloc(error, (size_t)threads * m, sizeof(DenseAcc)),
         nova_malloc_array(error, (size_t)threads * m, sizeof(uint32_t)),
         m};
@@ -776,7 +803,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         else
             verdict[l] = compact[l] ? CAND_BLOB : 0;
     }
-    VerdictCtx vc = {labels, verdict, cand, c[0] * c[1]};
+    VerdictCtx vc = {labels, verdict, dense, cand, c[0] * c[1]};
     nova_pool_parallel_for(pool, c[2], verdict_slices, &vc);
     nova_free(touch);
     nova_free(count);
@@ -1941,11 +1968,15 @@ typedef struct {
     ThreadCounts *counts; /* per thread: the lesion voxels */
 } TailCtx;
 
-static void tail_slices(void *vctx, size_t begin, size_t end, int t)
+ACC_INLINE void tail_range(const TailCtx *x, int kind, ThreadCounts *m,
+                           size_t begin, size_t end)
 {
-    const TailCtx *x = vctx;
     const CandCtx *cc = x->cc;
-    ThreadCounts *m = &x->counts[t];
+    /* the third of each zone code (NOVA_ZONE_THIRD without its division
+     * per voxel); code 0: no zone */
+    uint8_t third[256] = {0};
+    for (int zc = 1; zc < 256; zc++)
+        third[zc] = (uint8_t)NOVA_ZONE_THIRD(zc);
     for (size_t z = begin; z < end; z++)
         for (size_t y = 0; y < cc->c[1]; y++) {
             size_t i = (z * cc->c[1] + y) * cc->c[0];
@@ -1955,8 +1986,11 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
             size_t xa, xb;
             if (!row_span(x->span, z, y, cc->c[0], &xa, &xb))
                 continue;
+            /* the key slice's areas by runs of one id, in a register */
+            uint32_t run_id = 0;
+            size_t run = 0;
             for (size_t k = xa; k < xb; k++) {
-                uint32_t l = label_at(x->li, i + k, gi + k);
+                uint32_t l = label_of(x->li, kind, i + k, gi + k);
                 uint32_t id = l ? x->new_id[l] : 0;
                 if (!id) {
                     x->mask[gi + k] = 0;
@@ -1964,8 +1998,13 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
                 }
                 bool high = cc->hu[gi + k] > x->high_hu;
                 x->mask[gi + k] = high ? 2 : 1;
-                if (x->area_k)
-                    x->area_k[(size_t)(id - 1) * cc->c[2] + z]++;
+                if (id != run_id) {
+                    if (run && x->area_k)
+                        x->area_k[(size_t)(run_id - 1) * cc->c[2] + z] += run;
+                    run_id = id;
+                    run = 0;
+                }
+                run++;
                 /* lesion voxels are lung voxels (up_slices, refine) */
                 unsigned s = (uint8_t)(cc->lab[gi + k] - 1);
                 if (s >= 2)
@@ -1974,11 +2013,24 @@ static void tail_slices(void *vctx, size_t begin, size_t end, int t)
                 m->high[s] += high;
                 uint8_t zc = x->zones ? x->zones[gi + k] : 0;
                 if (zc) {
-                    m->zone_lesion[s][NOVA_ZONE_THIRD(zc)]++;
-                    m->zone_high[s][NOVA_ZONE_THIRD(zc)] += high;
+                    m->zone_lesion[s][third[zc]]++;
+                    m->zone_high[s][third[zc]] += high;
                 }
             }
+            if (run && x->area_k)
+                x->area_k[(size_t)(run_id - 1) * cc->c[2] + z] += run;
         }
+}
+
+static void tail_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const TailCtx *x = vctx;
+    ThreadCounts *m = &x->counts[t];
+    switch (label_kind(x->li)) {
+    case LABEL_U32: tail_range(x, LABEL_U32, m, begin, end); break;
+    case LABEL_U16: tail_range(x, LABEL_U16, m, begin, end); break;
+    default: tail_range(x, LABEL_U8, m, begin, end);
+    }
 }
 
 /* Free the detection buffers (any may be NULL). */
