@@ -376,7 +376,93 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
 {
     size_t *code = &m->code[0][0], run = 0;
     unsigned key = 0;
-    for (size_t x0 = 0; x0 < n; x0 += 8) {
+    size_t x0 = 0;
+#if defined(__SSE2__)
+    /* Sixteen voxels at a time, by hand (the compiler does not vectorise
+     * a histogram): one compare finds the lung voxels; sixteen of one
+     * lung take their bins from two vectors and their zone counts from
+     * one compare per zone code; otherwise only the lung voxels are
+     * visited. */
+    const __m128i right = _mm_set1_epi8(1), left = _mm_set1_epi8(2);
+    const __m128i lo = _mm_set1_epi16(-1031), hi = _mm_set1_epi16(100);
+    const __m128i off = _mm_set1_epi16(1030), rest = _mm_set1_epi16(1130);
+    for (; x0 + 16 <= n; x0 += 16) {
+        __m128i l = _mm_loadu_si128((const __m128i *)(lab + x0));
+        unsigned bits = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(l, right), _mm_cmpeq_epi8(l, left)));
+        if (!bits)
+            continue;
+        if (bits == 0xffff && _mm_movemask_epi8(_mm_cmpeq_epi8(
+                                  l, _mm_set1_epi8((char)lab[x0]))) == 0xffff) {
+            /* sixteen voxels of one lung: the side and zone counts by
+             * zone code, one compare per code present (one or two at a
+             * zone's edge) */
+            unsigned side = (unsigned)(lab[x0] - 1) * 16;
+            if (zones) {
+                __m128i zl = _mm_and_si128(
+                    _mm_loadu_si128((const __m128i *)(zones + x0)),
+                    _mm_set1_epi8(15));
+                unsigned left_bits = 0xffff;
+                while (left_bits) {
+                    unsigned c =
+                        zones[x0 + (size_t)__builtin_ctz(left_bits)] & 15u;
+                    unsigned e = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                                     zl, _mm_set1_epi8((char)c))) &
+                                 left_bits;
+                    left_bits &= ~e;
+                    if (side + c != key) {
+                        code[key] += run;
+                        key = side + c;
+                        run = 0;
+                    }
+                    run += (size_t)__builtin_popcount(e);
+                }
+            } else {
+                if (side != key) {
+                    code[key] += run;
+                    key = side;
+                    run = 0;
+                }
+                run += 16;
+            }
+            /* bin: HU + 1030 for -1030 <= HU < 100, else 1130 */
+            for (int half = 0; half < 2; half++) {
+                __m128i v = _mm_loadu_si128(
+                    (const __m128i *)(hu + x0 + 8 * (size_t)half));
+                __m128i in = _mm_and_si128(_mm_cmpgt_epi16(v, lo),
+                                           _mm_cmplt_epi16(v, hi));
+                __m128i b =
+                    _mm_or_si128(_mm_and_si128(in, _mm_add_epi16(v, off)),
+                                 _mm_andnot_si128(in, rest));
+                m->hu[0][_mm_extract_epi16(b, 0)]++;
+                m->hu[1][_mm_extract_epi16(b, 1)]++;
+                m->hu[2][_mm_extract_epi16(b, 2)]++;
+                m->hu[3][_mm_extract_epi16(b, 3)]++;
+                m->hu[0][_mm_extract_epi16(b, 4)]++;
+                m->hu[1][_mm_extract_epi16(b, 5)]++;
+                m->hu[2][_mm_extract_epi16(b, 6)]++;
+                m->hu[3][_mm_extract_epi16(b, 7)]++;
+            }
+            continue;
+        }
+        /* mixed: the lung voxels only, in order */
+        while (bits) {
+            size_t x = x0 + (size_t)__builtin_ctz(bits);
+            bits &= bits - 1;
+            unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
+            unsigned v = (unsigned)(hu[x] + 1030);
+            m->hu[x & 3][v < 1130 ? v : 1130]++;
+            unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
+            if (k != key) {
+                code[key] += run;
+                key = k;
+                run = 0;
+            }
+            run++;
+        }
+    }
+#endif
+    for (; x0 < n; x0 += 8) {
         size_t x1 = x0 + 8 < n ? x0 + 8 : n;
         if (x1 - x0 == 8) {
             uint64_t w, zw = 0;
