@@ -709,6 +709,63 @@ static void verdict_slices(void *vctx, size_t begin, size_t end, int t)
     }
 }
 
+/* Which dense regions come within reach of a lung's medial edge, per
+ * thread: 1 within reach, 3 on the edge voxel itself.  A region's value
+ * is the largest any row gives it, so the threads' sets merge by maximum
+ * whatever the split. */
+typedef struct {
+    const CandCtx *cc;
+    const uint32_t *labels;
+    long reach;
+    uint8_t *touch; /* threads x m */
+    size_t m;
+} TouchJob;
+
+static void touch_slices(void *vctx, size_t begin, size_t end, int t)
+{
+    const TouchJob *j = vctx;
+    const CandCtx *cc = j->cc;
+    const size_t *c = cc->c;
+    uint8_t *touch = j->touch + (size_t)t * j->m;
+    for (size_t z = begin; z < end; z++)
+        for (size_t y = 0; y < c[1]; y++) {
+            const uint8_t *row =
+                cc->lab +
+                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
+                cc->lo[0];
+            long rmin = -1, rmax = -1, lmin = -1, lmax = -1;
+            for (size_t x = 0; x < c[0]; x++) {
+                if (row[x] == NOVA_LUNG_RIGHT) {
+                    if (rmin < 0)
+                        rmin = (long)x;
+                    rmax = (long)x;
+                } else if (row[x] == NOVA_LUNG_LEFT) {
+                    if (lmin < 0)
+                        lmin = (long)x;
+                    lmax = (long)x;
+                }
+            }
+            if (rmin < 0 || lmin < 0)
+                continue;
+            /* the medial edge of each lung on this row */
+            long edges[2] = {rmax < lmin ? rmax : rmin,
+                             rmax < lmin ? lmin : lmax};
+            const uint32_t *lr = j->labels + (z * c[1] + y) * c[0];
+            for (int e = 0; e < 2; e++) {
+                /* within reach of the medial edge, towards the lung */
+                long dir = (e == 0) == (rmax < lmin) ? -1 : 1;
+                for (long k = 0; k <= j->reach; k++) {
+                    long x = edges[e] + dir * k;
+                    if (x < 0 || x >= (long)c[0])
+                        break;
+                    /* 1: within reach; 3: on the edge voxel itself */
+                    if (lr[x] && touch[lr[x]] != 3)
+                        touch[lr[x]] = k == 0 ? 3 : 1;
+                }
+            }
+        }
+}
+
 static bool drop_central_dense(NovaError **error, NovaPool *pool,
                                const CandCtx *cc, const uint8_t *zones,
                                uint8_t *cand, const uint8_t *dense,
@@ -790,50 +847,19 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
      * comes within 10 mm of it and is not a compact blob of 1.5 ml or more
      * (a consolidation or nodule beside the mediastinum; the opening cuts
      * vessels into shorter, smaller pieces), is taken for one too. */
-    uint8_t *touch = nova_calloc(error, (size_t)n_labels + 1, 1);
+    /* per thread, then merged into the first set (touch_slices) */
+    uint8_t *touch = nova_calloc(error, (size_t)threads * m, 1);
     if (!touch) {
         nova_free(count);
         nova_free(mom);
         return false;
     }
-    long reach = (long)(10.0 / spacing_x_mm + 0.5);
-    for (size_t z = 0; z < c[2]; z++)
-        for (size_t y = 0; y < c[1]; y++) {
-            const uint8_t *row =
-                cc->lab +
-                ((cc->lo[2] + z) * cc->d[1] + cc->lo[1] + y) * cc->d[0] +
-                cc->lo[0];
-            long rmin = -1, rmax = -1, lmin = -1, lmax = -1;
-            for (size_t x = 0; x < c[0]; x++) {
-                if (row[x] == NOVA_LUNG_RIGHT) {
-                    if (rmin < 0)
-                        rmin = (long)x;
-                    rmax = (long)x;
-                } else if (row[x] == NOVA_LUNG_LEFT) {
-                    if (lmin < 0)
-                        lmin = (long)x;
-                    lmax = (long)x;
-                }
-            }
-            if (rmin < 0 || lmin < 0)
-                continue;
-            /* the medial edge of each lung on this row */
-            long edges[2] = {rmax < lmin ? rmax : rmin,
-                             rmax < lmin ? lmin : lmax};
-            const uint32_t *lr = labels + (z * c[1] + y) * c[0];
-            for (int e = 0; e < 2; e++) {
-                /* within reach of the medial edge, towards the lung */
-                long dir = (e == 0) == (rmax < lmin) ? -1 : 1;
-                for (long k = 0; k <= reach; k++) {
-                    long x = edges[e] + dir * k;
-                    if (x < 0 || x >= (long)c[0])
-                        break;
-                    /* 1: within reach; 3: on the edge voxel itself */
-                    if (lr[x] && touch[lr[x]] != 3)
-                        touch[lr[x]] = k == 0 ? 3 : 1;
-                }
-            }
-        }
+    TouchJob tj = {cc, labels, (long)(10.0 / spacing_x_mm + 0.5), touch, m};
+    nova_pool_parallel_for(pool, c[2], touch_slices, &tj);
+    for (int t = 1; t < threads; t++)
+        for (size_t l = 1; l < m; l++)
+            if (touch[(size_t)t * m + l] > touch[l])
+                touch[l] = touch[(size_t)t * m + l];
     /* The dome of the liver or spleen where the lung wraps it: a dense
      * region over one slice thick, not mostly peripheral, whose lower end
      * is a flat cut of 3 cm^2 or more and at least 60 % of its widest
