@@ -1455,7 +1455,10 @@ static void accumulate(NovaPool *pool, const AccCtx *ctx, const LabelImg *li,
     for (int t = 0; t < threads; t++)
         acc_reset(per + (size_t)t * n, n_labels);
     AccJob job = {ctx, li, per, n};
-    nova_pool_parallel_for(pool, ctx->cc->c[2], acc_slices, &job);
+    /* Lesions fill some slices far more than others: chunks handed out
+     * as threads free up.  The sums are of integers (exact in double), so
+     * they do not depend on which thread takes which chunk. */
+    nova_pool_parallel_chunks(pool, ctx->cc->c[2], 4, acc_slices, &job);
     for (int t = 0; t < threads; t++)
         for (size_t l = 0; l < n; l++) {
             const Acc *p = per + (size_t)t * n + l;
@@ -2046,6 +2049,20 @@ static void up_slices(void *vctx, size_t begin, size_t end, int t)
         }
 }
 
+/* A lesion's task and the size of its box (largest first, so that the
+ * large boxes do not come last to one thread). */
+typedef struct {
+    size_t box, k;
+} CavityOrder;
+
+static int compare_box(const void *a, const void *b)
+{
+    const CavityOrder *x = a, *y = b;
+    if (x->box != y->box)
+        return x->box < y->box ? 1 : -1;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
 /* has_cavity for lesion ids[k], one task of the pool per lesion (the
  * result does not depend on the thread). */
 typedef struct {
@@ -2055,11 +2072,13 @@ typedef struct {
     double voxel_ml;
     uint32_t *ids;
     bool *cavity;
+    const CavityOrder *order; /* the tasks in order of box size, or NULL */
 } CavityJob;
 
-static void cavity_task(void *vctx, size_t k, int t)
+static void cavity_task(void *vctx, size_t task, int t)
 {
     const CavityJob *j = vctx;
+    size_t k = j->order ? j->order[task].k : task;
     (void)t;
     j->cavity[k] = has_cavity(NULL, j->cc, j->li, j->ids[k], &j->acc[j->ids[k]],
                               j->voxel_ml);
@@ -2495,7 +2514,8 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         3.0;
     /* Cavitation, one lesion per task over the pool (each looks at its
      * own bounding box only). */
-    CavityJob cj = {&cc, &li, acc, voxel_ml, NULL, NULL};
+    CavityJob cj = {&cc, &li, acc, voxel_ml, NULL, NULL, NULL};
+    CavityOrder *order = NULL;
     if (keep) {
         cj.ids = nova_malloc_array(NULL, keep, sizeof *cj.ids);
         cj.cavity = nova_calloc(NULL, keep, sizeof *cj.cavity);
@@ -2505,6 +2525,18 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         for (uint32_t l = 1; l <= n_labels; l++)
             if ((double)acc[l].voxels * voxel_ml >= o->min_lesion_ml)
                 cj.ids[m++] = l;
+        order = nova_malloc_array(NULL, keep, sizeof *order);
+        for (size_t k = 0; order && k < keep; k++) {
+            const Acc *a = &acc[cj.ids[k]];
+            order[k].k = k;
+            order[k].box = 1;
+            for (int ax = 0; ax < 3; ax++)
+                order[k].box *= a->bbox_max[ax] - a->bbox_min[ax] + 1;
+        }
+        if (order) {
+            qsort(order, keep, sizeof *order, compare_box);
+            cj.order = order;
+        }
         nova_pool_for_each(pool, keep, cavity_task, &cj);
     }
     size_t k = 0;
@@ -2562,6 +2594,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
     an->lesion_count = keep;
     nova_free(cj.ids);
     nova_free(cj.cavity);
+    nova_free(order);
     TIMING("statistics, features, cavities");
 
     /* Key slice: the axial slice with the largest cross-section. */
