@@ -65,6 +65,16 @@ void nova_lesion_options_init(NovaLesionOptions *o)
     o->min_lesion_ml = 0.1;
 }
 
+/* A loop over the pool in chunks of about a thirty-second of the range,
+ * handed out as threads free up: the lungs fill some slices far more than
+ * others, and on a shared machine one thread may get less of the CPU.
+ * Only for passes whose result does not depend on the split: writes per
+ * voxel, integer sums per thread, or per-thread maxima. */
+static void pool_chunks(NovaPool *pool, size_t n, NovaRangeFn fn, void *ctx)
+{
+    nova_pool_parallel_chunks(pool, n, n / 32 + 1, fn, ctx);
+}
+
 /* Bounding box of the lung labels, inclusive: slices split over the pool,
  * each row scanned once for its first and last lung voxel. */
 typedef struct {
@@ -345,7 +355,7 @@ static bool grey_open(NovaError **error, NovaPool *pool, int16_t *img,
             if (half[axis] == 0)
                 continue;
             b.axis = axis;
-            nova_pool_parallel_for(pool, lines[axis], box_lines, &b);
+            pool_chunks(pool, lines[axis], box_lines, &b);
         }
     }
     nova_free(scratch);
@@ -855,7 +865,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
         return false;
     }
     TouchJob tj = {cc, labels, (long)(10.0 / spacing_x_mm + 0.5), touch, m};
-    nova_pool_parallel_for(pool, c[2], touch_slices, &tj);
+    pool_chunks(pool, c[2], touch_slices, &tj);
     for (int t = 1; t < threads; t++)
         for (size_t l = 1; l < m; l++)
             if (touch[(size_t)t * m + l] > touch[l])
@@ -916,7 +926,7 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
             verdict[l] = compact[l] ? CAND_BLOB : 0;
     }
     VerdictCtx vc = {labels, verdict, dense, cand, c[0] * c[1]};
-    nova_pool_parallel_for(pool, c[2], verdict_slices, &vc);
+    pool_chunks(pool, c[2], verdict_slices, &vc);
     nova_free(touch);
     nova_free(count);
     nova_free(mom);
@@ -1681,12 +1691,12 @@ static void refine_boundaries(NovaPool *pool, const AccCtx *ctx,
         vcut[l] = (int16_t)lrint(cut < INT16_MAX ? cut : INT16_MAX);
     }
     RefineCtx r = {ctx, labels, thr, vcut, (int16_t)o->max_hu, mark, false};
-    nova_pool_parallel_for(pool, c[2], refine_slices, &r);
+    pool_chunks(pool, c[2], refine_slices, &r);
     /* Growth first, reading the labels it grows from, which growth never
      * changes (it writes only unlabelled voxels); then the drops. */
-    nova_pool_parallel_for(pool, c[2], refine_apply_slices, &r);
+    pool_chunks(pool, c[2], refine_apply_slices, &r);
     r.apply_drops = true;
-    nova_pool_parallel_for(pool, c[2], refine_apply_slices, &r);
+    pool_chunks(pool, c[2], refine_apply_slices, &r);
 }
 
 /* Index sums of each lung's voxels in the crop, per slice in parallel,
@@ -2290,7 +2300,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
             free_grid(labels, cand, kept_open, vessel, &gx);
             return false;
         }
-        nova_pool_parallel_for(pool, gx.h[2], coarse_slices, &gx);
+        pool_chunks(pool, gx.h[2], coarse_slices, &gx);
         nova_free(gx.scratch);
         dc.hu = gx.hu;
         dc.lab = gx.lab;
@@ -2317,7 +2327,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         /* the lesion mask holds the vessel flags until the lesions are
          * known when detection runs on the full grid */
         CropCtx crop = {&dc, opened, zones, coarse ? NULL : counts};
-        nova_pool_parallel_for(pool, dc.c[2], crop_slices, &crop);
+        pool_chunks(pool, dc.c[2], crop_slices, &crop);
         /* Box half-widths: the vessel radius in voxels on each axis (at
          * least one voxel in plane; along z only where slices are thinner
          * than the radius). */
@@ -2344,7 +2354,7 @@ static bool find_lesions(NovaError **error, NovaPool *pool,
         TIMING("opening");
         ok = bc.hist != NULL;
         if (ok)
-            nova_pool_parallel_for(pool, dc.c[2], band_slices, &bc);
+            pool_chunks(pool, dc.c[2], band_slices, &bc);
         /* The parenchyma's level (refine_boundaries): median HU of the
          * lung voxels that are neither candidates nor vessels. */
         size_t total = 0;
