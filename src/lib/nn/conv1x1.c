@@ -7,12 +7,14 @@
  * team (team.c) each thread runs a one-thread primitive for a range of
  * output channels, which reads the whole input: on layers whose input is
  * much larger than their weights, two threads stream the same megabytes.
- * oneDNN's blocked layout cannot be cut into pixel ranges a primitive
- * accepts (its jit kernels want the dense strides of the smaller tensor),
- * so this kernel does the split itself: each thread takes a range of
- * pixels, reads only its share of the input and all of the weights.
- * Measured (bench/README.md, 2026-11-29 07:xx, a machine at load 4-6):
- * per layer at 2 threads its CPU time is within 2-3 % of oneDNN's slices
+ * A oneDNN primitive per pixel range would need a memory descriptor with
+ * the whole tensor's strides, which oneDNN 2.6's jit convolutions check
+ * against the dense layout of their own dims (expected to fall back to a
+ * reference kernel; not tried), so this kernel does the split itself:
+ * each thread takes a range of pixels, reads only its share of the input
+ * and all of the weights.
+ * Measured (bench/README.md, 2026-11-29 07:53, a machine at load 4-6):
+ * per layer at 2 threads its CPU time is within 1-3 % of oneDNN's slices
  * on the layers it takes (nova__nn_conv1x1_pays); on 1 thread oneDNN's
  * primitive is as fast or faster in the network, so one-thread nodes keep
  * it (NOVA_NN_CONV1X1 in dnnl.c).
