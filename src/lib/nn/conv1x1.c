@@ -47,14 +47,14 @@
 enum { TP = 6 }; /* pixels per micro-tile */
 
 struct NnConv1x1 {
-    int64_t N, C, M, P;     /* P: output pixels per image */
+    int64_t N, C, M, P;       /* P: output pixels per image */
     int64_t H, W, OW, sy, sx; /* input size, output width, strides */
-    bool gather;            /* stride > 1: pixels copied to scratch */
-    int n_threads;          /* per-thread gather buffers */
-    int64_t tiles; /* per image: ceil(P / TP) */
-    int64_t block; /* tiles per cache block */
-    float *U;      /* [M/16][C][16] */
-    float *bias;   /* [M] */
+    bool gather;              /* stride > 1: pixels copied to scratch */
+    int n_threads;            /* per-thread gather buffers */
+    int64_t tiles;            /* per image: ceil(P / TP) */
+    int64_t block;            /* tiles per cache block */
+    float *U;                 /* [M/16][C][16] */
+    float *bias;              /* [M] */
     NnActivation act;
     float alpha;
     bool sum;
@@ -222,8 +222,8 @@ kernel(const float *x, size_t plane, int64_t nb, const float *U, int nw,
     acc[5][1] = c51;
 }
 
-K1_TARGET static inline __m256 epilogue(const NnConv1x1 *k, __m256 v,
-                                        __m256 b, const float *old)
+K1_TARGET static inline __m256 epilogue(const NnConv1x1 *k, __m256 v, __m256 b,
+                                        const float *old)
 {
     const __m256 zero = _mm256_setzero_ps();
     v = _mm256_add_ps(v, b);
@@ -247,8 +247,8 @@ typedef struct {
 /* Copy the input pixels of tiles [t0, t1) (stride > 1) into buf, tile
  * after tile, so the micro-kernel reads them as it reads a stride-1
  * input (oneDNN does the same for strided 1x1 convolutions). */
-static void gather(const NnConv1x1 *k, const float *src, float *buf,
-                   size_t t0, size_t t1)
+static void gather(const NnConv1x1 *k, const float *src, float *buf, size_t t0,
+                   size_t t1)
 {
     const size_t P = (size_t)k->P, Pin = (size_t)(k->H * k->W);
     const size_t nb = (size_t)(k->C / 8), bplane = (t1 - t0) * TP * 8;
@@ -326,8 +326,7 @@ group_tiles(const NnConv1x1 *k, const float *src, const float *buf,
     }
 }
 
-K1_TARGET static void k1_tiles(void *vctx, size_t begin, size_t end,
-                               int thread)
+K1_TARGET static void k1_tiles(void *vctx, size_t begin, size_t end, int thread)
 {
     const K1Ctx *c = vctx;
     const NnConv1x1 *k = c->k;
@@ -335,8 +334,7 @@ K1_TARGET static void k1_tiles(void *vctx, size_t begin, size_t end,
     float *buf = NULL;
     if (k->gather)
         buf = (float *)(c->scratch + nova__nn_conv1x1_scratch_bytes(k) /
-                                         (size_t)k->n_threads *
-                                         (size_t)thread);
+                                         (size_t)k->n_threads * (size_t)thread);
     for (size_t t0 = begin; t0 < end; t0 += (size_t)k->block) {
         size_t t1 = t0 + (size_t)k->block < end ? t0 + (size_t)k->block : end;
         size_t bplane = (t1 - t0) * TP * 8;

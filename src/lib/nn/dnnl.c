@@ -40,8 +40,8 @@ struct NnDnnl {
     bool team; /* nodes split by thread index (team.c); NOVA_NN_TEAM=0: off */
     bool winograd;     /* 3x3 stride-1 convolutions by wino.c */
     bool serial_small; /* small nodes on one thread (see node_threads) */
-    int conv1x1; /* 1x1 convolutions by conv1x1.c: 0 never, 1 always,
-                  * 2 on nodes with more than one thread */
+    int conv1x1;       /* 1x1 convolutions by conv1x1.c: 0 never, 1 always,
+                        * 2 on nodes with more than one thread */
 };
 
 enum { MAX_ARGS = 72, MAX_MEMS = 160, MAX_CONCAT = 64 };
@@ -118,7 +118,7 @@ typedef struct {
     int threads;        /* this node's thread count (node_threads) */
     NnS2Conv *s2;       /* 3x3 stride-2 convolution (s2conv.c), owned */
     NnConv1x1 *k1;      /* 1x1 convolution (conv1x1.c), owned */
-    size_t own_scratch; /* scratch offset of wino.c, s2conv.c or conv1x1.c buffers */
+    size_t own_scratch; /* scratch offset of wino.c, s2conv.c, conv1x1.c */
     void *bias;         /* owned copy for Gemm's C */
     Slice *slices;      /* one per team thread instead of prim, owned */
     int n_slices;
@@ -942,10 +942,9 @@ static bool build_conv1x1(Build *b, bool keep)
     blocked8_md(&dst, nn_out(g, n, 0));
     DnnlNode *dn = b->dn;
     dn->kind = KIND_CONV;
-    dn->k1 = nova__nn_conv1x1_create(b->error, n->params, w->data,
-                                     bias ? bias->data : NULL, n->act,
-                                     n->act_alpha, n->residual >= 0,
-                                     dn->threads);
+    dn->k1 = nova__nn_conv1x1_create(
+        b->error, n->params, w->data, bias ? bias->data : NULL, n->act,
+        n->act_alpha, n->residual >= 0, dn->threads);
     n->use_k1 = dn->k1 != NULL;
     if (!dn->k1 || !add_src(b, DNNL_ARG_SRC, n->inputs[0], &src) ||
         !add_dst(b, &dst, keep))

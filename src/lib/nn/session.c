@@ -1332,8 +1332,8 @@ void nova_nn_session_print_profile(const NovaNnSession *s, FILE *out)
         total += t;
         total_max += cmax;
         total_sum += csum;
-        const char *path = n->use_wino ? "wino"
-                           : n->use_k1 ? "k1x1"
+        const char *path = n->use_wino   ? "wino"
+                           : n->use_k1   ? "k1x1"
                            : n->use_dnnl ? "dnnl"
                                          : "ref";
         if (each) {

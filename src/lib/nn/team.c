@@ -228,7 +228,8 @@ void nova__nn_par_for_fine(NovaPool *pool, size_t n, int per_thread,
         nova_pool_parallel_for(pool, n, fn, ctx);
         return;
     }
-    size_t chunks = (size_t)t->n_threads * (size_t)(per_thread > 1 ? per_thread : 1);
+    size_t chunks =
+        (size_t)t->n_threads * (size_t)(per_thread > 1 ? per_thread : 1);
     if (chunks > n)
         chunks = n > 0 ? n : 1;
     RangeChunks r = {n, (int)chunks, fn, ctx};
