@@ -906,6 +906,79 @@ static void test_covid_ny_sbu(void)
     }
 }
 
+/* Chest wall and heart that widened consolidation rules took in (issue 6,
+ * round 2; docs/chest.md, limits): a 7 x 7 voxel patch must stay outside
+ * the lungs.  The patches were read from the images (HU window -1000..200
+ * and -100..200, row and column of the DICOM pixel matrix) and hold soft
+ * tissue: the test checks their mean HU too, so that a change in how the
+ * slice is loaded cannot make the check pass on air.
+ *   - A098752 19010127-128 (contrast study), row 317, column 84: the
+ *     lateral chest wall between the scapula and the ribs of the right
+ *     side (mean 34 HU).  A soft-tissue ceiling of 100 HU for the paths of
+ *     step 5b took in 1.5 ml around it; so did fat-band blocks crossed by
+ *     paths running backwards (3067 voxels).
+ *   - A046441 19001111-045, row 205, column 330: the heart beside the left
+ *     lung, in front (mean 43 HU).  Counting blocks below -175 HU as
+ *     aerated in the growth of step 4 took in 2756 voxels here. */
+static void test_covid_ny_sbu_wall(void)
+{
+    static const struct {
+        const char *slice;
+        size_t row, col;
+        double hu_lo, hu_hi; /* the patch's mean HU, as read */
+    } probes[] = {
+        {"chest-ct/covid-ny-sbu/A098752/axial/19010127-128.dcm", 317, 84, 20,
+         50},
+        {"chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm", 205, 330, 30,
+         60},
+    };
+    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++) {
+        const char *path = test_data_path(probes[s].slice);
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        if (!f)
+            SKIP("%s absent (covid-ny-sbu data not installed)",
+                 probes[s].slice);
+        fclose(f);
+        NovaError *err = NULL;
+        const char *paths[1] = {path};
+        NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
+        CHECK_OK(err);
+        NovaVolume *ct =
+            scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
+        CHECK_OK(err);
+        NovaLungResult *r =
+            ct ? nova_chest_segment_lungs(&err, NULL, ct, NULL) : NULL;
+        CHECK_OK(err);
+        if (r) {
+            size_t d[3];
+            nova_volume_get_dims(ct, d);
+            const int16_t *hu = nova_volume_get_const_data(ct);
+            const uint8_t *lab =
+                nova_volume_get_const_data(nova_lung_result_get_labels(r));
+            long sum = 0;
+            size_t n = 0, in = 0;
+            for (size_t y = probes[s].row - 3; y <= probes[s].row + 3; y++)
+                for (size_t x = probes[s].col - 3; x <= probes[s].col + 3;
+                     x++) {
+                    size_t i = y * d[0] + x;
+                    sum += hu[i];
+                    n++;
+                    in += lab[i] != 0;
+                }
+            double mean = (double)sum / (double)n;
+            printf("# %s: patch at row %zu, column %zu: mean %.0f HU, %zu "
+                   "of %zu voxels labelled\n",
+                   probes[s].slice, probes[s].row, probes[s].col, mean, in, n);
+            CHECK(d[0] == 512 && d[1] == 512);
+            CHECK(mean >= probes[s].hu_lo && mean <= probes[s].hu_hi);
+            CHECK(in == 0);
+            nova_lung_result_destroy(r);
+        }
+        nova_volume_unref(ct);
+        nova_scan_destroy(scan);
+    }
+}
+
 static void test_single_slice_and_crop(void)
 {
     struct phantom p = make_phantom(2.5, 2.5, 15);
@@ -1201,6 +1274,7 @@ int main(void)
     RUN(test_single_slice_and_crop);
     RUN(test_dense_lung);
     RUN(test_covid_ny_sbu);
+    RUN(test_covid_ny_sbu_wall);
     RUN(test_cip_ct64);
     RUN(test_totalseg_abdomen);
     RUN(test_totalseg_dicom);
