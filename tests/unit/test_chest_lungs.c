@@ -914,9 +914,10 @@ static void test_covid_ny_sbu(void)
  * slice is loaded cannot make the check pass on air.
  *   - A098752 19010127-128 (contrast study), row 317, column 84: the
  *     lateral chest wall between the scapula and the ribs of the right
- *     side (mean 34 HU).  A soft-tissue ceiling of 100 HU for the paths of
- *     step 5b took in 1.5 ml around it; so did fat-band blocks crossed by
- *     paths running backwards (3067 voxels).
+ *     side (mean 34 HU).  Letting the paths of step 5b cross fat-band
+ *     blocks (-150 to -50 HU) that have aerated blocks around them took
+ *     in 931 voxels around it, and letting paths that run backwards cross
+ *     any fat-band block took in 1536.
  *   - A046441 19001111-045, row 205, column 330: the heart beside the left
  *     lung, in front (mean 43 HU).  Counting blocks below -175 HU as
  *     aerated in the growth of step 4 took in 2756 voxels here. */
