@@ -239,6 +239,25 @@ done:
 
 /* ------------------------------------------------------------ morphology */
 
+/* Whether n bytes are all zero.  The masks these kernels take are mostly
+ * empty (a lung on a whole grid), so the bounding box below first skips
+ * empty slices and rows with this OR over 8-byte words, which the
+ * compiler vectorises; a byte-by-byte scan of the empty rows was a third
+ * of nova_imgproc_morph's time on the coarse lung grid (perf). */
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
 /* Bounding box [lo, hi) of the foreground; false when empty. */
 static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
                     size_t hi[3])
@@ -246,14 +265,16 @@ static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
     lo[0] = lo[1] = lo[2] = SIZE_MAX;
     hi[0] = hi[1] = hi[2] = 0;
     size_t nx = dims[0], ny = dims[1];
-    for (size_t z = 0; z < dims[2]; z++)
+    for (size_t z = 0; z < dims[2]; z++) {
+        if (all_zero(m + z * ny * nx, ny * nx))
+            continue;
         for (size_t y = 0; y < ny; y++) {
             const uint8_t *row = m + (z * ny + y) * nx;
-            size_t x0 = 0;
-            while (x0 < nx && !row[x0])
-                x0++;
-            if (x0 == nx)
+            if (all_zero(row, nx))
                 continue;
+            size_t x0 = 0;
+            while (!row[x0])
+                x0++;
             size_t x1 = nx;
             while (!row[x1 - 1])
                 x1--;
@@ -270,6 +291,7 @@ static bool fg_bbox(const uint8_t *m, const size_t dims[3], size_t lo[3],
             if (z + 1 > hi[2])
                 hi[2] = z + 1;
         }
+    }
     return hi[0] > 0;
 }
 
