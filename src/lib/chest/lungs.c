@@ -1633,33 +1633,32 @@ static void above_below_columns(void *vctx, size_t begin, size_t end,
     size_t p0 = begin * x->chunk, p1 = end * x->chunk;
     if (p1 > plane)
         p1 = plane;
-    int32_t *near = x->near;
+    int32_t *restrict near = x->near;
+    uint8_t lung = x->lung;
+    int32_t reach = x->reach;
     /* Forward: slices since the last lung voxel below. */
     for (size_t p = p0; p < p1; p++)
         near[p] = -1000000;
     for (size_t z = 0; z < nz; z++) {
-        const uint8_t *lab = c->lab + z * plane;
-        uint8_t *mk = x->mark + z * plane;
+        const uint8_t *restrict lab = c->lab + z * plane;
+        uint8_t *restrict mk = x->mark + z * plane;
         int32_t zz = (int32_t)z;
+        /* Selects, not branches, so that the columns vectorise. */
         for (size_t p = p0; p < p1; p++) {
-            if (lab[p] == x->lung)
-                near[p] = zz;
-            if (mk[p] != 1)
-                mk[p] = zz - near[p] <= x->reach ? 3 : 0;
+            near[p] = lab[p] == lung ? zz : near[p];
+            mk[p] = mk[p] != 1 ? (zz - near[p] <= reach ? 3 : 0) : mk[p];
         }
     }
     /* Backward: slices to the next lung voxel above. */
     for (size_t p = p0; p < p1; p++)
         near[p] = 1000000;
     for (size_t z = nz; z-- > 0;) {
-        const uint8_t *lab = c->lab + z * plane;
-        uint8_t *mk = x->mark + z * plane;
+        const uint8_t *restrict lab = c->lab + z * plane;
+        uint8_t *restrict mk = x->mark + z * plane;
         int32_t zz = (int32_t)z;
         for (size_t p = p0; p < p1; p++) {
-            if (lab[p] == x->lung)
-                near[p] = zz;
-            if (mk[p] == 3)
-                mk[p] = near[p] - zz <= x->reach ? 2 : 0;
+            near[p] = lab[p] == lung ? zz : near[p];
+            mk[p] = mk[p] == 3 ? (near[p] - zz <= reach ? 2 : 0) : mk[p];
         }
     }
 }
@@ -2262,37 +2261,48 @@ static void fill_step_slices(void *vctx, size_t begin, size_t end, int thread)
     const struct fill_step_ctx *x = vctx;
     const struct coarse *c = x->c;
     size_t plane = c->d[0] * c->d[1];
+    /* The loops below are selects and bitwise ands over arrays that do not
+     * overlap (restrict), not branches, so that they vectorise. */
+    uint8_t *restrict lab = c->lab, *restrict m = x->m,
+                      *restrict outside = x->outside;
+    const uint8_t *restrict cls = c->cls, *restrict skin = x->skin;
+    const int16_t *restrict hu = c->hu;
+    uint8_t lung = x->lung;
     for (size_t s = begin; s < end; s++) {
         size_t a = (x->z0 + s) * plane, b = a + plane;
         if (x->step == FILL_EXTENT) {
-            uint8_t bits = 0;
+            uint8_t right = 0, left = 0;
             for (size_t i = a; i < b; i++) {
-                uint8_t l = c->lab[i];
-                bits |= (uint8_t)((l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)
-                                  << l);
+                right |= lab[i] == NOVA_LUNG_RIGHT;
+                left |= lab[i] == NOVA_LUNG_LEFT;
             }
-            x->present[s] = bits;
+            x->present[s] =
+                (uint8_t)(right << NOVA_LUNG_RIGHT | left << NOVA_LUNG_LEFT);
         } else if (x->step == FILL_MASK) {
             for (size_t i = a; i < b; i++)
-                x->m[i] = c->lab[i] == x->lung;
+                m[i] = lab[i] == lung;
         } else if (x->step == FILL_JOIN) {
             /* Bone (above 300 HU) stays out: a rib inside the closing ball
              * is outside the pleura.  m becomes the lung as it now
              * stands. */
-            uint8_t lung = x->lung;
             for (size_t i = a; i < b; i++) {
-                if (x->m[i] && c->lab[i] == 0 && c->cls[i] != CLS_OUTSIDE &&
-                    c->cls[i] != CLS_GAS && c->hu[i] < 300)
-                    c->lab[i] = lung;
-                x->m[i] = c->lab[i] == lung;
+                uint8_t l = lab[i], k = cls[i];
+                l = (m[i] != 0) & (l == 0) & (k != CLS_OUTSIDE) &
+                            (k != CLS_GAS) & (hu[i] < 300)
+                        ? lung
+                        : l;
+                lab[i] = l;
+                m[i] = l == lung;
             }
         } else {
-            uint8_t lung = x->lung;
             for (size_t i = a; i < b; i++) {
-                if (x->m[i] && c->lab[i] == 0 && c->cls[i] == CLS_TISSUE &&
-                    c->hu[i] < 300 && x->skin[i] && x->outside[i] == 2)
-                    c->lab[i] = lung;
-                x->outside[i] = c->cls[i] == CLS_OUTSIDE;
+                uint8_t l = lab[i], k = cls[i];
+                lab[i] = (m[i] != 0) & (l == 0) & (k == CLS_TISSUE) &
+                                 (hu[i] < 300) & (skin[i] != 0) &
+                                 (outside[i] == 2)
+                             ? lung
+                             : l;
+                outside[i] = k == CLS_OUTSIDE;
             }
         }
     }
