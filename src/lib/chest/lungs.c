@@ -307,44 +307,42 @@ static bool ring_box(const uint8_t *mask, const size_t d[3], size_t lo[3],
 /* In-slice squared distance (mm^2) from each foreground voxel of mask to
  * the nearest background voxel of its slice, as nova_imgproc_edt_sq with
  * per_slice, but computed on the foreground's bounding box grown by one
- * voxel in x and y: that ring is background, so no nearer background lies
- * beyond it (a straight path out of the box crosses the ring), and the
- * result is the same for a fraction of the work.  dist is written only at
- * foreground voxels. */
+ * voxel in x and y (ring_box): that ring is background, so no nearer
+ * background lies beyond it (a straight path out of the box crosses the
+ * ring), and the result is the same for a fraction of the work.  On
+ * success *bdist (caller frees) holds the box's distances, box x fastest,
+ * lo and bd the box's corner and size; *bdist stays NULL when there is no
+ * foreground. */
 static bool edt_foreground_2d(NovaError **error, NovaPool *pool,
                               const uint8_t *mask, const size_t d[3],
-                              const double sp[3], float *dist)
+                              const double sp[3], size_t lo[3], size_t bd[3],
+                              float **bdist)
 {
-    size_t lo[3], hi[3];
+    size_t hi[3];
+    *bdist = NULL;
     if (!ring_box(mask, d, lo, hi))
         return true;
-    size_t bd[3] = {hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1};
+    for (int a = 0; a < 3; a++)
+        bd[a] = hi[a] - lo[a] + 1;
     size_t bn = bd[0] * bd[1] * bd[2];
     uint8_t *bm = nova_malloc(error, bn);
-    float *bdist = nova_malloc_array(error, bn, sizeof *bdist);
-    bool ok = bm && bdist;
+    float *dist = nova_malloc_array(error, bn, sizeof *dist);
+    bool ok = bm && dist;
     if (ok) {
         for (size_t z = 0; z < bd[2]; z++)
             for (size_t y = 0; y < bd[1]; y++)
                 memcpy(bm + (z * bd[1] + y) * bd[0],
                        mask + ((z + lo[2]) * d[1] + y + lo[1]) * d[0] + lo[0],
                        bd[0]);
-        ok = nova_imgproc_edt_sq(error, pool, bm, bd, sp, false, true, bdist);
+        ok = nova_imgproc_edt_sq(error, pool, bm, bd, sp, false, true, dist);
     }
-    if (ok)
-        for (size_t z = 0; z < bd[2]; z++)
-            for (size_t y = 0; y < bd[1]; y++) {
-                const uint8_t *m = bm + (z * bd[1] + y) * bd[0];
-                const float *s = bdist + (z * bd[1] + y) * bd[0];
-                float *o =
-                    dist + ((z + lo[2]) * d[1] + y + lo[1]) * d[0] + lo[0];
-                for (size_t x = 0; x < bd[0]; x++)
-                    if (m[x])
-                        o[x] = s[x];
-            }
     nova_free(bm);
-    nova_free(bdist);
-    return ok;
+    if (!ok) {
+        nova_free(dist);
+        return false;
+    }
+    *bdist = dist;
+    return true;
 }
 
 /* In-place in-slice erosion of mask (0/1) that keeps the voxels at least
@@ -2642,10 +2640,13 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
 
 /* Peripheral flags on the coarse grid: per slice and lung, in-plane
  * distance to the nearest non-lung voxel below a third of the slice's
- * largest. */
+ * largest.  The distances exist only on the lungs' ring box
+ * (edt_foreground_2d), and the flags are computed there: a full-grid
+ * distance map, written on one thread, cost more than the transform. */
 struct periph_ctx {
     const struct coarse *c;
-    const float *dist; /* NULL: write the lung mask m */
+    const float *bdist; /* NULL: write the lung mask m and zero periph */
+    size_t lo[3], bd[3];
     uint8_t *m, *periph;
 };
 
@@ -2654,26 +2655,39 @@ static void periph_slices(void *vctx, size_t begin, size_t end, int thread)
     (void)thread;
     const struct periph_ctx *x = vctx;
     const struct coarse *c = x->c;
-    const float *dist = x->dist;
-    size_t plane = c->d[0] * c->d[1];
-    for (size_t z = begin; z < end; z++) {
-        size_t a = z * plane, b = a + plane;
-        if (!dist) {
-            for (size_t i = a; i < b; i++)
-                x->m[i] =
-                    c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
-            continue;
+    size_t nx = c->d[0], plane = nx * c->d[1];
+    if (!x->bdist) {
+        for (size_t i = begin * plane; i < end * plane; i++) {
+            x->m[i] =
+                c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT;
+            x->periph[i] = 0;
         }
+        return;
+    }
+    /* Box slices begin..end. */
+    size_t bx = x->bd[0], by = x->bd[1];
+    for (size_t s = begin; s < end; s++) {
+        const float *dist = x->bdist + s * bx * by;
+        size_t base = (s + x->lo[2]) * plane + x->lo[1] * nx + x->lo[0];
         float dmax[3] = {0, 0, 0};
-        for (size_t i = a; i < b; i++) {
-            uint8_t l = c->lab[i];
-            if ((l == 1 || l == 2) && dist[i] > dmax[l] && !isinf(dist[i]))
-                dmax[l] = dist[i];
+        for (size_t y = 0; y < by; y++) {
+            const uint8_t *lab = c->lab + base + y * nx;
+            const float *dr = dist + y * bx;
+            for (size_t i = 0; i < bx; i++) {
+                uint8_t l = lab[i];
+                if ((l == 1 || l == 2) && dr[i] > dmax[l] && !isinf(dr[i]))
+                    dmax[l] = dr[i];
+            }
         }
         /* Squared distances: a third of the depth is a ninth. */
-        for (size_t i = a; i < b; i++) {
-            uint8_t l = c->lab[i];
-            x->periph[i] = (l == 1 || l == 2) && dist[i] < dmax[l] / 9.0f;
+        for (size_t y = 0; y < by; y++) {
+            const uint8_t *lab = c->lab + base + y * nx;
+            const float *dr = dist + y * bx;
+            uint8_t *pr = x->periph + base + y * nx;
+            for (size_t i = 0; i < bx; i++) {
+                uint8_t l = lab[i];
+                pr[i] = (l == 1 || l == 2) && dr[i] < dmax[l] / 9.0f;
+            }
         }
     }
 }
@@ -2681,21 +2695,21 @@ static void periph_slices(void *vctx, size_t begin, size_t end, int thread)
 static bool peripheral_map(NovaError **error, NovaPool *pool,
                            const struct coarse *c, uint8_t *periph)
 {
-    float *dist = nova_malloc_array(error, c->n, sizeof *dist);
     uint8_t *m = nova_malloc(error, c->n);
-    bool ok = dist && m;
+    if (!m)
+        return false;
     /* One transform for both lungs: they touch at most along a line, where
      * depth measured to the other lung's voxels would hardly differ. */
-    struct periph_ctx px = {c, NULL, m, periph};
-    if (ok) {
-        nova_pool_parallel_for(pool, c->d[2], periph_slices, &px);
-        ok = edt_foreground_2d(error, pool, m, c->d, c->sp, dist);
+    struct periph_ctx px = {c, NULL, {0, 0, 0}, {0, 0, 0}, m, periph};
+    nova_pool_parallel_for(pool, c->d[2], periph_slices, &px);
+    float *bdist = NULL;
+    bool ok =
+        edt_foreground_2d(error, pool, m, c->d, c->sp, px.lo, px.bd, &bdist);
+    if (ok && bdist) {
+        px.bdist = bdist;
+        nova_pool_parallel_for(pool, px.bd[2], periph_slices, &px);
     }
-    if (ok) {
-        px.dist = dist;
-        nova_pool_parallel_for(pool, c->d[2], periph_slices, &px);
-    }
-    nova_free(dist);
+    nova_free(bdist);
     nova_free(m);
     return ok;
 }
