@@ -2466,6 +2466,7 @@ struct refine_ctx {
     uint8_t **row_buf;   /* per thread: 2 * (nx + 8) template bytes */
     size_t **border_buf; /* per thread: border block starts */
     int16_t **limit_buf; /* per thread: HU limit of each border block */
+    size_t n_threads;    /* refine_slices: jobs, each a residue of slices */
 };
 
 static int third_of(const struct refine_ctx *x, int lung, long k)
@@ -2513,7 +2514,16 @@ static void refine_slices(void *vctx, size_t begin, size_t end, int thread)
     uint8_t *tl = x->row_buf[thread], *tz = tl + nx + 8;
     size_t *border = x->border_buf[thread];
     int16_t *limit = x->limit_buf[thread];
-    for (size_t cz = begin; cz < end; cz++) {
+    /* Job r takes coarse slices r, r + T, r + 2T, ... (a static split, so
+     * that which thread writes what never depends on timing): the lungs
+     * fill the slices unevenly, and contiguous halves left one thread
+     * waiting for the other.  The counts are sums and the box a min/max,
+     * so the result is the same for any split. */
+    size_t T = x->n_threads, per = (c->d[2] + T - 1) / T;
+    for (size_t j = begin * per; j < end * per; j++) {
+        size_t cz = j / per + j % per * T;
+        if (cz >= c->d[2])
+            continue;
         size_t z0 = cz * c->f[2], z1 = z0 + c->f[2] < nz ? z0 + c->f[2] : nz;
         for (size_t cy = 0; cy * fy < ny; cy++) {
             size_t crow = (cz * c->d[1] + cy) * cnx;
@@ -2867,7 +2877,8 @@ static bool refine(NovaError **error, NovaPool *pool, const NovaVolume *hu,
     x.air_hu = (int16_t)o->air_hu;
     x.dense_hu = (int16_t)lrint(fmax(o->dense_lung_hu, o->air_hu));
     step_clock_lap(&k, "refine: codes");
-    nova_pool_parallel_for(pool, nz, refine_slices, &x);
+    x.n_threads = (size_t)T;
+    nova_pool_parallel_for(pool, (size_t)T, refine_slices, &x);
     step_clock_lap(&k, "refine: full grid");
     double voxel_ml = g->spacing[0] * g->spacing[1] * g->spacing[2] / 1000.0;
     for (int t = 0; t < T; t++) {
