@@ -647,9 +647,22 @@ static bool find_airway(NovaError **error, NovaPool *pool,
             nova_calloc(error, (size_t)max_label + 1, sizeof *sizes);
         if (!sizes)
             goto done;
-        for (size_t i = 0; i < c->n; i++)
-            if (c->cls[i] == CLS_CAND)
-                sizes[air_labels[i]]++;
+        /* Counted a run of one label at a time: neighbours mostly share
+         * their label, and an increment per voxel waited on the one
+         * before it. */
+        uint32_t run_label = 0;
+        size_t run = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            if (c->cls[i] != CLS_CAND)
+                continue;
+            if (air_labels[i] != run_label) {
+                sizes[run_label] += run;
+                run_label = air_labels[i];
+                run = 0;
+            }
+            run++;
+        }
+        sizes[run_label] += run;
         for (uint32_t l = 1; l <= max_label; l++)
             if (sizes[l] > sizes[main_region])
                 main_region = l;
@@ -778,10 +791,11 @@ static bool find_airway(NovaError **error, NovaPool *pool,
         goto done;
     /* A select rather than a branch, so that the loop vectorises (it
      * runs over the whole coarse grid on one thread). */
+    uint8_t *restrict lab = c->lab;
+    const uint8_t *restrict cls = c->cls, *restrict aw = airway;
     for (size_t i = 0; i < c->n; i++)
-        c->lab[i] = (airway[i] != 0) & (c->cls[i] == CLS_CAND)
-                        ? NOVA_LUNG_AIRWAY
-                        : c->lab[i];
+        lab[i] =
+            (aw[i] != 0) & (cls[i] == CLS_CAND) ? NOVA_LUNG_AIRWAY : lab[i];
     ok = true;
 #undef Z_OF
 done:
