@@ -438,7 +438,13 @@ static bool classify_air(NovaError **error, NovaPool *pool,
         return false;
     }
     size_t nx = c->d[0], ny = c->d[1];
-    /* Nested loops: no division per voxel on the hot paths. */
+    /* Nested loops: no division per voxel on the hot paths.  hu below
+     * gas_median_hu, for whole HU: below its ceiling, an integer compare
+     * rather than a conversion per voxel (NaN: never). */
+    double gas = o->gas_median_hu;
+    int32_t gas_hu =
+        isnan(gas) ? INT32_MIN : (int32_t)ceil(fmax(fmin(gas, 1e6), -1e6));
+    const int16_t *hu = c->hu;
     for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
         for (size_t y = 0; y < ny; y++)
             for (size_t x = 0; x < nx; x++, i++) {
@@ -446,9 +452,9 @@ static bool classify_air(NovaError **error, NovaPool *pool,
                 if (!l)
                     continue;
                 st[l].count++;
-                st[l].pure += c->hu[i] < o->gas_median_hu;
-                st[l].below_950 += c->hu[i] < -950;
-                st[l].below_outside += c->hu[i] < OUTSIDE_MEDIAN_HU;
+                st[l].pure += hu[i] < gas_hu;
+                st[l].below_950 += hu[i] < -950;
+                st[l].below_outside += hu[i] < OUTSIDE_MEDIAN_HU;
                 if (x == 0 || y == 0 || x == nx - 1 || y == ny - 1)
                     st[l].edge_xy = true;
             }
@@ -489,15 +495,21 @@ static bool classify_air(NovaError **error, NovaPool *pool,
     uint8_t *deep = nova_calloc(error, (size_t)nl + 1, 1);
     bool ok = cand && deep;
     if (ok) {
-        for (size_t i = 0; i < c->n; i++)
-            cand[i] = c->cls[i] == CLS_CAND;
+        /* Local restrict pointers: a byte store may alias anything, and
+         * the loop reloaded c->cls and c->n at every voxel instead of
+         * vectorising. */
+        const uint8_t *restrict cls = c->cls;
+        uint8_t *restrict cd = cand;
+        for (size_t i = 0, n = c->n; i < n; i++)
+            cd[i] = cls[i] == CLS_CAND;
         ok = erode_in_grid(error, pool, cand, c->d, c->sp, 6.0);
         step_clock_lap(&k, "air: thin erosion");
     }
     if (ok) {
-        for (size_t i = 0; i < c->n; i++)
-            if (cand[i])
-                deep[labels[i]] = 1;
+        /* Without a branch: label 0 (never a candidate's) takes the
+         * stores of the other voxels. */
+        for (size_t i = 0, n = c->n; i < n; i++)
+            deep[cand[i] ? labels[i] : 0] = 1;
         ax.step = AIR_THIN;
         ax.of_label = deep;
         nova_pool_parallel_for(pool, c->n, air_step_range, &ax);
