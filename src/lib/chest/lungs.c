@@ -952,8 +952,14 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
     bool ok = false;
     if (!m)
         goto done;
-    for (size_t i = 0; i < c->n; i++)
-        m[i] = c->cls[i] == CLS_CAND && c->lab[i] == 0;
+    /* Restrict locals and a bitwise and: the loop vectorises (a byte
+     * store may alias c's fields, which were reloaded per voxel). */
+    {
+        const uint8_t *restrict cls = c->cls, *restrict lab = c->lab;
+        uint8_t *restrict mm = m;
+        for (size_t i = 0, n = c->n; i < n; i++)
+            mm[i] = (cls[i] == CLS_CAND) & (lab[i] == 0);
+    }
     uint32_t nl = 0;
     if (!nova_imgproc_label(error, pool, m, c->d, 6, labels, &nl))
         goto done;
@@ -968,8 +974,12 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
         goto done;
     size_t nx = c->d[0], ny = c->d[1];
     /* Body midline: centre of everything that is not outside air. */
-    double body_sum[3] = {0, 0, 0};
+    /* The body's sums are integers: exact, as the sums in double were
+     * (all below 2^53), without a floating-point add chain per voxel. */
+    uint64_t body_int[3] = {0, 0, 0};
     size_t body_n = 0;
+    const uint8_t *cls = c->cls;
+    const int16_t *hu = c->hu;
     for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
         for (size_t yy = 0; yy < ny; yy++)
             for (size_t xx = 0; xx < nx; xx++, i++) {
@@ -980,14 +990,15 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
                     reg[l].sum[1] += (double)yy;
                     reg[l].sum[2] += (double)zz;
                 }
-                if (c->cls[i] != CLS_OUTSIDE &&
-                    (c->hu[i] > -500 || c->cls[i] == CLS_CAND)) {
-                    body_sum[0] += (double)xx;
-                    body_sum[1] += (double)yy;
-                    body_sum[2] += (double)zz;
-                    body_n++;
-                }
+                size_t in = (cls[i] != CLS_OUTSIDE) &
+                            ((hu[i] > -500) | (cls[i] == CLS_CAND));
+                body_int[0] += xx * in;
+                body_int[1] += yy * in;
+                body_int[2] += zz * in;
+                body_n += in;
             }
+    double body_sum[3] = {(double)body_int[0], (double)body_int[1],
+                          (double)body_int[2]};
     for (uint32_t l = 1; l <= nl; l++)
         reg[l].label = l;
     double body_ci[3], body_w[3];
@@ -1202,18 +1213,30 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
         }
     }
     size_t lo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, hi[3] = {0, 0, 0};
+    /* Per row: whether it holds either lung (a reduction that
+     * vectorises), then its first and last such voxel. */
+    uint32_t want2 = second ? second : first;
     for (size_t i = 0, zz = 0; zz < c->d[2]; zz++)
-        for (size_t yy = 0; yy < ny; yy++)
-            for (size_t xx = 0; xx < nx; xx++, i++)
-                if (labels[i] && (labels[i] == first || labels[i] == second)) {
-                    size_t p[3] = {xx, yy, zz};
-                    for (int a = 0; a < 3; a++) {
-                        if (p[a] < lo[a])
-                            lo[a] = p[a];
-                        if (p[a] > hi[a])
-                            hi[a] = p[a];
-                    }
-                }
+        for (size_t yy = 0; yy < ny; yy++, i += nx) {
+            const uint32_t *row = labels + i;
+            unsigned any = 0;
+            for (size_t xx = 0; xx < nx; xx++)
+                any |= (row[xx] == first) | (row[xx] == want2);
+            if (!any)
+                continue;
+            size_t x0 = 0, x1 = nx - 1;
+            while (row[x0] != first && row[x0] != want2)
+                x0++;
+            while (row[x1] != first && row[x1] != want2)
+                x1--;
+            size_t p0[3] = {x0, yy, zz}, p1[3] = {x1, yy, zz};
+            for (int a = 0; a < 3; a++) {
+                if (p0[a] < lo[a])
+                    lo[a] = p0[a];
+                if (p1[a] > hi[a])
+                    hi[a] = p1[a];
+            }
+        }
     /* Smaller regions (lung cut off by the airway removal, a lobe behind a
      * fissure at coarse resolution) join the nearer lung along x when they
      * are not negligible. */
