@@ -1972,9 +1972,10 @@ static void chamfer_pass(float *dp, long nx, long ny, const long *rel,
                 row[x] = u < row[x] ? u : row[x];
             }
         }
-        for (long x = 0; x < nx; x++) {
-            if (x >= in0 && x <= in1)
-                continue;
+        /* The voxels outside [in0, in1] only (a jump over the inner ones,
+         * not a test of each; on rows narrower than 5, none are inner). */
+        long jump_to = in1 >= in0 ? in1 + 1 : in0;
+        for (long x = 0; x < nx; x = x + 1 == in0 ? jump_to : x + 1) {
             float best = row[x];
             for (int k = 1; k < 8; k++) {
                 long qx = x - dir * off[k][0], qy = y - dir * off[k][1];
