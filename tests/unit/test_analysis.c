@@ -3,13 +3,12 @@
  * whose truth is known (src/lib/phantom): lung Dice, lesion volume and
  * Dice, PO of a normal chest, and the category of each kind.
  *
- * Issue 6's bounds where the pipeline meets them (normal: PO under 0.5 %
- * and negative; covid seeds 1-6 at 160-256 voxels: lesion Dice 0.85,
- * volume within 10 %, typical, CO-RADS 4-5); lung Dice 0.98 and
- * the bacterial lobar consolidation are not met yet and keep today's
- * bounds (docs/analysis.md, "Known limits").  Each case prints its
- * figures.  Allocation failures inside the analysis end in a clean
- * NOVA_ERROR_NOMEM.
+ * Issue 6's bounds: lung Dice 0.98 (airway voxels left out, as in
+ * test_chest_lungs, which holds more bacterial seeds and sizes); normal:
+ * PO under 0.5 % and negative; covid seeds 1-6 at 160-256 voxels: lesion
+ * Dice 0.85, volume within 10 %, typical, CO-RADS 4-5; bacterial: not
+ * typical.  Each case prints its figures.  Allocation failures inside the
+ * analysis end in a clean NOVA_ERROR_NOMEM.
  */
 #include "nova/analysis.h"
 #include "nova/chest.h"
@@ -60,11 +59,16 @@ static bool run_kind(NovaPhantomKind kind, uint64_t seed, size_t size,
         size_t n = nova_volume_get_voxel_count(ct);
         size_t lt = 0, lo = 0, lboth = 0, et = 0, eo = 0, eboth = 0;
         for (size_t i = 0; i < n; i++) {
-            /* Truth lung: lobes, vessels inside them and lesions; the
-             * airway label is not lung. */
-            bool t_lung =
-                truth[i] != NOVA_LABEL_NONE && truth[i] != NOVA_LABEL_AIRWAY;
-            bool o_lung = lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
+            /* Truth lung: lobes, vessels inside them and lesions.  Airway
+             * voxels (label 6: trachea and bronchi, lumen and wall, inside
+             * the lungs or not) are left out of the lung comparison, as in
+             * test_chest_lungs: the bronchi inside a lung belong to it in
+             * a lung mask, the trachea does not, and the phantom does not
+             * tell them apart. */
+            bool airway = truth[i] == NOVA_LABEL_AIRWAY;
+            bool t_lung = truth[i] != NOVA_LABEL_NONE && !airway;
+            bool o_lung = !airway && (lab[i] == NOVA_LUNG_RIGHT ||
+                                      lab[i] == NOVA_LUNG_LEFT);
             lt += t_lung;
             lo += o_lung;
             lboth += t_lung && o_lung;
@@ -105,7 +109,7 @@ static void test_normal(void)
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_NORMAL, seed, 192, &o))
             continue;
-        CHECK(o.lung_dice >= 0.97);
+        CHECK(o.lung_dice >= 0.98);
         CHECK(o.po < 0.5);
         CHECK_EQ_INT(o.rsna, NOVA_RSNA_NEGATIVE);
     }
@@ -131,7 +135,7 @@ static void test_covid(void)
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_COVID, cases[k].seed, cases[k].size, &o))
             continue;
-        CHECK(o.lung_dice >= 0.97);
+        CHECK(o.lung_dice >= 0.98);
         CHECK(o.lesion_dice >= cases[k].min_dice);
         CHECK_NEAR(o.lesion_ml, o.truth_lesion_ml, 0.10 * o.truth_lesion_ml);
         CHECK_EQ_INT(o.rsna, NOVA_RSNA_TYPICAL);
@@ -144,7 +148,7 @@ static void test_bacterial(void)
     Outcome o;
     if (!run_kind(NOVA_PHANTOM_BACTERIAL, 3, 192, &o))
         return;
-    CHECK(o.lung_dice >= 0.90);
+    CHECK(o.lung_dice >= 0.98);
     CHECK(o.rsna != NOVA_RSNA_TYPICAL);
 }
 
