@@ -60,6 +60,13 @@ bool nova_imgproc_edt_sq(NovaError **error, NovaPool *pool, const uint8_t *mask,
                          bool target_nonzero, bool per_slice,
                          float *dist_sq_mm2);
 
+/* The bounding box [lo, hi) of the non-zero voxels of mask (x fastest);
+ * false, with lo and hi unspecified, when there is none.  Empty slices and
+ * rows are skipped eight bytes at a time: the masks it is asked about are
+ * mostly empty (a lung on a whole grid). */
+bool nova_imgproc_mask_box(const uint8_t *mask, const size_t dims[3],
+                           size_t lo[3], size_t hi[3]);
+
 typedef enum {
     NOVA_MORPH_DILATE = 0,
     NOVA_MORPH_ERODE,

@@ -719,9 +719,57 @@ static void test_threshold(void)
     CHECK(memcmp(dst, want, 6) == 0);
 }
 
+/* nova_imgproc_mask_box against a scan of every voxel: sparse masks (a few
+ * voxels, so most rows and slices are empty and skipped by word), row
+ * lengths that are and are not multiples of 8, a voxel on each face, and
+ * an empty mask. */
+static void test_mask_box(void)
+{
+    static const size_t dims[][3] = {
+        {1, 1, 1}, {7, 5, 3}, {8, 8, 2}, {13, 9, 6}, {64, 3, 5}, {33, 40, 7}};
+    for (size_t c = 0; c < sizeof dims / sizeof dims[0]; c++) {
+        const size_t *d = dims[c];
+        size_t n = d[0] * d[1] * d[2];
+        uint8_t *m = calloc(n, 1);
+        size_t lo[3], hi[3];
+        CHECK(!nova_imgproc_mask_box(m, d, lo, hi));
+        for (int round = 0; round < 20; round++) {
+            memset(m, 0, n);
+            size_t k = 1 + rnd() % 4;
+            for (size_t j = 0; j < k; j++)
+                m[rnd() % n] = (uint8_t)(1 + rnd() % 255);
+            if (round == 19) { /* the grid's corners */
+                m[0] = 1;
+                m[n - 1] = 1;
+            }
+            size_t rlo[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}, rhi[3] = {0, 0, 0};
+            for (size_t z = 0; z < d[2]; z++)
+                for (size_t y = 0; y < d[1]; y++)
+                    for (size_t x = 0; x < d[0]; x++) {
+                        if (!m[(z * d[1] + y) * d[0] + x])
+                            continue;
+                        size_t p[3] = {x, y, z};
+                        for (int a = 0; a < 3; a++) {
+                            if (p[a] < rlo[a])
+                                rlo[a] = p[a];
+                            if (p[a] + 1 > rhi[a])
+                                rhi[a] = p[a] + 1;
+                        }
+                    }
+            CHECK(nova_imgproc_mask_box(m, d, lo, hi));
+            for (int a = 0; a < 3; a++) {
+                CHECK_EQ_INT((long long)lo[a], (long long)rlo[a]);
+                CHECK_EQ_INT((long long)hi[a], (long long)rhi[a]);
+            }
+        }
+        free(m);
+    }
+}
+
 int main(void)
 {
     RUN(test_threshold);
+    RUN(test_mask_box);
     RUN(test_label_vs_flood_fill);
     RUN(test_label_spiral);
     RUN(test_edt_vs_brute_force);

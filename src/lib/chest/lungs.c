@@ -240,24 +240,6 @@ struct comp_stats {
     double sum[3];
 };
 
-/* Whether n bytes are all zero: an OR over 8-byte words, which the
- * compiler vectorises.  The masks scanned for their boxes are mostly
- * empty, and byte-by-byte scans of their empty rows and slices cost more
- * than the work on the box (perf, 512 phantom). */
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    uint64_t acc = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        acc |= w;
-    }
-    for (; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
 /* The foreground's bounding box (inclusive lo..hi), grown by one voxel in
  * x and y within the grid; false when there is no foreground.  Every
  * in-grid voxel of the added ring is background, and for a voxel in the
@@ -267,36 +249,10 @@ static bool all_zero(const uint8_t *p, size_t n)
 static bool ring_box(const uint8_t *mask, const size_t d[3], size_t lo[3],
                      size_t hi[3])
 {
-    for (int a = 0; a < 3; a++) {
-        lo[a] = SIZE_MAX;
-        hi[a] = 0;
-    }
-    size_t plane = d[0] * d[1];
-    for (size_t z = 0; z < d[2]; z++) {
-        if (all_zero(mask + z * plane, plane))
-            continue;
-        for (size_t y = 0, i = z * plane; y < d[1]; y++, i += d[0]) {
-            const uint8_t *row = mask + i;
-            if (all_zero(row, d[0]))
-                continue;
-            size_t x0 = 0, x1 = d[0];
-            while (!row[x0])
-                x0++;
-            while (!row[x1 - 1])
-                x1--;
-            size_t p[3] = {x0, y, z};
-            for (int a = 0; a < 3; a++)
-                if (p[a] < lo[a])
-                    lo[a] = p[a];
-            if (x1 - 1 > hi[0])
-                hi[0] = x1 - 1;
-            if (y > hi[1])
-                hi[1] = y;
-            hi[2] = z;
-        }
-    }
-    if (lo[0] == SIZE_MAX)
+    if (!nova_imgproc_mask_box(mask, d, lo, hi))
         return false;
+    for (int a = 0; a < 3; a++)
+        hi[a]--; /* inclusive */
     for (int a = 0; a < 2; a++) {
         lo[a] = lo[a] > 0 ? lo[a] - 1 : 0;
         hi[a] = hi[a] + 1 < d[a] ? hi[a] + 1 : d[a] - 1;
