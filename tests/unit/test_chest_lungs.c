@@ -812,6 +812,33 @@ static void test_dense_lung(void)
     nova_pool_destroy(pool);
 }
 
+/* The lungs of one DICOM slice of ../shared/data/REL (covid-ny-sbu):
+ * *ct gets the slice's volume (the caller unrefs it, NULL on failure); the
+ * result is NULL, with the failure recorded, when a stage fails.  The case
+ * skips, saying so, when the file is absent. */
+static NovaLungResult *segment_slice_or_skip(const char *rel, NovaVolume **ct)
+{
+    const char *path = test_data_path(rel);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f)
+        SKIP("%s absent (covid-ny-sbu data not installed)", rel);
+    fclose(f);
+    NovaError *err = NULL;
+    /* nova_scan_load, not nova_volume_read_dicom: the series choice of the
+     * latter refuses a stack of fewer than 20 slices as no chest CT. */
+    const char *paths[1] = {path};
+    NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
+    CHECK_OK(err);
+    *ct = scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
+    CHECK_OK(err);
+    nova_scan_destroy(scan);
+    NovaLungResult *r =
+        *ct ? nova_chest_segment_lungs(&err, NULL, *ct, NULL) : NULL;
+    CHECK_OK(err);
+    nova_error_free(err);
+    return r;
+}
+
 /* Real severe COVID-19 (TCIA COVID-19-NY-SBU, A046441): diffuse ground glass
  * and reticulation in both lungs, single 2.5 mm axial slices.  Without a
  * reference mask, the image itself is the check: air-like voxels (below
@@ -827,21 +854,8 @@ static void test_covid_ny_sbu(void)
         "chest-ct/covid-ny-sbu/A046441/axial/19010101-23.dcm",
     };
     for (size_t s = 0; s < sizeof slices / sizeof slices[0]; s++) {
-        const char *path = test_data_path(slices[s]);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            SKIP("%s absent (covid-ny-sbu data not installed)", slices[s]);
-        fclose(f);
-        NovaError *err = NULL;
-        const char *paths[1] = {path};
-        NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
-        CHECK_OK(err);
-        NovaVolume *ct =
-            scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
-        CHECK_OK(err);
-        NovaLungResult *r =
-            ct ? nova_chest_segment_lungs(&err, NULL, ct, NULL) : NULL;
-        CHECK_OK(err);
+        NovaVolume *ct = NULL;
+        NovaLungResult *r = segment_slice_or_skip(slices[s], &ct);
         if (r) {
             size_t d[3];
             nova_volume_get_dims(ct, d);
@@ -902,7 +916,6 @@ static void test_covid_ny_sbu(void)
             nova_lung_result_destroy(r);
         }
         nova_volume_unref(ct);
-        nova_scan_destroy(scan);
     }
 }
 
@@ -934,22 +947,8 @@ static void test_covid_ny_sbu_wall(void)
          60},
     };
     for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++) {
-        const char *path = test_data_path(probes[s].slice);
-        FILE *f = path ? fopen(path, "rb") : NULL;
-        if (!f)
-            SKIP("%s absent (covid-ny-sbu data not installed)",
-                 probes[s].slice);
-        fclose(f);
-        NovaError *err = NULL;
-        const char *paths[1] = {path};
-        NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
-        CHECK_OK(err);
-        NovaVolume *ct =
-            scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
-        CHECK_OK(err);
-        NovaLungResult *r =
-            ct ? nova_chest_segment_lungs(&err, NULL, ct, NULL) : NULL;
-        CHECK_OK(err);
+        NovaVolume *ct = NULL;
+        NovaLungResult *r = segment_slice_or_skip(probes[s].slice, &ct);
         if (r) {
             size_t d[3];
             nova_volume_get_dims(ct, d);
@@ -976,7 +975,6 @@ static void test_covid_ny_sbu_wall(void)
             nova_lung_result_destroy(r);
         }
         nova_volume_unref(ct);
-        nova_scan_destroy(scan);
     }
 }
 
