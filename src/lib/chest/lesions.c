@@ -376,6 +376,31 @@ typedef struct {
     size_t lesion[2], high[2], zone_lesion[2][3], zone_high[2][3];
 } ThreadCounts;
 
+/* count_lung_row's run of side-and-zone key k grows by add voxels; the
+ * run in progress is banked in code[] when the key changes.  Inlined, key
+ * and run stay in registers. */
+static inline void count_run(size_t *code, unsigned *key, size_t *run,
+                             unsigned k, size_t add)
+{
+    if (k != *key) {
+        code[*key] += *run;
+        *key = k;
+        *run = 0;
+    }
+    *run += add;
+}
+
+/* One lung voxel x of side s (right 0, left 1): its HU bin and its run. */
+static inline void count_lung_voxel(ThreadCounts *m, size_t *code,
+                                    unsigned *key, size_t *run,
+                                    const int16_t *hu, const uint8_t *zones,
+                                    size_t x, unsigned s)
+{
+    unsigned v = (unsigned)(hu[x] + 1030);
+    m->hu[x & 3][v < 1130 ? v : 1130]++;
+    count_run(code, key, run, s * 16 + (zones ? zones[x] & 15u : 0), 1);
+}
+
 /* The measures' lung counts of one row of the full grid (n voxels).  Side
  * and zone code change seldom along a row: they are counted by runs, in a
  * register, and only the histogram takes an increment in memory per lung
@@ -420,20 +445,11 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
                                      zl, _mm_set1_epi8((char)c))) &
                                  left_bits;
                     left_bits &= ~e;
-                    if (side + c != key) {
-                        code[key] += run;
-                        key = side + c;
-                        run = 0;
-                    }
-                    run += (size_t)__builtin_popcount(e);
+                    count_run(code, &key, &run, side + c,
+                              (size_t)__builtin_popcount(e));
                 }
             } else {
-                if (side != key) {
-                    code[key] += run;
-                    key = side;
-                    run = 0;
-                }
-                run += 16;
+                count_run(code, &key, &run, side, 16);
             }
             /* bin: HU + 1030 for -1030 <= HU < 100, else 1130 */
             for (int half = 0; half < 2; half++) {
@@ -459,16 +475,8 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
         while (bits) {
             size_t x = x0 + (size_t)__builtin_ctz(bits);
             bits &= bits - 1;
-            unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
-            unsigned v = (unsigned)(hu[x] + 1030);
-            m->hu[x & 3][v < 1130 ? v : 1130]++;
-            unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
-            if (k != key) {
-                code[key] += run;
-                key = k;
-                run = 0;
-            }
-            run++;
+            count_lung_voxel(m, code, &key, &run, hu, zones, x,
+                             (uint8_t)(lab[x] - 1));
         }
     }
 #endif
@@ -486,13 +494,7 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
             unsigned s = (uint8_t)(lab[x0] - 1);
             if (s < 2 && w == 0x0101010101010101ull * (w & 0xff) &&
                 zw == 0x0101010101010101ull * (zw & 0xff)) {
-                unsigned k = s * 16 + (unsigned)(zw & 15);
-                if (k != key) {
-                    code[key] += run;
-                    key = k;
-                    run = 0;
-                }
-                run += 8;
+                count_run(code, &key, &run, s * 16 + (unsigned)(zw & 15), 8);
                 /* unrolled by hand: each histogram's index is a constant */
                 const int16_t *p = hu + x0;
                 for (int j = 0; j < 8; j += 4) {
@@ -510,17 +512,8 @@ static void count_lung_row(ThreadCounts *m, const int16_t *hu,
         }
         for (size_t x = x0; x < x1; x++) {
             unsigned s = (uint8_t)(lab[x] - 1); /* right 0, left 1 */
-            if (s >= 2)
-                continue;
-            unsigned v = (unsigned)(hu[x] + 1030);
-            m->hu[x & 3][v < 1130 ? v : 1130]++;
-            unsigned k = s * 16 + (zones ? zones[x] & 15u : 0);
-            if (k != key) {
-                code[key] += run;
-                key = k;
-                run = 0;
-            }
-            run++;
+            if (s < 2)
+                count_lung_voxel(m, code, &key, &run, hu, zones, x, s);
         }
     }
     code[key] += run;
