@@ -122,7 +122,9 @@ static void test_normal(void)
  * of its largest lesion, was filled into the lung as a hole (17 ml) and
  * counted with that lesion; the hole filling now gives back a dome that
  * rises from the soft tissue below the lung base (docs/chest.md, step 5):
- * 0.867. */
+ * 0.867.  Seed 5 at 160 voxels read 0.835 while its posterior cluster of
+ * crazy paving (41 ml) was taken for a vessel bundle by the thin-bright
+ * test (lesions.c, is_lesion): 0.881. */
 static void test_covid(void)
 {
     static const struct {
@@ -130,7 +132,8 @@ static void test_covid(void)
         size_t size;
         double min_dice;
     } cases[] = {{1, 192, 0.85}, {2, 192, 0.85}, {3, 192, 0.85},
-                 {4, 192, 0.85}, {5, 256, 0.85}, {6, 160, 0.85}};
+                 {4, 192, 0.85}, {5, 256, 0.85}, {5, 160, 0.85},
+                 {6, 160, 0.85}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_COVID, cases[k].seed, cases[k].size, &o))

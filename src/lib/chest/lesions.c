@@ -948,7 +948,13 @@ typedef struct {
  *    between them; over a third of the region's voxels are then thin
  *    bright structures: above -200 HU where the opened image is not dense
  *    (above -300).  In ground glass only the vessels crossing it are (a
- *    fifth or less), in consolidation the opened image is dense too.  On
+ *    fifth or less), in consolidation the opened image is dense too.
+ *    Crazy paving (ground glass crossed by thickened interlobular septa)
+ *    has thin bright lines over a third to a half of its voxels: a region
+ *    mostly in the outer third of the lung (0.6 or more) with under half
+ *    thin bright voxels is kept as such, since vessel bundles lie at the
+ *    hilum and the peripheral vessel regions that pass the band test are
+ *    mostly vessel (0.6-0.8 thin bright on the normal phantoms).  On
  *    grids so coarse that the box is three voxels wide (voxels of about
  *    2.3 mm and more), a region of at most two boxes whose mean is above
  *    -200 HU is the exception: a small consolidation or nodule that the
@@ -977,7 +983,9 @@ static bool is_lesion(const Acc *a, double voxel_ml, bool multi_slice,
     double peripheral = (double)a->peripheral / n;
     bool small_dense = box_voxels <= 27 && a->voxels <= 2 * box_voxels &&
                        a->sum_hu > o->high_hu * n;
-    if ((double)a->thin / n >= 0.35 && !small_dense)
+    double thin = (double)a->thin / n;
+    bool crazy_paving = peripheral >= 0.6 && thin < 0.5;
+    if (thin >= 0.35 && !small_dense && !crazy_paving)
         return false;
     bool blob = 2 * a->blob >= a->dense && (double)a->blob * voxel_ml >= 1.5;
     if ((double)a->dense / n >= 0.5 && peripheral < 0.2 && !blob)
