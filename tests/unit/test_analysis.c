@@ -103,11 +103,19 @@ static bool run_kind(NovaPhantomKind kind, uint64_t seed, size_t size,
     return ok;
 }
 
+/* Issue 6: seed 2 at 256 voxels read indeterminate (CO-RADS 3) while an
+ * 8.5 ml branching vessel tree at the right hilum, compact by its axes
+ * but filling a third of its ellipsoid of inertia, was kept as a
+ * consolidation on the medial edge (lesions.c, drop_central_dense). */
 static void test_normal(void)
 {
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    static const struct {
+        uint64_t seed;
+        size_t size;
+    } cases[] = {{1, 192}, {2, 192}, {3, 192}, {2, 256}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Outcome o;
-        if (!run_kind(NOVA_PHANTOM_NORMAL, seed, 192, &o))
+        if (!run_kind(NOVA_PHANTOM_NORMAL, cases[k].seed, cases[k].size, &o))
             continue;
         CHECK(o.lung_dice >= 0.98);
         CHECK(o.po < 0.5);
@@ -131,9 +139,8 @@ static void test_covid(void)
         uint64_t seed;
         size_t size;
         double min_dice;
-    } cases[] = {{1, 192, 0.85}, {2, 192, 0.85}, {3, 192, 0.85},
-                 {4, 192, 0.85}, {5, 256, 0.85}, {5, 160, 0.85},
-                 {6, 160, 0.85}};
+    } cases[] = {{1, 192, 0.85}, {2, 192, 0.85}, {3, 192, 0.85}, {4, 192, 0.85},
+                 {5, 256, 0.85}, {5, 160, 0.85}, {6, 160, 0.85}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_COVID, cases[k].seed, cases[k].size, &o))
