@@ -6,7 +6,9 @@
  * matches an independent numpy computation (explicit loops) with both
  * kernel paths; wrong inputs at run time are refused; .npy files round-trip
  * and broken ones are refused; allocation failures during loading and
- * compiling end in a NOMEM error, never a crash or leak.
+ * compiling end in a NOMEM error, never a crash or leak; MaxPool's Indices
+ * output (float32 and uint8, both storage orders, both paths) matches
+ * loops written from the ONNX spec.
  */
 #include "nova/nn.h"
 #include "test.h"
@@ -234,11 +236,218 @@ static void test_allocation_failures(void)
     CHECK(failures > 20);
 }
 
+/* ------------------------------------------------ MaxPool's Indices output
+ * A MaxPool model written here as protobuf bytes (ONNX's field numbers),
+ * with N and C above 1 (the node cases have one image and one channel),
+ * H != W, padding and ties, so the index formula is checked against loops
+ * written from the spec: ((n*C + c)*H + h)*W + w for storage_order 0,
+ * (n*C + c)*H*W + w*H + h for storage_order 1. */
+
+typedef struct {
+    uint8_t b[1024];
+    size_t n;
+} Pb;
+
+static void pb_varint(Pb *p, uint64_t v)
+{
+    do {
+        p->b[p->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+
+static void pb_int(Pb *p, int field, uint64_t v)
+{
+    pb_varint(p, (uint64_t)field << 3);
+    pb_varint(p, v);
+}
+
+static void pb_bytes(Pb *p, int field, const void *data, size_t n)
+{
+    pb_varint(p, (uint64_t)field << 3 | 2);
+    pb_varint(p, n);
+    memcpy(p->b + p->n, data, n);
+    p->n += n;
+}
+
+static void pb_str(Pb *p, int field, const char *s)
+{
+    pb_bytes(p, field, s, strlen(s));
+}
+
+static void pb_sub(Pb *p, int field, const Pb *sub)
+{
+    pb_bytes(p, field, sub->b, sub->n);
+}
+
+/* ValueInfoProto: name, tensor type of elem_type with dims. */
+static void pb_value_info(Pb *p, int field, const char *name, int elem,
+                          const int64_t *dims, int rank)
+{
+    Pb shape = {0}, tensor = {0}, type = {0}, vi = {0};
+    for (int i = 0; i < rank; i++) {
+        Pb dim = {0};
+        pb_int(&dim, 1, (uint64_t)dims[i]);
+        pb_sub(&shape, 1, &dim);
+    }
+    pb_int(&tensor, 1, (uint64_t)elem);
+    pb_sub(&tensor, 2, &shape);
+    pb_sub(&type, 1, &tensor);
+    pb_str(&vi, 1, name);
+    pb_sub(&vi, 2, &type);
+    pb_sub(p, field, &vi);
+}
+
+static void pb_attr_ints(Pb *p, const char *name, const int64_t *v, int n)
+{
+    Pb a = {0};
+    pb_str(&a, 1, name);
+    for (int i = 0; i < n; i++)
+        pb_int(&a, 8, (uint64_t)v[i]);
+    pb_int(&a, 20, 7); /* INTS */
+    pb_sub(p, 5, &a);
+}
+
+static void pb_attr_int(Pb *p, const char *name, int64_t v)
+{
+    Pb a = {0};
+    pb_str(&a, 1, name);
+    pb_int(&a, 3, (uint64_t)v);
+    pb_int(&a, 20, 2); /* INT */
+    pb_sub(p, 5, &a);
+}
+
+enum { MP_N = 2, MP_C = 3, MP_H = 5, MP_W = 4, MP_KH = 3, MP_KW = 2 };
+static const int64_t mp_strides[2] = {2, 1};
+static const int64_t mp_pads[4] = {1, 0, 1, 1}; /* h begin, w begin, ends */
+
+static void maxpool_model(Pb *m, int elem, int storage_order)
+{
+    int64_t xd[4] = {MP_N, MP_C, MP_H, MP_W};
+    int64_t oh = (MP_H + mp_pads[0] + mp_pads[2] - MP_KH) / mp_strides[0] + 1;
+    int64_t ow = (MP_W + mp_pads[1] + mp_pads[3] - MP_KW) / mp_strides[1] + 1;
+    int64_t yd[4] = {MP_N, MP_C, oh, ow};
+    int64_t ks[2] = {MP_KH, MP_KW};
+    Pb node = {0}, graph = {0}, opset = {0};
+    pb_str(&node, 1, "x");
+    pb_str(&node, 2, "y");
+    pb_str(&node, 2, "z");
+    pb_str(&node, 3, "pool");
+    pb_str(&node, 4, "MaxPool");
+    pb_attr_ints(&node, "kernel_shape", ks, 2);
+    pb_attr_ints(&node, "strides", mp_strides, 2);
+    pb_attr_ints(&node, "pads", mp_pads, 4);
+    pb_attr_int(&node, "storage_order", storage_order);
+    pb_sub(&graph, 1, &node);
+    pb_str(&graph, 2, "maxpool_indices");
+    pb_value_info(&graph, 11, "x", elem, xd, 4);
+    pb_value_info(&graph, 12, "y", elem, yd, 4);
+    pb_value_info(&graph, 12, "z", NOVA_NN_INT64, yd, 4);
+    pb_int(&opset, 2, 12);
+    *m = (Pb){0};
+    pb_int(m, 1, 8); /* ir_version */
+    pb_sub(m, 7, &graph);
+    pb_sub(m, 8, &opset);
+}
+
+static void test_maxpool_indices(void)
+{
+    float xf[MP_N * MP_C * MP_H * MP_W];
+    uint8_t xu[MP_N * MP_C * MP_H * MP_W];
+    uint32_t r = 12345;
+    for (size_t i = 0; i < sizeof xf / sizeof xf[0]; i++) {
+        r = r * 1103515245u + 12345u;
+        int v = (int)((r >> 16) % 7); /* few values: ties */
+        xf[i] = (float)v - 3.0f;
+        xu[i] = (uint8_t)(200 + v);
+    }
+    for (int so = 0; so < 2; so++)
+        for (int u8 = 0; u8 < 2; u8++)
+            for (int k = 0; k < 2; k++) {
+                Pb m;
+                maxpool_model(&m, u8 ? NOVA_NN_UINT8 : NOVA_NN_FLOAT32, so);
+                NovaError *err = NULL;
+                NovaNnModel *model =
+                    nova_nn_model_load_memory(&err, m.b, m.n, "maxpool");
+                NovaNnOptions o;
+                nova_nn_options_init(&o);
+                o.kernels = k ? NOVA_NN_KERNELS_DNNL : NOVA_NN_KERNELS_REF;
+                NovaNnSession *s =
+                    model ? nova_nn_session_create(&err, model, &o) : NULL;
+                NovaNnTensor in = {"x",
+                                   u8 ? NOVA_NN_UINT8 : NOVA_NN_FLOAT32,
+                                   4,
+                                   {MP_N, MP_C, MP_H, MP_W},
+                                   u8 ? (void *)xu : (void *)xf};
+                bool ok = s && nova_nn_session_run(&err, s, &in, 1);
+                if (!ok) {
+                    test_fail(__FILE__, __LINE__, "maxpool so=%d u8=%d: %s",
+                              so, u8, err ? nova_error_message(err) : "?");
+                    nova_error_free(err);
+                    nova_nn_session_destroy(s);
+                    nova_nn_model_destroy(model);
+                    continue;
+                }
+                const NovaNnTensor *y = nova_nn_session_get_output(s, 0);
+                const NovaNnTensor *z = nova_nn_session_get_output(s, 1);
+                CHECK(z->dtype == NOVA_NN_INT64 && z->rank == 4);
+                CHECK(y->dtype == in.dtype);
+                int64_t oh = y->dims[2], ow = y->dims[3];
+                CHECK(oh == 3 && ow == 4);
+                int bad = 0;
+                for (int64_t n = 0; n < MP_N; n++)
+                    for (int64_t c = 0; c < MP_C; c++)
+                        for (int64_t i = 0; i < oh; i++)
+                            for (int64_t j = 0; j < ow; j++) {
+                                double best = -INFINITY;
+                                int64_t at = -1;
+                                for (int64_t a = 0; a < MP_KH; a++)
+                                    for (int64_t b = 0; b < MP_KW; b++) {
+                                        int64_t h = i * mp_strides[0] -
+                                                    mp_pads[0] + a;
+                                        int64_t w = j * mp_strides[1] -
+                                                    mp_pads[1] + b;
+                                        if (h < 0 || h >= MP_H || w < 0 ||
+                                            w >= MP_W)
+                                            continue;
+                                        int64_t e =
+                                            ((n * MP_C + c) * MP_H + h) * MP_W +
+                                            w;
+                                        double v = u8 ? xu[e] : xf[e];
+                                        if (v > best) {
+                                            best = v;
+                                            at = so ? (n * MP_C + c) * MP_H *
+                                                              MP_W +
+                                                          w * MP_H + h
+                                                    : e;
+                                        }
+                                    }
+                                size_t at_o = (size_t)(((n * MP_C + c) * oh + i) *
+                                                        ow +
+                                                    j);
+                                double got =
+                                    u8 ? ((const uint8_t *)y->data)[at_o]
+                                       : ((const float *)y->data)[at_o];
+                                int64_t gi = ((const int64_t *)z->data)[at_o];
+                                if ((got != best || gi != at) && bad++ < 3)
+                                    test_fail(__FILE__, __LINE__,
+                                              "maxpool so=%d u8=%d k=%d "
+                                              "[%zu]: %g/%lld, want %g/%lld",
+                                              so, u8, k, at_o, got,
+                                              (long long)gi, best,
+                                              (long long)at);
+                            }
+                nova_nn_session_destroy(s);
+                nova_nn_model_destroy(model);
+            }
+}
+
 int main(void)
 {
     RUN(test_corpus_refused);
     RUN(test_good_model_both_paths);
     RUN(test_npy_round_trip);
     RUN(test_allocation_failures);
+    RUN(test_maxpool_indices);
     return test_done();
 }

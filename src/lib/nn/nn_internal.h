@@ -128,6 +128,7 @@ typedef struct {
     size_t tile, n_tiles, mblock, n_mblocks;
     /* pool */
     bool is_max, count_include_pad;
+    bool col_major; /* MaxPool storage_order 1 (Indices output) */
     /* conv transpose */
     int64_t outpad[3];
 } NnWinParams;

@@ -98,7 +98,8 @@ static bool infer_binary(NovaError **error, NnGraph *g, NnNode *node)
     if (!a || !b)
         return ERR(NOVA_ERROR_INVALID, "two inputs are required");
     BinOp op = bin_op_of(node->op_type);
-    bool ints = a->dtype == NOVA_NN_INT64 || a->dtype == NOVA_NN_INT32;
+    bool ints = a->dtype == NOVA_NN_INT64 || a->dtype == NOVA_NN_INT32 ||
+                a->dtype == NOVA_NN_UINT8;
     if (a->dtype != b->dtype || !(a->dtype == NOVA_NN_FLOAT32 ||
                                   (ints && (op == BIN_ADD || op == BIN_SUB ||
                                             op == BIN_MUL || op == BIN_DIV))))
@@ -193,12 +194,20 @@ static void binary_rows(void *vctx, size_t begin, size_t end, int thread)
             int64_t *out = (int64_t *)O + o;
             for (int64_t j = 0; j < inner; j++)
                 out[j] = bin_i(p->op, a[j * ia], b[j * ib]);
-        } else {
+        } else if (av->dtype == NOVA_NN_INT32) {
             const int32_t *a = (const int32_t *)A + oa;
             const int32_t *b = (const int32_t *)B + ob;
             int32_t *out = (int32_t *)O + o;
             for (int64_t j = 0; j < inner; j++)
                 out[j] = (int32_t)bin_i(p->op, a[j * ia], b[j * ib]);
+        } else {
+            /* uint8: add, sub and mul wrap modulo 256 (the truncation
+             * does it); division truncates (x / 0 gives 0). */
+            const uint8_t *a = (const uint8_t *)A + oa;
+            const uint8_t *b = (const uint8_t *)B + ob;
+            uint8_t *out = (uint8_t *)O + o;
+            for (int64_t j = 0; j < inner; j++)
+                out[j] = (uint8_t)bin_i(p->op, a[j * ia], b[j * ib]);
         }
     }
 }
@@ -246,11 +255,29 @@ typedef struct {
     float alpha, beta, gamma;
 } UnParams;
 
+static bool is_clip_int(NovaNnDtype t)
+{
+    return t == NOVA_NN_INT8 || t == NOVA_NN_UINT8 || t == NOVA_NN_INT32 ||
+           t == NOVA_NN_INT64;
+}
+
+static int64_t load_int(const void *p, NovaNnDtype t, size_t i)
+{
+    switch (t) {
+    case NOVA_NN_INT8: return ((const int8_t *)p)[i];
+    case NOVA_NN_UINT8: return ((const uint8_t *)p)[i];
+    case NOVA_NN_INT32: return ((const int32_t *)p)[i];
+    default: return ((const int64_t *)p)[i];
+    }
+}
+
 static bool infer_unary(NovaError **error, NnGraph *g, NnNode *node)
 {
     NnValue *x = nn_in(g, node, 0);
     const char *t = node->op_type;
-    if (!need_f32(error, g, node, 0))
+    /* Clip also takes integer inputs (run by clip_int below). */
+    bool clip_int = !strcmp(t, "Clip") && x && is_clip_int(x->dtype);
+    if (!clip_int && !need_f32(error, g, node, 0))
         return false;
     UnParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
@@ -310,9 +337,9 @@ static bool infer_unary(NovaError **error, NnGraph *g, NnNode *node)
         p->op = UN_CLIP;
         for (int k = 1; k < 3; k++) {
             NnValue *v = nn_in(g, node, k);
-            if (v && (v->dtype != NOVA_NN_FLOAT32 || nn_value_count(v) != 1))
-                return ERR(NOVA_ERROR_INVALID, "min/max must be float32 "
-                                               "scalars");
+            if (v && (v->dtype != x->dtype || nn_value_count(v) != 1))
+                return ERR(NOVA_ERROR_INVALID, "min/max must be scalars of "
+                                               "the input's type");
         }
     } else {
         p->op = UN_IDENTITY; /* Identity, Dropout */
@@ -390,8 +417,37 @@ static void unary_range(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* Clip on integers: small tensors (no model's float path comes here). */
+static void clip_int(NnExec *ex, NnNode *node)
+{
+    NnValue *xv = nn_in(ex->graph, node, 0);
+    NovaNnDtype t = xv->dtype;
+    const void *x = nn_ptr(ex, node->inputs[0]);
+    void *y = nn_ptr(ex, node->outputs[0]);
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    if (node->n_inputs > 1 && node->inputs[1] >= 0)
+        lo = load_int(nn_ptr(ex, node->inputs[1]), t, 0);
+    if (node->n_inputs > 2 && node->inputs[2] >= 0)
+        hi = load_int(nn_ptr(ex, node->inputs[2]), t, 0);
+    size_t n = nn_value_count(xv);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = load_int(x, t, i);
+        v = v < lo ? lo : (v > hi ? hi : v);
+        switch (t) {
+        case NOVA_NN_INT8: ((int8_t *)y)[i] = (int8_t)v; break;
+        case NOVA_NN_UINT8: ((uint8_t *)y)[i] = (uint8_t)v; break;
+        case NOVA_NN_INT32: ((int32_t *)y)[i] = (int32_t)v; break;
+        default: ((int64_t *)y)[i] = v; break;
+        }
+    }
+}
+
 static void run_unary(NnExec *ex, NnNode *node)
 {
+    if (nn_in(ex->graph, node, 0)->dtype != NOVA_NN_FLOAT32) {
+        clip_int(ex, node);
+        return;
+    }
     RunCtx c = {ex, node};
     nova_pool_parallel_for(ex->pool, nn_value_count(nn_out(ex->graph, node, 0)),
                            unary_range, &c);

@@ -638,20 +638,31 @@ bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node);
 bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node)
 {
     NnValue *x = nn_in(g, node, 0);
-    if (!need_f32(error, g, node, 0))
+    bool is_max = !strcmp(node->op_type, "MaxPool");
+    /* MaxPool-12 also takes int8 and uint8 (reference kernel only). */
+    if (!(is_max && x &&
+          (x->dtype == NOVA_NN_UINT8 || x->dtype == NOVA_NN_INT8)) &&
+        !need_f32(error, g, node, 0))
         return false;
     if (x->rank < 3 || x->rank > 5)
         return ERR(NOVA_ERROR_INVALID, "X rank %d; need 3-5", x->rank);
-    if (node->n_outputs > 1 && node->outputs[1] >= 0)
-        return ERR(NOVA_ERROR_UNSUPPORTED, "the Indices output is not "
-                                           "supported");
+    bool indices = node->n_outputs > 1 && node->outputs[1] >= 0;
+    int64_t storage_order = nova__nn_attr_int(node, "storage_order", 0);
+    if (storage_order != 0 && storage_order != 1)
+        return ERR(NOVA_ERROR_INVALID, "storage_order %lld",
+                   (long long)storage_order);
+    /* Column-major indices are defined here for 1D and 2D only. */
+    if (indices && storage_order == 1 && x->rank == 5)
+        return ERR(NOVA_ERROR_UNSUPPORTED, "the Indices output with "
+                                           "storage_order 1 in 3D");
     WinParams *p = params_alloc(error, node, sizeof *p);
     if (!p)
         return false;
     p->nsp = x->rank - 2;
     p->N = x->dims[0];
     p->C = p->M = x->dims[1];
-    p->is_max = !strcmp(node->op_type, "MaxPool");
+    p->is_max = is_max;
+    p->col_major = storage_order == 1;
     p->count_include_pad = nova__nn_attr_int(node, "count_include_pad", 0) != 0;
     const NnAttr *ks = nova__nn_attr_ints(node, "kernel_shape");
     if (!ks || ks->n != (size_t)p->nsp)
@@ -663,7 +674,10 @@ bool nova__nn_infer_pool(NovaError **error, NnGraph *g, NnNode *node)
         return false;
     int64_t d[5] = {p->N, p->C, p->out[0], p->out[1], p->out[2]};
     fill_sizes(p);
-    return nova__nn_set_shape(error, g, node, 0, NOVA_NN_FLOAT32, x->rank, d);
+    if (indices &&
+        !nova__nn_set_shape(error, g, node, 1, NOVA_NN_INT64, x->rank, d))
+        return false;
+    return nova__nn_set_shape(error, g, node, 0, x->dtype, x->rank, d);
 }
 
 typedef struct {
@@ -728,12 +742,85 @@ static void pool_planes(void *vctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* MaxPool with its Indices output, or on int8/uint8: a separate kernel,
+ * so the float32 loop above is unchanged.  The index of the first
+ * maximum of each window (padding never wins) is into the flattened
+ * input, N and C included: ((n*C + c)*H + h)*W + w for storage_order 0,
+ * (n*C + c)*H*W + w*H + h for storage_order 1 (1D and 2D). */
+#define MAXPOOL_INDEXED(NAME, T)                                               \
+    static void NAME(void *vctx, size_t begin, size_t end, int thread)        \
+    {                                                                          \
+        PoolCtx *c = vctx;                                                     \
+        const WinParams *p = &c->q;                                            \
+        const T *x = nn_ptr(c->ex, c->node->inputs[0]);                        \
+        T *y = nn_ptr(c->ex, c->node->outputs[0]);                             \
+        int64_t *ind = c->node->n_outputs > 1 && c->node->outputs[1] >= 0     \
+                           ? nn_ptr(c->ex, c->node->outputs[1])                \
+                           : NULL;                                             \
+        (void)thread;                                                          \
+        for (size_t plane = begin; plane < end; plane++) {                     \
+            const T *xp = x + plane * p->insp;                                 \
+            size_t o = plane * p->outsp;                                       \
+            for (int64_t oz = 0; oz < p->out[0]; oz++)                         \
+                for (int64_t oy = 0; oy < p->out[1]; oy++)                     \
+                    for (int64_t ox = 0; ox < p->out[2]; ox++, o++) {          \
+                        T acc = 0;                                             \
+                        int64_t best = -1;                                     \
+                        for (int64_t kz = 0; kz < p->k[0]; kz++) {             \
+                            int64_t iz =                                       \
+                                oz * p->stride[0] - p->pb[0] + kz * p->dil[0]; \
+                            if (iz < 0 || iz >= p->in[0])                      \
+                                continue;                                      \
+                            for (int64_t ky = 0; ky < p->k[1]; ky++) {         \
+                                int64_t iy = oy * p->stride[1] - p->pb[1] +    \
+                                             ky * p->dil[1];                   \
+                                if (iy < 0 || iy >= p->in[1])                  \
+                                    continue;                                  \
+                                for (int64_t kx = 0; kx < p->k[2]; kx++) {     \
+                                    int64_t ix = ox * p->stride[2] -           \
+                                                 p->pb[2] + kx * p->dil[2];    \
+                                    if (ix < 0 || ix >= p->in[2])              \
+                                        continue;                              \
+                                    int64_t at =                               \
+                                        (iz * p->in[1] + iy) * p->in[2] + ix;  \
+                                    T v = xp[at];                              \
+                                    if (best < 0 || v > acc) {                 \
+                                        acc = v;                               \
+                                        best = p->col_major                    \
+                                                   ? ix * p->in[1] + iy        \
+                                                   : at;                       \
+                                    }                                          \
+                                }                                              \
+                            }                                                  \
+                        }                                                      \
+                        y[o] = best < 0 ? (T)0 : acc;                          \
+                        if (ind)                                               \
+                            ind[o] = best < 0 ? -1                             \
+                                              : (int64_t)(plane * p->insp) +   \
+                                                    best;                      \
+                    }                                                          \
+        }                                                                      \
+    }
+
+MAXPOOL_INDEXED(maxpool_f32, float)
+MAXPOOL_INDEXED(maxpool_u8, uint8_t)
+MAXPOOL_INDEXED(maxpool_i8, int8_t)
+
 void nova__nn_run_pool(NnExec *ex, NnNode *node);
 void nova__nn_run_pool(NnExec *ex, NnNode *node)
 {
     const WinParams *p = node->params;
     PoolCtx c = {ex, node, shifted(p)};
-    nova_pool_parallel_for(ex->pool, (size_t)(p->N * p->C), pool_planes, &c);
+    NovaNnDtype dt = nn_in(ex->graph, node, 0)->dtype;
+    bool indices = node->n_outputs > 1 && node->outputs[1] >= 0;
+    void (*fn)(void *, size_t, size_t, int) = pool_planes;
+    if (dt == NOVA_NN_UINT8)
+        fn = maxpool_u8;
+    else if (dt == NOVA_NN_INT8)
+        fn = maxpool_i8;
+    else if (indices)
+        fn = maxpool_f32;
+    nova_pool_parallel_for(ex->pool, (size_t)(p->N * p->C), fn, &c);
 }
 
 bool nova__nn_infer_global_pool(NovaError **error, NnGraph *g, NnNode *node);
