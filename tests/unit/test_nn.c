@@ -381,8 +381,8 @@ static void test_maxpool_indices(void)
                                    u8 ? (void *)xu : (void *)xf};
                 bool ok = s && nova_nn_session_run(&err, s, &in, 1);
                 if (!ok) {
-                    test_fail(__FILE__, __LINE__, "maxpool so=%d u8=%d: %s",
-                              so, u8, err ? nova_error_message(err) : "?");
+                    test_fail(__FILE__, __LINE__, "maxpool so=%d u8=%d: %s", so,
+                              u8, err ? nova_error_message(err) : "?");
                     nova_error_free(err);
                     nova_nn_session_destroy(s);
                     nova_nn_model_destroy(model);
@@ -403,10 +403,10 @@ static void test_maxpool_indices(void)
                                 int64_t at = -1;
                                 for (int64_t a = 0; a < MP_KH; a++)
                                     for (int64_t b = 0; b < MP_KW; b++) {
-                                        int64_t h = i * mp_strides[0] -
-                                                    mp_pads[0] + a;
-                                        int64_t w = j * mp_strides[1] -
-                                                    mp_pads[1] + b;
+                                        int64_t h =
+                                            i * mp_strides[0] - mp_pads[0] + a;
+                                        int64_t w =
+                                            j * mp_strides[1] - mp_pads[1] + b;
                                         if (h < 0 || h >= MP_H || w < 0 ||
                                             w >= MP_W)
                                             continue;
@@ -422,9 +422,9 @@ static void test_maxpool_indices(void)
                                                     : e;
                                         }
                                     }
-                                size_t at_o = (size_t)(((n * MP_C + c) * oh + i) *
-                                                        ow +
-                                                    j);
+                                size_t at_o =
+                                    (size_t)(((n * MP_C + c) * oh + i) * ow +
+                                             j);
                                 double got =
                                     u8 ? ((const uint8_t *)y->data)[at_o]
                                        : ((const float *)y->data)[at_o];

@@ -5,7 +5,8 @@
  * kernel relies on and refuses the rest with a message naming the node.
  * Data movement (Concat, Transpose, Slice, Gather, Split, Pad, reshapes)
  * works on raw elements of any fixed-size type; arithmetic is float32, and
- * int64/int32 for Add, Sub, Mul, Div (shape arithmetic).
+ * int64/int32 (shape arithmetic) and uint8 for Add, Sub, Mul, Div, and
+ * int8/uint8/int32/int64 for Clip (its own kernel, clip_int).
  */
 #include "nn_internal.h"
 

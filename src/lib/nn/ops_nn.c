@@ -748,13 +748,13 @@ static void pool_planes(void *vctx, size_t begin, size_t end, int thread)
  * input, N and C included: ((n*C + c)*H + h)*W + w for storage_order 0,
  * (n*C + c)*H*W + w*H + h for storage_order 1 (1D and 2D). */
 #define MAXPOOL_INDEXED(NAME, T)                                               \
-    static void NAME(void *vctx, size_t begin, size_t end, int thread)        \
+    static void NAME(void *vctx, size_t begin, size_t end, int thread)         \
     {                                                                          \
         PoolCtx *c = vctx;                                                     \
         const WinParams *p = &c->q;                                            \
         const T *x = nn_ptr(c->ex, c->node->inputs[0]);                        \
         T *y = nn_ptr(c->ex, c->node->outputs[0]);                             \
-        int64_t *ind = c->node->n_outputs > 1 && c->node->outputs[1] >= 0     \
+        int64_t *ind = c->node->n_outputs > 1 && c->node->outputs[1] >= 0      \
                            ? nn_ptr(c->ex, c->node->outputs[1])                \
                            : NULL;                                             \
         (void)thread;                                                          \
@@ -795,9 +795,9 @@ static void pool_planes(void *vctx, size_t begin, size_t end, int thread)
                         }                                                      \
                         y[o] = best < 0 ? (T)0 : acc;                          \
                         if (ind)                                               \
-                            ind[o] = best < 0 ? -1                             \
-                                              : (int64_t)(plane * p->insp) +   \
-                                                    best;                      \
+                            ind[o] = best < 0                                  \
+                                         ? -1                                  \
+                                         : (int64_t)(plane * p->insp) + best;  \
                     }                                                          \
         }                                                                      \
     }
