@@ -657,7 +657,10 @@ static bool convert_attr(NovaError **error, const Onnx__AttributeProto *a,
         return true;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: dst->i = a->i; return true;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
-        dst->s = nova_strndup(error, (const char *)a->s.data, a->s.len);
+        /* A STRING attribute without its s field has no data pointer. */
+        dst->s = a->s.data
+                     ? nova_strndup(error, (const char *)a->s.data, a->s.len)
+                     : nova_strdup(error, "");
         return dst->s != NULL;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         dst->n = a->n_ints;
