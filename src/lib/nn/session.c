@@ -273,6 +273,11 @@ static bool infer_all(NovaError **error, NovaNnSession *s)
     NnGraph *g = s->g;
     for (int i = 0; i < g->n_nodes; i++) {
         NnNode *node = &g->nodes[i];
+        /* Every supported op's first input is required (the infer
+         * functions rely on it). */
+        if (node->n_inputs > 0 && !nn_in(g, node, 0))
+            return nova__nn_node_error(error, node, NOVA_ERROR_INVALID,
+                                       "input 0 is required");
         for (int k = 0; k < node->n_inputs; k++) {
             NnValue *v = nn_in(g, node, k);
             if (v && !v->shape_known)
