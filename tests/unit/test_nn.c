@@ -73,6 +73,10 @@ static void test_corpus_refused(void)
         {"arity.onnx", NOVA_ERROR_INVALID, "2 inputs and 1 outputs"},
         {"symbolic_dim.onnx", NOVA_ERROR_INVALID, "symbolic"},
         {"gather_index.onnx", NOVA_ERROR_RANGE, "index 7 out of range"},
+        {"omitted_input.onnx", NOVA_ERROR_INVALID,
+         "node 'pool1' (MaxPool): input 0 is required"},
+        {"string_attr_without_s.onnx", NOVA_ERROR_INVALID,
+         "node 'pool1' (MaxPool): auto_pad ''"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = corpus_path(cases[i].file);

@@ -109,6 +109,21 @@ def main():
         [helper.make_node("Gather", ["x", "i"], ["y"], name="gather1")],
         [vi("x", [3, 2])], [vi("y", [1, 2])],
         [numpy_helper.from_array(np.array([7], np.int64), "i")])
+    # Fuzz finds (fuzz_onnx, 2026-11-29): a node whose first input is
+    # omitted ('') crashed the shape checks; it must be refused.
+    files["omitted_input.onnx"] = model(
+        [helper.make_node("MaxPool", [""], ["y"], name="pool1",
+                          kernel_shape=[2, 2])],
+        [vi("x", [1, 1, 4, 4])], [vi("y", [1, 1, 2, 2])])
+    # A STRING attribute without its s field went to strndup(NULL); it now
+    # loads as the empty string, which auto_pad does not accept.
+    bare = onnx.AttributeProto(name="auto_pad",
+                               type=onnx.AttributeProto.STRING)
+    pool = helper.make_node("MaxPool", ["x"], ["y"], name="pool1",
+                            kernel_shape=[2, 2], strides=[2, 2])
+    pool.attribute.append(bare)
+    files["string_attr_without_s.onnx"] = model(
+        [pool], [vi("x", [1, 1, 4, 4])], [vi("y", [1, 1, 2, 2])])
     for name, data in files.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(data)
