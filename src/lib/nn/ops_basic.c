@@ -262,13 +262,26 @@ static bool is_clip_int(NovaNnDtype t)
            t == NOVA_NN_INT64;
 }
 
+/* Element i of an integer (or bool) tensor; load_num (Cast) reads these
+ * through it too. */
 static int64_t load_int(const void *p, NovaNnDtype t, size_t i)
 {
     switch (t) {
     case NOVA_NN_INT8: return ((const int8_t *)p)[i];
-    case NOVA_NN_UINT8: return ((const uint8_t *)p)[i];
+    case NOVA_NN_UINT8:
+    case NOVA_NN_BOOL: return ((const uint8_t *)p)[i];
     case NOVA_NN_INT32: return ((const int32_t *)p)[i];
     default: return ((const int64_t *)p)[i];
+    }
+}
+
+static void store_int(void *p, NovaNnDtype t, size_t i, int64_t v)
+{
+    switch (t) {
+    case NOVA_NN_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
+    case NOVA_NN_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case NOVA_NN_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+    default: ((int64_t *)p)[i] = v; break;
     }
 }
 
@@ -433,13 +446,7 @@ static void clip_int(NnExec *ex, NnNode *node)
     size_t n = nn_value_count(xv);
     for (size_t i = 0; i < n; i++) {
         int64_t v = load_int(x, t, i);
-        v = v < lo ? lo : (v > hi ? hi : v);
-        switch (t) {
-        case NOVA_NN_INT8: ((int8_t *)y)[i] = (int8_t)v; break;
-        case NOVA_NN_UINT8: ((uint8_t *)y)[i] = (uint8_t)v; break;
-        case NOVA_NN_INT32: ((int32_t *)y)[i] = (int32_t)v; break;
-        default: ((int64_t *)y)[i] = v; break;
-        }
+        store_int(y, t, i, v < lo ? lo : (v > hi ? hi : v));
     }
 }
 
@@ -1136,10 +1143,7 @@ static double load_num(const void *p, NovaNnDtype t, size_t i)
     switch (t) {
     case NOVA_NN_FLOAT32: return ((const float *)p)[i];
     case NOVA_NN_FLOAT64: return ((const double *)p)[i];
-    case NOVA_NN_INT64: return (double)((const int64_t *)p)[i];
-    case NOVA_NN_INT32: return ((const int32_t *)p)[i];
-    case NOVA_NN_INT8: return ((const int8_t *)p)[i];
-    default: return ((const uint8_t *)p)[i];
+    default: return (double)load_int(p, t, i);
     }
 }
 
