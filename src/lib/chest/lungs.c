@@ -969,8 +969,30 @@ static bool find_lungs(NovaError **error, NovaPool *pool, const NovaGeometry *g,
     memcpy(sorted, reg + 1, nl * sizeof *sorted);
     qsort(sorted, nl, sizeof *sorted, cmp_region);
     uint32_t first = sorted[0].label;
-    uint32_t second =
-        nl > 1 && sorted[1].count * 10 >= sorted[0].count ? sorted[1].label : 0;
+    /* The second lung: the largest other region of at least a tenth of the
+     * first whose centroid lies across the body's midline from it.  The
+     * second largest region overall can be a piece of the same lung cut
+     * off by consolidation (covid-ny-sbu A056642 19001229-053: the right
+     * lung's anterior and posterior parts were taken for the two lungs and
+     * the left lung, in two smaller pieces outside their box, was
+     * dropped); pieces on the first's side join it below. */
+    uint32_t second = 0;
+    {
+        double ci[3], w1[3];
+        for (int a = 0; a < 3; a++)
+            ci[a] = reg[first].sum[a] / (double)reg[first].count;
+        coarse_to_world(c, g, ci, w1);
+        for (uint32_t k = 1; k < nl && !second; k++) {
+            if (sorted[k].count * 10 < sorted[0].count)
+                break;
+            double wk[3];
+            for (int a = 0; a < 3; a++)
+                ci[a] = sorted[k].sum[a] / (double)sorted[k].count;
+            coarse_to_world(c, g, ci, wk);
+            if ((wk[0] - body_w[0]) * (w1[0] - body_w[0]) < 0)
+                second = sorted[k].label;
+        }
+    }
     size_t big = sorted[0].count;
     nova_free(sorted);
 
