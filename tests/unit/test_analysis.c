@@ -133,8 +133,12 @@ static void test_normal(void)
  * rises from the soft tissue below the lung base (docs/chest.md, step 5):
  * 0.867.  Seed 5 at 160 voxels read 0.835 while its posterior cluster of
  * crazy paving (41 ml) was taken for a vessel bundle by the thin-bright
- * test (lesions.c, is_lesion): 0.881.  Seed 6 at 192 voxels is left out:
- * 0.843 and -10.8 % (docs/analysis.md, known limits). */
+ * test (lesions.c, is_lesion): 0.881.  Seed 6 at 192 voxels read 0.843
+ * and -10.8 % while the lung mask cut the outer 2-4 mm of subpleural
+ * lesions away (2103 of its 5026 missed voxels were outside the lung);
+ * the edge of diseased lung is now placed halfway between it and the wall
+ * (docs/chest.md, step 6): 0.862 and -7.0 %.  Every seed at every size is
+ * held now (0.862-0.928 in the last sweep). */
 static void test_covid(void)
 {
     static const struct {
@@ -144,7 +148,8 @@ static void test_covid(void)
     } cases[] = {{1, 192, 0.85}, {2, 192, 0.85}, {3, 192, 0.85}, {4, 192, 0.85},
                  {5, 256, 0.85}, {5, 160, 0.85}, {6, 160, 0.85}, {1, 160, 0.85},
                  {2, 160, 0.85}, {3, 160, 0.85}, {4, 160, 0.85}, {1, 256, 0.85},
-                 {2, 256, 0.85}, {3, 256, 0.85}, {4, 256, 0.85}, {6, 256, 0.85}};
+                 {2, 256, 0.85}, {3, 256, 0.85}, {4, 256, 0.85}, {6, 256, 0.85},
+                 {5, 192, 0.85}, {6, 192, 0.85}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Outcome o;
         if (!run_kind(NOVA_PHANTOM_COVID, cases[k].seed, cases[k].size, &o))
