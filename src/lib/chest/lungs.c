@@ -2863,8 +2863,9 @@ struct edge_ctx {
     uint8_t *labels, *zones;
     size_t n[3];
     size_t lo[3], hi[3];   /* lung box, grown by EDGE_PASSES in-plane */
-    uint32_t **cand;       /* per thread: candidate voxels of a slice */
-    uint8_t **cand_lab;    /* per thread: their lung and zone */
+    /* per thread: a slice's candidate voxels (uint32), then their lung
+     * and zone (2 bytes each), then a byte per row */
+    uint32_t **cand;
     size_t (*counts)[4];   /* per thread, added */
     size_t (*zcounts)[NOVA_ZONE_COUNT + 1];
     size_t (*box)[6];
@@ -2951,7 +2952,7 @@ static void edge_slices(void *vctx, size_t begin, size_t end, int thread)
     struct edge_ctx *x = vctx;
     size_t nx = x->n[0], ny = x->n[1];
     uint32_t *cand = x->cand[thread];
-    uint8_t *cl = x->cand_lab[thread];
+    uint8_t *cl = (uint8_t *)(cand + nx * ny);
     /* Rows that gained voxels in the last pass (after the candidates'
      * lung and zone bytes): later passes look only around them. */
     uint8_t *hit = cl + 2 * nx * ny;
@@ -3085,28 +3086,22 @@ static bool restore_dense_edge(NovaError **error, NovaPool *pool,
     }
     size_t plane = x.n[0] * x.n[1];
     x.cand = nova_calloc(error, (size_t)T, sizeof *x.cand);
-    x.cand_lab = nova_calloc(error, (size_t)T, sizeof *x.cand_lab);
     x.flag = nova_calloc(error, x.c->n, 1);
     x.span = nova_malloc_array(error, x.c->d[1] * x.c->d[2],
                                2 * sizeof *x.span);
-    bool ok = x.cand && x.cand_lab && x.flag && x.span;
+    bool ok = x.cand && x.flag && x.span;
     if (ok)
         nova_pool_parallel_for(pool, x.c->d[2], edge_flag_slices, &x);
     for (int t = 0; ok && t < T; t++) {
-        x.cand[t] = nova_malloc_array(error, plane, sizeof(uint32_t));
-        x.cand_lab[t] = nova_malloc_array(error, plane + x.n[1], 2);
-        ok = x.cand[t] && x.cand_lab[t];
+        x.cand[t] = nova_malloc(error, plane * (sizeof(uint32_t) + 2) +
+                                           x.n[1]);
+        ok = x.cand[t] != NULL;
     }
     if (ok)
         nova_pool_parallel_for(pool, x.hi[2] - x.lo[2] + 1, edge_slices, &x);
-    for (int t = 0; t < T; t++) {
-        if (x.cand)
-            nova_free(x.cand[t]);
-        if (x.cand_lab)
-            nova_free(x.cand_lab[t]);
-    }
+    for (int t = 0; x.cand && t < T; t++)
+        nova_free(x.cand[t]);
     nova_free(x.cand);
-    nova_free(x.cand_lab);
     nova_free(x.flag);
     nova_free(x.span);
     return ok;
