@@ -76,8 +76,18 @@ typedef struct {
     bool lobar_consolidation;    /* one consolidation filling most of a zone */
     int discrete_nodules;        /* small, round, solid lesions */
     bool cavitation;
+    /* Pleural effusion (docs/analysis.md): assessed on scans whose lungs
+     * span 20 mm or more along z, on axial grids; effusion_note says why
+     * not otherwise.  Per side (0 right, 1 left): present, its volume in
+     * ml, its deepest run behind the lung and its extent along z in mm
+     * (0 when absent); pleural_effusion: on either side. */
     bool pleural_effusion;
     bool effusion_assessed;
+    bool effusion_present[2];
+    double effusion_ml[2];
+    double effusion_depth_mm[2];
+    double effusion_extent_mm[2];
+    char effusion_note[96];
 } NovaFindings;
 
 typedef enum {
@@ -138,7 +148,7 @@ const char *nova_analysis_get_model_version(const NovaAnalysis *analysis);
 /* Sentences explaining the category, for the report; borrowed. */
 size_t nova_analysis_get_reason_count(const NovaAnalysis *analysis);
 const char *nova_analysis_get_reason(const NovaAnalysis *analysis, size_t i);
-/* Seconds for "lesions", "measures", "assessment". */
+/* Seconds for "lesions", "measures", "effusion", "assessment". */
 double nova_analysis_get_seconds(const NovaAnalysis *analysis,
                                  const char *stage);
 

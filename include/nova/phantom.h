@@ -49,6 +49,7 @@ enum {
     NOVA_LABEL_LEFT_LOWER_LOBE = 5,
     NOVA_LABEL_AIRWAY = 6,        /* trachea and bronchi, lumen + wall */
     NOVA_LABEL_VESSEL = 7,        /* pulmonary vessels inside the lungs */
+    NOVA_LABEL_EFFUSION = 8,      /* pleural effusion (either side) */
     NOVA_LABEL_LESION_FIRST = 100 /* lesion i has label 100 + i */
 };
 #define NOVA_PHANTOM_MAX_LESIONS 150
@@ -75,6 +76,14 @@ typedef struct {
     double severity; /* 0..1, default 0.5: lesion count, size, density */
     int lesions;     /* lesion count; -1 (default): from kind and severity */
     double noise_hu; /* noise standard deviation; default 12, 0: none */
+    /* Pleural effusion per side (0 right, 1 left), ml; 0 (default): none.
+     * A free effusion of a supine patient: fluid of 4-12 HU (plus the
+     * noise) layered in the dependent (posterior) pleural space with a
+     * surface that deepens toward the diaphragm and a meniscus along the
+     * chest wall, in place of the lung it displaces (label
+     * NOVA_LABEL_EFFUSION).  At most half the side's lung.  Phantoms
+     * without it are byte for byte those of earlier versions. */
+    double effusion_ml[2];
 } NovaPhantomOptions;
 
 void nova_phantom_options_init(NovaPhantomOptions *options);
@@ -112,9 +121,14 @@ const NovaPhantomLesion *nova_phantom_get_lesion(const NovaPhantom *phantom,
 uint64_t nova_phantom_get_lobe_voxels(const NovaPhantom *phantom, int lobe);
 uint64_t nova_phantom_get_lobe_lesion_voxels(const NovaPhantom *phantom,
                                              int lobe);
+/* Voxels labelled NOVA_LABEL_EFFUSION on side 0 (right) or 1 (left), and
+ * their volume in ml (0 without an effusion). */
+uint64_t nova_phantom_get_effusion_voxels(const NovaPhantom *phantom,
+                                          int side);
+double nova_phantom_get_effusion_ml(const NovaPhantom *phantom, int side);
 
 /* A seed for the study's UIDs derived from every option that changes the
- * pixels (seed, kind, size, severity, lesions, noise), so two different
+ * pixels (seed, kind, size, severity, lesions, noise, effusion), so two different
  * phantoms never share UIDs and the same one always has the same. */
 uint64_t nova_phantom_get_uid_seed(const NovaPhantom *phantom);
 

@@ -1,6 +1,7 @@
 /*
  * cmd_phantom.c - `nova phantom -o DIR [--kind K] [--seed N] [--size S]
- * [--severity X] [--lesions N] [--noise HU] [--rle] [--threads N]`: a
+ * [--severity X] [--lesions N] [--noise HU] [--effusion[-right|-left] ML]
+ * [--rle] [--threads N]`: a
  * synthetic chest CT study with its ground truth (nova/phantom.h).
  *
  * Writes DIR/dicom/CT*.dcm (CT Image Storage, one file per slice),
@@ -42,6 +43,9 @@ static void usage(FILE *out)
             "                     density\n"
             "  --lesions N        lesion count (default: from kind, severity)\n"
             "  --noise HU         noise standard deviation (default 12)\n"
+            "  --effusion ML      pleural effusion of ML ml on each side\n"
+            "                     (label 8 in labels.nii.gz); default none\n"
+            "  --effusion-right ML, --effusion-left ML   on one side\n"
             "  --rle              RLE Lossless pixel data\n"
             "  --threads N        threads (default: all CPUs, NOVA_THREADS)\n"
             "  --json             print truth.json on stdout\n"
@@ -373,6 +377,16 @@ int nova_cmd_phantom(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--noise") == 0) {
             bad = !parse_double(v, &opt.noise_hu);
+            i++;
+        } else if (strcmp(a, "--effusion") == 0 ||
+                   strcmp(a, "--effusion-right") == 0 ||
+                   strcmp(a, "--effusion-left") == 0) {
+            double ml;
+            bad = !parse_double(v, &ml);
+            if (strcmp(a, "--effusion-left") != 0)
+                opt.effusion_ml[0] = ml;
+            if (strcmp(a, "--effusion-right") != 0)
+                opt.effusion_ml[1] = ml;
             i++;
         } else if (strcmp(a, "--threads") == 0) {
             bad = !parse_long(v, &threads) || threads < 1 || threads > 1024;

@@ -26,6 +26,15 @@ typedef struct {
     size_t lesion[2], high[2], zone_lesion[2][3], zone_high[2][3];
 } NovaMeasureCounts;
 
+/* The effusion stage's result (effusion.c), copied into the findings by
+ * assess.c; per side 0 right, 1 left. */
+typedef struct {
+    bool assessed;
+    char note[96]; /* why not assessed */
+    bool present[2];
+    double ml[2], depth_mm[2], extent_mm[2]; /* 0 when absent */
+} NovaEffusionResult;
+
 struct NovaAnalysis {
     NovaLesion *lesions;
     size_t lesion_count;
@@ -44,6 +53,8 @@ struct NovaAnalysis {
     bool has_lungs;
     size_t lung_lo[3], lung_hi[3];
     NovaMeasureCounts counts; /* all zero without lungs */
+    NovaEffusionResult effusion;
+    double seconds_effusion;
 };
 
 bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
@@ -52,5 +63,11 @@ bool nova__find_lesions(NovaError **error, NovaPool *pool, const NovaVolume *hu,
 bool nova__measure(NovaError **error, NovaPool *pool, const NovaVolume *hu,
                    const NovaLungResult *lungs,
                    const NovaLesionOptions *options, NovaAnalysis *an);
+
+/* Pleural effusion per side into an->effusion (effusion.c); fails only
+ * when memory runs out. */
+bool nova__find_effusion(NovaError **error, NovaPool *pool,
+                         const NovaVolume *hu, const NovaLungResult *lungs,
+                         NovaAnalysis *an);
 
 #endif

@@ -196,8 +196,16 @@ static void assess(NovaAnalysis *an)
     f->lower_predominant = lower > upper && lower > 0;
     f->ggo_to_consolidation =
         m->consolidation_ml > 0.01 ? m->ggo_ml / m->consolidation_ml : 1e6;
-    f->effusion_assessed = false;
-    f->pleural_effusion = false;
+    const NovaEffusionResult *e = &an->effusion;
+    f->effusion_assessed = e->assessed;
+    snprintf(f->effusion_note, sizeof f->effusion_note, "%s", e->note);
+    for (int s = 0; s < 2; s++) {
+        f->effusion_present[s] = e->present[s];
+        f->effusion_ml[s] = e->ml[s];
+        f->effusion_depth_mm[s] = e->depth_mm[s];
+        f->effusion_extent_mm[s] = e->extent_mm[s];
+    }
+    f->pleural_effusion = e->present[0] || e->present[1];
     bool ggo_dominant = m->ggo_ml >= 1.0 && f->ggo_to_consolidation >= 1.0;
 
     /* RSNA expert consensus (Simpson et al. 2020). */
@@ -222,7 +230,7 @@ static void assess(NovaAnalysis *an)
                f->bilateral ? "bilateral" : "unilateral",
                f->peripheral_predominant ? "peripheral" : "not peripheral");
     } else if (f->lobar_consolidation || f->discrete_nodules > 0 ||
-               f->cavitation) {
+               f->cavitation || f->pleural_effusion) {
         an->rsna = NOVA_RSNA_ATYPICAL;
         if (f->lobar_consolidation)
             reason(an,
@@ -233,6 +241,9 @@ static void assess(NovaAnalysis *an)
             reason(an, "%d discrete nodule(s).", f->discrete_nodules);
         if (f->cavitation)
             reason(an, "Cavitation.");
+        if (f->pleural_effusion)
+            reason(an, "Pleural effusion with opacities that are not "
+                       "ground-glass dominant.");
     } else {
         an->rsna = NOVA_RSNA_INDETERMINATE;
         reason(an, "Opacities without features specific to an infection.");
@@ -241,6 +252,16 @@ static void assess(NovaAnalysis *an)
         reason(an, "Lower-zone predominance.");
     if (f->posterior_predominant)
         reason(an, "Posterior predominance.");
+    /* An effusion is said whatever the category: with dominant ground
+     * glass it does not change it (RSNA: atypical only without typical or
+     * indeterminate features), without opacity it is not pneumonia. */
+    for (int s = 0; s < 2; s++)
+        if (f->effusion_present[s])
+            reason(an,
+                   "Pleural effusion, %s: about %.0f ml (%.0f mm deep, "
+                   "over %.0f mm).",
+                   s ? "left" : "right", f->effusion_ml[s],
+                   f->effusion_depth_mm[s], f->effusion_extent_mm[s]);
 
     /* CO-RADS (Prokop et al. 2020): 1 normal, 2 typical of other
      * infections, 3 equivocal, 4 suspicious but not fully typical (e.g.
@@ -286,11 +307,15 @@ NovaAnalysis *nova_analysis_run(NovaError **error, NovaPool *pool,
     if (!nova__measure(error, pool, hu, lungs, options, an))
         goto fail;
     double t2 = nova_time_now();
-    assess(an);
+    if (!nova__find_effusion(error, pool, hu, lungs, an))
+        goto fail;
     double t3 = nova_time_now();
+    assess(an);
+    double t4 = nova_time_now();
     an->seconds_lesions = t1 - t0;
     an->seconds_measures = t2 - t1;
-    an->seconds_assessment = t3 - t2;
+    an->seconds_effusion = t3 - t2;
+    an->seconds_assessment = t4 - t3;
     return an;
 fail:
     nova_analysis_destroy(an);
@@ -372,6 +397,8 @@ double nova_analysis_get_seconds(const NovaAnalysis *an, const char *stage)
         return an->seconds_lesions;
     if (strcmp(stage, "measures") == 0)
         return an->seconds_measures;
+    if (strcmp(stage, "effusion") == 0)
+        return an->seconds_effusion;
     if (strcmp(stage, "assessment") == 0)
         return an->seconds_assessment;
     return 0;

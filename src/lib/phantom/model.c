@@ -21,6 +21,7 @@
 #include "phantom_private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t nova__ph_rand(uint64_t *state)
@@ -682,6 +683,70 @@ static bool place_nodules(PhModel *m, const NovaPhantomOptions *o, int count,
 
 /* ---------------------------------------------------------------- build */
 
+static int compare_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* The fluid level of a layered effusion of `ml` on one side: the lung of
+ * that side sampled at the centres of 2 mm cells, each point keyed by
+ * nova__ph_effusion_key; the level is the key of the point that makes the
+ * fluid's sampled volume `ml`, so the points above it hold that volume.
+ * The rendered volume (truth.json) differs from the request by the
+ * sampling and the partial-volume rule of the labels: within 3 % on seeds
+ * 1-3 at 192 voxels for 150-400 ml. */
+static bool effusion_level(NovaError **error, PhModel *m, int side, double ml)
+{
+    const double cell = 2.0, cell_ml = cell * cell * cell / 1000.0;
+    const double half = PH_FIELD_XY_MM / 2, zhalf = PH_FIELD_Z_MM / 2;
+    size_t nx = (size_t)(half / cell), ny = (size_t)(2 * half / cell),
+           nz = (size_t)(2 * zhalf / cell);
+    size_t cap = nx * ny * nz / 2, n = 0;
+    float *keys = nova_malloc_array(error, cap, sizeof(float));
+    if (!keys)
+        return false;
+    for (size_t k = 0; k < nz; k++) {
+        double z = -zhalf + ((double)k + 0.5) * cell;
+        for (size_t j = 0; j < ny; j++) {
+            double y = -half + ((double)j + 0.5) * cell;
+            for (size_t i = 0; i < nx; i++) {
+                double x = ((double)i + 0.5) * cell;
+                if (side == 0)
+                    x = -x;
+                int s;
+                PhLungMargins g;
+                if (nova__ph_lung_depth(m, x, y, z, &s, &g) < 0 || s != side)
+                    continue;
+                if (n == cap) {
+                    float *t =
+                        nova_realloc(error, keys, cap * 2 * sizeof(float));
+                    if (!t) {
+                        nova_free(keys);
+                        return false;
+                    }
+                    keys = t;
+                    cap *= 2;
+                }
+                keys[n++] = (float)nova__ph_effusion_key(m, side, y, z, g.wall);
+            }
+        }
+    }
+    size_t want = (size_t)lround(ml / cell_ml);
+    if (want >= n / 2) {
+        nova_free(keys);
+        return nova_error_set(error, NOVA_ERROR_RANGE, "effusion too large",
+                              "%.0f ml of effusion in the %s lung of %.0f ml: "
+                              "at most half of it",
+                              ml, side ? "left" : "right", (double)n * cell_ml);
+    }
+    qsort(keys, n, sizeof(float), compare_desc);
+    m->effusion[side] = true;
+    m->effusion_level[side] = 0.5 * ((double)keys[want - 1] + keys[want]);
+    nova_free(keys);
+    return true;
+}
+
 void nova__ph_model_free(PhModel *m)
 {
     nova_free(m->segs);
@@ -810,6 +875,9 @@ bool nova__ph_model_build(NovaError **error, PhModel *m,
             break;
         }
     }
+    for (int s = 0; s < 2 && ok; s++)
+        if (o->effusion_ml[s] > 0)
+            ok = effusion_level(error, m, s, o->effusion_ml[s]);
     for (int s = 0; s < 2; s++) {
         nova_free(arteries.pts[s]);
         nova_free(veins.pts[s]);

@@ -23,6 +23,7 @@ struct NovaPhantom {
     size_t n_lesions;
     uint64_t lobe_voxels[8], lobe_lesion_voxels[8];
     uint64_t airway_voxels, vessel_voxels;
+    uint64_t effusion_voxels[2];
     double voxel_ml;
 };
 
@@ -97,21 +98,45 @@ uint64_t nova_phantom_get_lobe_lesion_voxels(const NovaPhantom *p, int lobe)
     return lobe >= 1 && lobe <= 5 ? p->lobe_lesion_voxels[lobe] : 0;
 }
 
+uint64_t nova_phantom_get_effusion_voxels(const NovaPhantom *p, int side)
+{
+    return side == 0 || side == 1 ? p->effusion_voxels[side] : 0;
+}
+double nova_phantom_get_effusion_ml(const NovaPhantom *p, int side)
+{
+    return (double)nova_phantom_get_effusion_voxels(p, side) * p->voxel_ml;
+}
+
+static bool has_effusion(const NovaPhantomOptions *o)
+{
+    return o->effusion_ml[0] > 0 || o->effusion_ml[1] > 0;
+}
+
 uint64_t nova_phantom_get_uid_seed(const NovaPhantom *p)
 {
     /* FNV-1a over the options' values, field by field (no padding bytes). */
     uint64_t h = 0xCBF29CE484222325ull;
-    uint64_t v[8] = {p->opt.seed,
+    uint64_t v[10] = {p->opt.seed,
                      (uint64_t)p->opt.kind,
                      p->opt.dims[0],
                      p->opt.dims[1],
                      p->opt.dims[2],
                      (uint64_t)p->opt.lesions,
                      0,
+                     0,
+                     0,
                      0};
     memcpy(&v[6], &p->opt.severity, sizeof(double));
     memcpy(&v[7], &p->opt.noise_hu, sizeof(double));
-    for (int i = 0; i < 8; i++)
+    /* The effusion enters the hash only when there is one, so the UIDs
+     * of phantoms without one are those of earlier versions. */
+    int n = 8;
+    if (has_effusion(&p->opt)) {
+        memcpy(&v[8], &p->opt.effusion_ml[0], sizeof(double));
+        memcpy(&v[9], &p->opt.effusion_ml[1], sizeof(double));
+        n = 10;
+    }
+    for (int i = 0; i < n; i++)
         for (int b = 0; b < 8; b++) {
             h ^= (v[i] >> (8 * b)) & 0xFF;
             h *= 0x100000001B3ull;
@@ -157,6 +182,12 @@ NovaPhantom *nova_phantom_create(NovaError **error,
         return nova_error_set(error, NOVA_ERROR_RANGE, "bad noise",
                               "noise %g HU is outside 0..500", o.noise_hu),
                NULL;
+    for (int s = 0; s < 2; s++)
+        if (!(o.effusion_ml[s] >= 0 && o.effusion_ml[s] <= 3000))
+            return nova_error_set(error, NOVA_ERROR_RANGE, "bad effusion",
+                                  "%s effusion of %g ml is outside 0..3000",
+                                  s ? "left" : "right", o.effusion_ml[s]),
+                   NULL;
     if ((unsigned)o.kind > NOVA_PHANTOM_NODULES)
         return nova_error_set(error, NOVA_ERROR_INVALID, "bad kind",
                               "unknown phantom kind %d", (int)o.kind),
@@ -213,6 +244,8 @@ NovaPhantom *nova_phantom_create(NovaError **error,
                 total.lobe[i] += c->lobe[i];
                 total.lobe_lesion[i] += c->lobe_lesion[i];
             }
+            for (int i = 0; i < 2; i++)
+                total.effusion[i] += c->effusion[i];
             for (size_t l = 0; l < m->n_lesions; l++) {
                 total.lesion[l] += c->lesion[l];
                 for (int i = 0; i < 6; i++)
@@ -222,6 +255,7 @@ NovaPhantom *nova_phantom_create(NovaError **error,
         memcpy(p->lobe_voxels, total.lobe, sizeof total.lobe);
         memcpy(p->lobe_lesion_voxels, total.lobe_lesion,
                sizeof total.lobe_lesion);
+        memcpy(p->effusion_voxels, total.effusion, sizeof total.effusion);
         p->n_lesions = m->n_lesions;
         for (size_t l = 0; l < m->n_lesions; l++) {
             NovaPhantomLesion *d = &p->lesions[l];
@@ -321,7 +355,8 @@ char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *p)
                  "\"right_upper\", \"2\": \"right_middle\", \"3\": "
                  "\"right_lower\", \"4\": \"left_upper\", \"5\": "
                  "\"left_lower\", \"6\": \"airway\", \"7\": \"vessel\", "
-                 "\"100+i\": \"lesion i\"},\n");
+                 "%s\"100+i\": \"lesion i\"},\n",
+             has_effusion(o) ? "\"8\": \"effusion\", " : "");
     uint64_t lung_vox[2] = {0, 0}, lung_les[2] = {0, 0};
     for (int l = 1; l <= 5; l++) {
         lung_vox[l >= 4] += p->lobe_voxels[l];
@@ -357,6 +392,20 @@ char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *p)
              ",\n  \"vessel_volume_ml\": %.3f,\n",
              p->airway_voxels, (double)p->airway_voxels * p->voxel_ml,
              p->vessel_voxels, (double)p->vessel_voxels * p->voxel_ml);
+    /* Only phantoms with an effusion say so, so that the others keep
+     * their bytes. */
+    if (has_effusion(o)) {
+        text_add(&t, "  \"effusion\": {\n");
+        for (int s = 0; s < 2; s++)
+            text_add(&t,
+                     "    \"%s\": {\"requested_ml\": %.3f, \"voxels\": "
+                     "%" PRIu64 ", \"volume_ml\": %.3f}%s\n",
+                     s ? "left" : "right", o->effusion_ml[s],
+                     p->effusion_voxels[s],
+                     (double)p->effusion_voxels[s] * p->voxel_ml,
+                     s ? "" : ",");
+        text_add(&t, "  },\n");
+    }
     uint64_t total = 0;
     text_add(&t, "  \"lesions\": [");
     for (size_t i = 0; i < p->n_lesions; i++) {

@@ -13,6 +13,8 @@
 
 #include "nova/phantom.h"
 
+#include <math.h>
+
 #define PH_FIELD_XY_MM 360.0
 #define PH_FIELD_Z_MM 320.0
 
@@ -59,6 +61,10 @@ typedef struct {
     /* lesions */
     PhLesion lesions[NOVA_PHANTOM_MAX_LESIONS];
     size_t n_lesions;
+    /* pleural effusion per side (0 right, 1 left): a lung point is fluid
+     * where nova__ph_effusion_key exceeds effusion_level (model.c) */
+    bool effusion[2];
+    double effusion_level[2];
 } PhModel;
 
 /* Random numbers for the model: splitmix64. */
@@ -93,6 +99,19 @@ double nova__ph_mediastinum_half_width(const PhModel *m, int side, double y,
                                        double z);
 double nova__ph_diaphragm_z(const PhModel *m, int side, double x, double y);
 
+/* The height of a lung point above the fluid surface of a layered
+ * effusion, negated (mm; fluid where it exceeds the side's level): y
+ * (toward the back, the dependent side of a supine patient), plus a
+ * meniscus that climbs the chest wall (wall_mm: the point's distance to
+ * it), minus a tilt that deepens the fluid toward the diaphragm. */
+static inline double nova__ph_effusion_key(const PhModel *m, int side,
+                                           double y, double z, double wall_mm)
+{
+    double dome = side == 0 ? m->dome_right : m->dome_left;
+    double wall = wall_mm > 0 ? wall_mm : 0;
+    return y + 6.0 * exp(-wall / 5.0) - 0.35 * (z - dome);
+}
+
 /* Build the whole model (anatomy, trees, lesions) from the options. */
 bool nova__ph_model_build(NovaError **error, PhModel *m,
                           const NovaPhantomOptions *o);
@@ -106,6 +125,7 @@ typedef struct {
     uint64_t lobe_lesion[8];
     uint64_t lesion[NOVA_PHANTOM_MAX_LESIONS];
     uint64_t lesion_lobe[NOVA_PHANTOM_MAX_LESIONS][6];
+    uint64_t effusion[2]; /* right, left */
 } PhCounts;
 
 typedef struct {

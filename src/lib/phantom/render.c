@@ -776,6 +776,14 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
             float lc = cover(depth, px);
             float hu = 0;
             int lobe = 0;
+            /* Effusion coverage of a lung pixel (0 on sides without one,
+             * so those phantoms keep their bytes). */
+            float fluid = 0;
+            if (m->effusion[col->side] && lc > 0.0f) {
+                float key = (float)nova__ph_effusion_key(
+                    m, col->side, y, z, w.skin - w.cavity);
+                fluid = cover(key - (float)m->effusion_level[col->side], px);
+            }
             if (lc < 1.0f)
                 hu = body_hu(m, &sl, col, &row, x, y, &w, px);
             if (lc > 0.0f) {
@@ -793,6 +801,15 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
                 }
                 if (sc->les_cov[at] > 0)
                     lung = mixf(lung, sc->les_hu[at], sc->les_cov[at]);
+                /* Transudate, 4-12 HU before noise; the vessels and
+                 * bronchi of the displaced lung are gone with it. */
+                if (fluid > 0) {
+                    float tex = grid_at(&sc->les_grid, x, y);
+                    lung = mixf(lung, 8.0f + 4.0f * tex, fluid);
+                    sc->ves[at] *= 1.0f - fluid;
+                    sc->lumen[at] *= 1.0f - fluid;
+                    sc->wall[at] *= 1.0f - fluid;
+                }
                 hu = mixf(hu, lung, lc);
             }
             if (sc->great[at] > 0)
@@ -808,7 +825,9 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
             /* The truth (precedence: airway, vessel, lesion, lobe). */
             uint8_t label = 0;
             bool in_lung = depth >= 0.0f;
-            if (sc->lumen[at] >= 0.5f || sc->wall[at] >= 0.5f) {
+            if (in_lung && fluid >= 0.5f) {
+                label = NOVA_LABEL_EFFUSION;
+            } else if (sc->lumen[at] >= 0.5f || sc->wall[at] >= 0.5f) {
                 label = NOVA_LABEL_AIRWAY;
             } else if (in_lung) {
                 /* Nodules are solid lumps: no vessel runs through them. */
@@ -823,7 +842,9 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
                     label = (uint8_t)lobe;
             }
             lab[at] = label;
-            if (in_lung) {
+            if (label == NOVA_LABEL_EFFUSION) {
+                counts->effusion[col->side]++;
+            } else if (in_lung) {
                 counts->lobe[lobe]++;
                 if (label >= NOVA_LABEL_LESION_FIRST) {
                     int id = label - NOVA_LABEL_LESION_FIRST;
