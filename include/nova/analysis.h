@@ -148,7 +148,8 @@ const char *nova_analysis_get_model_version(const NovaAnalysis *analysis);
 /* Sentences explaining the category, for the report; borrowed. */
 size_t nova_analysis_get_reason_count(const NovaAnalysis *analysis);
 const char *nova_analysis_get_reason(const NovaAnalysis *analysis, size_t i);
-/* Seconds for "lesions", "measures", "effusion", "assessment". */
+/* Seconds for "lesions", "measures", "assessment" (which includes the
+ * pleural effusion detector) and "effusion" (that detector alone). */
 double nova_analysis_get_seconds(const NovaAnalysis *analysis,
                                  const char *stage);
 

@@ -45,6 +45,12 @@
 #define MIN_RUN_MM 3.0
 #define MIN_EXTENT_MM 20.0
 #define MIN_VOLUME_ML 20.0
+/* Columns and slices are sampled about this far apart (at least every
+ * voxel): a 10 mm layer spans five. */
+#define SAMPLE_MM 2.0
+/* How far in front of the slice's posterior-most lung row a column's lung
+ * edge may lie (a 400 ml effusion on the phantoms is 50-56 mm deep). */
+#define DEPENDENT_MM 100.0
 /* The chest wall behind the fluid: WALL_MM of tissue before air, and
  * within WALL_REACH_MM (or up to the air) WALL_DENSE_MM of muscle or bone
  * (voxels above WALL_DENSE_HU). */
@@ -79,6 +85,7 @@ typedef struct {
     int32_t *run_a, *run_b;
     /* per-thread column buffers: depth, sums */
     double *cols;
+    long *edges;
     size_t ncols;
 } Ctx;
 
@@ -142,29 +149,16 @@ typedef struct {
     long ja, jb;     /* the fluid's first and last voxel, front to back */
 } Run;
 
-/* One column: the fluid run behind the posterior-most lung voxel.  False
- * when the column has no lung or no fluid with chest wall behind it. */
-static bool column_run(const Ctx *c, size_t i, size_t k, Run *r)
+/* One column: the fluid run behind its posterior-most lung voxel (row
+ * found, lung `side`).  False when there is no fluid with chest wall
+ * behind it. */
+static bool column_run(const Ctx *c, size_t i, size_t k, long found, int side,
+                       Run *r)
 {
     memset(r, 0, sizeof *r);
-    const size_t nx = c->d[0], ny = c->d[1];
-    const uint8_t *lab = c->lab + k * ny * nx;
-    /* From the back of the box toward the front, to the lung's edge. */
-    long jb = c->post > 0 ? (long)c->box_hi[1] : (long)c->box_lo[1];
-    long je = c->post > 0 ? (long)c->box_lo[1] : (long)c->box_hi[1];
-    long j = jb, found = -1;
-    for (;; j -= c->post) {
-        uint8_t l = lab[(size_t)j * nx + i];
-        if (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT) {
-            found = j;
-            r->side = l == NOVA_LUNG_LEFT ? 1 : 0;
-            break;
-        }
-        if (j == je)
-            break;
-    }
-    if (found < 0)
-        return false;
+    r->side = side;
+    const size_t ny = c->d[1];
+    long j;
     long skip = (long)ceil(TRANSITION_MM / c->sp[1]);
     long cap = (long)(150.0 / c->sp[1]);
     /* Fluid the lung mask took in: from its posterior edge forwards while
@@ -216,11 +210,12 @@ static bool column_run(const Ctx *c, size_t i, size_t k, Run *r)
         j += c->post;
     }
     r->jb = j - c->post;
-    if (!wall_behind(c, i, j, k))
-        return false;
     if (r->n > 0)
         r->inside += edge;
-    return r->n + r->inside > 0;
+    /* The wall test reads up to 60 mm: only for runs that count. */
+    if ((double)(r->n + r->inside) * c->sp[1] < MIN_RUN_MM)
+        return false;
+    return wall_behind(c, i, j, k);
 }
 
 static void slice_range(void *ctx, size_t begin, size_t end, int thread)
@@ -229,15 +224,60 @@ static void slice_range(void *ctx, size_t begin, size_t end, int thread)
     double *depth = c->cols + (size_t)thread * c->ncols * 4;
     double *sums = depth + c->ncols, *sums2 = sums + c->ncols;
     double *sidev = sums2 + c->ncols;
+    long *edge_row = c->edges + (size_t)thread * c->ncols;
     double col_mm = c->sp[0] * (double)c->step_i;
+    const size_t nx = c->d[0], ny = c->d[1];
+    const size_t x0 = c->box_lo[0], x1 = c->box_hi[0];
     for (size_t s = begin; s < end; s++) {
         size_t k = c->box_lo[2] + s * c->step_k;
         SliceSide *out = &c->out[2 * s];
         memset(out, 0, 2 * sizeof *out);
+        /* The posterior-most lung voxel of each sampled column, row by
+         * row from the back of the box: rows are contiguous, columns are
+         * not (walking each column from the back cost 35-43 ms on the
+         * 512 x 512 x 500 phantom, this about a tenth).  Rows without a
+         * lung voxel are skipped eight bytes at a time. */
+        size_t left = c->ncols;
+        for (size_t q = 0; q < c->ncols; q++)
+            edge_row[q] = -1;
+        const uint8_t *lab = c->lab + k * ny * nx;
+        /* Only the dependent part: lung edges at most DEPENDENT_MM in
+         * front of the slice's posterior-most lung row (a lateral or
+         * anterior edge is not where free fluid layers). */
+        long first = -1, reach = (long)(DEPENDENT_MM / c->sp[1]);
+        for (long j = c->post > 0 ? (long)c->box_hi[1] : (long)c->box_lo[1];
+             left > 0 && j >= (long)c->box_lo[1] && j <= (long)c->box_hi[1] &&
+             (first < 0 || labs(j - first) <= reach);
+             j -= c->post) {
+            const uint8_t *row = lab + (size_t)j * nx;
+            size_t x = x0;
+            for (; x + 8 <= x1 + 1; x += 8) {
+                uint64_t w;
+                memcpy(&w, row + x, 8);
+                if (w)
+                    break;
+            }
+            if (x > x1)
+                continue;
+            for (size_t q = (x - x0 + c->step_i - 1) / c->step_i;
+                 q < c->ncols; q++) {
+                uint8_t l = row[x0 + q * c->step_i];
+                if (edge_row[q] < 0 &&
+                    (l == NOVA_LUNG_RIGHT || l == NOVA_LUNG_LEFT)) {
+                    if (first < 0)
+                        first = j;
+                    edge_row[q] = j;
+                    sidev[q] = l == NOVA_LUNG_LEFT ? 1 : 0;
+                    left--;
+                }
+            }
+        }
         for (size_t q = 0; q < c->ncols; q++) {
             size_t i = c->box_lo[0] + q * c->step_i;
             Run r;
-            bool ok = column_run(c, i, k, &r);
+            memset(&r, 0, sizeof r);
+            bool ok = edge_row[q] >= 0 &&
+                      column_run(c, i, k, edge_row[q], (int)sidev[q], &r);
             int side = r.side;
             size_t n = ok ? r.n : 0;
             double a = r.sum, b = r.sum2;
@@ -342,6 +382,7 @@ static void free_ctx(Ctx *c)
 {
     nova_free(c->out);
     nova_free(c->cols);
+    nova_free(c->edges);
     nova_free(c->run_side);
     nova_free(c->run_a);
     nova_free(c->run_b);
@@ -450,6 +491,7 @@ bool nova__find_effusion(NovaError **error, NovaPool *pool,
 {
     NovaEffusionResult *f = &an->effusion;
     memset(f, 0, sizeof *f);
+    double t0 = nova_time_now(), cpu0 = nova_cpu_time_now();
     Ctx c;
     memset(&c, 0, sizeof c);
     nova_volume_get_dims(hu, c.d);
@@ -484,8 +526,8 @@ bool nova__find_effusion(NovaError **error, NovaPool *pool,
     }
     c.hu = nova_volume_get_const_data(hu);
     c.lab = nova_volume_get_const_data(nova_lung_result_get_labels(lungs));
-    c.step_i = (size_t)lround(1.4 / c.sp[0]);
-    c.step_k = (size_t)lround(1.4 / c.sp[2]);
+    c.step_i = (size_t)lround(SAMPLE_MM / c.sp[0]);
+    c.step_k = (size_t)lround(SAMPLE_MM / c.sp[2]);
     if (c.step_i < 1)
         c.step_i = 1;
     if (c.step_k < 1)
@@ -494,20 +536,24 @@ bool nova__find_effusion(NovaError **error, NovaPool *pool,
     c.n_slices = (c.box_hi[2] - c.box_lo[2]) / c.step_k + 1;
     int threads = pool ? nova_pool_get_threads(pool) : 1;
     c.out = nova_malloc_array(error, c.n_slices * 2, sizeof(SliceSide));
+    /* per thread: depth, sums, squares, side; the lung's edge rows */
     c.cols = nova_malloc_array(error, (size_t)threads * 4 * c.ncols,
                                sizeof(double));
+    c.edges = nova_malloc_array(error, (size_t)threads * c.ncols, sizeof(long));
     size_t cells = c.n_slices * c.ncols;
     c.run_side = nova_malloc_array(error, cells, sizeof(int8_t));
     c.run_a = nova_malloc_array(error, cells, sizeof(int32_t));
     c.run_b = nova_malloc_array(error, cells, sizeof(int32_t));
     /* the propagation's rows: previous and current slice, 2 each */
     int32_t *prop = nova_malloc_array(error, 4 * c.ncols, sizeof(int32_t));
-    if (!c.out || !c.cols || !c.run_side || !c.run_a || !c.run_b || !prop) {
+    if (!c.out || !c.cols || !c.edges || !c.run_side || !c.run_a || !c.run_b || !prop) {
         free_ctx(&c);
         nova_free(prop);
         return false;
     }
-    nova_pool_parallel_for(pool, c.n_slices, slice_range, &c);
+    /* Chunks of slices handed out as threads free up: the lungs fill
+     * slices unevenly. */
+    nova_pool_parallel_chunks(pool, c.n_slices, 8, slice_range, &c);
     f->assessed = true;
     double slab_mm = c.sp[2] * (double)c.step_k;
     for (int s = 0; s < 2; s++) {
@@ -587,5 +633,9 @@ bool nova__find_effusion(NovaError **error, NovaPool *pool,
     }
     free_ctx(&c);
     nova_free(prop);
+    if (getenv("NOVA_DEBUG_EFFUSION"))
+        fprintf(stderr, "effusion: %.2f ms, CPU %.2f ms\n",
+                (nova_time_now() - t0) * 1e3,
+                (nova_cpu_time_now() - cpu0) * 1e3);
     return true;
 }

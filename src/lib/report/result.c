@@ -456,6 +456,23 @@ static void write_json(NovaJson *j, const NovaReportInput *in,
         else
             nova_json_string(j, "not assessed");
         nova_json_end_object(j);
+        /* Per side (docs/result-schema.md); when not assessed, why. */
+        nova_json_key(j, "effusion");
+        nova_json_begin_object(j);
+        key_bool(j, "assessed", f->effusion_assessed);
+        if (!f->effusion_assessed)
+            key_string(j, "note", f->effusion_note);
+        static const char *side_names[2] = {"right", "left"};
+        for (int s = 0; s < 2 && f->effusion_assessed; s++) {
+            nova_json_key(j, side_names[s]);
+            nova_json_begin_object(j);
+            key_bool(j, "present", f->effusion_present[s]);
+            key_double(j, "volume_ml", f->effusion_ml[s]);
+            key_double(j, "depth_mm", f->effusion_depth_mm[s]);
+            key_double(j, "extent_z_mm", f->effusion_extent_mm[s]);
+            nova_json_end_object(j);
+        }
+        nova_json_end_object(j);
         nova_json_key(j, "reasons");
         nova_json_begin_array(j);
         for (size_t i = 0; i < nova_analysis_get_reason_count(an); i++)
@@ -676,9 +693,32 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
                 "<li>%d focus/foci of at least 0.5 ml; GGO %.1f ml, "
                 "consolidation %.1f ml.</li>\n",
                 fd->foci, m->ggo_ml, m->consolidation_ml);
-        fputs("<li>Pleural effusion: not assessed by this version.</li>\n"
-              "</ul>\n",
-              f);
+        if (!fd->effusion_assessed) {
+            fputs("<li>Pleural effusion: not assessed (", f);
+            html_text(f, fd->effusion_note);
+            fputs(").</li>\n", f);
+        } else if (!fd->pleural_effusion) {
+            fputs("<li>Pleural effusion: none found (20 ml or more, "
+                  "layered behind the lung; validated on phantoms "
+                  "only, docs/analysis.md).</li>\n",
+                  f);
+        } else {
+            fputs("<li>Pleural effusion:", f);
+            for (int s = 0; s < 2; s++) {
+                if (fd->effusion_present[s])
+                    fprintf(f, " %s about %.0f ml (%.0f mm deep, over %.0f mm)",
+                            s ? "left" : "right", fd->effusion_ml[s],
+                            fd->effusion_depth_mm[s],
+                            fd->effusion_extent_mm[s]);
+                else
+                    fprintf(f, " %s none", s ? "left" : "right");
+                fputs(s ? "" : ",", f);
+            }
+            fputs(" (volumes estimated; validated on phantoms only, "
+                  "docs/analysis.md).</li>\n",
+                  f);
+        }
+        fputs("</ul>\n", f);
         fprintf(f,
                 "<p class=\"note\">Probability model %s %s (CO-RADS "
                 "level to pooled COVID-19 frequency, Kwee et al. 2021).</p>\n",
