@@ -7,7 +7,8 @@
  * lungs (right: three lobes, left: two, with fissures), arterial and venous
  * trees that taper by Murray's law, lung parenchyma around -860 HU, CT-like
  * correlated noise and partial volume at every edge; plus pathology
- * (COVID-19 pattern pneumonia, bacterial lobar pneumonia, nodules).  The
+ * (COVID-19 pattern pneumonia, bacterial lobar pneumonia, nodules) and,
+ * on request, a layered pleural effusion on either side.  The
  * same options and seed always give the same bytes, whatever the thread
  * count; another seed gives different anatomy.
  *
@@ -123,13 +124,12 @@ uint64_t nova_phantom_get_lobe_lesion_voxels(const NovaPhantom *phantom,
                                              int lobe);
 /* Voxels labelled NOVA_LABEL_EFFUSION on side 0 (right) or 1 (left), and
  * their volume in ml (0 without an effusion). */
-uint64_t nova_phantom_get_effusion_voxels(const NovaPhantom *phantom,
-                                          int side);
+uint64_t nova_phantom_get_effusion_voxels(const NovaPhantom *phantom, int side);
 double nova_phantom_get_effusion_ml(const NovaPhantom *phantom, int side);
 
 /* A seed for the study's UIDs derived from every option that changes the
- * pixels (seed, kind, size, severity, lesions, noise, effusion), so two different
- * phantoms never share UIDs and the same one always has the same. */
+ * pixels (seed, kind, size, severity, lesions, noise, effusion), so two
+ * different phantoms never share UIDs and the same one always has the same. */
 uint64_t nova_phantom_get_uid_seed(const NovaPhantom *phantom);
 
 /* The truth as JSON text (schema "nova.phantom/1", see docs/phantom.md).

@@ -83,8 +83,8 @@ static void test_phantom_unchanged(void)
             continue;
         NovaVolume *ct = nova_phantom_get_ct(p);
         size_t n = nova_volume_get_voxel_count(ct);
-        uint64_t h = fnv(0xCBF29CE484222325ull,
-                         nova_volume_get_const_data(ct), 2 * n);
+        uint64_t h =
+            fnv(0xCBF29CE484222325ull, nova_volume_get_const_data(ct), 2 * n);
         h = fnv(h, nova_volume_get_const_data(nova_phantom_get_labels(p)), n);
         CHECK(h == cases[c].hash);
         CHECK(nova_phantom_get_uid_seed(p) == cases[c].uid);
@@ -109,7 +109,8 @@ static void test_phantom_effusion(void)
         const int16_t *hu = nova_volume_get_const_data(nova_phantom_get_ct(p));
         size_t d[3];
         nova_volume_get_dims(nova_phantom_get_ct(p), d);
-        double sp = nova_volume_get_geometry(nova_phantom_get_ct(p))->spacing[0];
+        double sp =
+            nova_volume_get_geometry(nova_phantom_get_ct(p))->spacing[0];
         size_t fluid = 0, fluid_left = 0, inner = 0;
         double sum = 0, y_fluid = 0, y_lung = 0, lung = 0;
         for (size_t k = 0; k < d[2]; k++)
@@ -167,8 +168,7 @@ static void test_phantom_effusion(void)
         po.effusion_ml[1] = bad[b];
         NovaError *e = NULL;
         NovaPhantom *q = nova_phantom_create(&e, &po, NULL);
-        CHECK(q == NULL && e != NULL &&
-              nova_error_code(e) == NOVA_ERROR_RANGE);
+        CHECK(q == NULL && e != NULL && nova_error_code(e) == NOVA_ERROR_RANGE);
         nova_error_free(e);
         nova_phantom_destroy(q);
     }
@@ -212,9 +212,9 @@ static void test_detect_phantom_effusion(void)
     NovaPool *pool = nova_pool_create(&err, 2);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int s = cases[c].side;
-        NovaPhantom *p = make(pool, cases[c].kind, cases[c].seed,
-                              cases[c].size, s == 0 ? cases[c].ml : 0,
-                              s == 1 ? cases[c].ml : 0);
+        NovaPhantom *p =
+            make(pool, cases[c].kind, cases[c].seed, cases[c].size,
+                 s == 0 ? cases[c].ml : 0, s == 1 ? cases[c].ml : 0);
         NovaFindings f;
         if (detect(pool, p, &f)) {
             double truth = nova_phantom_get_effusion_ml(p, s);

@@ -117,15 +117,15 @@ uint64_t nova_phantom_get_uid_seed(const NovaPhantom *p)
     /* FNV-1a over the options' values, field by field (no padding bytes). */
     uint64_t h = 0xCBF29CE484222325ull;
     uint64_t v[10] = {p->opt.seed,
-                     (uint64_t)p->opt.kind,
-                     p->opt.dims[0],
-                     p->opt.dims[1],
-                     p->opt.dims[2],
-                     (uint64_t)p->opt.lesions,
-                     0,
-                     0,
-                     0,
-                     0};
+                      (uint64_t)p->opt.kind,
+                      p->opt.dims[0],
+                      p->opt.dims[1],
+                      p->opt.dims[2],
+                      (uint64_t)p->opt.lesions,
+                      0,
+                      0,
+                      0,
+                      0};
     memcpy(&v[6], &p->opt.severity, sizeof(double));
     memcpy(&v[7], &p->opt.noise_hu, sizeof(double));
     /* The effusion enters the hash only when there is one, so the UIDs
@@ -351,11 +351,12 @@ char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *p)
     text_add(&t, "  \"origin_mm\": [%.6f, %.6f, %.6f],\n", g->origin[0],
              g->origin[1], g->origin[2]);
     text_add(&t, "  \"voxel_volume_ml\": %.9f,\n", p->voxel_ml);
-    text_add(&t, "  \"labels\": {\"0\": \"outside lungs\", \"1\": "
-                 "\"right_upper\", \"2\": \"right_middle\", \"3\": "
-                 "\"right_lower\", \"4\": \"left_upper\", \"5\": "
-                 "\"left_lower\", \"6\": \"airway\", \"7\": \"vessel\", "
-                 "%s\"100+i\": \"lesion i\"},\n",
+    text_add(&t,
+             "  \"labels\": {\"0\": \"outside lungs\", \"1\": "
+             "\"right_upper\", \"2\": \"right_middle\", \"3\": "
+             "\"right_lower\", \"4\": \"left_upper\", \"5\": "
+             "\"left_lower\", \"6\": \"airway\", \"7\": \"vessel\", "
+             "%s\"100+i\": \"lesion i\"},\n",
              has_effusion(o) ? "\"8\": \"effusion\", " : "");
     uint64_t lung_vox[2] = {0, 0}, lung_les[2] = {0, 0};
     for (int l = 1; l <= 5; l++) {
@@ -402,8 +403,7 @@ char *nova_phantom_truth_json(NovaError **error, const NovaPhantom *p)
                      "%" PRIu64 ", \"volume_ml\": %.3f}%s\n",
                      s ? "left" : "right", o->effusion_ml[s],
                      p->effusion_voxels[s],
-                     (double)p->effusion_voxels[s] * p->voxel_ml,
-                     s ? "" : ",");
+                     (double)p->effusion_voxels[s] * p->voxel_ml, s ? "" : ",");
         text_add(&t, "  },\n");
     }
     uint64_t total = 0;

@@ -104,8 +104,8 @@ double nova__ph_diaphragm_z(const PhModel *m, int side, double x, double y);
  * (toward the back, the dependent side of a supine patient), plus a
  * meniscus that climbs the chest wall (wall_mm: the point's distance to
  * it), minus a tilt that deepens the fluid toward the diaphragm. */
-static inline double nova__ph_effusion_key(const PhModel *m, int side,
-                                           double y, double z, double wall_mm)
+static inline double nova__ph_effusion_key(const PhModel *m, int side, double y,
+                                           double z, double wall_mm)
 {
     double dome = side == 0 ? m->dome_right : m->dome_left;
     double wall = wall_mm > 0 ? wall_mm : 0;

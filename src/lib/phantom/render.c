@@ -780,8 +780,8 @@ static void render_slice(const PhRender *r, size_t k, Scratch *sc,
              * so those phantoms keep their bytes). */
             float fluid = 0;
             if (m->effusion[col->side] && lc > 0.0f) {
-                float key = (float)nova__ph_effusion_key(
-                    m, col->side, y, z, w.skin - w.cavity);
+                float key = (float)nova__ph_effusion_key(m, col->side, y, z,
+                                                         w.skin - w.cavity);
                 fluid = cover(key - (float)m->effusion_level[col->side], px);
             }
             if (lc < 1.0f)
