@@ -26,8 +26,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-static NovaPhantom *make(NovaPool *pool, NovaPhantomKind kind, uint64_t seed,
-                         size_t size, double right_ml, double left_ml)
+static NovaPhantom *make_noisy(NovaPool *pool, NovaPhantomKind kind,
+                               uint64_t seed, size_t size, double right_ml,
+                               double left_ml, double noise_hu)
 {
     NovaError *err = NULL;
     NovaPhantomOptions po;
@@ -38,10 +39,18 @@ static NovaPhantom *make(NovaPool *pool, NovaPhantomKind kind, uint64_t seed,
     po.dims[2] = size * 5 / 8;
     po.effusion_ml[0] = right_ml;
     po.effusion_ml[1] = left_ml;
+    if (noise_hu > 0)
+        po.noise_hu = noise_hu;
     NovaPhantom *ph = nova_phantom_create(&err, &po, pool);
     CHECK_OK(err);
     nova_error_free(err);
     return ph;
+}
+
+static NovaPhantom *make(NovaPool *pool, NovaPhantomKind kind, uint64_t seed,
+                         size_t size, double right_ml, double left_ml)
+{
+    return make_noisy(pool, kind, seed, size, right_ml, left_ml, 0);
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
@@ -191,7 +200,9 @@ static bool detect(NovaPool *pool, NovaPhantom *p, NovaFindings *out)
 }
 
 /* Issue: 150 and 400 ml on one side found there, volume within 25 %,
- * absent on the other side. */
+ * absent on the other side; also with 20 HU of noise (the default is 12),
+ * found through the smoothed-spread test of effusion.c (docs/analysis.md:
+ * at 25 HU 150 ml is missed). */
 static void test_detect_phantom_effusion(void)
 {
     static const struct {
@@ -199,29 +210,33 @@ static void test_detect_phantom_effusion(void)
         uint64_t seed;
         size_t size;
         int side;
-        double ml;
+        double ml, noise_hu;
     } cases[] = {
-        {NOVA_PHANTOM_NORMAL, 1, 192, 0, 150},
-        {NOVA_PHANTOM_NORMAL, 2, 192, 0, 400},
-        {NOVA_PHANTOM_NORMAL, 3, 192, 0, 400},
-        {NOVA_PHANTOM_NORMAL, 1, 256, 1, 150},
-        {NOVA_PHANTOM_NORMAL, 3, 160, 1, 400},
-        {NOVA_PHANTOM_COVID, 4, 192, 0, 150},
+        {NOVA_PHANTOM_NORMAL, 1, 192, 0, 150, 0},
+        {NOVA_PHANTOM_NORMAL, 2, 192, 0, 400, 0},
+        {NOVA_PHANTOM_NORMAL, 3, 192, 0, 400, 0},
+        {NOVA_PHANTOM_NORMAL, 1, 256, 1, 150, 0},
+        {NOVA_PHANTOM_NORMAL, 3, 160, 1, 400, 0},
+        {NOVA_PHANTOM_COVID, 4, 192, 0, 150, 0},
+        {NOVA_PHANTOM_NORMAL, 1, 192, 0, 150, 20},
+        {NOVA_PHANTOM_NORMAL, 2, 192, 0, 400, 20},
     };
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int s = cases[c].side;
         NovaPhantom *p =
-            make(pool, cases[c].kind, cases[c].seed, cases[c].size,
-                 s == 0 ? cases[c].ml : 0, s == 1 ? cases[c].ml : 0);
+            make_noisy(pool, cases[c].kind, cases[c].seed, cases[c].size,
+                       s == 0 ? cases[c].ml : 0, s == 1 ? cases[c].ml : 0,
+                       cases[c].noise_hu);
         NovaFindings f;
         if (detect(pool, p, &f)) {
             double truth = nova_phantom_get_effusion_ml(p, s);
-            printf("# %s seed %llu %zu, %s %.0f ml (truth %.1f): found "
-                   "%s %.1f ml (%+.1f %%), other side %s\n",
+            printf("# %s seed %llu %zu noise %.0f, %s %.0f ml (truth %.1f): "
+                   "found %s %.1f ml (%+.1f %%), other side %s\n",
                    nova_phantom_kind_name(cases[c].kind),
                    (unsigned long long)cases[c].seed, cases[c].size,
+                   cases[c].noise_hu > 0 ? cases[c].noise_hu : 12,
                    s ? "left" : "right", cases[c].ml, truth,
                    f.effusion_present[s] ? "present" : "absent",
                    f.effusion_ml[s], 100 * (f.effusion_ml[s] / truth - 1),
