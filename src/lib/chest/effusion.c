@@ -23,7 +23,8 @@
  * them: docs/analysis.md, "Pleural effusion".
  *
  * Cost: the label rows of the box's dependent part and the HU voxels of
- * the runs; 7.7-8.1 ms on the 512 x 512 x 500 covid phantom at 2 threads.
+ * the runs; about 8 ms of CPU on the 512 x 512 x 500 covid phantom (8-14
+ * ms of wall time at 2 threads on the shared 2-core test machine).
  * NOVA_DEBUG_EFFUSION=1 prints each side's figures and the time, =2 each
  * sampled slice too.
  */
@@ -93,7 +94,8 @@ typedef struct {
      * the fluid's first and last row */
     int8_t *run_side;
     int32_t *run_a, *run_b;
-    /* per-thread column buffers: depth, sums */
+    /* per-thread column buffers (6 x ncols: depth, sums, squares, side,
+     * smoothed sums and squares) and lung edge rows (ncols) */
     double *cols;
     long *edges;
     size_t ncols;
