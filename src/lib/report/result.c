@@ -699,8 +699,8 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
             fputs(").</li>\n", f);
         } else if (!fd->pleural_effusion) {
             fputs("<li>Pleural effusion: none found (20 ml or more, "
-                  "layered behind the lung; validated on phantoms "
-                  "only, docs/analysis.md).</li>\n",
+                  "layered behind the lung; sensitivity validated on "
+                  "phantoms only, docs/analysis.md).</li>\n",
                   f);
         } else {
             fputs("<li>Pleural effusion:", f);
@@ -714,7 +714,7 @@ static bool write_html(NovaError **error, const NovaReportInput *in,
                     fprintf(f, " %s none", s ? "left" : "right");
                 fputs(s ? "" : ",", f);
             }
-            fputs(" (volumes estimated; validated on phantoms only, "
+            fputs(" (volumes estimated, validated on phantoms only, "
                   "docs/analysis.md).</li>\n",
                   f);
         }
