@@ -253,6 +253,57 @@ static void test_detect_phantom_effusion(void)
     nova_pool_destroy(pool);
 }
 
+/* The same CT with its rows stored back to front (direction of j along
+ * -y, as in the TotalSegmentator NIfTI): the detector steps toward the
+ * back whichever way the rows run, so it finds the same effusion. */
+static void test_rows_reversed(void)
+{
+    NovaError *err = NULL;
+    NovaPool *pool = nova_pool_create(&err, 2);
+    NovaPhantom *p = make(pool, NOVA_PHANTOM_NORMAL, 1, 192, 400, 0);
+    NovaVolume *flip = NULL;
+    if (p) {
+        const NovaVolume *ct = nova_phantom_get_ct(p);
+        size_t d[3];
+        nova_volume_get_dims(ct, d);
+        NovaGeometry g = *nova_volume_get_geometry(ct);
+        for (int r = 0; r < 3; r++)
+            g.origin[r] +=
+                g.direction[r * 3 + 1] * g.spacing[1] * (double)(d[1] - 1);
+        for (int r = 0; r < 3; r++)
+            g.direction[r * 3 + 1] = -g.direction[r * 3 + 1];
+        flip = nova_volume_create(&err, NOVA_DTYPE_INT16, d, &g);
+        CHECK_OK(err);
+        if (flip) {
+            const int16_t *src = nova_volume_get_const_data(ct);
+            int16_t *dst = nova_volume_get_data(flip);
+            for (size_t k = 0; k < d[2]; k++)
+                for (size_t j = 0; j < d[1]; j++)
+                    memcpy(dst + (k * d[1] + d[1] - 1 - j) * d[0],
+                           src + (k * d[1] + j) * d[0], d[0] * sizeof *dst);
+        }
+    }
+    NovaFindings a, b;
+    NovaLungResult *lungs = NULL;
+    NovaAnalysis *an = flip ? analyse(pool, flip, &lungs) : NULL;
+    if (an && detect(pool, p, &a)) {
+        b = *nova_analysis_get_findings(an);
+        printf("# rows reversed: right %s %.1f ml (rows forward %.1f ml), "
+               "left %s\n",
+               b.effusion_present[0] ? "present" : "absent", b.effusion_ml[0],
+               a.effusion_ml[0], b.effusion_present[1] ? "present" : "absent");
+        CHECK(b.effusion_assessed);
+        CHECK(b.effusion_present[0] && !b.effusion_present[1]);
+        CHECK_NEAR(b.effusion_ml[0], a.effusion_ml[0], 0.05 * a.effusion_ml[0]);
+    }
+    nova_analysis_destroy(an);
+    nova_lung_result_destroy(lungs);
+    nova_volume_unref(flip);
+    nova_phantom_destroy(p);
+    nova_error_free(err);
+    nova_pool_destroy(pool);
+}
+
 static void test_phantoms_without_effusion(void)
 {
     static const struct {
@@ -389,6 +440,7 @@ int main(void)
     RUN(test_phantom_unchanged);
     RUN(test_phantom_effusion);
     RUN(test_detect_phantom_effusion);
+    RUN(test_rows_reversed);
     RUN(test_phantoms_without_effusion);
     RUN(test_cip_ct64);
     RUN(test_ibsi);
