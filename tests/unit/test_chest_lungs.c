@@ -1123,9 +1123,11 @@ static NovaPhantom *make_nova_phantom(NovaPool *pool, NovaPhantomOptions *po,
  * only about half of its consolidation is inside (held to 45 %).  Seed 4
  * (right middle lobe between the costal cartilage, the heart and the
  * diaphragm) gains from the cartilage counting as the wall (docs/chest.md,
- * step 5b): 0.966 -> 0.977 at 128 voxels (held to 0.975), 0.968 -> 0.981
- * at 160 with two thirds inside (38 % before); the wedge against the heart
- * stays out (limits). */
+ * step 5b): 0.966 -> 0.977 at 128 voxels, 0.968 -> 0.981 at 160 with two
+ * thirds inside (38 % before); and from the pericardial fat ending paths
+ * through the wedge against the heart: 0.977 -> 0.982 at 128, 0.981 ->
+ * 0.984 at 160, 0.978 -> 0.985 at 192, 77-81 % inside (62-69 % before),
+ * so it is held to 0.98 and three quarters at three sizes too. */
 static void test_phantoms(void)
 {
     struct {
@@ -1146,8 +1148,9 @@ static void test_phantoms(void)
         {{128, 128, 80}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
         {{160, 160, 100}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
         {{192, 192, 120}, 2, NOVA_PHANTOM_BACTERIAL, 0.98, 0.45},
-        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL, 0.975, 0.6},
-        {{160, 160, 100}, 4, NOVA_PHANTOM_BACTERIAL, 0.98, 0.6},
+        {{128, 128, 80}, 4, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{160, 160, 100}, 4, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
+        {{192, 192, 120}, 4, NOVA_PHANTOM_BACTERIAL, 0.98, 0.75},
     };
     NovaError *err = NULL;
     NovaPool *pool = nova_pool_create(&err, 2);
@@ -1207,9 +1210,9 @@ static void test_phantoms(void)
         if (po.kind != NOVA_PHANTOM_BACTERIAL)
             CHECK(fabs(got_ml - truth_ml) <= 0.03 * truth_ml);
         else
-            /* Seeds 1 and 3: at least three quarters of the consolidation
-             * is inside the lung mask (1 % before the consolidation
-             * fill). */
+            /* Seeds 1, 3 and 4: at least three quarters of the
+             * consolidation is inside the lung mask (1 % before the
+             * consolidation fill). */
             CHECK((double)lesion_in >=
                   cases[c].min_inside * (double)lesion);
         CHECK(wrong_side * 1000 < ab);
