@@ -1125,7 +1125,7 @@ static NovaPhantom *make_nova_phantom(NovaPool *pool, NovaPhantomOptions *po,
  * diaphragm) gains from the cartilage counting as the wall (docs/chest.md,
  * step 5b): 0.966 -> 0.977 at 128 voxels, 0.968 -> 0.981 at 160 with two
  * thirds inside (38 % before); and from the pericardial fat ending paths
- * through the wedge against the heart: 0.977 -> 0.982 at 128, 0.981 ->
+ * through the wedge against the heart: 0.977 -> 0.981 at 128, 0.980 ->
  * 0.984 at 160, 0.978 -> 0.985 at 192, 77-81 % inside (62-69 % before),
  * so it is held to 0.98 and three quarters at three sizes too. */
 static void test_phantoms(void)
