@@ -995,6 +995,32 @@ static void test_covid_ny_sbu_wall(void)
     }
 }
 
+/* An abdominal slice (covid-ny-sbu A058062 19010108-078, kidneys and
+ * colon): its only air is gas in the transverse colon, in front of the
+ * body's centre.  The two largest pockets on one side were taken for one
+ * lung, the closing joined them across the bowel wall and the analysis
+ * read it as consolidation (atypical, CO-RADS 2).  No voxel may be lung. */
+static void test_covid_ny_sbu_bowel(void)
+{
+    NovaVolume *ct = NULL;
+    NovaLungResult *r = segment_slice_or_skip(
+        "chest-ct/covid-ny-sbu/A058062/axial/19010108-078.dcm", &ct);
+    if (r) {
+        const uint8_t *lab =
+            nova_volume_get_const_data(nova_lung_result_get_labels(r));
+        size_t n = nova_volume_get_voxel_count(ct), lung = 0;
+        for (size_t i = 0; i < n; i++)
+            lung += lab[i] == NOVA_LUNG_RIGHT || lab[i] == NOVA_LUNG_LEFT;
+        unsigned f = nova_lung_result_get_flags(r);
+        printf("# A058062 19010108-078: %zu lung voxels, flags 0x%x\n", lung,
+               f);
+        CHECK(lung == 0);
+        CHECK((f & NOVA_LUNG_FLAG_NO_RIGHT) && (f & NOVA_LUNG_FLAG_NO_LEFT));
+        nova_lung_result_destroy(r);
+    }
+    nova_volume_unref(ct);
+}
+
 static void test_single_slice_and_crop(void)
 {
     struct phantom p = make_phantom(2.5, 2.5, 15);
@@ -1294,6 +1320,7 @@ int main(void)
     RUN(test_dense_lung);
     RUN(test_covid_ny_sbu);
     RUN(test_covid_ny_sbu_wall);
+    RUN(test_covid_ny_sbu_bowel);
     RUN(test_cip_ct64);
     RUN(test_totalseg_abdomen);
     RUN(test_totalseg_dicom);

@@ -3489,6 +3489,58 @@ done:
     return ok;
 }
 
+/* A single slice whose lungs, grown and filled, lie wholly in front of
+ * the body's centre shows bowel, not lung: the lungs reach the back of the
+ * chest in every slice, down to the posterior costophrenic recesses, and
+ * consolidation that hides the posterior lung from the air classes is
+ * grown back in by step 4 (covid-ny-sbu A046441 19010101-23: only the
+ * anterior lung is aerated).  covid-ny-sbu A058062: two abdominal slices
+ * where gas in the transverse colon was taken for both lungs, one read as
+ * atypical pneumonia from the bowel wall between two loops.  The same test
+ * on the air candidates alone (find_lungs) dropped A046441 19010101-23. */
+static void drop_anterior_slice(const NovaGeometry *g, struct coarse *c,
+                                NovaLungResult *r)
+{
+    if (c->d[2] != 1)
+        return;
+    size_t nx = c->d[0];
+    double body[3] = {0, 0, 0}, ci[3], w[3];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->cls[i] != CLS_OUTSIDE &&
+            (c->hu[i] > -500 || c->cls[i] == CLS_CAND)) {
+            body[0] += (double)(i % nx);
+            body[1] += (double)(i / nx);
+            n++;
+        }
+    if (!n)
+        return;
+    ci[0] = body[0] / (double)n;
+    ci[1] = body[1] / (double)n;
+    ci[2] = 0;
+    double body_w[3];
+    coarse_to_world(c, g, ci, body_w);
+    bool any = false;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->lab[i] != NOVA_LUNG_RIGHT && c->lab[i] != NOVA_LUNG_LEFT)
+            continue;
+        any = true;
+        ci[0] = (double)(i % nx);
+        ci[1] = (double)(i / nx);
+        coarse_to_world(c, g, ci, w);
+        if (w[1] > body_w[1]) /* LPS: +y is posterior */
+            return;
+    }
+    if (!any)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->lab[i] == NOVA_LUNG_RIGHT || c->lab[i] == NOVA_LUNG_LEFT)
+            c->lab[i] = 0;
+    r->flags |= NOVA_LUNG_FLAG_NO_RIGHT | NOVA_LUNG_FLAG_NO_LEFT;
+    nova__lung_warn(r, "no lung found: the air-filled regions of this slice "
+                       "lie only in front of the body's centre (bowel)");
+}
+
 /* What the field of view cut off, from the coarse labels. */
 static void report_extent(const struct coarse *c, bool top_is_high,
                           NovaLungResult *r)
@@ -3597,6 +3649,7 @@ NovaLungResult *nova_chest_segment_lungs(NovaError **error, NovaPool *pool,
     if (!fill_lungs(error, pool, &o, &c, sup_step, g->direction[4] >= 0) ||
         !give_back_fluid(error, pool, &c, c.lab, false, 0, c.d[2]))
         goto done;
+    drop_anterior_slice(g, &c, r);
     LAP(STAGE_FILL);
     report_extent(&c, sup_step > 0, r);
     if (!refine(error, pool, hu, &o, &c, r, &t_zones))
