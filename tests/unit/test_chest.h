@@ -11,6 +11,8 @@
 #include "nova/volume.h"
 #include "test.h"
 
+#include <stdio.h>
+
 /* The volume file at ../shared/data/REL; the case skips, saying why, when
  * the data folder is absent or the file cannot be read. */
 static inline NovaVolume *read_or_skip(const char *rel)
@@ -26,6 +28,30 @@ static inline NovaVolume *read_or_skip(const char *rel)
         SKIP("cannot read %s", rel);
     }
     return v;
+}
+
+/* One DICOM slice at ../shared/data/REL (covid-ny-sbu), loaded as
+ * `nova analyze` loads a lone file: nova_scan_load, not
+ * nova_volume_read_dicom, whose series choice refuses a stack of fewer
+ * than 20 slices as no chest CT.  NULL, with the failure recorded, when
+ * loading fails; the case skips, saying so, when the file is absent. */
+static inline NovaVolume *read_slice_or_skip(const char *rel)
+{
+    const char *path = test_data_path(rel);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f)
+        SKIP("%s absent (covid-ny-sbu data not installed)", rel);
+    fclose(f);
+    NovaError *err = NULL;
+    const char *paths[1] = {path};
+    NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
+    CHECK_OK(err);
+    NovaVolume *ct =
+        scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
+    CHECK_OK(err);
+    nova_scan_destroy(scan);
+    nova_error_free(err);
+    return ct;
 }
 
 /* Lungs then analysis with default options; NULL (with the failure

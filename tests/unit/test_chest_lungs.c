@@ -818,20 +818,8 @@ static void test_dense_lung(void)
  * skips, saying so, when the file is absent. */
 static NovaLungResult *segment_slice_or_skip(const char *rel, NovaVolume **ct)
 {
-    const char *path = test_data_path(rel);
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f)
-        SKIP("%s absent (covid-ny-sbu data not installed)", rel);
-    fclose(f);
+    *ct = read_slice_or_skip(rel);
     NovaError *err = NULL;
-    /* nova_scan_load, not nova_volume_read_dicom: the series choice of the
-     * latter refuses a stack of fewer than 20 slices as no chest CT. */
-    const char *paths[1] = {path};
-    NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
-    CHECK_OK(err);
-    *ct = scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
-    CHECK_OK(err);
-    nova_scan_destroy(scan);
     NovaLungResult *r =
         *ct ? nova_chest_segment_lungs(&err, NULL, *ct, NULL) : NULL;
     CHECK_OK(err);

@@ -416,21 +416,8 @@ static void test_totalseg(void)
 /* One axial slice cannot show the fluid's extent along z: not assessed. */
 static void test_single_slice(void)
 {
-    const char *rel = "chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm";
-    const char *path = test_data_path(rel);
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f)
-        SKIP("%s absent (covid-ny-sbu data not installed)", rel);
-    fclose(f);
-    NovaError *err = NULL;
-    const char *paths[1] = {path};
-    NovaScan *scan = nova_scan_create(&err, paths, 1, NULL);
-    CHECK_OK(err);
-    NovaVolume *ct =
-        scan ? nova_scan_load(&err, scan, 0, NULL, NULL, NULL) : NULL;
-    CHECK_OK(err);
-    nova_scan_destroy(scan);
-    nova_error_free(err);
+    NovaVolume *ct = read_slice_or_skip(
+        "chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm");
     NovaLungResult *lungs = NULL;
     NovaAnalysis *an = ct ? analyse(NULL, ct, &lungs) : NULL;
     CHECK(an != NULL);
