@@ -902,7 +902,18 @@ static bool drop_central_dense(NovaError **error, NovaPool *pool,
             sym3_eigenvalues(cov, ev);
             blob = ev[1] > 0 && ev[0] < 6.25 * ev[1];
             double e3 = ev[0] * ev[1] * ev[2];
-            if (e3 > 0)
+            /* A region in one slice (a single-slice scan) has no extent
+             * along z: the ellipsoid is flat, and its fill read 0 or
+             * 10^7 (covid-ny-sbu A046441 19010101-23: consolidation
+             * beside the mediastinum dropped as a hollow vessel tree).
+             * There the fill is that of the ellipse of its in-plane
+             * moments (semi-axes 2 standard deviations). */
+            if (cov[2] < 0.01 * sp[2] * sp[2]) {
+                double e2 = ev[0] * ev[1];
+                if (e2 > 0)
+                    fill = nn * voxel_ml * 1000 / sp[2] /
+                           (4.0 * M_PI * sqrt(e2));
+            } else if (e3 > 0)
                 fill = nn * voxel_ml * 1000 /
                        (4.0 / 3.0 * M_PI * 11.1803398875 * sqrt(e3));
         }
