@@ -1009,6 +1009,56 @@ static void test_covid_ny_sbu_bowel(void)
     nova_volume_unref(ct);
 }
 
+/* Dependent consolidation between the lung and the posterior ribs of a
+ * single slice (step 5c of docs/chest.md): patches that were outside the
+ * lungs before the rib-cage rule and must now be lung; the mean HU checks
+ * that the patch is the consolidation, not aerated lung. */
+static void test_covid_ny_sbu_dependent(void)
+{
+    static const struct {
+        const char *slice;
+        size_t row, col;
+        double hu_lo, hu_hi; /* the patch's mean HU, as read */
+    } probes[] = {
+        /* The dependent band of the right lung: -84 HU. */
+        {"chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm", 369, 144,
+         -110, -60},
+        /* The posterior half of the right lung: -180 HU. */
+        {"chest-ct/covid-ny-sbu/A046441/axial/19010101-23.dcm", 320, 139,
+         -210, -150},
+    };
+    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++) {
+        NovaVolume *ct = NULL;
+        NovaLungResult *r = segment_slice_or_skip(probes[s].slice, &ct);
+        if (r) {
+            size_t d[3];
+            nova_volume_get_dims(ct, d);
+            const int16_t *hu = nova_volume_get_const_data(ct);
+            const uint8_t *lab =
+                nova_volume_get_const_data(nova_lung_result_get_labels(r));
+            long sum = 0;
+            size_t n = 0, in = 0;
+            for (size_t y = probes[s].row - 3; y <= probes[s].row + 3; y++)
+                for (size_t x = probes[s].col - 3; x <= probes[s].col + 3;
+                     x++) {
+                    size_t i = y * d[0] + x;
+                    sum += hu[i];
+                    n++;
+                    in += lab[i] == NOVA_LUNG_RIGHT;
+                }
+            double mean = (double)sum / (double)n;
+            printf("# %s: patch at row %zu, column %zu: mean %.0f HU, %zu "
+                   "of %zu voxels right lung\n",
+                   probes[s].slice, probes[s].row, probes[s].col, mean, in, n);
+            CHECK(d[0] == 512 && d[1] == 512);
+            CHECK(mean >= probes[s].hu_lo && mean <= probes[s].hu_hi);
+            CHECK(in == n);
+            nova_lung_result_destroy(r);
+        }
+        nova_volume_unref(ct);
+    }
+}
+
 static void test_single_slice_and_crop(void)
 {
     struct phantom p = make_phantom(2.5, 2.5, 15);
@@ -1309,6 +1359,7 @@ int main(void)
     RUN(test_covid_ny_sbu);
     RUN(test_covid_ny_sbu_wall);
     RUN(test_covid_ny_sbu_bowel);
+    RUN(test_covid_ny_sbu_dependent);
     RUN(test_cip_ct64);
     RUN(test_totalseg_abdomen);
     RUN(test_totalseg_dicom);
