@@ -924,6 +924,49 @@ static void test_covid_ny_sbu(void)
     }
 }
 
+/* A 7 x 7 voxel patch of a covid-ny-sbu slice, read from the image (row
+ * and column of the DICOM pixel matrix), whose mean HU must lie in
+ * hu_lo..hu_hi (so that a change in how the slice is loaded cannot make
+ * the check pass on something else): with want 0 no voxel of it may be
+ * labelled; otherwise all must carry label want. */
+struct patch_probe {
+    const char *slice;
+    size_t row, col;
+    double hu_lo, hu_hi; /* the patch's mean HU, as read */
+};
+
+static void check_patch(const struct patch_probe *p, uint8_t want)
+{
+    NovaVolume *ct = NULL;
+    NovaLungResult *r = segment_slice_or_skip(p->slice, &ct);
+    if (r) {
+        size_t d[3];
+        nova_volume_get_dims(ct, d);
+        const int16_t *hu = nova_volume_get_const_data(ct);
+        const uint8_t *lab =
+            nova_volume_get_const_data(nova_lung_result_get_labels(r));
+        long sum = 0;
+        size_t n = 0, in = 0;
+        for (size_t y = p->row - 3; y <= p->row + 3; y++)
+            for (size_t x = p->col - 3; x <= p->col + 3; x++) {
+                size_t i = y * d[0] + x;
+                sum += hu[i];
+                n++;
+                in += want ? lab[i] == want : lab[i] != 0;
+            }
+        double mean = (double)sum / (double)n;
+        printf("# %s: patch at row %zu, column %zu: mean %.0f HU, %zu of "
+               "%zu voxels %s\n",
+               p->slice, p->row, p->col, mean, in, n,
+               want ? "of that lung" : "labelled");
+        CHECK(d[0] == 512 && d[1] == 512);
+        CHECK(mean >= p->hu_lo && mean <= p->hu_hi);
+        CHECK(want ? in == n : in == 0);
+        nova_lung_result_destroy(r);
+    }
+    nova_volume_unref(ct);
+}
+
 /* Chest wall and heart that widened consolidation rules took in (issue 6,
  * round 2; docs/chest.md, limits): a 7 x 7 voxel patch must stay outside
  * the lungs.  The patches were read from the images (HU window -1000..200
@@ -941,46 +984,14 @@ static void test_covid_ny_sbu(void)
  *     aerated in the growth of step 4 took in 2756 voxels here. */
 static void test_covid_ny_sbu_wall(void)
 {
-    static const struct {
-        const char *slice;
-        size_t row, col;
-        double hu_lo, hu_hi; /* the patch's mean HU, as read */
-    } probes[] = {
+    static const struct patch_probe probes[] = {
         {"chest-ct/covid-ny-sbu/A098752/axial/19010127-128.dcm", 317, 84, 20,
          50},
         {"chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm", 205, 330, 30,
          60},
     };
-    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++) {
-        NovaVolume *ct = NULL;
-        NovaLungResult *r = segment_slice_or_skip(probes[s].slice, &ct);
-        if (r) {
-            size_t d[3];
-            nova_volume_get_dims(ct, d);
-            const int16_t *hu = nova_volume_get_const_data(ct);
-            const uint8_t *lab =
-                nova_volume_get_const_data(nova_lung_result_get_labels(r));
-            long sum = 0;
-            size_t n = 0, in = 0;
-            for (size_t y = probes[s].row - 3; y <= probes[s].row + 3; y++)
-                for (size_t x = probes[s].col - 3; x <= probes[s].col + 3;
-                     x++) {
-                    size_t i = y * d[0] + x;
-                    sum += hu[i];
-                    n++;
-                    in += lab[i] != 0;
-                }
-            double mean = (double)sum / (double)n;
-            printf("# %s: patch at row %zu, column %zu: mean %.0f HU, %zu "
-                   "of %zu voxels labelled\n",
-                   probes[s].slice, probes[s].row, probes[s].col, mean, in, n);
-            CHECK(d[0] == 512 && d[1] == 512);
-            CHECK(mean >= probes[s].hu_lo && mean <= probes[s].hu_hi);
-            CHECK(in == 0);
-            nova_lung_result_destroy(r);
-        }
-        nova_volume_unref(ct);
-    }
+    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++)
+        check_patch(&probes[s], 0);
 }
 
 /* An abdominal slice (covid-ny-sbu A058062 19010108-078, kidneys and
@@ -1015,11 +1026,7 @@ static void test_covid_ny_sbu_bowel(void)
  * that the patch is the consolidation, not aerated lung. */
 static void test_covid_ny_sbu_dependent(void)
 {
-    static const struct {
-        const char *slice;
-        size_t row, col;
-        double hu_lo, hu_hi; /* the patch's mean HU, as read */
-    } probes[] = {
+    static const struct patch_probe probes[] = {
         /* The dependent band of the right lung: -84 HU. */
         {"chest-ct/covid-ny-sbu/A046441/axial/19001111-045.dcm", 369, 144,
          -110, -60},
@@ -1027,36 +1034,8 @@ static void test_covid_ny_sbu_dependent(void)
         {"chest-ct/covid-ny-sbu/A046441/axial/19010101-23.dcm", 320, 139,
          -210, -150},
     };
-    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++) {
-        NovaVolume *ct = NULL;
-        NovaLungResult *r = segment_slice_or_skip(probes[s].slice, &ct);
-        if (r) {
-            size_t d[3];
-            nova_volume_get_dims(ct, d);
-            const int16_t *hu = nova_volume_get_const_data(ct);
-            const uint8_t *lab =
-                nova_volume_get_const_data(nova_lung_result_get_labels(r));
-            long sum = 0;
-            size_t n = 0, in = 0;
-            for (size_t y = probes[s].row - 3; y <= probes[s].row + 3; y++)
-                for (size_t x = probes[s].col - 3; x <= probes[s].col + 3;
-                     x++) {
-                    size_t i = y * d[0] + x;
-                    sum += hu[i];
-                    n++;
-                    in += lab[i] == NOVA_LUNG_RIGHT;
-                }
-            double mean = (double)sum / (double)n;
-            printf("# %s: patch at row %zu, column %zu: mean %.0f HU, %zu "
-                   "of %zu voxels right lung\n",
-                   probes[s].slice, probes[s].row, probes[s].col, mean, in, n);
-            CHECK(d[0] == 512 && d[1] == 512);
-            CHECK(mean >= probes[s].hu_lo && mean <= probes[s].hu_hi);
-            CHECK(in == n);
-            nova_lung_result_destroy(r);
-        }
-        nova_volume_unref(ct);
-    }
+    for (size_t s = 0; s < sizeof probes / sizeof probes[0]; s++)
+        check_patch(&probes[s], NOVA_LUNG_RIGHT);
 }
 
 static void test_single_slice_and_crop(void)
