@@ -844,9 +844,9 @@ static void test_covid_ny_sbu(void)
         /* Consolidation cuts the right lung into an anterior and a
          * posterior piece, each larger than either piece of the left lung:
          * the two largest pieces were taken for the two lungs and the left
-         * lung was dropped (0.667 of the inner air labelled; 0.971 now).
+         * lung was dropped (0.667 of the inner air labelled; 0.972 now).
          * The heart leaves the left lung the smaller one in this slice
-         * (9.4 against 20.6 ml). */
+         * (10.0 against 20.6 ml). */
         "chest-ct/covid-ny-sbu/A056642/axial/19001229-053.dcm",
     };
     for (size_t s = 0; s < sizeof slices / sizeof slices[0]; s++) {
